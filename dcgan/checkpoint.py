@@ -1,0 +1,115 @@
+"""Save (atomically) and load (weights_only) a run's state.
+
+``load_models(path) -> (variant, netG, netD, info)`` is the one entry every later stage uses,
+so nothing downstream imports the trainer.
+
+A checkpoint is a dict of plain Python values and tensors, so ``torch.load(weights_only=True)``
+reads it: the variant as a dict, both nets' and optimisers' state dicts, the step, every RNG
+state, the data order and the run's settings. ``bn_stats`` records which BatchNorm statistics
+the nets must use: "running" (trained here: the running statistics are real) or "none"
+(imported weights without running statistics: sample with batch statistics and estimate
+population statistics before extracting features).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import zipfile
+from pathlib import Path
+
+import torch
+
+from . import nets, variants
+from .errors import UserError
+
+FORMAT = "dcgan-bench-checkpoint/1"
+_NAME = re.compile(r"^ckpt-(\d+)\.pt$")
+
+
+def checkpoint_name(step: int) -> str:
+    return f"ckpt-{step:08d}.pt"
+
+
+def save(state: dict, path: str | os.PathLike) -> Path:
+    """Write ``state`` to ``path`` atomically: a temporary file in the same folder, flushed to
+    disk, then renamed over the target, so a crash never leaves a half-written checkpoint."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save({"format": FORMAT, **state}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def load(path: str | os.PathLike, map_location="cpu") -> dict:
+    """Read a checkpoint with ``weights_only=True``; a missing, truncated or foreign file is a
+    one-line ``UserError``."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"checkpoint {path} does not exist; pass the path of a ckpt-*.pt file")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"checkpoint {path} is corrupt or truncated ({first}); use an earlier ckpt-*.pt of the run or retrain") from None
+    except Exception as e:  # weights_only refuses anything but tensors and plain values
+        raise UserError(f"checkpoint {path} holds objects a weights-only load refuses ({type(e).__name__}); it was not written by dcgan-bench") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise UserError(f"{path} is not a dcgan-bench checkpoint (expected format {FORMAT})")
+    return state
+
+
+def list_checkpoints(run_dir: str | os.PathLike) -> list[tuple[int, Path]]:
+    """(step, path) of the run's checkpoints, oldest first."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in run_dir.iterdir() if (m := _NAME.match(p.name))]
+    return sorted(found)
+
+
+def latest(run_dir: str | os.PathLike) -> Path | None:
+    found = list_checkpoints(run_dir)
+    return found[-1][1] if found else None
+
+
+def prune(run_dir: str | os.PathLike, keep: int) -> None:
+    """Delete all but the newest ``keep`` checkpoints (``keep <= 0`` keeps all)."""
+    if keep <= 0:
+        return
+    for _, path in list_checkpoints(run_dir)[:-keep]:
+        path.unlink(missing_ok=True)
+
+
+def resolve(path: str | os.PathLike) -> Path:
+    """A checkpoint file, or a run folder meaning its newest checkpoint."""
+    path = Path(path)
+    if path.is_dir():
+        newest = latest(path)
+        if newest is None:
+            raise UserError(f"run folder {path} holds no ckpt-*.pt checkpoint")
+        return newest
+    return path
+
+
+def load_models(path: str | os.PathLike, device="cpu") -> tuple[variants.Variant, nets.Generator, nets.Discriminator, dict]:
+    """checkpoint -> (variant, netG, netD, state). The nets are in eval mode on ``device``."""
+    path = resolve(path)
+    state = load(path)
+    v = variants.from_dict(state["variant"])
+    netG, netD = nets.Generator(v), nets.Discriminator(v)
+    try:
+        netG.load_state_dict(state["netG"])
+        netD.load_state_dict(state["netD"])
+    except (RuntimeError, KeyError) as e:
+        first = str(e).strip().splitlines()[0]
+        raise UserError(f"checkpoint {path}: the weights do not fit variant {v.name!r} ({first})") from None
+    return v, netG.to(device).eval(), netD.to(device).eval(), state

@@ -1,0 +1,154 @@
+"""`dcgan <command>`: progress and messages to stderr, results to stdout (`--json`: one object).
+
+Bad input is reported as one line, ``dcgan: error: ...``, with a non-zero exit and no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+from .errors import UserError
+
+
+def _pairs(items: list[str], what: str) -> dict:
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"{what} {item!r} is not KEY=VALUE")
+        out[key.strip()] = value
+    return out
+
+
+def cmd_train(args) -> dict:
+    from . import variants
+    from .train import TrainConfig, train
+
+    v = variants.get(args.variant, **variants.parse_overrides(args.set or []))
+    cfg = TrainConfig(
+        variant=v, out=Path(args.out), steps=args.steps, dataset=args.dataset, split=args.split,
+        data_root=args.data_root, data_options=_pairs(args.data_opt, "--data-opt"), download=args.download,
+        seed=args.seed, ckpt_every=args.ckpt_every, keep=args.keep, log_every=args.log_every, sample_n=args.sample_n,
+        resume=args.resume, device=args.device, amp=args.amp, channels_last=args.channels_last, compile=args.compile,
+        collapse_steps=args.collapse_steps, progress=not args.no_progress,
+    )
+    result = train(cfg)
+    speed = result["images_per_s"]
+    print(f"trained {result['variant']} on {result['dataset']}/{result['split']} to step {result['steps']} "
+          f"({speed:.0f} images/s on {result['device']}); checkpoint {result['checkpoint']}", file=sys.stderr)
+    return result
+
+
+def cmd_variants(args) -> dict:
+    from . import variants
+
+    rows = {}
+    for name in variants.names():
+        v = variants.get(name)
+        rows[name] = {"description": v.description, "image_size": v.image_size, "nz": v.nz,
+                      "d_layers": v.d_layers(), "feature_dim": v.feature_dim}
+    if not args.json:
+        for name, r in rows.items():
+            print(f"{name:16s} {r['image_size']:>3d}px  nz={r['nz']:<3d} features={r['feature_dim']:<6d} {r['description']}")
+    return {"variants": rows}
+
+
+def cmd_datasets(args) -> dict:
+    from . import data
+
+    rows = {name: {"splits": list(data.spec(name).splits), "description": data.spec(name).description,
+                   "needs_root": data.spec(name).needs_root, "options": list(data.spec(name).options)}
+            for name in data.names()}
+    if not args.json:
+        for name, r in rows.items():
+            print(f"{name:11s} splits={','.join(r['splits']):18s} {r['description']}")
+        print(f"\nRoots come from --data-root or ${data.DATA_ROOT_ENV}.")
+    return {"datasets": rows}
+
+
+def cmd_sample(args) -> dict:
+    import torch
+    from torchvision.utils import save_image
+
+    from . import checkpoint, nets
+
+    if args.n < 1:
+        raise UserError(f"--n must be at least 1; got {args.n}")
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise UserError(f"{out} exists; pass --force to overwrite it, or choose another --out")
+    v, netG, _, state = checkpoint.load_models(args.ckpt)
+    bn = args.bn_stats or ("batch" if state.get("bn_stats") == "none" else "running")
+    z = nets.sample_z(v, args.n, torch.Generator().manual_seed(args.seed))
+    images = nets.generate(netG, z, bn)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_image(images, out, nrow=int(math.ceil(math.sqrt(args.n))), normalize=True, value_range=(-1, 1))
+    print(f"wrote {args.n} samples of {v.name} to {out}", file=sys.stderr)
+    return {"out": str(out), "n": args.n, "seed": args.seed, "variant": v.name, "bn_stats": bn}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dcgan", description="DCGAN benchmark harness")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a variant on a dataset (resumable)")
+    t.add_argument("--variant", required=True, help="a registered variant (see `dcgan variants`)")
+    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a variant field, e.g. --set ngf=32 (repeatable)")
+    t.add_argument("--dataset", default="digits", help="a registered dataset (see `dcgan datasets`); default: the built-in digits")
+    t.add_argument("--split", default="train")
+    t.add_argument("--data-root", help="dataset root (default: $DCGAN_DATA_ROOT)")
+    t.add_argument("--data-opt", action="append", metavar="KEY=VALUE", help="a dataset option, e.g. x_key=x32 for npz")
+    t.add_argument("--download", action="store_true", help="let torchvision download the dataset if it is missing")
+    t.add_argument("--steps", type=int, required=True, help="total steps of the run (a resumed run continues to this)")
+    t.add_argument("--out", required=True, help="run folder (checkpoints, samples, log.csv)")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--ckpt-every", type=int, default=500)
+    t.add_argument("--keep", type=int, default=3, help="newest checkpoints kept (0: all)")
+    t.add_argument("--log-every", type=int, default=10)
+    t.add_argument("--sample-n", type=int, default=64, help="images in the fixed-z sample grid")
+    t.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1, ...")
+    t.add_argument("--amp", default="off", choices=["off", "bf16"], help="bf16 autocast (CUDA only)")
+    t.add_argument("--channels-last", action="store_true", help="channels_last memory format (for CUDA)")
+    t.add_argument("--compile", action="store_true", help="torch.compile the nets (for CUDA)")
+    t.add_argument("--collapse-steps", type=int, default=2000, help="stop when D has looked collapsed this many steps (0: never)")
+    t.add_argument("--no-progress", action="store_true")
+    t.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("sample", help="draw samples from a checkpoint into a PNG grid")
+    s.add_argument("--ckpt", required=True, help="a ckpt-*.pt file or a run folder (its newest checkpoint)")
+    s.add_argument("--n", type=int, default=100)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", required=True, help="PNG file")
+    s.add_argument("--bn-stats", choices=["running", "batch"], help="BN statistics for sampling (default: what the checkpoint records)")
+    s.add_argument("--force", action="store_true", help="overwrite --out")
+    s.set_defaults(func=cmd_sample)
+
+    sub.add_parser("variants", help="list the registered variants").set_defaults(func=cmd_variants)
+    sub.add_parser("datasets", help="list the registered datasets").set_defaults(func=cmd_datasets)
+    for sp in sub.choices.values():
+        sp.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result = args.func(args)
+    except UserError as e:
+        print(f"dcgan: error: {e}", file=sys.stderr)
+        return getattr(e, "exit_code", 1)
+    except KeyboardInterrupt:
+        print("dcgan: interrupted", file=sys.stderr)
+        return 130
+    if args.json:
+        print(json.dumps(result, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,382 @@
+"""The trainer: pytorch/examples' DCGAN loop, made resumable and safe to leave running for days.
+
+- The dataset sits on the device as uint8 and each batch is converted there (x/127.5 - 1): no
+  per-image Python work inside a step.
+- Checkpoints (G, D, both optimisers, step, every RNG state, data order, settings) are written
+  atomically every ``ckpt_every`` steps, at the end, and on SIGINT/SIGTERM; the last ``keep``
+  are kept. ``resume`` continues bit-exactly on the CPU at the same thread count, and refuses a
+  run whose variant, data or seed differ.
+- A fixed-z sample grid at every checkpoint; a CSV log; a progress bar with images/s and ETA.
+- A NaN/inf loss or a collapsed discriminator stops the run; the last good checkpoint stays.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import platform
+import signal
+import sys
+import time
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import __version__, checkpoint, data, nets
+from .errors import UserError
+from .variants import Variant
+
+LOG_FIELDS = ["step", "epoch", "loss_d", "loss_g", "d_x", "d_g_z1", "d_g_z2", "grad_norm_d", "grad_norm_g",
+              "images_per_s", "elapsed_s"]
+
+
+class TrainingStopped(UserError):
+    """Training stopped on purpose (interrupted, unhealthy); the message says what was kept."""
+
+    def __init__(self, message: str, exit_code: int = 1):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass
+class TrainConfig:
+    variant: Variant
+    out: Path
+    steps: int
+    dataset: str = "digits"
+    split: str = "train"
+    data_root: str | None = None
+    data_options: dict = field(default_factory=dict)
+    download: bool = False
+    seed: int = 0
+    ckpt_every: int = 500
+    keep: int = 3  # newest checkpoints kept (0 keeps all)
+    log_every: int = 10
+    sample_n: int = 64
+    resume: bool = False
+    device: str = "auto"  # "auto": CUDA when available, else CPU
+    amp: str = "off"  # "bf16": bfloat16 autocast (CUDA only)
+    channels_last: bool = False
+    compile: bool = False
+    collapse_steps: int = 2000  # D(x)>0.99 and D(G(z))<0.01 this long stops the run; 0 disables
+    progress: bool = True
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"device {name!r} asked for, but CUDA is not available here; use --device cpu")
+    return device
+
+
+def versions() -> dict:
+    import torchvision
+
+    return {"dcgan_bench": __version__, "torch": str(torch.__version__), "torchvision": str(torchvision.__version__),
+            "numpy": np.__version__, "python": platform.python_version()}
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The data order of one epoch: a permutation drawn from its own generator, so any step's
+    batch can be rebuilt from (seed, epoch) alone when a run resumes."""
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=g)
+
+
+def _grad_norm(net: torch.nn.Module) -> torch.Tensor:
+    norms = [p.grad.detach().norm() for p in net.parameters() if p.grad is not None]
+    return torch.linalg.vector_norm(torch.stack(norms)) if norms else torch.zeros(())
+
+
+@contextmanager
+def _stop_signals():
+    """SIGINT/SIGTERM set a flag; the loop checkpoints and stops at the end of the step."""
+    caught: list[int] = []
+    handler = lambda signum, frame: caught.append(signum)  # noqa: E731
+    previous = {}
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, handler)
+    except ValueError:  # not the main thread: no handlers, the caller owns signals
+        pass
+    try:
+        yield caught
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig):
+        self.cfg = cfg
+        self.v = v = cfg.variant
+        self.out = Path(cfg.out)
+        if cfg.steps < 1:
+            raise UserError(f"--steps must be at least 1; got {cfg.steps}")
+        self.device = pick_device(cfg.device)
+        if cfg.amp not in ("off", "bf16"):
+            raise UserError(f"--amp must be off or bf16; got {cfg.amp!r}")
+        if cfg.amp == "bf16" and self.device.type != "cuda":
+            raise UserError("bf16 autocast is a CUDA option; drop --amp bf16 on the CPU")
+        existing = checkpoint.latest(self.out)
+        if existing is not None and not cfg.resume:
+            raise UserError(f"{self.out} already holds a run ({existing.name}); pass --resume to continue it, or choose another --out")
+
+        self.dataset = data.load(cfg.dataset, cfg.split, cfg.data_root, download=cfg.download, **cfg.data_options)
+        x = self.dataset.x
+        self.resized_from = None
+        if self.dataset.image_size != v.image_size:
+            self.resized_from = self.dataset.image_size
+            x = data.resize_images(x, v.image_size)
+        if len(x) < v.batch_size:
+            raise UserError(f"{cfg.dataset}/{cfg.split} has {len(x)} images, fewer than one batch of {v.batch_size}; lower batch_size (--set batch_size=N)")
+        self.steps_per_epoch = len(x) // v.batch_size  # the last partial batch of an epoch is dropped
+        self.x = torch.from_numpy(np.ascontiguousarray(x)).to(self.device)  # uint8 NHWC, resident on the device
+
+        # Everything that must match for a resumed run to continue the same training.
+        self.identity = {
+            "variant": v.to_dict(),
+            "data": {"dataset": self.dataset.name, "split": self.dataset.split, "fingerprint": self.dataset.fingerprint(),
+                     "n": len(self.x), "image_size": v.image_size, "resized_from": self.resized_from},
+            "seed": cfg.seed,
+        }
+
+        self.netG, self.netD = nets.build(v, seed=cfg.seed)
+        self.netG.to(self.device)
+        self.netD.to(self.device)
+        if cfg.channels_last:
+            self.netG.to(memory_format=torch.channels_last)
+            self.netD.to(memory_format=torch.channels_last)
+        adam = dict(lr=v.lr, betas=(v.beta1, v.beta2), weight_decay=v.weight_decay)
+        self.optD = torch.optim.Adam(self.netD.parameters(), **adam)
+        self.optG = torch.optim.Adam(self.netG.parameters(), **adam)
+        self.noise = torch.Generator(device=self.device).manual_seed(cfg.seed + 1)
+        # compiled wrappers run the steps; checkpoints always save the plain modules
+        self.runD = torch.compile(self.netD) if cfg.compile else self.netD
+        self.runG = torch.compile(self.netG) if cfg.compile else self.netG
+        self.fixed_z = nets.sample_z(v, cfg.sample_n, torch.Generator().manual_seed(cfg.seed + 2)).to(self.device)
+        self.step = 0
+        self.collapse_since: int | None = None
+
+    # --- state ---------------------------------------------------------------------------------
+    def state(self) -> dict:
+        rng = {"torch_cpu": torch.get_rng_state(), "noise": self.noise.get_state()}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        return {
+            **self.identity,
+            "step": self.step,
+            "netG": self.netG.state_dict(), "netD": self.netD.state_dict(),
+            "optG": self.optG.state_dict(), "optD": self.optD.state_dict(),
+            "rng": rng,
+            "data_order": {"rule": "randperm(n) per epoch, generator seeded with seed * 1000003 + epoch",
+                           "epoch": self.step // self.steps_per_epoch, "index_in_epoch": self.step % self.steps_per_epoch,
+                           "steps_per_epoch": self.steps_per_epoch},
+            "bn_stats": "running",
+            "versions": versions(),
+        }
+
+    def save_checkpoint(self) -> Path:
+        path = checkpoint.save(self.state(), self.out / checkpoint.checkpoint_name(self.step))
+        self.save_samples()
+        checkpoint.prune(self.out, self.cfg.keep)
+        return path
+
+    def restore(self, path: Path) -> None:
+        state = checkpoint.load(path)
+        differ = [k for k in self.identity if _canon(state.get(k)) != _canon(self.identity[k])]
+        if differ:
+            details = []
+            for k in differ:
+                old, new = state.get(k), self.identity[k]
+                if isinstance(old, dict) and isinstance(new, dict):
+                    keys = sorted(kk for kk in set(old) | set(new) if _canon(old.get(kk)) != _canon(new.get(kk)))
+                    details += [f"{k}.{kk}: {old.get(kk)!r} in the run, {new.get(kk)!r} now" for kk in keys]
+                else:
+                    details.append(f"{k}: {old!r} in the run, {new!r} now")
+            raise UserError(f"refusing to resume {path}: the run differs ({'; '.join(details)}); use the run's own settings or a new --out")
+        self.netG.load_state_dict(state["netG"])
+        self.netD.load_state_dict(state["netD"])
+        self.optG.load_state_dict(state["optG"])
+        self.optD.load_state_dict(state["optD"])
+        torch.set_rng_state(state["rng"]["torch_cpu"])
+        self.noise.set_state(state["rng"]["noise"])
+        if "cuda" in state["rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        self.step = int(state["step"])
+
+    def save_samples(self) -> Path:
+        from torchvision.utils import save_image
+
+        fake = nets.generate(self.netG, self.fixed_z, "running")
+        path = self.out / f"samples-{self.step:08d}.png"
+        save_image(fake.float().cpu(), path, nrow=int(math.ceil(math.sqrt(len(fake)))), normalize=True, value_range=(-1, 1))
+        return path
+
+    # --- one step ------------------------------------------------------------------------------
+    def batch(self, step: int, order: torch.Tensor) -> torch.Tensor:
+        i = step % self.steps_per_epoch
+        idx = order[i * self.v.batch_size:(i + 1) * self.v.batch_size].to(self.device)
+        x = self.x[idx].permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)  # uint8 NHWC -> [-1, 1] NCHW, on the device
+        return x.contiguous(memory_format=torch.channels_last) if self.cfg.channels_last else x
+
+    def train_step(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
+        b = real.shape[0]
+        ones = torch.ones(b, device=self.device)
+        zeros = torch.zeros(b, device=self.device)
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.cfg.amp == "bf16" else nullcontext()
+
+        # (1) Update D: maximise log D(x) + log(1 - D(G(z)))
+        self.optD.zero_grad(set_to_none=True)
+        z = nets.sample_z(self.v, b, self.noise, self.device)
+        with autocast:
+            out_real = self.runD(real).float()
+            fake = self.runG(z)
+            out_fake = self.runD(fake.detach()).float()
+        loss_d = F.binary_cross_entropy_with_logits(out_real, ones) + F.binary_cross_entropy_with_logits(out_fake, zeros)
+        loss_d.backward()
+        grad_d = _grad_norm(self.netD)
+        self.optD.step()
+
+        # (2) Update G: maximise log D(G(z)) (the non-saturating loss)
+        self.optG.zero_grad(set_to_none=True)
+        with autocast:
+            out_gen = self.runD(fake).float()
+        loss_g = F.binary_cross_entropy_with_logits(out_gen, ones)
+        loss_g.backward()
+        grad_g = _grad_norm(self.netG)
+        self.optG.step()
+        return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), "d_x": torch.sigmoid(out_real).mean().detach(),
+                "d_g_z1": torch.sigmoid(out_fake).mean().detach(), "d_g_z2": torch.sigmoid(out_gen).mean().detach(),
+                "grad_norm_d": grad_d, "grad_norm_g": grad_g}
+
+    # --- health --------------------------------------------------------------------------------
+    def check_health(self, stats: dict[str, float]) -> None:
+        bad = [k for k in ("loss_d", "loss_g") if not math.isfinite(stats[k])]
+        if bad:
+            raise TrainingStopped(f"training stopped at step {self.step}: {' and '.join(bad)} became {stats[bad[0]]}; "
+                                  f"{self._kept()}; lower the learning rate (--set lr=...) and resume from it")
+        if self.cfg.collapse_steps > 0 and stats["d_x"] > 0.99 and stats["d_g_z1"] < 0.01:
+            if self.collapse_since is None:
+                self.collapse_since = self.step
+            elif self.step - self.collapse_since >= self.cfg.collapse_steps:
+                raise TrainingStopped(
+                    f"training stopped at step {self.step}: the discriminator collapsed (D(x) > 0.99 and D(G(z)) < 0.01 "
+                    f"since step {self.collapse_since}, so G gets no useful gradient); {self._kept()}")
+        else:
+            self.collapse_since = None
+
+    def _kept(self) -> str:
+        last = checkpoint.latest(self.out)
+        return f"the last good checkpoint is {last}" if last else "no checkpoint had been written yet"
+
+    # --- the loop ------------------------------------------------------------------------------
+    def run(self) -> dict:
+        from tqdm import tqdm
+
+        cfg, v = self.cfg, self.v
+        self.out.mkdir(parents=True, exist_ok=True)
+        last = checkpoint.latest(self.out)
+        if cfg.resume and last is not None:
+            self.restore(last)
+        elif cfg.resume:
+            print(f"note: {self.out} holds no checkpoint yet; starting a new run", file=sys.stderr)
+        if self.step >= cfg.steps:
+            raise UserError(f"{last} is already at step {self.step}; ask for more --steps than that to continue")
+        self._write_run_info()
+        log_path = self.out / "log.csv"
+        _truncate_log(log_path, self.step)
+        new_log = not log_path.exists()
+        log_file = open(log_path, "a", newline="")
+        log = csv.DictWriter(log_file, fieldnames=LOG_FIELDS)
+        if new_log:
+            log.writeheader()
+
+        start_step, t_start = self.step, time.perf_counter()
+        t_window, window_start = t_start, self.step
+        speeds = []
+        epoch, order = None, None
+        bar = tqdm(total=cfg.steps, initial=self.step, desc=f"train {v.name}", unit="step", file=sys.stderr,
+                   disable=not cfg.progress, dynamic_ncols=True)
+        try:
+            with _stop_signals() as caught:
+                while self.step < cfg.steps:
+                    if self.step // self.steps_per_epoch != epoch:
+                        epoch = self.step // self.steps_per_epoch
+                        order = epoch_order(len(self.x), cfg.seed, epoch)
+                    stats_t = self.train_step(self.batch(self.step, order))
+                    self.step += 1
+                    bar.update(1)
+                    at_ckpt = self.step % cfg.ckpt_every == 0 or self.step == cfg.steps
+                    if self.step % cfg.log_every == 0 or at_ckpt or caught:
+                        if self.device.type == "cuda":
+                            torch.cuda.synchronize()
+                        now = time.perf_counter()
+                        speed = (self.step - window_start) * v.batch_size / max(now - t_window, 1e-9)
+                        speeds.append(speed)
+                        t_window, window_start = now, self.step
+                        stats = {k: float(t) for k, t in stats_t.items()}
+                        log.writerow({"step": self.step, "epoch": round(self.step / self.steps_per_epoch, 4), **{k: f"{x:.6g}" for k, x in stats.items()},
+                                      "images_per_s": f"{speed:.1f}", "elapsed_s": f"{now - t_start:.2f}"})
+                        log_file.flush()
+                        bar.set_postfix(img_s=f"{speed:.0f}", loss_d=f"{stats['loss_d']:.3f}", loss_g=f"{stats['loss_g']:.3f}")
+                        self.check_health(stats)  # raises before an unhealthy state is saved
+                        # while D looks collapsed, periodic checkpoints pause so the last good one is not pruned
+                        if caught or (at_ckpt and (self.collapse_since is None or self.step == cfg.steps)):
+                            self.save_checkpoint()
+                    if caught:
+                        name = signal.Signals(caught[0]).name
+                        raise TrainingStopped(f"{name} at step {self.step}: {self._kept()}; continue with --resume",
+                                              exit_code=128 + caught[0])
+        finally:
+            bar.close()
+            log_file.close()
+        final = checkpoint.latest(self.out)
+        return {
+            "run_dir": str(self.out), "checkpoint": str(final), "variant": v.name, "dataset": self.dataset.name,
+            "split": self.dataset.split, "steps": self.step, "steps_this_run": self.step - start_step,
+            "batch_size": v.batch_size, "device": str(self.device),
+            # the first window includes warm-up; the median of the rest is the steady speed
+            "images_per_s": float(np.median(speeds[1:] if len(speeds) > 1 else speeds)) if speeds else None,
+            "seconds": time.perf_counter() - t_start,
+        }
+
+    def _write_run_info(self) -> None:
+        info = {**self.identity, "config": {k: (str(x) if isinstance(x, Path) else x) for k, x in vars(self.cfg).items() if k != "variant"},
+                "device": str(self.device), "threads": torch.get_num_threads(), "versions": versions(),
+                "dataset_source": self.dataset.source, "started_at_step": self.step,
+                "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        (self.out / f"run-{self.step:08d}.json").write_text(json.dumps(info, indent=1, default=str))
+
+
+def _canon(x):
+    """JSON-normal form, so tuples and lists (and floats/ints) compare as saved."""
+    return json.loads(json.dumps(x, default=str))
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """On resume, drop log rows past the checkpoint, so the log reads as one uninterrupted run."""
+    if not path.exists():
+        return
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    kept = [r for r in rows if int(r["step"]) <= step]
+    if len(kept) == len(rows):
+        return
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=LOG_FIELDS)
+        w.writeheader()
+        w.writerows(kept)
+    tmp.replace(path)
+
+
+def train(cfg: TrainConfig) -> dict:
+    return Trainer(cfg).run()

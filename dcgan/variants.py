@@ -1,0 +1,232 @@
+"""One frozen dataclass per architecture/training variant, and the registry of named variants.
+
+Adding an ablation is one ``register(...)`` line. Tests and suites loop over ``names()``, so a
+new variant is covered with no other edit.
+
+The depth of both nets follows from ``image_size``: there are ``log2(image_size / 4)``
+resolution stages between the 4x4 bottleneck and the image, each with ``convs_per_stage``
+convolutions (1: the classic DCGAN, one strided conv per stage; 2: the released ImageNet-32
+model, a stride-1 conv beside each strided one). Stage ``i`` of D has ``ndf * 2**i`` channels;
+G mirrors it with ``ngf * 2**(stages - 1 - i)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+from .errors import UserError
+
+# Choices a field may take, checked in Variant.__post_init__ so a typo fails at once.
+CHOICES = {
+    "z_dist": ("uniform", "normal"),
+    "g_input": ("linear", "convt"),
+    "d_output": ("linear", "conv"),
+    "d_act": ("lrelu", "relu"),
+    "downsample": ("stride", "maxpool"),
+    "upsample": ("stride", "nearest"),
+    "bn_gain_init": ("ones", "normal"),
+}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """An architecture plus its training settings. Defaults follow the paper (PROTOCOL.md §1)."""
+
+    name: str
+    description: str = ""
+    # --- architecture --------------------------------------------------------------------------
+    image_size: int = 32
+    nc: int = 3  # image channels
+    nz: int = 100  # latent size
+    ngf: int = 64  # G width of its last hidden stage
+    ndf: int = 64  # D width of its first stage
+    kernel: int = 4
+    convs_per_stage: int = 1
+    g_input: str = "convt"  # "convt": 4x4 transposed conv from 1x1 (pytorch/examples); "linear": linear + BN over units (released code)
+    d_output: str = "conv"  # "conv": 4x4 conv to 1x1 (pytorch/examples); "linear": flatten + linear (released code)
+    batchnorm: bool = True
+    bn_g_output: bool = False  # paper: no BN on G's output layer
+    bn_d_input: bool = False  # paper: no BN on D's input layer
+    bias: bool = False  # conv/linear biases; the released models and pytorch/examples have none
+    d_act: str = "lrelu"
+    lrelu_slope: float = 0.2
+    downsample: str = "stride"  # paper: strided convs, not pooling
+    upsample: str = "stride"  # paper: fractionally strided convs, not upsampling
+    fc_hidden: int = 0  # >0 adds a fully connected hidden layer to G (after z) and D (before the logit)
+    # --- what the released code did beyond the paper (options; defaults follow the paper) -------
+    z_dist: str = "uniform"  # paper Fig. 1: "100 dimensional uniform distribution Z" in [-1, 1]
+    bn_eps: float = 1e-5  # PyTorch's default; the released Theano code used 1e-8
+    bn_gain_init: str = "ones"  # "normal": N(1, 0.02) as the released code
+    init_std: float = 0.02  # weights N(0, init_std)
+    weight_decay: float = 0.0  # the released code: 1e-5 (faces) / 2.5e-5 (MNIST), L2 on all parameters
+    # --- optimisation ----------------------------------------------------------------------------
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    batch_size: int = 128
+
+    def __post_init__(self):
+        for field, allowed in CHOICES.items():
+            if getattr(self, field) not in allowed:
+                raise UserError(
+                    f"variant {self.name!r}: {field}={getattr(self, field)!r} is not one of {', '.join(allowed)}"
+                )
+        stages = self.stages  # validates image_size
+        if self.convs_per_stage not in (1, 2):
+            raise UserError(f"variant {self.name!r}: convs_per_stage must be 1 or 2")
+        if self.kernel % 2 == 0 and self.kernel != 4:
+            raise UserError(f"variant {self.name!r}: an even kernel must be 4 (stride 2, padding 1)")
+        if self.kernel % 2 == 0 and self.convs_per_stage == 2:
+            raise UserError(
+                f"variant {self.name!r}: stride-1 convs (convs_per_stage=2) need an odd kernel to keep the size"
+            )
+        if stages < 1:
+            raise UserError(f"variant {self.name!r}: image_size must be at least 8")
+        for field in ("nz", "ngf", "ndf", "nc", "batch_size"):
+            if getattr(self, field) < 1:
+                raise UserError(f"variant {self.name!r}: {field} must be positive")
+
+    @property
+    def stages(self) -> int:
+        """Resolution stages between 4x4 and the image: 32 -> 3, 64 -> 4."""
+        s = math.log2(self.image_size / 4) if self.image_size >= 4 else -1
+        if s != int(s):
+            raise UserError(
+                f"variant {self.name!r}: image_size {self.image_size} must be 4 times a power of two (8, 16, 32, 64, 128, ...)"
+            )
+        return int(s)
+
+    def d_layers(self) -> list[tuple[int, int]]:
+        """(out_channels, stride) of each D conv layer, shallow to deep."""
+        layers = []
+        for i in range(self.stages):
+            width = self.ndf * 2**i
+            if self.convs_per_stage == 2:
+                layers.append((width, 1))
+            layers.append((width, 2))
+        return layers
+
+    def g_layers(self) -> list[tuple[int, int]]:
+        """(out_channels, stride) of each G conv layer after the 4x4 projection; the last is the image."""
+        widths = [self.ngf * 2 ** (self.stages - 1 - i) for i in range(self.stages)] + [self.nc]
+        layers = []
+        for i in range(self.stages):
+            if self.convs_per_stage == 2:
+                # upsample at the current width, then a stride-1 conv to the next width
+                layers += [(widths[i], 2), (widths[i + 1], 1)]
+            else:
+                layers.append((widths[i + 1], 2))
+        return layers
+
+    @property
+    def g_start_channels(self) -> int:
+        """Channels of G's 4x4 projection."""
+        return self.ngf * 2 ** (self.stages - 1)
+
+    @property
+    def feature_dim(self) -> int:
+        """Size of the paper's feature vector: every D conv layer max-pooled to 4x4 and concatenated."""
+        return 16 * sum(width for width, _ in self.d_layers())
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+_REGISTRY: dict[str, Variant] = {}
+
+
+def register(variant: Variant) -> Variant:
+    if variant.name in _REGISTRY:
+        raise ValueError(f"variant {variant.name!r} is registered twice")
+    _REGISTRY[variant.name] = variant
+    return variant
+
+
+def names() -> list[str]:
+    return list(_REGISTRY)
+
+
+def field_names() -> list[str]:
+    return [f.name for f in dataclasses.fields(Variant)]
+
+
+def get(name: str, **overrides) -> Variant:
+    """The registered variant ``name``, with ``overrides`` applied (e.g. ``ngf=16``)."""
+    if name not in _REGISTRY:
+        raise UserError(f"unknown variant {name!r}; registered variants: {', '.join(names())}")
+    unknown = sorted(set(overrides) - set(field_names()) - {"name"})
+    if unknown:
+        raise UserError(
+            f"unknown variant field(s) {', '.join(unknown)}; fields: {', '.join(field_names()[1:])}"
+        )
+    return dataclasses.replace(_REGISTRY[name], **overrides)
+
+
+def from_dict(d: dict) -> Variant:
+    """Rebuild a variant saved with ``to_dict`` (e.g. from a checkpoint)."""
+    unknown = sorted(set(d) - set(field_names()))
+    if unknown:
+        raise UserError(
+            f"saved variant has fields this version does not know: {', '.join(unknown)}; upgrade dcgan-bench"
+        )
+    return Variant(**d)
+
+
+def parse_overrides(pairs: list[str]) -> dict:
+    """``["ngf=16", "z_dist=normal"]`` -> typed overrides, each parsed as its field's type."""
+    types = {f.name: f.type for f in dataclasses.fields(Variant)}
+    out = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        key = key.strip()
+        if not sep:
+            raise UserError(f"override {pair!r} is not KEY=VALUE (e.g. --set ngf=32)")
+        if key not in types or key == "name":
+            raise UserError(f"unknown variant field {key!r}; fields: {', '.join(field_names()[1:])}")
+        kind = types[key]
+        try:
+            if kind == "bool":
+                if raw.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError
+                value = raw.lower() in ("true", "1")
+            elif kind == "int":
+                value = int(raw)
+            elif kind == "float":
+                value = float(raw)
+            else:
+                value = raw
+        except ValueError:
+            raise UserError(f"override {pair!r}: {raw!r} is not a valid {kind}") from None
+        out[key] = value
+    return out
+
+
+# --- the paper's models -----------------------------------------------------------------------
+
+# PROTOCOL.md §2: the released ImageNet-1k 32x32 model (Table 1's feature extractor).
+register(Variant(
+    name="imagenet32",
+    description="released ImageNet-1k 32x32 model: D 3x3 convs 128-128-256-256-512-512, G z=256 (Table 1)",
+    nz=256, ngf=128, ndf=128, kernel=3, convs_per_stage=2, g_input="linear", d_output="linear",
+    bn_eps=1e-8,  # the released model was trained with Theano's BN epsilon
+))
+# PROTOCOL.md §3: the released SVHN model (Table 2). Its name says Gaussian z, lr 0.0005, batch 64.
+register(Variant(
+    name="svhn32",
+    description="released SVHN model: D 5x5 stride-2 convs 64-128-256, G z=100 Gaussian (Table 2)",
+    nz=100, ngf=64, ndf=64, kernel=5, g_input="linear", d_output="linear",
+    z_dist="normal", bn_eps=1e-8, lr=5e-4, batch_size=64,
+))
+# The classic DCGAN of pytorch/examples, and its 32x32 counterpart.
+register(Variant(name="dcgan64", description="classic 64x64 DCGAN (pytorch/examples): 4x4 kernels, ngf=ndf=64, z=100", image_size=64))
+register(Variant(name="dcgan32", description="the classic DCGAN at 32x32: three stride-2 stages"))
+
+# --- the paper's architecture rules, one at a time (ablations over dcgan32) ----------------------
+_base = _REGISTRY["dcgan32"]
+register(dataclasses.replace(_base, name="dcgan32-nobn", description="ablation: no batch norm anywhere (biases instead)", batchnorm=False, bias=True))
+register(dataclasses.replace(_base, name="dcgan32-bnall", description="ablation: BN also on G's output and D's input layers", bn_g_output=True, bn_d_input=True))
+register(dataclasses.replace(_base, name="dcgan32-pool", description="ablation: max-pooling in D and nearest upsampling in G instead of strided convs", downsample="maxpool", upsample="nearest"))
+register(dataclasses.replace(_base, name="dcgan32-fc", description="ablation: a fully connected hidden layer (1024) in G and D", fc_hidden=1024))
+register(dataclasses.replace(_base, name="dcgan32-relud", description="ablation: ReLU instead of LeakyReLU in D", d_act="relu"))
