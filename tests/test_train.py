@@ -1,0 +1,161 @@
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from dcgan import checkpoint, nets
+from dcgan.errors import UserError
+from dcgan.train import TrainConfig, Trainer, TrainingStopped, train
+
+from .conftest import REPO, tiny
+
+TINY_ARGS = ["train", "--variant", "dcgan32", "--set", "ngf=8", "--set", "ndf=8", "--set", "batch_size=32"]
+
+
+def _cfg(out, steps, **kw):
+    return TrainConfig(tiny(), out, steps=steps, progress=False, **{"ckpt_every": 10, "log_every": 5, **kw})
+
+
+def _same_params(a, b):
+    sa, sb = checkpoint.load(a), checkpoint.load(b)
+    return all(torch.equal(sa[n][k], sb[n][k]) for n in ("netG", "netD") for k in sa[n])
+
+
+def test_resume_gives_the_same_weights_as_one_run(tmp_path):
+    one = train(_cfg(tmp_path / "one", 60))
+    train(_cfg(tmp_path / "two", 30))
+    resumed = train(_cfg(tmp_path / "two", 60, resume=True))
+    assert resumed["steps_this_run"] == 30
+    assert _same_params(one["checkpoint"], resumed["checkpoint"])
+    s1, s2 = checkpoint.load(one["checkpoint"]), checkpoint.load(resumed["checkpoint"])
+    assert all(torch.equal(s1["optD"]["state"][k]["exp_avg"], s2["optD"]["state"][k]["exp_avg"]) for k in s1["optD"]["state"])
+    # the log of the resumed run reads as one run
+    rows = list(csv.DictReader(open(tmp_path / "two" / "log.csv")))
+    assert [int(r["step"]) for r in rows] == list(range(5, 61, 5))
+    # and a different seed really gives different weights (the comparison can fail)
+    other = train(_cfg(tmp_path / "seed1", 60, seed=1))
+    assert not _same_params(one["checkpoint"], other["checkpoint"])
+
+
+def _run_cli(args, **kw):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    return subprocess.Popen([sys.executable, "-m", "dcgan.cli", *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kw)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_run_checkpoints_and_resumes_exactly(tmp_path, sig):
+    common = TINY_ARGS + ["--steps", "150", "--ckpt-every", "1000", "--log-every", "1", "--no-progress"]
+    p = _run_cli(common + ["--out", str(tmp_path / "cut")])
+    log = tmp_path / "cut" / "log.csv"
+    deadline = time.time() + 120
+    while time.time() < deadline and p.poll() is None and (not log.exists() or len(log.read_text().splitlines()) < 20):
+        time.sleep(0.05)
+    p.send_signal(sig)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 128 + sig, err
+    assert "continue with --resume" in err and "Traceback" not in err
+    steps = [s for s, _ in checkpoint.list_checkpoints(tmp_path / "cut")]
+    assert len(steps) == 1 and 20 <= steps[0] < 150, steps  # checkpointed where it stopped
+    q = _run_cli(common + ["--out", str(tmp_path / "cut"), "--resume"])
+    r = _run_cli(common + ["--out", str(tmp_path / "whole")])
+    assert q.wait(timeout=300) == 0 and r.wait(timeout=300) == 0
+    assert _same_params(checkpoint.latest(tmp_path / "cut"), checkpoint.latest(tmp_path / "whole"))
+
+
+def test_resume_refuses_a_different_run(tmp_path):
+    train(_cfg(tmp_path / "run", 10))
+    with pytest.raises(UserError, match=r"the run differs \(variant.ngf: 8 in the run, 16 now\)"):
+        Trainer(TrainConfig(tiny(ngf=16), tmp_path / "run", steps=20, resume=True, progress=False)).run()
+    with pytest.raises(UserError, match=r"data.dataset: 'digits' in the run, 'npz' now"):
+        from .conftest import shared_data_dir
+        Trainer(TrainConfig(tiny(), tmp_path / "run", steps=20, resume=True, progress=False, dataset="npz",
+                            data_root=str(shared_data_dir() / "orl_faces.npz"), data_options={"x_key": "x32"})).run()
+    with pytest.raises(UserError, match="seed: 0 in the run, 5 now"):
+        Trainer(_cfg(tmp_path / "run", 20, resume=True, seed=5)).run()
+
+
+def test_existing_run_is_never_overwritten(tmp_path):
+    first = train(_cfg(tmp_path / "run", 10))
+    before = (tmp_path / "run" / "ckpt-00000010.pt").read_bytes()
+    with pytest.raises(UserError, match="already holds a run.*pass --resume"):
+        train(_cfg(tmp_path / "run", 10))
+    assert (tmp_path / "run" / "ckpt-00000010.pt").read_bytes() == before
+    with pytest.raises(UserError, match="already at step 10"):
+        train(_cfg(tmp_path / "run", 10, resume=True))
+    assert first["steps"] == 10
+
+
+def test_checkpoints_samples_log_and_pruning(tmp_path):
+    result = train(_cfg(tmp_path / "run", 45, keep=2, sample_n=16))
+    assert [s for s, _ in checkpoint.list_checkpoints(tmp_path / "run")] == [40, 45]
+    state = torch.load(result["checkpoint"], weights_only=True)  # plain weights-only load works
+    assert state["step"] == 45 and state["variant"]["ngf"] == 8 and state["bn_stats"] == "running"
+    assert set(state["rng"]) >= {"torch_cpu", "noise"} and state["data_order"]["steps_per_epoch"] == 1500 // 32
+    from PIL import Image
+    grid = Image.open(tmp_path / "run" / "samples-00000045.png")
+    assert grid.size == (4 * 34 + 2, 4 * 34 + 2)  # 4 x 4 images of 32 px with 2 px padding
+    rows = list(csv.DictReader(open(tmp_path / "run" / "log.csv")))
+    assert len(rows) == 9 and all(float(r["images_per_s"]) > 0 for r in rows)
+    assert {"loss_d", "loss_g", "d_x", "d_g_z1", "d_g_z2", "grad_norm_d", "grad_norm_g"} <= set(rows[0])
+    assert result["images_per_s"] > 0
+    v, netG, netD, _ = checkpoint.load_models(tmp_path / "run")
+    assert v == tiny() and not netG.training
+    a = nets.generate(netG, nets.sample_z(v, 4, torch.Generator().manual_seed(0)))
+    b = nets.generate(netG, nets.sample_z(v, 4, torch.Generator().manual_seed(0)))
+    assert torch.equal(a, b)
+
+
+def _poison(monkeypatch, from_step, **values):
+    original = Trainer.train_step
+
+    def step(self, real):
+        stats = original(self, real)
+        if self.step >= from_step:
+            stats.update({k: torch.tensor(x) for k, x in values.items()})
+        return stats
+
+    monkeypatch.setattr(Trainer, "train_step", step)
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
+    _poison(monkeypatch, 25, loss_d=float("nan"))
+    with pytest.raises(TrainingStopped, match=r"step 30: loss_d became nan; the last good checkpoint is .*ckpt-00000020.pt"):
+        train(_cfg(tmp_path / "run", 100))
+    assert [s for s, _ in checkpoint.list_checkpoints(tmp_path / "run")] == [10, 20]
+
+
+def test_collapsed_discriminator_stops_the_run(tmp_path, monkeypatch):
+    _poison(monkeypatch, 12, d_x=1.0, d_g_z1=0.0)
+    with pytest.raises(TrainingStopped, match=r"discriminator collapsed .* since step 15.*ckpt-00000010.pt"):
+        train(_cfg(tmp_path / "run", 100, collapse_steps=10))
+    assert [s for s, _ in checkpoint.list_checkpoints(tmp_path / "run")] == [10]
+
+
+def test_cpu_refuses_cuda_only_options(tmp_path):
+    with pytest.raises(UserError, match="bf16 autocast is a CUDA option"):
+        Trainer(_cfg(tmp_path / "run", 1, amp="bf16", device="cpu"))
+
+
+def test_channels_last_option_trains_the_same(tmp_path):
+    plain = train(_cfg(tmp_path / "plain", 5))
+    cl = train(_cfg(tmp_path / "cl", 5, channels_last=True))
+    a, b = checkpoint.load(plain["checkpoint"]), checkpoint.load(cl["checkpoint"])
+    assert all(torch.allclose(a["netG"][k].float(), b["netG"][k].float(), atol=1e-4) for k in a["netG"])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_fast_options_train(tmp_path):
+    result = train(_cfg(tmp_path / "run", 20, device="cuda", amp="bf16", channels_last=True))
+    assert result["device"].startswith("cuda")
+    assert all(torch.isfinite(t).all() for t in checkpoint.load(result["checkpoint"])["netG"].values())
+
+
+def test_too_small_dataset(tmp_path):
+    with pytest.raises(UserError, match="fewer than one batch of 4000"):
+        Trainer(TrainConfig(tiny(batch_size=4000), tmp_path / "run", steps=1, progress=False))
