@@ -8,7 +8,6 @@ from PIL import Image
 from dcgan import data
 from dcgan.errors import UserError
 
-
 # --- the real CIFAR-10 of ../shared/data -----------------------------------------------------------
 
 def test_cifar10_npz_real(shared_data):

@@ -25,7 +25,7 @@ def test_every_variant_builds_runs_and_trains_one_step(name, tmp_path):
     before = [p.detach().clone() for p in trainer.netD.parameters()]
     stats = trainer.train_step(trainer.batch(0, torch.arange(len(trainer.x))))
     assert all(torch.isfinite(t) for t in stats.values()), stats
-    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.netD.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.netD.parameters(), strict=True))
 
 
 def test_paper_feature_sizes():
