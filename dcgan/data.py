@@ -189,8 +189,10 @@ def _load_cifar10(root: Path, split: str, download: bool = False) -> ImageSet:
         # torchvision checks every batch file against the official MD5 before reading it
         try:
             ds = CIFAR10(str(root), train=split == "train", download=download)
-        except RuntimeError as e:
+        except RuntimeError as e:  # torchvision: missing or corrupt batch files
             raise UserError(f"{tv_dir}: {e} (re-download with --download or use cifar10_{split}.npz)") from None
+        except OSError as e:  # no network (URLError is an OSError)
+            raise UserError(f"could not download CIFAR-10 into {root} ({e}); put cifar10_{split}.npz or cifar-10-batches-py/ there") from None
         return ImageSet(np.asarray(ds.data), np.asarray(ds.targets, np.int64), "cifar10", split, str(tv_dir), list(ds.classes))
     raise UserError(
         f"no CIFAR-10 under {root}: expected cifar10_{split}.npz or torchvision's cifar-10-batches-py/ (add --download to fetch it)"
@@ -209,7 +211,10 @@ def _load_svhn(root: Path, split: str, download: bool = False) -> ImageSet:
     if path is None and download:
         from torchvision.datasets import SVHN
 
-        SVHN(str(root), split=split, download=True)
+        try:
+            SVHN(str(root), split=split, download=True)
+        except OSError as e:  # no network (URLError is an OSError)
+            raise UserError(f"could not download SVHN {split} into {root} ({e}); put {name} there") from None
         path = root / name
     if path is None:
         raise UserError(f"no SVHN {split} split: expected {candidates[0]} (torchvision's format; add --download to fetch it)")

@@ -240,3 +240,17 @@ def test_fingerprint_follows_content():
     b.x[0, 0, 0, 0] ^= 1
     b._fingerprint = None
     assert a.fingerprint() != b.fingerprint()
+
+
+def test_download_without_network_is_a_clear_error(tmp_path, monkeypatch):
+    import urllib.request
+
+    def offline(*a, **k):
+        raise urllib.error.URLError("no network here")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    monkeypatch.setattr(urllib.request.OpenerDirector, "open", offline)
+    with pytest.raises(UserError, match=r"could not download CIFAR-10 into .*put cifar10_train.npz"):
+        data.load("cifar10", "train", tmp_path, download=True)
+    with pytest.raises(UserError, match=r"could not download SVHN test .*put test_32x32.mat there"):
+        data.load("svhn", "test", tmp_path, download=True)
