@@ -91,6 +91,16 @@ def cmd_sample(args) -> dict:
     return {"out": str(out), "n": args.n, "seed": args.seed, "variant": v.name, "bn_stats": bn}
 
 
+def cmd_import_released(args) -> dict:
+    from . import released
+
+    path, state = released.import_to(args.folder, args.out, force=args.force)
+    v = state["variant"]["name"]
+    print(f"imported {v} (released checkpoint {state['step']}, {len(state['released']['sha256'])} arrays) into {path}; "
+          "it has no BN running statistics: sampling uses batch statistics", file=sys.stderr)
+    return {"checkpoint": str(path), "variant": v, "released_checkpoint": state["step"], "bn_stats": state["bn_stats"]}
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dcgan", description="DCGAN benchmark harness")
     sub = p.add_subparsers(dest="command", required=True)
@@ -127,6 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--bn-stats", choices=["running", "batch"], help="BN statistics for sampling (default: what the checkpoint records)")
     s.add_argument("--force", action="store_true", help="overwrite --out")
     s.set_defaults(func=cmd_sample)
+
+    r = sub.add_parser("import-released", help="import the paper authors' released Theano weights (Newmu/dcgan_code models/)")
+    r.add_argument("folder", help="a released model folder, e.g. dcgan_code/models/svhn_unsup_all_conv_dcgan_100z_gaussian_lr_0.0005_64mb")
+    r.add_argument("--out", required=True, help="the checkpoint file to write")
+    r.add_argument("--force", action="store_true", help="overwrite --out")
+    r.set_defaults(func=cmd_import_released)
 
     sub.add_parser("variants", help="list the registered variants").set_defaults(func=cmd_variants)
     sub.add_parser("datasets", help="list the registered datasets").set_defaults(func=cmd_datasets)
