@@ -91,6 +91,40 @@ def cmd_sample(args) -> dict:
     return {"out": str(out), "n": args.n, "seed": args.seed, "variant": v.name, "bn_stats": bn}
 
 
+def cmd_features(args) -> dict:
+    import numpy as np
+
+    from . import checkpoint, data, features
+    from .train import pick_device
+
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise UserError(f"{out} exists; pass --force to overwrite it, or choose another --out")
+    device = pick_device(args.device)
+    v, _, netD, state = checkpoint.load_models(args.ckpt, device)
+    if args.bn_stats == "running" and state.get("bn_stats") == "none":
+        raise UserError(f"{args.ckpt} has no BN running statistics (imported weights); use --bn-stats pool")
+    opts = _pairs(args.data_opt, "--data-opt")
+    images = data.load(args.dataset, args.split, args.data_root, **opts)
+    if images.image_size != v.image_size:
+        raise UserError(f"{args.dataset}/{args.split} images are {images.image_size} px but {v.name} takes {v.image_size} px")
+    pool = None
+    if args.bn_stats == "pool":
+        pool_name, _, pool_split = (args.bn_pool or f"{args.dataset}:train").partition(":")
+        pool = images if (pool_name, pool_split or "train") == (args.dataset, args.split) else data.load(
+            pool_name, pool_split or "train", args.data_root, **(opts if pool_name == args.dataset else {}))
+    dtype = np.float16 if args.float16 else np.float32
+    feats, record = features.cached_features(netD, images, pool, args.bn_stats, args.cache_dir, args.batch_size, device,
+                                             dtype, progress=not args.no_progress)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp.npy")
+    np.save(tmp, np.asarray(feats))
+    tmp.replace(out)
+    print(f"wrote {feats.shape[0]} x {feats.shape[1]} features of {v.name} ({record['bn_stats']}) to {out}"
+          f"{' (from the cache)' if record['cached'] else ''}", file=sys.stderr)
+    return {"out": str(out), "shape": list(feats.shape), "variant": v.name, "checkpoint": str(checkpoint.resolve(args.ckpt)), **record}
+
+
 def cmd_import_released(args) -> dict:
     from . import released
 
@@ -137,6 +171,24 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--bn-stats", choices=["running", "batch"], help="BN statistics for sampling (default: what the checkpoint records)")
     s.add_argument("--force", action="store_true", help="overwrite --out")
     s.set_defaults(func=cmd_sample)
+
+    f = sub.add_parser("features", help="the paper's discriminator features (4x4 max-pooled conv layers) into an .npy")
+    f.add_argument("--ckpt", required=True, help="a ckpt-*.pt file or a run folder")
+    f.add_argument("--dataset", required=True)
+    f.add_argument("--split", default="train")
+    f.add_argument("--data-root", help="dataset root (default: $DCGAN_DATA_ROOT)")
+    f.add_argument("--data-opt", action="append", metavar="KEY=VALUE")
+    f.add_argument("--out", required=True, help=".npy file (N x feature_dim)")
+    f.add_argument("--bn-stats", default="pool", choices=["pool", "running"],
+                   help="pool: population statistics estimated on --bn-pool (the paper's recipe); running: the checkpoint's own")
+    f.add_argument("--bn-pool", help="DATASET:SPLIT to estimate BN statistics on (default: the dataset's train split)")
+    f.add_argument("--batch-size", type=int, default=500)
+    f.add_argument("--float16", action="store_true", help="store float16 instead of float32")
+    f.add_argument("--cache-dir", help="feature cache (default: $DCGAN_CACHE or ~/.cache/dcgan-bench)")
+    f.add_argument("--device", default="auto")
+    f.add_argument("--force", action="store_true", help="overwrite --out")
+    f.add_argument("--no-progress", action="store_true")
+    f.set_defaults(func=cmd_features)
 
     r = sub.add_parser("import-released", help="import the paper authors' released Theano weights (Newmu/dcgan_code models/)")
     r.add_argument("folder", help="a released model folder, e.g. dcgan_code/models/svhn_unsup_all_conv_dcgan_100z_gaussian_lr_0.0005_64mb")

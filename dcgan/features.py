@@ -1,0 +1,153 @@
+"""The paper's discriminator features (PROTOCOL.md §4), streamed and cached.
+
+1. Input x/127.5 - 1, NCHW.
+2. BN population statistics: D's conv stack runs with batch statistics over a labelled pool
+   in batches of 128; each batch's per-channel mean and biased variance of every BN input are
+   recorded and averaged over batches, every batch weighted equally (the last partial batch
+   included); then they are frozen for extraction.
+3. Every conv layer's output after its activation, max-pooled to 4x4 (kernel = stride = H/4),
+   flattened (channel, row, column), concatenated shallow to deep. No normalisation.
+
+Features stream in batches into a memory-mapped ``.npy`` (float32, or float16 on request); with
+frozen statistics the values do not depend on the batch size. Results are cached under a key
+hashed from D's weights, the data's content, the BN pool's content, the recipe and this code's
+version, so a protocol run twice never extracts twice.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import __version__
+from .data import default_cache_dir
+from .errors import UserError
+from .nets import Discriminator
+
+RECIPE = {"grid": 4, "pool": "max, kernel = stride = H/4", "order": "(channel, row, column), shallow to deep",
+          "bn_stats": "mean over batches of 128 of each batch's mean and biased variance", "version": 1}
+BN_BATCH = 128  # PROTOCOL.md §4.2
+
+
+def to_input(x_uint8: np.ndarray, device) -> torch.Tensor:
+    """uint8 NHWC -> float NCHW in [-1, 1] on ``device``."""
+    return torch.from_numpy(np.ascontiguousarray(x_uint8)).to(device).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+
+
+@torch.no_grad()
+def with_population_stats(netD: Discriminator, pool_uint8: np.ndarray, device="cpu", batch_size: int = BN_BATCH) -> Discriminator:
+    """A copy of ``netD`` in eval mode whose BN layers hold the paper's population statistics,
+    estimated on ``pool_uint8`` (uint8 NHWC). ``netD`` itself is left unchanged."""
+    net = copy.deepcopy(netD).to(device).train()
+    bns = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not bns:
+        return net.eval()
+    sums = {id(m): [torch.zeros(m.num_features, dtype=torch.float64, device=device)] * 2 for m in bns}
+    batches = 0
+
+    def record(module, args):
+        h = args[0]
+        dims = [d for d in range(h.dim()) if d != 1]
+        mean = h.mean(dims, dtype=torch.float64)
+        var = h.double().var(dims, unbiased=False)  # the biased variance BN normalises with
+        s = sums[id(module)]
+        sums[id(module)] = [s[0] + mean, s[1] + var]
+
+    hooks = [m.register_forward_pre_hook(record) for m in bns]
+    try:
+        for i in range(0, len(pool_uint8), batch_size):
+            net.features(to_input(pool_uint8[i:i + batch_size], device))  # batch statistics, as in training
+            batches += 1
+    finally:
+        for h in hooks:
+            h.remove()
+    if batches == 0:
+        raise UserError("the BN statistics pool is empty")
+    for m in bns:
+        mean, var = sums[id(m)]
+        m.running_mean.copy_(mean / batches)
+        m.running_var.copy_(var / batches)
+    return net.eval()
+
+
+@torch.no_grad()
+def extract(netD: Discriminator, x_uint8: np.ndarray, out: str | Path | None = None, batch_size: int = 500, device="cpu",
+            dtype=np.float32, progress: bool = True) -> np.ndarray:
+    """Pooled features of ``x_uint8`` with ``netD`` as it is (call ``with_population_stats``
+    first for the paper's recipe). With ``out``, written to that ``.npy`` (atomically) and
+    returned memory-mapped; else returned in memory."""
+    from tqdm import tqdm
+
+    netD = netD.to(device).eval()
+    dim = netD.variant.feature_dim
+    tmp = None
+    if out is not None:
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}.npy")
+        feats = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=(len(x_uint8), dim))
+    else:
+        feats = np.empty((len(x_uint8), dim), dtype)
+    try:
+        for i in tqdm(range(0, len(x_uint8), batch_size), desc="features", unit="batch", file=sys.stderr, disable=not progress):
+            f = netD.pooled_features(to_input(x_uint8[i:i + batch_size], device))
+            feats[i:i + len(f)] = f.cpu().numpy().astype(dtype, copy=False)
+        if tmp is not None:
+            feats.flush()
+            del feats
+            os.replace(tmp, out)
+            return np.load(out, mmap_mode="r")
+    finally:
+        if tmp is not None and tmp.exists():
+            tmp.unlink()
+    return feats
+
+
+def weights_hash(net: nn.Module) -> str:
+    h = hashlib.sha256()
+    for name, t in net.state_dict().items():
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def cache_key(netD: Discriminator, data_fingerprint: str, bn: str, dtype) -> str:
+    """Everything that changes the numbers: D's weights, the images, where the BN statistics
+    came from, the recipe, the dtype and this code's version."""
+    blob = json.dumps({"weights": weights_hash(netD), "data": data_fingerprint, "bn": bn, "recipe": RECIPE,
+                       "dtype": np.dtype(dtype).name, "code": __version__}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def cached_features(netD: Discriminator, images, bn_pool=None, bn_stats: str = "pool", cache_dir: str | Path | None = None,
+                    batch_size: int = 500, device="cpu", dtype=np.float32, progress: bool = True) -> tuple[np.ndarray, dict]:
+    """The paper's features of ``images`` (a ``data.ImageSet``), cached on disk.
+
+    ``bn_stats``: "pool" estimates population statistics on ``bn_pool`` (an ImageSet; the
+    paper's default is the probe's labelled training pool); "running" uses the checkpoint's
+    own running statistics (only for nets trained here). Returns (features, record).
+    """
+    if bn_stats == "pool":
+        if bn_pool is None:
+            raise UserError("bn_stats='pool' needs the pool of images to estimate BN statistics on")
+        bn = f"pool:{bn_pool.name}/{bn_pool.split}:{bn_pool.fingerprint()}"
+    elif bn_stats == "running":
+        bn = "running"
+    else:
+        raise UserError(f"bn_stats must be pool or running; got {bn_stats!r}")
+    key = cache_key(netD, images.fingerprint(), bn, dtype)
+    path = Path(cache_dir or default_cache_dir()) / "features" / f"{key}.npy"
+    record = {"cache": str(path), "key": key, "bn_stats": bn, "n": len(images), "feature_dim": netD.variant.feature_dim,
+              "dtype": np.dtype(dtype).name, "dataset": images.name, "split": images.split}
+    if path.exists():
+        return np.load(path, mmap_mode="r"), {**record, "cached": True}
+    net = with_population_stats(netD, bn_pool.x, device) if bn_stats == "pool" else netD
+    return extract(net, images.x, path, batch_size, device, dtype, progress), {**record, "cached": False}
