@@ -125,6 +125,49 @@ def cmd_features(args) -> dict:
     return {"out": str(out), "shape": list(feats.shape), "variant": v.name, "checkpoint": str(checkpoint.resolve(args.ckpt)), **record}
 
 
+def cmd_probe(args) -> dict:
+    import csv
+    import time
+
+    from . import checkpoint, probe, svm
+    from .train import pick_device
+
+    device = pick_device(args.device)
+    v, _, netD, state = checkpoint.load_models(args.ckpt, device)
+    protocol = probe.get(args.protocol, draws=args.draws, test_draws=args.test_draws, val_size=args.val_size, per_class=args.per_class)
+    try:
+        grid = [float(c) for c in args.grid.split(",")] if args.grid else list(svm.PAPER_GRID)
+    except ValueError:
+        raise UserError(f"--grid must be comma-separated numbers, e.g. 1e-4,1e-3; got {args.grid!r}") from None
+    log = (lambda msg: None) if args.no_progress else (lambda msg: print(msg, file=sys.stderr))
+    rows = probe.run_with_control(v, netD, protocol, control=not args.no_control, control_seed=args.control_seed,
+                                  label=f"{Path(args.ckpt).name}" + (" (released weights)" if "released" in state else ""),
+                                  data_root=args.data_root, solver=args.solver, grid=grid, seed=args.seed, device=device,
+                                  cache_dir=args.cache_dir, progress=not args.no_progress, log=log)
+    for row in rows:
+        row.setdefault("checkpoint", str(checkpoint.resolve(args.ckpt)))
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    json_path = out_dir / f"probe-{protocol.name}-{stamp}.json"
+    json_path.write_text(json.dumps(rows, indent=1, default=str))
+    # one CSV that only ever grows: a new run never overwrites an earlier run's rows
+    csv_path = out_dir / "probe-rows.csv"
+    fields = ["time", "protocol", "variant", "weights", "source", "metric", "value", "std", "ci95", "C", "draws", "test_draws",
+              "per_class", "val_size", "split", "draw_seeds", "bn_stats", "feature_dim", "solver", "dataset", "n_test", "device",
+              "checkpoint", "dcgan_bench", "git_revision", "seconds_features", "seconds_svm"]
+    new = not csv_path.exists()
+    with open(csv_path, "a", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        if new:
+            w.writeheader()
+        w.writerows(rows)
+    if not args.json:
+        print(probe.table(rows).to_string(index=False))
+    print(f"rows: {json_path} and {csv_path}", file=sys.stderr)
+    return {"rows": rows, "json": str(json_path), "csv": str(csv_path)}
+
+
 def cmd_import_released(args) -> dict:
     from . import released
 
@@ -189,6 +232,25 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--force", action="store_true", help="overwrite --out")
     f.add_argument("--no-progress", action="store_true")
     f.set_defaults(func=cmd_features)
+
+    pr = sub.add_parser("probe", help="the paper's L2-SVM probe protocols on D's features, with a random-init control")
+    pr.add_argument("--ckpt", required=True, help="a ckpt-*.pt file or a run folder")
+    pr.add_argument("--protocol", required=True, help="svhn-1000, cifar10-400 or cifar10-full")
+    pr.add_argument("--data-root", help="dataset root (default: $DCGAN_DATA_ROOT)")
+    pr.add_argument("--draws", type=int, help="draws per C for choosing C (default: the protocol's)")
+    pr.add_argument("--test-draws", type=int, help="fresh draws with the chosen C, scored on the test set (default: the protocol's)")
+    pr.add_argument("--per-class", type=int, help="labels per class in a draw (default: the protocol's, e.g. 400)")
+    pr.add_argument("--val-size", type=int, help="validation images held out of the training set (default 10000)")
+    pr.add_argument("--grid", help="comma-separated C values (default: the paper's 1e-4 ... 1e-2)")
+    pr.add_argument("--solver", default="ours", choices=["ours", "sklearn"])
+    pr.add_argument("--seed", type=int, default=0, help="first draw seed")
+    pr.add_argument("--no-control", action="store_true", help="skip the random-init control")
+    pr.add_argument("--control-seed", type=int, default=0)
+    pr.add_argument("--out-dir", default="results/probe", help="where the rows go (CSV appended, one JSON per run)")
+    pr.add_argument("--cache-dir", help="feature cache (default: $DCGAN_CACHE or ~/.cache/dcgan-bench)")
+    pr.add_argument("--device", default="auto")
+    pr.add_argument("--no-progress", action="store_true")
+    pr.set_defaults(func=cmd_probe)
 
     r = sub.add_parser("import-released", help="import the paper authors' released Theano weights (Newmu/dcgan_code models/)")
     r.add_argument("folder", help="a released model folder, e.g. dcgan_code/models/svhn_unsup_all_conv_dcgan_100z_gaussian_lr_0.0005_64mb")

@@ -1,0 +1,198 @@
+"""The paper's linear-probe protocols (PROTOCOL.md §4-6) on discriminator features.
+
+- ``svhn-1000``: the 73,257 SVHN training images shuffled with seed 42; the first 10,000 are
+  validation, the rest the labelled pool. For each C of the grid, 10 class-balanced draws of
+  100 per class are fitted and scored on all validation images; the C with the lowest mean
+  validation error is chosen; then 100 fresh draws with that C are scored on the test set;
+  mean error +- 1.96 std.
+- ``cifar10-400``: the same shape on CIFAR-10: 10,000 training images held out for choosing C
+  [inferred], class-balanced draws of 400 per class (10 for C, 10 fresh ones for the test
+  figure by default), tested on the 10,000 test images.
+- ``cifar10-full``: C chosen on the validation split with the whole remaining pool, then the
+  pool fitted and tested once.
+
+Choices the protocol leaves open are recorded in every row: the shuffle function, the draw
+seeds, whether test draws are fresh, where the BN statistics came from, the solver. Each run can
+add a control: the same architecture randomly initialised, probed the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__, data, features, svm
+from .errors import UserError
+
+
+@dataclass(frozen=True)
+class Protocol:
+    name: str
+    dataset: str
+    per_class: int | None  # labels per class in a draw; None: the whole pool
+    draws: int  # draws per C for choosing C
+    test_draws: int  # fresh draws with the chosen C, scored on the test split
+    val_size: int = 10000
+    split_seed: int = 42
+    metric: str = "accuracy"  # what the paper reports: "accuracy" or "error"
+    test_split: str = "test"
+
+
+PROTOCOLS = {
+    "svhn-1000": Protocol("svhn-1000", "svhn", 100, 10, 100, metric="error"),
+    "cifar10-400": Protocol("cifar10-400", "cifar10", 400, 10, 10),
+    "cifar10-full": Protocol("cifar10-full", "cifar10", None, 1, 1),
+}
+
+# The paper's rows (PROTOCOL.md §6), shown beside measured ones, never as measurements.
+PAPER_ROWS = {
+    "svhn-1000": [
+        ("KNN", 77.93, None), ("TSVM", 66.55, None), ("M1+KNN", 65.63, None), ("M1+TSVM", 54.33, None),
+        ("M1+M2", 36.02, None), ("SWWAE without dropout", 27.83, None), ("SWWAE with dropout", 23.56, None),
+        ("DCGAN + L2-SVM (arXiv v2 text)", 22.48, None), ("DCGAN + L2-SVM (as later papers cite it)", 22.18, 1.13),
+        ("Supervised CNN, same architecture (validation error)", 28.87, None),
+    ],
+    "cifar10-400": [
+        ("1 Layer K-means", 63.7, 0.7), ("3 Layer K-means Learned RF", 70.7, 0.7), ("View Invariant K-means", 72.6, 0.7),
+        ("Exemplar CNN", 77.4, 0.2), ("DCGAN + L2-SVM", 73.8, 0.4),
+    ],
+    "cifar10-full": [
+        ("1 Layer K-means", 80.6, None), ("3 Layer K-means Learned RF", 82.0, None), ("View Invariant K-means", 81.9, None),
+        ("Exemplar CNN", 84.3, None), ("DCGAN + L2-SVM", 82.8, None),
+    ],
+}
+
+
+def get(name: str, **overrides) -> Protocol:
+    if name not in PROTOCOLS:
+        raise UserError(f"unknown protocol {name!r}; protocols: {', '.join(PROTOCOLS)}")
+    return dataclasses.replace(PROTOCOLS[name], **{k: v for k, v in overrides.items() if v is not None})
+
+
+def split(n: int, val_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(validation, pool) indices: a seeded shuffle of range(n), as the authors' SVHN script
+    (scikit-learn's ``shuffle(..., random_state=seed)`` [inferred]); the first ``val_size`` validate."""
+    from sklearn.utils import shuffle
+
+    if val_size >= n:
+        raise UserError(f"a validation split of {val_size} leaves nothing to draw from {n} training images")
+    order = shuffle(np.arange(n), random_state=seed)
+    return order[:val_size], order[val_size:]
+
+
+def draw(pool: np.ndarray, labels: np.ndarray, per_class: int | None, seed: int) -> np.ndarray:
+    """A class-balanced draw of ``per_class`` images per class from ``pool`` (indices), or the whole pool."""
+    if per_class is None:
+        return pool
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for c in np.unique(labels[pool]):
+        members = pool[labels[pool] == c]
+        if len(members) < per_class:
+            raise UserError(f"class {c} has {len(members)} images in the pool, fewer than {per_class} per draw")
+        chosen.append(rng.choice(members, per_class, replace=False))
+    return np.sort(np.concatenate(chosen))
+
+
+def _git_revision() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def run(netD, protocol: Protocol, data_root=None, solver: str = "ours", grid=svm.PAPER_GRID, seed: int = 0,
+        device="cpu", cache_dir=None, progress: bool = True, log=print) -> dict:
+    """Probe ``netD`` (BN population statistics estimated on the protocol's labelled pool)
+    with ``protocol``. Returns a summary with the chosen C, the test figures and every draw."""
+    if solver not in svm.SOLVERS:
+        raise UserError(f"unknown solver {solver!r}; solvers: {', '.join(svm.SOLVERS)}")
+    if solver == "ours" and protocol.per_class is None:
+        raise UserError(f"{protocol.name} fits the whole pool, beyond the Gram-matrix solver's few-sample shape; use --solver sklearn")
+    fit = svm.SOLVERS[solver]
+    train = data.load(protocol.dataset, "train", data_root)
+    test = data.load(protocol.dataset, protocol.test_split, data_root)
+    if train.y is None:
+        raise UserError(f"{protocol.dataset}/train has no labels; a probe needs them")
+    val_idx, pool_idx = split(len(train), protocol.val_size, protocol.split_seed)
+    # the pool in its shuffled order, as the authors' script ran its BN statistics batches
+    pool = data.ImageSet(train.x[pool_idx], train.y[pool_idx], train.name,
+                         f"train-pool(seed={protocol.split_seed},val={protocol.val_size})", train.source)
+    t0 = time.perf_counter()
+    f_train, rec_train = features.cached_features(netD, train, pool, "pool", cache_dir, device=device, progress=progress)
+    f_test, _ = features.cached_features(netD, test, pool, "pool", cache_dir, device=device, progress=progress)
+    t_features = time.perf_counter() - t0
+    f_val, y_val = np.asarray(f_train[val_idx]), train.y[val_idx]
+
+    # choose C on the validation split
+    t1 = time.perf_counter()
+    val_err = np.zeros((protocol.draws, len(grid)))
+    objectives = np.zeros((protocol.draws, len(grid)))
+    for j in range(protocol.draws):
+        idx = draw(pool_idx, train.y, protocol.per_class, seed + j)
+        for c, model in enumerate(fit(np.asarray(f_train[idx]), train.y[idx], grid)):
+            val_err[j, c] = 1 - model.accuracy(f_val, y_val)
+            objectives[j, c] = model.objective.sum()
+        log(f"  draw {j + 1}/{protocol.draws}: validation error per C {np.round(100 * val_err[j], 2).tolist()}")
+    best = int(np.argmin(val_err.mean(0)))
+    C = float(grid[best])
+
+    # fresh draws with the chosen C, scored on the test split
+    test_acc = []
+    for j in range(protocol.test_draws):
+        idx = draw(pool_idx, train.y, protocol.per_class, seed + 1000 + j)
+        model = fit(np.asarray(f_train[idx]), train.y[idx], [C])[0]
+        test_acc.append(model.accuracy(f_test, test.y))
+    t_svm = time.perf_counter() - t1
+    acc = np.asarray(test_acc)
+    value = 100 * (acc if protocol.metric == "accuracy" else 1 - acc)
+    return {
+        "protocol": protocol.name, "metric": f"test_{protocol.metric}_pct", "value": float(value.mean()),
+        "std": float(value.std()), "ci95": float(1.96 * value.std()), "per_draw": value.tolist(),
+        "C": C, "grid": list(grid), "val_error_pct_per_C": (100 * val_err.mean(0)).tolist(),
+        "objective_per_C": objectives.mean(0).tolist(),
+        "draws": protocol.draws, "test_draws": protocol.test_draws, "per_class": protocol.per_class,
+        "draw_seeds": f"selection {seed}..{seed + protocol.draws - 1}, test {seed + 1000}..{seed + 999 + protocol.test_draws} (numpy default_rng, fresh test draws)",
+        "val_size": protocol.val_size, "split": f"sklearn.utils.shuffle(random_state={protocol.split_seed}); first {protocol.val_size} validate",
+        "bn_stats": rec_train["bn_stats"], "feature_dim": rec_train["feature_dim"], "solver": solver,
+        "dataset": protocol.dataset, "test_split": protocol.test_split, "n_test": len(test),
+        "seconds_features": t_features, "seconds_svm": t_svm,
+    }
+
+
+def run_with_control(variant, netD, protocol: Protocol, control: bool = True, control_seed: int = 0, label: str = "",
+                     **kw) -> list[dict]:
+    """The measured row, the random-init control row (same architecture, same protocol), and the
+    paper's rows, as tidy dicts carrying every setting that changes a number."""
+    from . import nets
+
+    log = kw.get("log", print)
+    common = {"variant": variant.name, "device": str(kw.get("device", "cpu")), "dcgan_bench": __version__,
+              "git_revision": _git_revision(), "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    rows = []
+    log(f"{protocol.name}: probing {label or variant.name}")
+    rows.append({**common, "weights": label or "checkpoint", "source": "measured", **run(netD, protocol, **kw)})
+    if control:
+        _, random_D = nets.build(variant, seed=control_seed)
+        log(f"{protocol.name}: probing the random-init control (seed {control_seed})")
+        rows.append({**common, "weights": f"random init (seed {control_seed})", "source": "measured (control)",
+                     **run(random_D, protocol, **kw)})
+    for method, value, spread in PAPER_ROWS.get(protocol.name, []):
+        rows.append({"variant": method, "weights": "", "source": "quoted from the paper (PROTOCOL.md §6), not measured",
+                     "protocol": protocol.name, "metric": rows[0]["metric"], "value": value, "std": None, "ci95": spread})
+    return rows
+
+
+def table(rows: list[dict]):
+    """The rows as a pandas table for the terminal: measured and quoted side by side."""
+    import pandas as pd
+
+    df = pd.DataFrame(rows)
+    cols = [c for c in ("protocol", "variant", "weights", "source", "metric", "value", "std", "ci95", "C", "draws", "test_draws") if c in df]
+    return df[cols]

@@ -1,0 +1,192 @@
+"""The L2-SVM of the paper's probes: scikit-learn's ``LinearSVC()`` objective, solved fast.
+
+Objective, per class (one-vs-rest), with labels t in {-1, +1}:
+
+    min_w  1/2 ||w~||^2 + C * sum_i max(0, 1 - t_i w~.x~_i)^2,    x~ = [x, 1],  w~ = [w, b]
+
+i.e. squared hinge, L2 penalty, and the intercept as a constant feature 1 that is regularised
+like every other weight (liblinear with ``intercept_scaling=1``).
+
+``fit_gram`` ("ours") is built for the probe protocols' shapes, few samples and many features.
+The optimum lies in the span of the samples (w~ = X~' beta), so the problem is solved on the
+n x n Gram matrix K = X X' + 1, computed once and shared by every class and every C of the
+grid. Each problem is solved by Chapelle's (2007) primal Newton method for the squared hinge:
+with the active set A = {i : t_i (K beta)_i < 1}, the Newton point is
+beta_A = (K_AA + I / 2C)^-1 t_A, beta_rest = 0; when a full step leaves A unchanged the point
+satisfies the optimality conditions exactly. The C grid is walked in order, each C warm-started
+from the previous one's solution.
+
+``fit_sklearn`` runs scikit-learn's LinearSVC itself, as the reference backend. Both report
+the primal objective they reached, so their agreement can be checked.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+PAPER_GRID = (1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2)  # PROTOCOL.md §5
+
+
+@dataclass
+class LinearModel:
+    """One-vs-rest linear classifier: decision = X @ W.T + b, prediction = classes[argmax]."""
+
+    W: np.ndarray  # (n_problems, d) float32
+    b: np.ndarray  # (n_problems,) float64
+    classes: np.ndarray
+    C: float
+    objective: np.ndarray  # primal objective reached, per problem
+    solver: str
+    info: dict = field(default_factory=dict)
+
+    def decision(self, X) -> np.ndarray:
+        return (_as_tensor(X) @ torch.from_numpy(self.W).T).double().numpy() + self.b
+
+    def predict(self, X) -> np.ndarray:
+        scores = self.decision(X)
+        if len(self.classes) == 2:  # one problem: positive means classes[1], as LinearSVC
+            return self.classes[(scores[:, 0] > 0).astype(int)]
+        return self.classes[scores.argmax(1)]
+
+    def accuracy(self, X, y) -> float:
+        return float((self.predict(X) == np.asarray(y)).mean())
+
+
+def _as_tensor(X) -> torch.Tensor:
+    """Features as a float32 tensor; a read-only array (a cached memmap) is copied, since torch
+    cannot wrap read-only memory."""
+    X = np.asarray(X, np.float32)
+    return torch.from_numpy(X if X.flags.writeable else X.copy())
+
+
+def _targets(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(classes, T) with T (n, problems) in {-1, +1}; two classes make one problem, as LinearSVC."""
+    classes = np.unique(y)
+    if len(classes) < 2:
+        raise ValueError("the SVM needs at least two classes in its training labels")
+    positive = classes[1:] if len(classes) == 2 else classes
+    return classes, np.where(y[:, None] == positive[None, :], 1.0, -1.0)
+
+
+def primal_objective(X, y, W, b, C) -> np.ndarray:
+    """LinearSVC's primal objective per one-vs-rest problem, computed directly on the features
+    (float64 accumulation), for any solver's (W, b)."""
+    _, T = _targets(np.asarray(y))
+    X = _as_tensor(X)
+    out = np.empty(len(W))
+    for k in range(len(W)):
+        w = torch.from_numpy(np.asarray(W[k], np.float64))
+        margin = (X.double() @ w).numpy() + b[k]
+        slack = np.maximum(0.0, 1.0 - T[:, k] * margin)
+        out[k] = 0.5 * (float(w @ w) + b[k] ** 2) + C * float(slack @ slack)
+    return out
+
+
+def gram(X: torch.Tensor) -> torch.Tensor:
+    """K = X X' + 1 (the constant feature of the intercept) in float64.
+
+    The product runs in float32 (the features' own precision, and the fast path on every
+    device); its sum over ~10^4 features is accurate to about 1e-6 relative, far below what
+    the objective needs. X is never copied to float64."""
+    K = (X @ X.T).double()
+    return K.add_(1.0)
+
+
+def _newton(K: torch.Tensor, t: torch.Tensor, C: float, beta: torch.Tensor, max_iter: int = 100) -> tuple[torch.Tensor, float, int, bool]:
+    """Chapelle's primal Newton for the squared hinge in the span of the samples."""
+
+    def objective(beta):
+        o = K @ beta
+        slack = (1 - t * o).clamp_(min=0)
+        return 0.5 * float(beta @ o) + C * float(slack @ slack), o
+
+    f, o = objective(beta)
+    for it in range(1, max_iter + 1):
+        active = t * o < 1
+        target = torch.zeros_like(beta)
+        if active.any():
+            idx = active.nonzero().squeeze(1)
+            KA = K[idx][:, idx]
+            KA.diagonal().add_(1.0 / (2.0 * C))
+            L = torch.linalg.cholesky(KA)
+            target[idx] = torch.cholesky_solve(t[idx, None], L).squeeze(1)
+        step = target - beta
+        # backtracking on the convex piecewise quadratic; the full step is the usual answer
+        s = 1.0
+        while True:
+            f_new, o_new = objective(beta + s * step)
+            if f_new <= f or s < 1e-8:
+                break
+            s *= 0.5
+        beta, f, o = beta + s * step, f_new, o_new
+        if s == 1.0 and torch.equal(t * o < 1, active):
+            return beta, f, it, True  # the active set is consistent: the optimality conditions hold exactly
+    return beta, f, max_iter, False
+
+
+def _weights(X: torch.Tensor, betas: torch.Tensor, rows: int = 1024) -> np.ndarray:
+    """X' beta accumulated in float64 a block of rows at a time (beta has both signs and the
+    features are all positive: a float32 sum would cancel), without a float64 copy of X."""
+    W = torch.zeros(betas.shape[1], X.shape[1], dtype=torch.float64, device=X.device)
+    for i in range(0, X.shape[0], rows):
+        W += betas[i:i + rows].T @ X[i:i + rows].double()
+    return W.float().cpu().numpy()
+
+
+def fit_gram(X, y, Cs=PAPER_GRID, device="cpu", K: torch.Tensor | None = None) -> list[LinearModel]:
+    """One model per C of ``Cs`` (walked in the given order, warm-started), all from one Gram matrix."""
+    y = np.asarray(y)
+    classes, T = _targets(y)
+    Xt = _as_tensor(X).to(device)
+    t0 = time.perf_counter()
+    if K is None:
+        K = gram(Xt)
+    t_gram = time.perf_counter() - t0
+    Tt = torch.from_numpy(T).to(device)
+    betas = torch.zeros(len(y), T.shape[1], dtype=torch.float64, device=device)
+    models = []
+    for C in Cs:
+        t1 = time.perf_counter()
+        objective, iters, converged = np.empty(T.shape[1]), [], []
+        for k in range(T.shape[1]):
+            beta, f, it, ok = _newton(K, Tt[:, k], C, betas[:, k].clone())
+            betas[:, k] = beta
+            objective[k] = f
+            iters.append(it)
+            converged.append(ok)
+        # w~ = X~' beta: the weights over the features, and the intercept as the weight of the constant 1
+        W = _weights(Xt, betas)
+        b = betas.sum(0).cpu().numpy()
+        models.append(LinearModel(W, b, classes, C, objective, "ours", {
+            "newton_iterations": iters, "converged": all(converged), "seconds": time.perf_counter() - t1, "gram_seconds": t_gram}))
+    return models
+
+
+def fit_sklearn(X, y, Cs=PAPER_GRID) -> list[LinearModel]:
+    """scikit-learn's LinearSVC with its defaults, one fit per C (the reference backend)."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.svm import LinearSVC
+
+    y = np.asarray(y)
+    models = []
+    for C in Cs:
+        t1 = time.perf_counter()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
+            clf = LinearSVC(C=C, loss="squared_hinge", penalty="l2", dual=True, tol=1e-4, max_iter=1000,
+                            fit_intercept=True, intercept_scaling=1).fit(X, y)
+        W, b = clf.coef_.astype(np.float32), clf.intercept_.astype(np.float64)
+        objective = primal_objective(X, y, W, b, C)
+        converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+        models.append(LinearModel(W, b, clf.classes_, C, objective, "sklearn", {
+            "converged": converged, "seconds": time.perf_counter() - t1, "n_iter": int(np.max(clf.n_iter_))}))
+    return models
+
+
+SOLVERS = {"ours": fit_gram, "sklearn": fit_sklearn}

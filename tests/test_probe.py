@@ -1,0 +1,95 @@
+import json
+
+import numpy as np
+import pytest
+import scipy.io
+import sklearn.utils
+
+from dcgan import cli, data, nets, probe
+from dcgan.errors import UserError
+
+from .conftest import tiny
+
+
+@pytest.fixture
+def svhn_root(tmp_path, shared_data):
+    """A small SVHN in its own .mat format, made of real photographs (CIFAR-10 test images)."""
+    with np.load(shared_data / "cifar10_test.npz") as d:
+        x, y = d["x"], d["y"]
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(x))
+    for split_name, idx in (("train", order[:700]), ("test", order[700:900])):
+        labels = np.where(y[idx] == 0, 10, y[idx])  # SVHN's convention: digit 0 is stored as 10
+        scipy.io.savemat(tmp_path / f"{split_name}_32x32.mat", {"X": x[idx].transpose(1, 2, 3, 0), "y": labels[:, None].astype(np.uint8)})
+    return tmp_path
+
+
+def test_split_and_draws_follow_the_seed_42_procedure(svhn_root):
+    train = data.load("svhn", "train", svhn_root)
+    val, pool = probe.split(len(train), 100, 42)
+    # the authors' script shuffles the training arrays with seed 42 and validates on the first 10,000
+    x_shuffled, y_shuffled = sklearn.utils.shuffle(train.x, train.y, random_state=42)
+    assert np.array_equal(train.x[val], x_shuffled[:100]) and np.array_equal(train.y[pool], y_shuffled[100:])
+    assert len(set(val) | set(pool)) == len(train) and not set(val) & set(pool)
+    a = probe.draw(pool, train.y, 5, seed=3)
+    assert np.bincount(train.y[a]).tolist() == [5] * 10  # class balanced
+    assert not set(a) & set(val)  # never a validation image
+    assert np.array_equal(a, probe.draw(pool, train.y, 5, seed=3))  # reproducible
+    assert not np.array_equal(a, probe.draw(pool, train.y, 5, seed=4))
+    assert np.array_equal(probe.draw(pool, train.y, None, seed=0), pool)
+    with pytest.raises(UserError, match="fewer than 500 per draw"):
+        probe.draw(pool, train.y, 500, seed=0)
+
+
+def test_protocol_end_to_end_with_control_and_quoted_rows(svhn_root, tmp_path):
+    v = tiny()
+    _, netD = nets.build(v, seed=1)
+    protocol = probe.get("svhn-1000", val_size=100, per_class=20, draws=2, test_draws=3)
+    kw = dict(data_root=svhn_root, grid=[1e-4, 1e-2], cache_dir=tmp_path / "cache", progress=False, log=lambda m: None)
+    rows = probe.run_with_control(v, netD, protocol, **kw)
+    measured, control, *quoted = rows
+    assert measured["metric"] == "test_error_pct" and len(measured["per_draw"]) == 3
+    assert measured["C"] == [1e-4, 1e-2][int(np.argmin(measured["val_error_pct_per_C"]))]
+    assert 0 <= measured["value"] <= 100 and np.isclose(measured["ci95"], 1.96 * measured["std"])
+    assert measured["bn_stats"].startswith("pool:svhn/train-pool(seed=42,val=100)")
+    assert control["weights"] == "random init (seed 0)" and control["source"] == "measured (control)"
+    assert all(q["source"].startswith("quoted") and "not measured" in q["source"] for q in quoted)
+    assert any(q["value"] == 22.48 for q in quoted)
+    # a second run extracts nothing again: the features come from the cache
+    again = probe.run(netD, protocol, **kw)
+    assert again["value"] == measured["value"]
+    assert len(list((tmp_path / "cache" / "features").glob("*.npy"))) == 4  # (train, test) x (trained, control)
+
+
+def test_the_sklearn_backend_gives_the_same_protocol_figures(svhn_root, tmp_path):
+    _, netD = nets.build(tiny(), seed=1)
+    protocol = probe.get("svhn-1000", val_size=100, per_class=20, draws=2, test_draws=2)
+    kw = dict(data_root=svhn_root, grid=[1e-3], cache_dir=tmp_path / "cache", progress=False, log=lambda m: None)
+    ours, ref = probe.run(netD, protocol, solver="ours", **kw), probe.run(netD, protocol, solver="sklearn", **kw)
+    assert np.allclose(ours["objective_per_C"], ref["objective_per_C"], rtol=1e-3)
+    assert abs(ours["value"] - ref["value"]) <= 1.0  # percentage points, on 200 test images
+
+
+def test_cli_probe_appends_rows(svhn_root, tmp_path, capsys):
+    assert cli.main(["train", "--variant", "dcgan32", "--set", "ngf=8", "--set", "ndf=8", "--set", "batch_size=32",
+                     "--dataset", "svhn", "--data-root", str(svhn_root), "--steps", "3", "--out", str(tmp_path / "run"), "--no-progress"]) == 0
+    args = ["probe", "--ckpt", str(tmp_path / "run"), "--protocol", "svhn-1000", "--data-root", str(svhn_root), "--val-size", "100",
+            "--per-class", "10", "--draws", "1", "--test-draws", "2", "--grid", "1e-3", "--out-dir", str(tmp_path / "rows"),
+            "--cache-dir", str(tmp_path / "cache"), "--no-progress", "--json"]
+    capsys.readouterr()
+    for _ in range(2):
+        assert cli.main(args) == 0
+    out = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert out["rows"][0]["protocol"] == "svhn-1000" and out["rows"][1]["weights"].startswith("random init")
+    lines = (tmp_path / "rows" / "probe-rows.csv").read_text().splitlines()
+    assert len(lines) == 1 + 2 * (2 + len(probe.PAPER_ROWS["svhn-1000"]))  # header + two runs, nothing overwritten
+
+
+def test_probe_errors(svhn_root, tmp_path, capsys):
+    _, netD = nets.build(tiny(), seed=0)
+    with pytest.raises(UserError, match="unknown protocol 'cifar100-400'; protocols: svhn-1000, cifar10-400, cifar10-full"):
+        probe.get("cifar100-400")
+    with pytest.raises(UserError, match="use --solver sklearn"):
+        probe.run(netD, probe.get("cifar10-full"), data_root=svhn_root)
+    with pytest.raises(UserError, match="leaves nothing to draw"):
+        probe.split(50, 100, 42)

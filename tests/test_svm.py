@@ -1,0 +1,67 @@
+import numpy as np
+import pytest
+
+from dcgan import svm
+
+
+def blobs(n=240, d=400, k=4, sep=4.0, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((k, d)) * sep / np.sqrt(d)
+    y = np.arange(n) % k
+    X = centres[y] + rng.standard_normal((n, d)) * 0.3 / np.sqrt(d) * 10
+    return X.astype(np.float32), y
+
+
+def test_separable_blobs_are_classified_almost_perfectly():
+    X, y = blobs()
+    model = svm.fit_gram(X, y, Cs=[1e-2])[0]
+    # the same centres: draw held-out points around them
+    rng = np.random.default_rng(5)
+    held = X + rng.standard_normal(X.shape).astype(np.float32) * 0.01
+    assert model.accuracy(X, y) == 1.0 and model.accuracy(held, y) >= 0.99
+
+
+def test_shuffled_labels_give_chance_on_held_out_data():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((400, 300)).astype(np.float32)
+    y = rng.integers(0, 4, 400)
+    Xh, yh = rng.standard_normal((2000, 300)).astype(np.float32), rng.integers(0, 4, 2000)
+    model = svm.fit_gram(X, y, Cs=[1e-2])[0]
+    assert model.accuracy(X, y) > 0.9  # it can memorise the training labels
+    assert abs(model.accuracy(Xh, yh) - 0.25) < 0.05  # and learns nothing that generalises
+
+
+@pytest.mark.parametrize("k", [2, 3, 10])
+def test_objective_equals_linearsvc_across_the_paper_grid(k):
+    rng = np.random.default_rng(k)
+    n, d = 150, 600
+    y = np.arange(n) % k
+    X = np.abs(rng.standard_normal((n, d))).astype(np.float32)  # non-negative, like pooled LeakyReLU features
+    X[np.arange(n), y] += 2.0
+    ours = svm.fit_gram(X, y)
+    ref = svm.fit_sklearn(X, y)
+    for a, b in zip(ours, ref, strict=True):
+        assert a.C == b.C and a.W.shape == b.W.shape == (1 if k == 2 else k, d)
+        assert a.info["converged"] and b.info["converged"]
+        # ours solves exactly: never above liblinear's objective, and within 1e-5 of it
+        assert np.all(a.objective <= b.objective * (1 + 1e-6))
+        np.testing.assert_allclose(a.objective, b.objective, rtol=1e-5)
+        # and its reported objective is the true one of its weights
+        np.testing.assert_allclose(a.objective, svm.primal_objective(X, y, a.W, a.b, a.C), rtol=1e-5)
+        assert np.mean(a.predict(X) == b.predict(X)) > 0.99
+
+
+def test_the_intercept_is_regularised_like_a_weight():
+    # one feature that is constant: the intercept and that weight are interchangeable, so the
+    # L2 penalty splits them evenly; an unregularised intercept would take it all
+    X = np.ones((40, 1), np.float32)
+    y = np.array([0] * 30 + [1] * 10)
+    m = svm.fit_gram(X, y, Cs=[1.0])[0]
+    assert np.isclose(m.W[0, 0], m.b[0], rtol=1e-5)  # W is float32
+    ref = svm.fit_sklearn(X, y, Cs=[1.0])[0]
+    assert np.isclose(ref.W[0, 0], ref.b[0], rtol=1e-2)
+
+
+def test_one_class_is_an_error():
+    with pytest.raises(ValueError, match="at least two classes"):
+        svm.fit_gram(np.zeros((5, 3), np.float32), np.zeros(5, int))
