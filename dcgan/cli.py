@@ -133,22 +133,45 @@ def cmd_probe(args) -> dict:
     from .train import pick_device
 
     device = pick_device(args.device)
-    v, _, netD, state = checkpoint.load_models(args.ckpt, device)
+    if args.random_init:
+        from . import nets, variants
+
+        v = variants.get(args.random_init)
+        _, netD = nets.build(v, seed=args.control_seed)
+        state, ckpt_label = {}, f"random init (seed {args.control_seed})"
+        args.no_control = True  # it is the control
+    elif args.ckpt:
+        v, _, netD, state = checkpoint.load_models(args.ckpt, device)
+        ckpt_label = str(checkpoint.resolve(args.ckpt))
+    else:
+        raise UserError("give --ckpt CKPT (or --random-init VARIANT for an untrained D)")
     protocol = probe.get(args.protocol, draws=args.draws, test_draws=args.test_draws, val_size=args.val_size, per_class=args.per_class)
     try:
         grid = [float(c) for c in args.grid.split(",")] if args.grid else list(svm.PAPER_GRID)
     except ValueError:
         raise UserError(f"--grid must be comma-separated numbers, e.g. 1e-4,1e-3; got {args.grid!r}") from None
     log = (lambda msg: None) if args.no_progress else (lambda msg: print(msg, file=sys.stderr))
+    out_dir = Path(args.out_dir)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    if args.compare_sklearn:
+        result = probe.compare_solvers(netD, protocol, data_root=args.data_root, grid=grid, seed=args.seed, device=device,
+                                       cache_dir=args.cache_dir, progress=not args.no_progress, log=log)
+        result.update(checkpoint=ckpt_label, variant=v.name, device=str(device), time=stamp)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / f"probe-compare-{protocol.name}-{stamp}.json"
+        path.write_text(json.dumps(result, indent=1))
+        print(f"{protocol.name}, {protocol.draws} draw(s) x {len(grid)} C + {protocol.test_draws} test draw(s), {result['feature_dim']} dims: "
+              f"ours {result['seconds_ours']:.1f} s, scikit-learn {result['seconds_sklearn']:.1f} s, ratio {result['speed_ratio']:.1f}x; "
+              f"objective within {result['max_objective_rel_diff']:.1e} relative, test accuracy within "
+              f"{result['max_test_acc_diff_points']:.2f} points at every C; written to {path}", file=sys.stderr)
+        return result
     rows = probe.run_with_control(v, netD, protocol, control=not args.no_control, control_seed=args.control_seed,
-                                  label=f"{Path(args.ckpt).name}" + (" (released weights)" if "released" in state else ""),
+                                  label=(f"{Path(args.ckpt).name}" + (" (released weights)" if "released" in state else "")) if args.ckpt else ckpt_label,
                                   data_root=args.data_root, solver=args.solver, grid=grid, seed=args.seed, device=device,
                                   cache_dir=args.cache_dir, progress=not args.no_progress, log=log)
     for row in rows:
-        row.setdefault("checkpoint", str(checkpoint.resolve(args.ckpt)))
-    out_dir = Path(args.out_dir)
+        row.setdefault("checkpoint", ckpt_label)
     out_dir.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
     json_path = out_dir / f"probe-{protocol.name}-{stamp}.json"
     json_path.write_text(json.dumps(rows, indent=1, default=str))
     # one CSV that only ever grows: a new run never overwrites an earlier run's rows
@@ -234,7 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.set_defaults(func=cmd_features)
 
     pr = sub.add_parser("probe", help="the paper's L2-SVM probe protocols on D's features, with a random-init control")
-    pr.add_argument("--ckpt", required=True, help="a ckpt-*.pt file or a run folder")
+    pr.add_argument("--ckpt", help="a ckpt-*.pt file or a run folder")
+    pr.add_argument("--random-init", metavar="VARIANT", help="probe a randomly initialised D of VARIANT (seed --control-seed) instead")
     pr.add_argument("--protocol", required=True, help="svhn-1000, cifar10-400 or cifar10-full")
     pr.add_argument("--data-root", help="dataset root (default: $DCGAN_DATA_ROOT)")
     pr.add_argument("--draws", type=int, help="draws per C for choosing C (default: the protocol's)")
@@ -245,6 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--solver", default="ours", choices=["ours", "sklearn"])
     pr.add_argument("--seed", type=int, default=0, help="first draw seed")
     pr.add_argument("--no-control", action="store_true", help="skip the random-init control")
+    pr.add_argument("--compare-sklearn", action="store_true",
+                    help="benchmark: run the protocol with our solver and with scikit-learn's LinearSVC on the same features; report the speed ratio and agreement")
     pr.add_argument("--control-seed", type=int, default=0)
     pr.add_argument("--out-dir", default="results/probe", help="where the rows go (CSV appended, one JSON per run)")
     pr.add_argument("--cache-dir", help="feature cache (default: $DCGAN_CACHE or ~/.cache/dcgan-bench)")

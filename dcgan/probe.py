@@ -133,11 +133,13 @@ def run(netD, protocol: Protocol, data_root=None, solver: str = "ours", grid=svm
     # choose C on the validation split
     t1 = time.perf_counter()
     val_err = np.zeros((protocol.draws, len(grid)))
+    test_acc_per_C = np.zeros((protocol.draws, len(grid)))  # for checking solvers against each other
     objectives = np.zeros((protocol.draws, len(grid)))
     for j in range(protocol.draws):
         idx = draw(pool_idx, train.y, protocol.per_class, seed + j)
         for c, model in enumerate(fit(np.asarray(f_train[idx]), train.y[idx], grid)):
             val_err[j, c] = 1 - model.accuracy(f_val, y_val)
+            test_acc_per_C[j, c] = model.accuracy(f_test, test.y)
             objectives[j, c] = model.objective.sum()
         log(f"  draw {j + 1}/{protocol.draws}: validation error per C {np.round(100 * val_err[j], 2).tolist()}")
     best = int(np.argmin(val_err.mean(0)))
@@ -156,7 +158,7 @@ def run(netD, protocol: Protocol, data_root=None, solver: str = "ours", grid=svm
         "protocol": protocol.name, "metric": f"test_{protocol.metric}_pct", "value": float(value.mean()),
         "std": float(value.std()), "ci95": float(1.96 * value.std()), "per_draw": value.tolist(),
         "C": C, "grid": list(grid), "val_error_pct_per_C": (100 * val_err.mean(0)).tolist(),
-        "objective_per_C": objectives.mean(0).tolist(),
+        "objective_per_C": objectives.mean(0).tolist(), "test_acc_pct_per_C": (100 * test_acc_per_C.mean(0)).tolist(),
         "draws": protocol.draws, "test_draws": protocol.test_draws, "per_class": protocol.per_class,
         "draw_seeds": f"selection {seed}..{seed + protocol.draws - 1}, test {seed + 1000}..{seed + 999 + protocol.test_draws} (numpy default_rng, fresh test draws)",
         "val_size": protocol.val_size, "split": f"sklearn.utils.shuffle(random_state={protocol.split_seed}); first {protocol.val_size} validate",
@@ -187,6 +189,25 @@ def run_with_control(variant, netD, protocol: Protocol, control: bool = True, co
         rows.append({"variant": method, "weights": "", "source": "quoted from the paper (PROTOCOL.md §6), not measured",
                      "protocol": protocol.name, "metric": rows[0]["metric"], "value": value, "std": None, "ci95": spread})
     return rows
+
+
+def compare_solvers(netD, protocol: Protocol, **kw) -> dict:
+    """The same protocol, on the same cached features and draws, with our solver and with
+    scikit-learn's LinearSVC: the speed ratio of the SVM work and their agreement at every C."""
+    ours = run(netD, protocol, solver="ours", **kw)
+    ref = run(netD, protocol, solver="sklearn", **kw)
+    rel = np.abs(np.subtract(ours["objective_per_C"], ref["objective_per_C"])) / np.abs(ref["objective_per_C"])
+    acc = np.abs(np.subtract(ours["test_acc_pct_per_C"], ref["test_acc_pct_per_C"]))
+    return {
+        "protocol": protocol.name, "draws": protocol.draws, "test_draws": protocol.test_draws, "grid": ours["grid"],
+        "feature_dim": ours["feature_dim"], "seconds_ours": ours["seconds_svm"], "seconds_sklearn": ref["seconds_svm"],
+        "speed_ratio": ref["seconds_svm"] / ours["seconds_svm"],
+        "objective_ours_per_C": ours["objective_per_C"], "objective_sklearn_per_C": ref["objective_per_C"],
+        "objective_rel_diff_per_C": rel.tolist(), "max_objective_rel_diff": float(rel.max()),
+        "test_acc_ours_per_C": ours["test_acc_pct_per_C"], "test_acc_sklearn_per_C": ref["test_acc_pct_per_C"],
+        "max_test_acc_diff_points": float(acc.max()), "C_ours": ours["C"], "C_sklearn": ref["C"],
+        "value_ours": ours["value"], "value_sklearn": ref["value"], "metric": ours["metric"],
+    }
 
 
 def table(rows: list[dict]):

@@ -114,17 +114,17 @@ def _newton(K: torch.Tensor, t: torch.Tensor, C: float, beta: torch.Tensor, max_
             KA.diagonal().add_(1.0 / (2.0 * C))
             L = torch.linalg.cholesky(KA)
             target[idx] = torch.cholesky_solve(t[idx, None], L).squeeze(1)
-        step = target - beta
-        # backtracking on the convex piecewise quadratic; the full step is the usual answer
-        s = 1.0
-        while True:
-            f_new, o_new = objective(beta + s * step)
-            if f_new <= f or s < 1e-8:
-                break
+        f_target, o_target = objective(target)
+        if torch.equal(t * o_target < 1, active):
+            # the Newton point keeps its own active set: it satisfies the optimality conditions exactly
+            return target, f_target, it, True
+        # otherwise backtrack on the convex piecewise quadratic towards it
+        step, s = target - beta, 1.0
+        f_new, o_new = f_target, o_target
+        while f_new > f and s > 1e-8:
             s *= 0.5
+            f_new, o_new = objective(beta + s * step)
         beta, f, o = beta + s * step, f_new, o_new
-        if s == 1.0 and torch.equal(t * o < 1, active):
-            return beta, f, it, True  # the active set is consistent: the optimality conditions hold exactly
     return beta, f, max_iter, False
 
 
@@ -147,22 +147,36 @@ def fit_gram(X, y, Cs=PAPER_GRID, device="cpu", K: torch.Tensor | None = None) -
         K = gram(Xt)
     t_gram = time.perf_counter() - t0
     Tt = torch.from_numpy(T).to(device)
-    betas = torch.zeros(len(y), T.shape[1], dtype=torch.float64, device=device)
-    models = []
+    n, problems = T.shape
+    # From beta = 0 every sample is active, so the first Newton point of every class solves the
+    # same system (K + I/2C) beta = t: factor it once for all classes.
+    first = K.clone()
+    first.diagonal().add_(1.0 / (2.0 * Cs[0]))
+    betas = torch.cholesky_solve(Tt, torch.linalg.cholesky(first))
+    del first
+    solved, infos = [], []
     for C in Cs:
         t1 = time.perf_counter()
-        objective, iters, converged = np.empty(T.shape[1]), [], []
-        for k in range(T.shape[1]):
+        objective, iters, converged = np.empty(problems), [], []
+        for k in range(problems):
             beta, f, it, ok = _newton(K, Tt[:, k], C, betas[:, k].clone())
             betas[:, k] = beta
             objective[k] = f
             iters.append(it)
             converged.append(ok)
-        # w~ = X~' beta: the weights over the features, and the intercept as the weight of the constant 1
-        W = _weights(Xt, betas)
-        b = betas.sum(0).cpu().numpy()
-        models.append(LinearModel(W, b, classes, C, objective, "ours", {
-            "newton_iterations": iters, "converged": all(converged), "seconds": time.perf_counter() - t1, "gram_seconds": t_gram}))
+        solved.append(betas.clone())
+        infos.append((objective, {"newton_iterations": iters, "converged": all(converged), "seconds": time.perf_counter() - t1,
+                                  "gram_seconds": t_gram}))
+    # w~ = X~' beta: the weights over the features (one pass over X for every C and class), and
+    # the intercept as the weight of the constant feature 1
+    all_betas = torch.cat(solved, 1)
+    W_all = _weights(Xt, all_betas)
+    models = []
+    for i, C in enumerate(Cs):
+        W = W_all[i * problems:(i + 1) * problems]
+        b = solved[i].sum(0).cpu().numpy()
+        objective, info = infos[i]
+        models.append(LinearModel(W, b, classes, C, objective, "ours", info))
     return models
 
 

@@ -93,3 +93,17 @@ def test_probe_errors(svhn_root, tmp_path, capsys):
         probe.run(netD, probe.get("cifar10-full"), data_root=svhn_root)
     with pytest.raises(UserError, match="leaves nothing to draw"):
         probe.split(50, 100, 42)
+
+
+def test_compare_sklearn_reports_ratio_and_agreement(svhn_root, tmp_path, capsys):
+    assert cli.main(["train", "--variant", "dcgan32", "--set", "ngf=8", "--set", "ndf=8", "--set", "batch_size=32",
+                     "--dataset", "svhn", "--data-root", str(svhn_root), "--steps", "2", "--out", str(tmp_path / "run"), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert cli.main(["probe", "--ckpt", str(tmp_path / "run"), "--protocol", "svhn-1000", "--data-root", str(svhn_root),
+                     "--val-size", "100", "--per-class", "10", "--draws", "1", "--test-draws", "1", "--grid", "1e-3,1e-2",
+                     "--out-dir", str(tmp_path / "rows"), "--cache-dir", str(tmp_path / "cache"), "--no-progress",
+                     "--compare-sklearn", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["speed_ratio"] > 0 and out["max_objective_rel_diff"] < 1e-3 and out["max_test_acc_diff_points"] <= 1.0
+    assert len(out["objective_rel_diff_per_C"]) == 2
+    assert list((tmp_path / "rows").glob("probe-compare-svhn-1000-*.json"))
