@@ -89,8 +89,6 @@ def test_probe_errors(svhn_root, tmp_path, capsys):
     _, netD = nets.build(tiny(), seed=0)
     with pytest.raises(UserError, match="unknown protocol 'cifar100-400'; protocols: svhn-1000, cifar10-400, cifar10-full"):
         probe.get("cifar100-400")
-    with pytest.raises(UserError, match="use --solver sklearn"):
-        probe.run(netD, probe.get("cifar10-full"), data_root=svhn_root)
     with pytest.raises(UserError, match="leaves nothing to draw"):
         probe.split(50, 100, 42)
 
@@ -107,3 +105,14 @@ def test_compare_sklearn_reports_ratio_and_agreement(svhn_root, tmp_path, capsys
     assert out["speed_ratio"] > 0 and out["max_objective_rel_diff"] < 1e-3 and out["max_test_acc_diff_points"] <= 1.0
     assert len(out["objective_rel_diff_per_C"]) == 2
     assert list((tmp_path / "rows").glob("probe-compare-svhn-1000-*.json"))
+
+
+def test_full_pool_protocol_fits_the_whole_pool_once_per_C(svhn_root, tmp_path):
+    _, netD = nets.build(tiny(), seed=1)
+    # the cifar10-full shape (whole pool, C on validation) on the small SVHN file
+    protocol = probe.get("cifar10-full", dataset="svhn", val_size=100)
+    result = probe.run(netD, protocol, data_root=svhn_root, grid=[1e-3, 1e-2], cache_dir=tmp_path / "cache",
+                       progress=False, log=lambda m: None)
+    assert result["per_class"] is None and len(result["per_draw"]) == 1
+    best = int(np.argmin(result["val_error_pct_per_C"]))
+    assert np.isclose(result["value"], result["test_acc_pct_per_C"][best])

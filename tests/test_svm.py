@@ -65,3 +65,21 @@ def test_the_intercept_is_regularised_like_a_weight():
 def test_one_class_is_an_error():
     with pytest.raises(ValueError, match="at least two classes"):
         svm.fit_gram(np.zeros((5, 3), np.float32), np.zeros(5, int))
+
+
+def test_primal_newton_cg_matches_the_exact_solver_on_many_samples():
+    rng = np.random.default_rng(0)
+    n, d, k = 900, 60, 5  # more samples than features: the full-data protocol's shape
+    y = np.arange(n) % k
+    X = np.abs(rng.standard_normal((n, d))).astype(np.float32)
+    X[np.arange(n), y] += 1.0
+    primal = svm.fit_primal(X, y)
+    exact = svm.fit_gram(X, y)
+    ref = svm.fit_sklearn(X, y)
+    for p, e, r in zip(primal, exact, ref, strict=True):
+        assert p.info["converged"]
+        np.testing.assert_allclose(p.objective, e.objective, rtol=1e-5)
+        np.testing.assert_allclose(r.objective, e.objective, rtol=1e-4)
+        assert np.mean(p.predict(X) == e.predict(X)) > 0.995
+    assert svm.fit_ours(X, y, [1e-3])[0].solver == "ours-primal"
+    assert svm.fit_ours(X[:50], y[:50], [1e-3])[0].solver == "ours"
