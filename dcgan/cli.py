@@ -126,7 +126,6 @@ def cmd_features(args) -> dict:
 
 
 def cmd_probe(args) -> dict:
-    import csv
     import time
 
     from . import checkpoint, probe, svm
@@ -145,7 +144,8 @@ def cmd_probe(args) -> dict:
         ckpt_label = str(checkpoint.resolve(args.ckpt))
     else:
         raise UserError("give --ckpt CKPT (or --random-init VARIANT for an untrained D)")
-    protocol = probe.get(args.protocol, draws=args.draws, test_draws=args.test_draws, val_size=args.val_size, per_class=args.per_class)
+    protocols = [probe.get(name.strip(), draws=args.draws, test_draws=args.test_draws, val_size=args.val_size, per_class=args.per_class)
+                 for name in args.protocol.split(",")]
     try:
         grid = [float(c) for c in args.grid.split(",")] if args.grid else list(svm.PAPER_GRID)
     except ValueError:
@@ -154,6 +154,9 @@ def cmd_probe(args) -> dict:
     out_dir = Path(args.out_dir)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     if args.compare_sklearn:
+        if len(protocols) != 1:
+            raise UserError("--compare-sklearn takes one protocol")
+        protocol = protocols[0]
         result = probe.compare_solvers(netD, protocol, data_root=args.data_root, grid=grid, seed=args.seed, device=device,
                                        cache_dir=args.cache_dir, progress=not args.no_progress, log=log)
         result.update(checkpoint=ckpt_label, variant=v.name, device=str(device), time=stamp)
@@ -165,26 +168,15 @@ def cmd_probe(args) -> dict:
               f"objective within {result['max_objective_rel_diff']:.1e} relative, test accuracy within "
               f"{result['max_test_acc_diff_points']:.2f} points at every C; written to {path}", file=sys.stderr)
         return result
-    rows = probe.run_with_control(v, netD, protocol, control=not args.no_control, control_seed=args.control_seed,
-                                  label=(f"{Path(args.ckpt).name}" + (" (released weights)" if "released" in state else "")) if args.ckpt else ckpt_label,
-                                  data_root=args.data_root, solver=args.solver, grid=grid, seed=args.seed, device=device,
-                                  cache_dir=args.cache_dir, progress=not args.no_progress, log=log)
+    rows = []
+    for protocol in protocols:
+        rows += probe.run_with_control(v, netD, protocol, control=not args.no_control, control_seed=args.control_seed,
+                                       label=(f"{Path(args.ckpt).name}" + (" (released weights)" if "released" in state else "")) if args.ckpt else ckpt_label,
+                                       data_root=args.data_root, download=args.download, solver=args.solver, grid=grid, seed=args.seed,
+                                       device=device, cache_dir=args.cache_dir, progress=not args.no_progress, log=log)
     for row in rows:
         row.setdefault("checkpoint", ckpt_label)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    json_path = out_dir / f"probe-{protocol.name}-{stamp}.json"
-    json_path.write_text(json.dumps(rows, indent=1, default=str))
-    # one CSV that only ever grows: a new run never overwrites an earlier run's rows
-    csv_path = out_dir / "probe-rows.csv"
-    fields = ["time", "protocol", "variant", "weights", "source", "metric", "value", "std", "ci95", "C", "draws", "test_draws",
-              "per_class", "val_size", "split", "draw_seeds", "bn_stats", "feature_dim", "solver", "dataset", "n_test", "device",
-              "checkpoint", "dcgan_bench", "git_revision", "seconds_features", "seconds_svm"]
-    new = not csv_path.exists()
-    with open(csv_path, "a", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
-        if new:
-            w.writeheader()
-        w.writerows(rows)
+    json_path, csv_path = probe.write_rows(rows, out_dir, stamp)
     if not args.json:
         print(probe.table(rows).to_string(index=False))
     print(f"rows: {json_path} and {csv_path}", file=sys.stderr)
@@ -259,7 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("probe", help="the paper's L2-SVM probe protocols on D's features, with a random-init control")
     pr.add_argument("--ckpt", help="a ckpt-*.pt file or a run folder")
     pr.add_argument("--random-init", metavar="VARIANT", help="probe a randomly initialised D of VARIANT (seed --control-seed) instead")
-    pr.add_argument("--protocol", required=True, help="svhn-1000, cifar10-400 or cifar10-full")
+    pr.add_argument("--protocol", required=True, help="svhn-1000, cifar10-400 or cifar10-full (comma-separated for several)")
+    pr.add_argument("--download", action="store_true", help="let torchvision download the dataset if it is missing")
     pr.add_argument("--data-root", help="dataset root (default: $DCGAN_DATA_ROOT)")
     pr.add_argument("--draws", type=int, help="draws per C for choosing C (default: the protocol's)")
     pr.add_argument("--test-draws", type=int, help="fresh draws with the chosen C, scored on the test set (default: the protocol's)")

@@ -108,14 +108,14 @@ def _git_revision() -> str | None:
 
 
 def run(netD, protocol: Protocol, data_root=None, solver: str = "ours", grid=svm.PAPER_GRID, seed: int = 0,
-        device="cpu", cache_dir=None, progress: bool = True, log=print) -> dict:
+        device="cpu", cache_dir=None, progress: bool = True, log=print, download: bool = False) -> dict:
     """Probe ``netD`` (BN population statistics estimated on the protocol's labelled pool)
     with ``protocol``. Returns a summary with the chosen C, the test figures and every draw."""
     if solver not in svm.SOLVERS:
         raise UserError(f"unknown solver {solver!r}; solvers: {', '.join(svm.SOLVERS)}")
     fit = svm.SOLVERS[solver]
-    train = data.load(protocol.dataset, "train", data_root)
-    test = data.load(protocol.dataset, protocol.test_split, data_root)
+    train = data.load(protocol.dataset, "train", data_root, download=download)
+    test = data.load(protocol.dataset, protocol.test_split, data_root, download=download)
     if train.y is None:
         raise UserError(f"{protocol.dataset}/train has no labels; a probe needs them")
     val_idx, pool_idx = split(len(train), protocol.val_size, protocol.split_seed)
@@ -207,6 +207,32 @@ def compare_solvers(netD, protocol: Protocol, **kw) -> dict:
         "max_test_acc_diff_points": float(acc.max()), "C_ours": ours["C"], "C_sklearn": ref["C"],
         "value_ours": ours["value"], "value_sklearn": ref["value"], "metric": ours["metric"],
     }
+
+
+ROW_FIELDS = ["time", "protocol", "variant", "weights", "source", "metric", "value", "std", "ci95", "C", "draws", "test_draws",
+              "per_class", "val_size", "split", "draw_seeds", "bn_stats", "feature_dim", "solver", "dataset", "n_test", "device",
+              "checkpoint", "dcgan_bench", "git_revision", "seconds_features", "seconds_svm"]
+
+
+def write_rows(rows: list[dict], out_dir, stamp: str) -> tuple[Path, Path]:
+    """One JSON file per run, and one CSV that only ever grows: a new run never overwrites an
+    earlier run's rows."""
+    import csv
+    import json
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    names = "+".join(dict.fromkeys(r["protocol"] for r in rows))
+    json_path = out_dir / f"probe-{names}-{stamp}.json"
+    json_path.write_text(json.dumps(rows, indent=1, default=str))
+    csv_path = out_dir / "probe-rows.csv"
+    new = not csv_path.exists()
+    with open(csv_path, "a", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=ROW_FIELDS, extrasaction="ignore")
+        if new:
+            w.writeheader()
+        w.writerows(rows)
+    return json_path, csv_path
 
 
 def table(rows: list[dict]):
