@@ -1,5 +1,6 @@
-"""The main job (`tox -e bench`). For now, one suite: `quick` trains a small variant offline
-and says where its outputs are. The probe, fidelity and throughput suites join it as they land.
+"""The main job (`tox -e bench`). For now, one suite: `quick` trains a small variant offline,
+probes its discriminator beside a random-init control (reduced draws), and says where its
+outputs are. The fidelity and throughput suites join it as they land.
 
 Data: the real CIFAR-10 under $DCGAN_DATA_ROOT when it is there (tox points it at
 ../shared/data), else the built-in digits, so a fresh machine with no network runs it too.
@@ -11,9 +12,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
-from dcgan import checkpoint, data, variants
+from dcgan import checkpoint, data, probe, variants
 from dcgan.errors import UserError
 from dcgan.train import TrainConfig, train
 
@@ -21,6 +23,8 @@ SUITES = {
     # name: (variant, overrides, steps)
     "quick": ("dcgan32", {"ngf": 32, "ndf": 32}, 400),
 }
+# The probe each dataset gets in the quick suite, at reduced draws (the paper's are 10 and 10).
+QUICK_PROBE = {"cifar10": ("cifar10-400", 2, 2), "digits": ("digits-50", 3, 3)}
 
 
 def pick_dataset() -> tuple[str, str | None]:
@@ -35,6 +39,7 @@ def main(argv=None) -> int:
     p.add_argument("--suite", default="quick", choices=sorted(SUITES))
     p.add_argument("--steps", type=int, help="override the suite's step count")
     p.add_argument("--runs", default="runs/bench", help="where runs are written (reused and resumed)")
+    p.add_argument("--results", default="results/quick", help="where the tables' rows are written (appended)")
     args = p.parse_args(argv)
     name, overrides, steps = SUITES[args.suite]
     dataset, root = pick_dataset()
@@ -54,10 +59,29 @@ def main(argv=None) -> int:
         return 1
     step = checkpoint.load(result["checkpoint"])["step"]
     print(json.dumps(result, default=str))
+
+    # probe the trained D and its random-init control the same way
+    name, draws, test_draws = QUICK_PROBE[dataset]
+    protocol = probe.get(name, draws=draws, test_draws=test_draws)
+    v, _, netD, _ = checkpoint.load_models(result["checkpoint"])
+    try:
+        rows = probe.run_with_control(v, netD, protocol, label=f"{out.name} step {step}", data_root=root,
+                                      log=lambda m: print(m, file=sys.stderr))
+    except UserError as e:
+        print(f"bench: error: {e}", file=sys.stderr)
+        return 1
+    for row in rows:
+        row["suite"] = args.suite
+    json_path, csv_path = probe.write_rows(rows, args.results, time.strftime("%Y%m%d-%H%M%S"))
+    print(probe.table(rows).to_string(index=False), file=sys.stderr)
+    trained, control = rows[0]["value"], rows[1]["value"]
     print(f"\nquick suite: {v.name} (ngf=ndf={v.ngf}) on {dataset}, {step} steps", file=sys.stderr)
+    print(f"  probe      : {name} ({draws} draws for C, {test_draws} test draws): trained D {trained:.2f}% vs random-init "
+          f"control {control:.2f}% ({trained - control:+.2f} points)", file=sys.stderr)
     print(f"  run folder : {out}", file=sys.stderr)
     print(f"  samples    : {out / f'samples-{step:08d}.png'}", file=sys.stderr)
     print(f"  loss log   : {out / 'log.csv'}", file=sys.stderr)
+    print(f"  probe rows : {json_path} and {csv_path}", file=sys.stderr)
     return 0
 
 

@@ -47,6 +47,8 @@ PROTOCOLS = {
     "svhn-1000": Protocol("svhn-1000", "svhn", 100, 10, 100, metric="error"),
     "cifar10-400": Protocol("cifar10-400", "cifar10", 400, 10, 10),
     "cifar10-full": Protocol("cifar10-full", "cifar10", None, 1, 0),
+    # not the paper's: the same shape on the built-in digits, so the offline quick suite can probe
+    "digits-50": Protocol("digits-50", "digits", 50, 5, 5, val_size=300),
 }
 
 # The paper's rows (PROTOCOL.md §6), shown beside measured ones, never as measurements.

@@ -87,7 +87,7 @@ def test_cli_probe_appends_rows(svhn_root, tmp_path, capsys):
 
 def test_probe_errors(svhn_root, tmp_path, capsys):
     _, netD = nets.build(tiny(), seed=0)
-    with pytest.raises(UserError, match="unknown protocol 'cifar100-400'; protocols: svhn-1000, cifar10-400, cifar10-full"):
+    with pytest.raises(UserError, match="unknown protocol 'cifar100-400'; protocols: svhn-1000, cifar10-400, cifar10-full, digits-50"):
         probe.get("cifar100-400")
     with pytest.raises(UserError, match="leaves nothing to draw"):
         probe.split(50, 100, 42)
