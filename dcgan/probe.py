@@ -128,7 +128,9 @@ def run(netD, protocol: Protocol, data_root=None, solver: str = "ours", grid=svm
     f_train, rec_train = features.cached_features(netD, train, pool, "pool", cache_dir, device=device, progress=progress)
     f_test, _ = features.cached_features(netD, test, pool, "pool", cache_dir, device=device, progress=progress)
     t_features = time.perf_counter() - t0
+    # in memory once (the cache is a read-only memmap, which every scoring would otherwise copy)
     f_val, y_val = np.asarray(f_train[val_idx]), train.y[val_idx]
+    f_test = np.array(f_test)
 
     # choose C on the validation split
     t1 = time.perf_counter()
