@@ -19,6 +19,7 @@ add a control: the same architecture randomly initialised, probed the same way.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import subprocess
 import time
 from dataclasses import dataclass
@@ -116,6 +117,8 @@ def run(netD, protocol: Protocol, data_root=None, solver: str = "ours", grid=svm
     if solver not in svm.SOLVERS:
         raise UserError(f"unknown solver {solver!r}; solvers: {', '.join(svm.SOLVERS)}")
     fit = svm.SOLVERS[solver]
+    if solver == "ours":  # ours runs where the features are computed (CUDA when there is one)
+        fit = functools.partial(fit, device=device)
     train = data.load(protocol.dataset, "train", data_root, download=download)
     test = data.load(protocol.dataset, protocol.test_split, data_root, download=download)
     if train.y is None:
