@@ -112,4 +112,13 @@ def load_models(path: str | os.PathLike, device="cpu") -> tuple[variants.Variant
     except (RuntimeError, KeyError) as e:
         first = str(e).strip().splitlines()[0]
         raise UserError(f"checkpoint {path}: the weights do not fit variant {v.name!r} ({first})") from None
+    if state.get("bn_stats") == "none":
+        # imported weights: the BN buffers are placeholders, so drop them; BN then normalises
+        # with each batch's statistics even in eval mode, as the authors' code ran, and nothing
+        # can silently use zero/one statistics
+        for net in (netG, netD):
+            for m in net.modules():
+                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                    m.track_running_stats = False
+                    m.running_mean = m.running_var = m.num_batches_tracked = None
     return v, netG.to(device).eval(), netD.to(device).eval(), state

@@ -48,6 +48,12 @@ def with_population_stats(netD: Discriminator, pool_uint8: np.ndarray, device="c
     estimated on ``pool_uint8`` (uint8 NHWC). ``netD`` itself is left unchanged."""
     net = copy.deepcopy(netD).to(device).train()
     bns = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for m in bns:
+        if m.running_mean is None:  # imported weights carry no statistics: give them somewhere to live
+            m.track_running_stats = True
+            m.running_mean = torch.zeros(m.num_features, device=device)
+            m.running_var = torch.ones(m.num_features, device=device)
+            m.num_batches_tracked = torch.zeros((), dtype=torch.long, device=device)
     if not bns:
         return net.eval()
     sums = {id(m): [torch.zeros(m.num_features, dtype=torch.float64, device=device)] * 2 for m in bns}

@@ -160,3 +160,21 @@ def test_misshapen_and_corrupt_shards(svhn_dir, tmp_path):
     assert not (tmp_path / "x.pt").exists()
     with pytest.raises(UserError, match="no N_gen_params"):
         released.import_to(tmp_path, tmp_path / "x.pt")
+
+
+def test_imported_nets_never_use_placeholder_statistics(imported, shared_data):
+    from dcgan import features
+
+    v, netG, netD, _ = checkpoint.load_models(imported)
+    assert not netD.training
+    x = torch.from_numpy(data.load("cifar10", "test", shared_data).x[:64]).permute(0, 3, 1, 2).float() / 127.5 - 1
+    with torch.no_grad():
+        eval_out = netD(x)
+        netD.train()
+        batch_out = netD(x)
+    assert torch.allclose(eval_out, batch_out)  # eval mode still normalises with the batch's statistics
+    z = nets.sample_z(v, 16, torch.Generator().manual_seed(0))
+    assert torch.allclose(nets.generate(netG, z, "running"), nets.generate(netG, z, "batch"))
+    frozen = features.with_population_stats(netD, data.load("cifar10", "test", shared_data).x[:256])
+    bn = frozen.blocks["conv2"][1]
+    assert bn.running_mean is not None and not torch.all(bn.running_var == 1)
