@@ -76,7 +76,7 @@ def with_population_stats(netD: Discriminator, pool_uint8: np.ndarray, device="c
         for h in hooks:
             h.remove()
     if batches == 0:
-        raise UserError("the BN statistics pool is empty")
+        return net.eval()  # no data: the structure only (its statistics are filled in by the caller)
     for m in bns:
         mean, var = sums[id(m)]
         m.running_mean.copy_(mean / batches)
@@ -133,6 +133,29 @@ def cache_key(netD: Discriminator, data_fingerprint: str, bn: str, dtype) -> str
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
+def _cached_population_stats(netD: Discriminator, pool, cache_dir: Path, device) -> Discriminator:
+    """``with_population_stats`` on ``pool``, with the statistics kept on disk (keyed on D's
+    weights and the pool's content), so extracting a second split does not pass over the pool again."""
+    key = hashlib.sha256(json.dumps({"weights": weights_hash(netD), "pool": pool.fingerprint(), "recipe": RECIPE,
+                                     "code": __version__}, sort_keys=True).encode()).hexdigest()[:20]
+    path = cache_dir / "bn-stats" / f"{key}.pt"
+    if path.exists():
+        stats = torch.load(path, map_location=device, weights_only=True)
+        net = with_population_stats(netD, pool.x[:0], device)  # the same structure, no pass over data
+        bns = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        for m, (mean, var) in zip(bns, stats, strict=True):
+            m.running_mean.copy_(mean)
+            m.running_var.copy_(var)
+        return net
+    net = with_population_stats(netD, pool.x, device)
+    stats = [(m.running_mean.cpu(), m.running_var.cpu()) for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    torch.save(stats, tmp)
+    os.replace(tmp, path)
+    return net
+
+
 def cached_features(netD: Discriminator, images, bn_pool=None, bn_stats: str = "pool", cache_dir: str | Path | None = None,
                     batch_size: int = 500, device="cpu", dtype=np.float32, progress: bool = True) -> tuple[np.ndarray, dict]:
     """The paper's features of ``images`` (a ``data.ImageSet``), cached on disk.
@@ -144,6 +167,8 @@ def cached_features(netD: Discriminator, images, bn_pool=None, bn_stats: str = "
     if bn_stats == "pool":
         if bn_pool is None:
             raise UserError("bn_stats='pool' needs the pool of images to estimate BN statistics on")
+        if len(bn_pool) == 0:
+            raise UserError("the pool for BN statistics is empty")
         bn = f"pool:{bn_pool.name}/{bn_pool.split}:{bn_pool.fingerprint()}"
     elif bn_stats == "running":
         bn = "running"
@@ -155,5 +180,5 @@ def cached_features(netD: Discriminator, images, bn_pool=None, bn_stats: str = "
               "dtype": np.dtype(dtype).name, "dataset": images.name, "split": images.split}
     if path.exists():
         return np.load(path, mmap_mode="r"), {**record, "cached": True}
-    net = with_population_stats(netD, bn_pool.x, device) if bn_stats == "pool" else netD
+    net = _cached_population_stats(netD, bn_pool, Path(cache_dir or default_cache_dir()), device) if bn_stats == "pool" else netD
     return extract(net, images.x, path, batch_size, device, dtype, progress), {**record, "cached": False}

@@ -119,3 +119,15 @@ def test_every_registered_variant_extracts_its_feature_dim(images):
         x = data.resize_images(images.x[:4], v.image_size)
         net = features.with_population_stats(netD, x)
         assert features.extract(net, x, progress=False).shape == (4, v.feature_dim), name
+
+
+def test_population_statistics_are_cached_per_pool(images, tmp_path, monkeypatch):
+    netD = _netD()
+    train, test = data.load("digits", "train"), data.load("digits", "test")
+    first, _ = features.cached_features(netD, test, train, cache_dir=tmp_path, progress=False)
+    passes = []
+    original = features.with_population_stats
+    monkeypatch.setattr(features, "with_population_stats", lambda net, pool, *a, **k: passes.append(len(pool)) or original(net, pool, *a, **k))
+    second, _ = features.cached_features(netD, data.load("digits", "all"), train, cache_dir=tmp_path, progress=False)
+    assert passes == [0]  # the statistics came from the cache: no pass over the pool
+    np.testing.assert_allclose(np.asarray(second)[1500:], np.asarray(first), rtol=1e-5, atol=1e-6)
