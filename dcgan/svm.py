@@ -137,14 +137,13 @@ def _weights(X: torch.Tensor, betas: torch.Tensor, rows: int = 1024) -> np.ndarr
     return W.float().cpu().numpy()
 
 
-def fit_gram(X, y, Cs=PAPER_GRID, device="cpu", K: torch.Tensor | None = None) -> list[LinearModel]:
+def fit_gram(X, y, Cs=PAPER_GRID, device="cpu") -> list[LinearModel]:
     """One model per C of ``Cs`` (walked in the given order, warm-started), all from one Gram matrix."""
     y = np.asarray(y)
     classes, T = _targets(y)
     Xt = _as_tensor(X).to(device)
     t0 = time.perf_counter()
-    if K is None:
-        K = gram(Xt)
+    K = gram(Xt)
     t_gram = time.perf_counter() - t0
     Tt = torch.from_numpy(T).to(device)
     n, problems = T.shape
@@ -192,9 +191,8 @@ def fit_primal(X, y, Cs=PAPER_GRID, device="cpu", tol: float = 1e-4, max_newton:
     X = _as_tensor(X).to(device)
     n, d = X.shape
     T = torch.from_numpy(T).float().to(device)
-    K = T.shape[1]
-    W = torch.zeros(d, K, device=device)
-    b = torch.zeros(K, device=device)
+    W = torch.zeros(d, T.shape[1], device=device)
+    b = torch.zeros(T.shape[1], device=device)
     g0 = None
     models = []
     for C in Cs:
