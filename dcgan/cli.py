@@ -11,7 +11,7 @@ import math
 import sys
 from pathlib import Path
 
-from .errors import UserError
+from .errors import UserError, refuse_overwrite
 
 
 def _pairs(items: list[str], what: str) -> dict:
@@ -79,8 +79,7 @@ def cmd_sample(args) -> dict:
     if args.n < 1:
         raise UserError(f"--n must be at least 1; got {args.n}")
     out = Path(args.out)
-    if out.exists() and not args.force:
-        raise UserError(f"{out} exists; pass --force to overwrite it, or choose another --out")
+    refuse_overwrite(out, args.force)
     v, netG, _, state = checkpoint.load_models(args.ckpt)
     bn = args.bn_stats or ("batch" if state.get("bn_stats") == "none" else "running")
     z = nets.sample_z(v, args.n, torch.Generator().manual_seed(args.seed))
@@ -98,8 +97,7 @@ def cmd_features(args) -> dict:
     from .train import pick_device
 
     out = Path(args.out)
-    if out.exists() and not args.force:
-        raise UserError(f"{out} exists; pass --force to overwrite it, or choose another --out")
+    refuse_overwrite(out, args.force)
     device = pick_device(args.device)
     v, _, netD, state = checkpoint.load_models(args.ckpt, device)
     if args.bn_stats == "running" and state.get("bn_stats") == "none":

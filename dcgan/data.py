@@ -132,6 +132,11 @@ def load(name: str, split: str = "train", root: str | os.PathLike | None = None,
     return s.loader(path, split, download=download, **options)
 
 
+def to_model_input(x: torch.Tensor) -> torch.Tensor:
+    """uint8 NHWC images (a tensor on any device) -> float NCHW in [-1, 1]: x/127.5 - 1."""
+    return x.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+
+
 def to_rgb(x: np.ndarray) -> np.ndarray:
     """(N, H, W) or (N, H, W, 1) greyscale -> (N, H, W, 3); RGB passes through."""
     if x.ndim == 3:

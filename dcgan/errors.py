@@ -8,3 +8,9 @@ the fix.
 
 class UserError(Exception):
     """Bad input or an unusable state, described in one line with the fix."""
+
+
+def refuse_overwrite(path, force: bool) -> None:
+    """Nothing already written is overwritten unless the user says --force."""
+    if path.exists() and not force:
+        raise UserError(f"{path} exists; pass --force to overwrite it, or choose another --out")

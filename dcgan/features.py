@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from . import __version__
-from .data import default_cache_dir
+from .data import default_cache_dir, to_model_input
 from .errors import UserError
 from .nets import Discriminator
 
@@ -39,7 +39,7 @@ BN_BATCH = 128  # PROTOCOL.md §4.2
 
 def to_input(x_uint8: np.ndarray, device) -> torch.Tensor:
     """uint8 NHWC -> float NCHW in [-1, 1] on ``device``."""
-    return torch.from_numpy(np.ascontiguousarray(x_uint8)).to(device).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+    return to_model_input(torch.from_numpy(np.ascontiguousarray(x_uint8)).to(device))
 
 
 @torch.no_grad()

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from . import checkpoint, nets, variants
-from .errors import UserError
+from .errors import UserError, refuse_overwrite
 
 # The registered variants that describe released models, tried in this order.
 RELEASED_VARIANTS = ("svhn32", "imagenet32")
@@ -137,7 +137,6 @@ def import_folder(folder: str | Path) -> dict:
 def import_to(folder: str | Path, out: str | Path, force: bool = False) -> tuple[Path, dict]:
     """Import ``folder`` and write the checkpoint ``out`` atomically; refuses to overwrite."""
     out = Path(out)
-    if out.exists() and not force:
-        raise UserError(f"{out} exists; pass --force to overwrite it, or choose another --out")
+    refuse_overwrite(out, force)
     state = import_folder(folder)  # raises before anything is written
     return checkpoint.save(state, out), state

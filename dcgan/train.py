@@ -224,7 +224,7 @@ class Trainer:
     def batch(self, step: int, order: torch.Tensor) -> torch.Tensor:
         i = step % self.steps_per_epoch
         idx = order[i * self.v.batch_size:(i + 1) * self.v.batch_size].to(self.device)
-        x = self.x[idx].permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)  # uint8 NHWC -> [-1, 1] NCHW, on the device
+        x = data.to_model_input(self.x[idx])  # on the device
         return x.contiguous(memory_format=torch.channels_last) if self.cfg.channels_last else x
 
     def train_step(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
