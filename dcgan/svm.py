@@ -86,17 +86,63 @@ def primal_objective(X, y, W, b, C) -> np.ndarray:
     return out
 
 
-def gram(X: torch.Tensor) -> torch.Tensor:
-    """K = X X' + 1 (the constant feature of the intercept) in float64.
+def gram(X: torch.Tensor, blocks: int = 4) -> torch.Tensor:
+    """K = X X' + 1 (the constant feature of the intercept), float32.
 
     The product runs in float32 (the features' own precision, and the fast path on every
     device); its sum over ~10^4 features is accurate to about 1e-6 relative, far below what
-    the objective needs. X is never copied to float64."""
-    K = (X @ X.T).double()
+    the objective needs. K is symmetric, so only the blocks on and above the diagonal are
+    multiplied (about 5/8 of the full product with 4 blocks); X is never copied."""
+    n = X.shape[0]
+    K = torch.empty(n, n, dtype=X.dtype, device=X.device)
+    edges = [round(i * n / blocks) for i in range(blocks + 1)]
+    for i in range(blocks):
+        a = slice(edges[i], edges[i + 1])
+        for j in range(i, blocks):
+            b = slice(edges[j], edges[j + 1])
+            K[a, b] = X[a] @ X[b].T
+            if j > i:
+                K[b, a] = K[a, b].T
     return K.add_(1.0)
 
 
-def _newton(K: torch.Tensor, t: torch.Tensor, C: float, beta: torch.Tensor, max_iter: int = 100) -> tuple[torch.Tensor, float, int, bool]:
+class _Ridge:
+    """Solves (K_AA + I/2C) x = t_A for an active set A: a float32 Cholesky factor (about 3x
+    faster than float64 and half the memory traffic) refined in float64 against the float64 K
+    until the residual is at float64-solve accuracy; float64 throughout where the float32
+    factor fails or the refinement stalls (an ill-conditioned system)."""
+
+    def __init__(self, K32: torch.Tensor, K64: torch.Tensor, C: float):
+        self.K32, self.K64, self.ridge = K32, K64, 1.0 / (2.0 * C)
+
+    def solve(self, idx: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """x with (K_AA + I/2C) x = t, for t of shape (|A|,) or (|A|, k)."""
+        T = t if t.dim() == 2 else t[:, None]
+        A = self.K32[idx[:, None], idx]
+        A.diagonal().add_(self.ridge)
+        L, info = torch.linalg.cholesky_ex(A)
+        del A
+        if int(info) == 0:
+            scale = float(T.abs().sum())
+            x = torch.cholesky_solve(T.float(), L).double()
+            for _ in range(8):
+                r = T - self._apply(idx, x)
+                if float(r.abs().sum()) <= 1e-11 * scale:
+                    return x.reshape(t.shape)
+                x += torch.cholesky_solve(r.float(), L).double()
+        A = self.K64[idx[:, None], idx]
+        A.diagonal().add_(self.ridge)
+        return torch.cholesky_solve(T, torch.linalg.cholesky(A)).reshape(t.shape)
+
+    def _apply(self, idx, x):
+        """(K_AA + I/2C) x through a product with the whole K (no float64 gather of K_AA)."""
+        z = torch.zeros(self.K64.shape[0], x.shape[1], dtype=torch.float64, device=x.device)
+        z[idx] = x
+        return (self.K64 @ z)[idx] + self.ridge * x
+
+
+def _newton(K: torch.Tensor, ridge: _Ridge, t: torch.Tensor, C: float, beta: torch.Tensor,
+            max_iter: int = 100) -> tuple[torch.Tensor, float, int, bool]:
     """Chapelle's primal Newton for the squared hinge in the span of the samples."""
 
     def objective(beta):
@@ -110,10 +156,7 @@ def _newton(K: torch.Tensor, t: torch.Tensor, C: float, beta: torch.Tensor, max_
         target = torch.zeros_like(beta)
         if active.any():
             idx = active.nonzero().squeeze(1)
-            KA = K[idx][:, idx]
-            KA.diagonal().add_(1.0 / (2.0 * C))
-            L = torch.linalg.cholesky(KA)
-            target[idx] = torch.cholesky_solve(t[idx, None], L).squeeze(1)
+            target[idx] = ridge.solve(idx, t[idx])
         f_target, o_target = objective(target)
         if torch.equal(t * o_target < 1, active):
             # the Newton point keeps its own active set: it satisfies the optimality conditions exactly
@@ -143,22 +186,21 @@ def fit_gram(X, y, Cs=PAPER_GRID, device="cpu") -> list[LinearModel]:
     classes, T = _targets(y)
     Xt = _as_tensor(X).to(device)
     t0 = time.perf_counter()
-    K = gram(Xt)
+    K32 = gram(Xt)
+    K = K32.double()
     t_gram = time.perf_counter() - t0
     Tt = torch.from_numpy(T).to(device)
     n, problems = T.shape
     # From beta = 0 every sample is active, so the first Newton point of every class solves the
     # same system (K + I/2C) beta = t: factor it once for all classes.
-    first = K.clone()
-    first.diagonal().add_(1.0 / (2.0 * Cs[0]))
-    betas = torch.cholesky_solve(Tt, torch.linalg.cholesky(first))
-    del first
+    betas = _Ridge(K32, K, Cs[0]).solve(torch.arange(n, device=Tt.device), Tt)
     solved, infos = [], []
     for C in Cs:
         t1 = time.perf_counter()
         objective, iters, converged = np.empty(problems), [], []
+        ridge = _Ridge(K32, K, C)
         for k in range(problems):
-            beta, f, it, ok = _newton(K, Tt[:, k], C, betas[:, k].clone())
+            beta, f, it, ok = _newton(K, ridge, Tt[:, k], C, betas[:, k].clone())
             betas[:, k] = beta
             objective[k] = f
             iters.append(it)

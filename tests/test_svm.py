@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 
 from dcgan import svm
 
@@ -83,3 +84,32 @@ def test_primal_newton_cg_matches_the_exact_solver_on_many_samples():
         assert np.mean(p.predict(X) == e.predict(X)) > 0.995
     assert svm.fit_ours(X, y, [1e-3])[0].solver == "ours-primal"
     assert svm.fit_ours(X[:50], y[:50], [1e-3])[0].solver == "ours"
+
+
+def test_blocked_gram_is_the_full_product_plus_one():
+    rng = np.random.default_rng(1)
+    X = torch.from_numpy(rng.standard_normal((37, 11)).astype(np.float32))
+    for blocks in (1, 3, 4):
+        torch.testing.assert_close(svm.gram(X, blocks=blocks), X @ X.T + 1, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("C, float32_factor_fails", [(1e-2, False), (10.0, False), (1e-2, True)])
+def test_mixed_precision_ridge_solve_reaches_float64_accuracy(C, float32_factor_fails, monkeypatch):
+    # a Gram matrix of positive features (one dominant eigenvalue, as real features give), rank
+    # 40 < 150: with C = 10 the ridge is small and the system ill-conditioned (cond ~1e7), so the
+    # float32 factor alone is far off; with a failing float32 factor the float64 path takes over.
+    # Either way the answer is the float64 solve's.
+    rng = np.random.default_rng(2)
+    X = torch.from_numpy(np.abs(rng.standard_normal((300, 40))).astype(np.float32) * 10)
+    K32 = svm.gram(X)
+    K64 = K32.double()
+    idx = torch.arange(0, 300, 2)
+    t = torch.from_numpy(rng.choice([-1.0, 1.0], len(idx)))
+    if float32_factor_fails:
+        real = torch.linalg.cholesky_ex
+        monkeypatch.setattr(torch.linalg, "cholesky_ex", lambda A: (real(A)[0], torch.tensor(1) if A.dtype == torch.float32 else real(A)[1]))
+    x = svm._Ridge(K32, K64, C).solve(idx, t)
+    A = K64[idx][:, idx] + torch.eye(len(idx), dtype=torch.float64) / (2 * C)
+    exact = torch.linalg.solve(A, t)
+    torch.testing.assert_close(x, exact, rtol=1e-7, atol=1e-9 * float(exact.abs().max()))
+    assert float(torch.linalg.norm(A @ x - t)) <= 1e-8 * float(torch.linalg.norm(t))
