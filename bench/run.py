@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 from dcgan import checkpoint, data, probe, variants
@@ -72,7 +71,7 @@ def main(argv=None) -> int:
         return 1
     for row in rows:
         row["suite"] = args.suite
-    json_path, csv_path = probe.write_rows(rows, args.results, time.strftime("%Y%m%d-%H%M%S"))
+    json_path, csv_path = probe.write_rows(rows, args.results)
     print(probe.table(rows).to_string(index=False), file=sys.stderr)
     trained, control = rows[0]["value"], rows[1]["value"]
     print(f"\nquick suite: {v.name} (ngf=ndf={v.ngf}) on {dataset}, {step} steps", file=sys.stderr)

@@ -9,7 +9,7 @@
   [inferred], class-balanced draws of 400 per class (10 for C, 10 fresh ones for the test
   figure by default), tested on the 10,000 test images.
 - ``cifar10-full``: C chosen on the validation split with the whole remaining pool, then the
-  pool fitted and tested once.
+  whole training set (pool and validation) fitted once with that C and tested.
 
 Choices the protocol leaves open are recorded in every row: the shuffle function, the draw
 seeds, whether test draws are fresh, where the BN statistics came from, the solver. Each run can
@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from . import __version__, data, features, svm
+from . import __version__, data, features, results, svm
 from .errors import UserError
 
 
@@ -102,14 +101,6 @@ def draw(pool: np.ndarray, labels: np.ndarray, per_class: int | None, seed: int)
     return np.sort(np.concatenate(chosen))
 
 
-def _git_revision() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5)
-        return out.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
 def run(netD, protocol: Protocol, data_root=None, solver: str = "ours", grid=svm.PAPER_GRID, seed: int = 0,
         device="cpu", cache_dir=None, progress: bool = True, log=print, download: bool = False) -> dict:
     """Probe ``netD`` (BN population statistics estimated on the protocol's labelled pool)
@@ -118,7 +109,7 @@ def run(netD, protocol: Protocol, data_root=None, solver: str = "ours", grid=svm
         raise UserError(f"unknown solver {solver!r}; solvers: {', '.join(svm.SOLVERS)}")
     fit = svm.SOLVERS[solver]
     if solver == "ours":  # ours runs where the features are computed (CUDA when there is one)
-        fit = functools.partial(fit, device=device)
+        fit = functools.partial(fit, device=device, log=log)
     train = data.load(protocol.dataset, "train", data_root, download=download)
     test = data.load(protocol.dataset, protocol.test_split, data_root, download=download)
     if train.y is None:
@@ -150,13 +141,20 @@ def run(netD, protocol: Protocol, data_root=None, solver: str = "ours", grid=svm
     best = int(np.argmin(val_err.mean(0)))
     C = float(grid[best])
 
-    # fresh draws with the chosen C, scored on the test split; the whole pool is one fit,
-    # already made at every C above
-    test_acc = [test_acc_per_C[0, best]] if protocol.per_class is None else []
-    for j in range(protocol.test_draws if protocol.per_class is not None else 0):
-        idx = draw(pool_idx, train.y, protocol.per_class, seed + 1000 + j)
-        model = fit(np.asarray(f_train[idx]), train.y[idx], [C])[0]
-        test_acc.append(model.accuracy(f_test, test.y))
+    if protocol.per_class is None:
+        # all labels: the whole training set (pool and validation) fitted once with the chosen C
+        log(f"  fitting all {len(train)} training images with C = {C:g}")
+        model = fit(np.array(f_train), train.y, [C])[0]
+        test_acc = [model.accuracy(f_test, test.y)]
+        final_fit = f"all {len(train)} training images (pool + validation), C = {C:g}"
+    else:
+        # fresh draws with the chosen C, scored on the test split
+        test_acc = []
+        for j in range(protocol.test_draws):
+            idx = draw(pool_idx, train.y, protocol.per_class, seed + 1000 + j)
+            model = fit(np.asarray(f_train[idx]), train.y[idx], [C])[0]
+            test_acc.append(model.accuracy(f_test, test.y))
+        final_fit = f"{protocol.test_draws} fresh draws of {protocol.per_class} per class from the pool, C = {C:g}"
     t_svm = time.perf_counter() - t1
     acc = np.asarray(test_acc)
     value = 100 * (acc if protocol.metric == "accuracy" else 1 - acc)
@@ -170,7 +168,7 @@ def run(netD, protocol: Protocol, data_root=None, solver: str = "ours", grid=svm
         "val_size": protocol.val_size, "split": f"sklearn.utils.shuffle(random_state={protocol.split_seed}); first {protocol.val_size} validate",
         "bn_stats": rec_train["bn_stats"], "feature_dim": rec_train["feature_dim"], "solver": solver,
         "dataset": protocol.dataset, "test_split": protocol.test_split, "n_test": len(test),
-        "seconds_features": t_features, "seconds_svm": t_svm,
+        "final_fit": final_fit, "seconds_features": t_features, "seconds_svm": t_svm,
     }
 
 
@@ -182,7 +180,7 @@ def run_with_control(variant, netD, protocol: Protocol, control: bool = True, co
 
     log = kw.get("log", print)
     common = {"variant": variant.name, "device": str(kw.get("device", "cpu")), "dcgan_bench": __version__,
-              "git_revision": _git_revision(), "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+              "git_revision": results.git_revision(), "time": results.now()}
     rows = []
     log(f"{protocol.name}: probing {label or variant.name}")
     rows.append({**common, "weights": label or "checkpoint", "source": "measured", **run(netD, protocol, **kw)})
@@ -218,28 +216,13 @@ def compare_solvers(netD, protocol: Protocol, **kw) -> dict:
 
 ROW_FIELDS = ["time", "protocol", "variant", "weights", "source", "metric", "value", "std", "ci95", "C", "draws", "test_draws",
               "per_class", "val_size", "split", "draw_seeds", "bn_stats", "feature_dim", "solver", "dataset", "n_test", "device",
-              "checkpoint", "dcgan_bench", "git_revision", "seconds_features", "seconds_svm"]
+              "checkpoint", "final_fit", "dcgan_bench", "git_revision", "seconds_features", "seconds_svm"]
 
 
-def write_rows(rows: list[dict], out_dir, stamp: str) -> tuple[Path, Path]:
-    """One JSON file per run, and one CSV that only ever grows: a new run never overwrites an
-    earlier run's rows."""
-    import csv
-    import json
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+def write_rows(rows: list[dict], out_dir) -> tuple[Path, Path]:
+    """One JSON file per run, and one CSV (probe-rows.csv) that only ever grows."""
     names = "+".join(dict.fromkeys(r["protocol"] for r in rows))
-    json_path = out_dir / f"probe-{names}-{stamp}.json"
-    json_path.write_text(json.dumps(rows, indent=1, default=str))
-    csv_path = out_dir / "probe-rows.csv"
-    new = not csv_path.exists()
-    with open(csv_path, "a", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=ROW_FIELDS, extrasaction="ignore")
-        if new:
-            w.writeheader()
-        w.writerows(rows)
-    return json_path, csv_path
+    return results.write_rows(rows, out_dir, f"probe-{names}", "probe-rows.csv", ROW_FIELDS)
 
 
 def table(rows: list[dict]):

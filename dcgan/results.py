@@ -1,0 +1,50 @@
+"""Result rows on disk: one JSON file per run, and one CSV per kind that only ever grows.
+
+A new run never overwrites an earlier run's rows: the JSON name carries the run's time stamp
+(and a counter if two runs share a second), and the CSV is appended to.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import time
+from pathlib import Path
+
+
+def stamp() -> str:
+    return time.strftime("%Y%m%d-%H%M%S")
+
+
+def now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def git_revision() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def write_rows(rows: list[dict], out_dir, name: str, csv_name: str, fields: list[str]) -> tuple[Path, Path]:
+    """``rows`` to ``out_dir/name-<stamp>.json`` (never an existing file) and appended to
+    ``out_dir/csv_name`` (columns ``fields``; the CSV's header is written once)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    base = f"{name}-{stamp()}"
+    json_path, k = out_dir / f"{base}.json", 1
+    while json_path.exists():
+        k += 1
+        json_path = out_dir / f"{base}-{k}.json"
+    json_path.write_text(json.dumps(rows, indent=1, default=str))
+    csv_path = out_dir / csv_name
+    new = not csv_path.exists()
+    with open(csv_path, "a", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        if new:
+            w.writeheader()
+        w.writerows(rows)
+    return json_path, csv_path
