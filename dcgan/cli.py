@@ -34,6 +34,7 @@ def cmd_train(args) -> dict:
         data_root=args.data_root, data_options=_pairs(args.data_opt, "--data-opt"), download=args.download,
         seed=args.seed, ckpt_every=args.ckpt_every, keep=args.keep, log_every=args.log_every, sample_n=args.sample_n,
         resume=args.resume, device=args.device, amp=args.amp, channels_last=args.channels_last, compile=args.compile,
+        deterministic=args.deterministic,
         collapse_steps=args.collapse_steps, progress=not args.no_progress,
     )
     result = train(cfg)
@@ -174,11 +175,104 @@ def cmd_probe(args) -> dict:
                                        device=device, cache_dir=args.cache_dir, progress=not args.no_progress, log=log)
     for row in rows:
         row.setdefault("checkpoint", ckpt_label)
-    json_path, csv_path = probe.write_rows(rows, out_dir, stamp)
+    json_path, csv_path = probe.write_rows(rows, out_dir)
     if not args.json:
         print(probe.table(rows).to_string(index=False))
     print(f"rows: {json_path} and {csv_path}", file=sys.stderr)
     return {"rows": rows, "json": str(json_path), "csv": str(csv_path)}
+
+
+FIDELITY_FIELDS = ["time", "variant", "checkpoint", "metric", "value", "std", "n_fake", "n_real", "reference", "reference_fingerprint",
+                   "inception_standard", "inception_sha256", "resize", "batch_size", "rng_seed", "z_type", "kid_subset_size",
+                   "kid_subsets", "isc_splits", "prc_features", "torch_fidelity", "device", "dcgan_bench", "git_revision"]
+
+
+def _common_row(v, ckpt) -> dict:
+    from . import __version__, checkpoint, results
+
+    return {"time": results.now(), "variant": v.name, "checkpoint": str(checkpoint.resolve(ckpt)), "dcgan_bench": __version__,
+            "git_revision": results.git_revision()}
+
+
+def cmd_fidelity(args) -> dict:
+    import pandas as pd
+
+    from . import checkpoint, data, fidelity, results
+    from .train import pick_device
+
+    device = pick_device(args.device)
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    # the weights first: a missing file should not cost a model load and a dataset load
+    weights = fidelity.resolve_weights(args.inception_weights, args.download)
+    v, netG, _, _ = checkpoint.load_models(args.ckpt, device)
+    reference = data.load(args.dataset, args.split, args.data_root, download=args.download, **_pairs(args.data_opt, "--data-opt"))
+    reference = fidelity.reference_subset(reference, args.n_real, args.seed)
+    result = fidelity.compute(netG, v, reference, args.n, weights, metrics, args.batch_size, device, args.seed, args.cache_dir,
+                              args.kid_subset_size, progress=not args.no_progress)
+    rows = fidelity.rows(result, _common_row(v, args.ckpt))
+    json_path, csv_path = results.write_rows(rows, args.out_dir, "fidelity", "fidelity-rows.csv", FIDELITY_FIELDS)
+    if not args.json:
+        print(pd.DataFrame(rows)[["metric", "value", "std", "n_fake", "n_real", "reference"]].to_string(index=False))
+    if not weights.standard:
+        print(f"note: {weights.path} (sha256 {weights.sha256[:16]}...) is not the standard Inception file "
+              f"({fidelity.STANDARD_INCEPTION['sha256'][:16]}...): these are non-standard feature distances, not FID/IS/KID",
+              file=sys.stderr)
+    print(f"rows: {json_path} and {csv_path}", file=sys.stderr)
+    return {"rows": rows, "json": str(json_path), "csv": str(csv_path)}
+
+
+def cmd_memorisation(args) -> dict:
+    import numpy as np
+
+    from . import checkpoint, data, features, fidelity, memorisation, nets, results
+    from .train import pick_device
+
+    device = pick_device(args.device)
+    v, netG, netD, state = checkpoint.load_models(args.ckpt, device)
+    opts = _pairs(args.data_opt, "--data-opt")
+    train = data.load(args.dataset, args.split, args.data_root, download=args.download, **opts)
+    held = fidelity.reference_subset(data.load(args.dataset, args.held_out_split, args.data_root, download=args.download, **opts),
+                                     args.n_held_out, args.seed)
+    if train.image_size != v.image_size:
+        raise UserError(f"{args.dataset}/{args.split} images are {train.image_size} px but {v.name} draws {v.image_size} px")
+    bn = "batch" if state.get("bn_stats") == "none" else "running"
+    samples = nets.sample_images(netG, args.n, args.seed, bn, device=device)
+    if samples.shape[-1] != train.x.shape[-1]:
+        raise UserError(f"{v.name} draws {samples.shape[-1]}-channel images but {args.dataset} has {train.x.shape[-1]}")
+    feats = {}
+    if not args.pixels_only:
+        progress = not args.no_progress
+        f_train, _ = features.cached_features(netD, train, train, "pool", args.cache_dir, device=device, progress=progress)
+        net = features._cached_population_stats(netD, train, Path(args.cache_dir or data.default_cache_dir()), device)
+        feats = {"sample_features": features.extract(net, samples, device=device, progress=progress),
+                 "held_out_features": features.extract(net, held.x, device=device, progress=progress),
+                 "train_features": f_train}
+    result = memorisation.check(samples, train, held, device=device, **feats)
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    base = f"memorisation-{results.stamp()}"
+    row = {**_common_row(v, args.ckpt), "dataset": args.dataset, "split": args.split, "held_out": held.split,
+           "n_generated": args.n, "n_held_out": len(held), "n_train": len(train), "seed": args.seed, "bn_stats": bn}
+    for space in ("pixels", "features"):
+        if space not in result:
+            continue
+        nearest = result["pixel_nearest" if space == "pixels" else "feature_nearest"]
+        png = out_dir / f"{base}-{space}.png"
+        pairs = memorisation.closest_pairs_image(samples, train.x, nearest["distance"], nearest["index"], png, args.k)
+        row.update({f"{space}_{k}": val for k, val in result[space].items()})
+        row[f"{space}_closest_pairs_png"] = str(png)
+        row[f"{space}_closest_pairs"] = pairs
+    json_path, csv_path = results.write_rows([row], out_dir, "memorisation", "memorisation-rows.csv", list(row))
+    for space in ("pixels", "features"):
+        if space in result:
+            r = result[space]
+            print(f"{space}: nearest-training distance, generated median {r['generated_q0.5']:.4g} (min {r['generated_q0']:.4g}) vs "
+                  f"held-out median {r['held_out_q0.5']:.4g} (min {r['held_out_q0']:.4g}); "
+                  f"{100 * r['frac_generated_below_held_out_q0.01']:.1f}% of samples closer than the held-out 1% quantile; "
+                  f"{r['n_generated_exact_copies']} exact copies; closest pairs in {row[space + '_closest_pairs_png']}",
+                  file=sys.stderr if args.json else sys.stdout)
+    print(f"rows: {json_path} and {csv_path}", file=sys.stderr)
+    return {"row": row, "json": str(json_path), "csv": str(csv_path), "samples_shape": list(np.shape(samples))}
 
 
 def cmd_import_released(args) -> dict:
@@ -215,6 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--amp", default="off", choices=["off", "bf16"], help="bf16 autocast (CUDA only)")
     t.add_argument("--channels-last", action="store_true", help="channels_last memory format (for CUDA)")
     t.add_argument("--compile", action="store_true", help="torch.compile the nets (for CUDA)")
+    t.add_argument("--deterministic", action="store_true", help="deterministic cuDNN kernels: a resumed CUDA run equals an uninterrupted one bit for bit")
     t.add_argument("--collapse-steps", type=int, default=2000, help="stop when D has looked collapsed this many steps (0: never)")
     t.add_argument("--no-progress", action="store_true")
     t.set_defaults(func=cmd_train)
@@ -268,6 +363,45 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--device", default="auto")
     pr.add_argument("--no-progress", action="store_true")
     pr.set_defaults(func=cmd_probe)
+
+    fi = sub.add_parser("fidelity", help="IS, FID, KID and precision/recall of G's samples with torch-fidelity")
+    fi.add_argument("--ckpt", required=True, help="a ckpt-*.pt file or a run folder")
+    fi.add_argument("--dataset", required=True, help="the reference images (a registered dataset)")
+    fi.add_argument("--split", default="train")
+    fi.add_argument("--data-root", help="dataset root (default: $DCGAN_DATA_ROOT)")
+    fi.add_argument("--data-opt", action="append", metavar="KEY=VALUE")
+    fi.add_argument("--n", type=int, default=50000, help="generated samples (default 50000)")
+    fi.add_argument("--n-real", type=int, help="reference images: a seeded subset of this many (default: the whole split)")
+    fi.add_argument("--metrics", default="isc,fid,kid,prc", help="comma-separated: isc, fid, kid, prc")
+    fi.add_argument("--inception-weights", help=f"Inception weights file (default: ${'{'}DCGAN_INCEPTION_WEIGHTS{'}'} or torch-fidelity's download location)")
+    fi.add_argument("--download", action="store_true", help="let torch-fidelity download the Inception weights and torchvision the dataset if missing")
+    fi.add_argument("--batch-size", type=int, default=64)
+    fi.add_argument("--kid-subset-size", type=int, default=1000)
+    fi.add_argument("--seed", type=int, default=2020, help="z draws (torch-fidelity's rng_seed) and the reference subset")
+    fi.add_argument("--out-dir", default="results/fidelity", help="where the rows go (CSV appended, one JSON per run)")
+    fi.add_argument("--cache-dir", help="statistics cache (default: $DCGAN_CACHE or ~/.cache/dcgan-bench)")
+    fi.add_argument("--device", default="auto")
+    fi.add_argument("--no-progress", action="store_true")
+    fi.set_defaults(func=cmd_fidelity)
+
+    m = sub.add_parser("memorisation", help="nearest training images of G's samples, against held-out real images as the baseline")
+    m.add_argument("--ckpt", required=True, help="a ckpt-*.pt file or a run folder")
+    m.add_argument("--dataset", required=True, help="G's training data (a registered dataset)")
+    m.add_argument("--split", default="train", help="the training split searched")
+    m.add_argument("--held-out-split", default="test", help="real images never trained on: the baseline")
+    m.add_argument("--data-root", help="dataset root (default: $DCGAN_DATA_ROOT)")
+    m.add_argument("--data-opt", action="append", metavar="KEY=VALUE")
+    m.add_argument("--download", action="store_true", help="let torchvision download the dataset if it is missing")
+    m.add_argument("--n", type=int, default=1000, help="generated samples")
+    m.add_argument("--n-held-out", type=int, default=1000, help="held-out images (a seeded subset)")
+    m.add_argument("--k", type=int, default=16, help="closest pairs shown in the image")
+    m.add_argument("--pixels-only", action="store_true", help="skip the discriminator-feature space")
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--out-dir", default="results/memorisation")
+    m.add_argument("--cache-dir", help="feature cache (default: $DCGAN_CACHE or ~/.cache/dcgan-bench)")
+    m.add_argument("--device", default="auto")
+    m.add_argument("--no-progress", action="store_true")
+    m.set_defaults(func=cmd_memorisation)
 
     r = sub.add_parser("import-released", help="import the paper authors' released Theano weights (Newmu/dcgan_code models/)")
     r.add_argument("folder", help="a released model folder, e.g. dcgan_code/models/svhn_unsup_all_conv_dcgan_100z_gaussian_lr_0.0005_64mb")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -188,3 +189,18 @@ def generate(netG: Generator, z: torch.Tensor, bn_stats: str = "running") -> tor
         return netG(z)
     finally:
         netG.train(was_training)
+
+
+@torch.no_grad()
+def sample_images(netG: Generator, n: int, seed: int = 0, bn_stats: str = "running", batch_size: int = 500,
+                  device="cpu") -> np.ndarray:
+    """``n`` samples as uint8 NHWC (the training images' own format), drawn in batches from one
+    seeded generator: the same seed gives the same z whatever the batch size."""
+    v = netG.variant
+    z = sample_z(v, n, torch.Generator().manual_seed(seed))
+    out = np.empty((n, v.image_size, v.image_size, v.nc), np.uint8)
+    netG = netG.to(device)
+    for i in range(0, n, batch_size):
+        x = generate(netG, z[i:i + batch_size].to(device), bn_stats)
+        out[i:i + len(x)] = ((x.float() + 1) * 127.5).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    return out

@@ -1,0 +1,256 @@
+"""Generative quality through torch-fidelity (PROTOCOL.md §7): IS, FID, KID, precision/recall.
+
+What this module adds to a direct torch-fidelity call, and why:
+
+- One adapter (``GeneratorAdapter``) feeds G to torch-fidelity's generator wrapper: torch-fidelity
+  draws z (numpy ``RandomState(seed)``, batch by batch, on the device when CUDA is used), the
+  adapter maps it to the variant's prior and G's [-1, 1] output to uint8. No image touches disk.
+- Reference images are registered with torch-fidelity under a name that carries a hash of their
+  content (dataset, split and the exact images used), and torch-fidelity's cache lives in a
+  folder named by the Inception weights' hash: torch-fidelity keys its cache on a name only,
+  so a changed dataset or other weights would otherwise reuse stale statistics.
+- The Inception weights are checked against the SHA-256 of the standard file. Only that file's
+  numbers are called IS / FID / KID; anything else is labelled a non-standard feature distance.
+  torch-fidelity unpickles the file without restriction, so it is first loaded here with
+  ``weights_only=True``: a file that passes holds only tensors and plain containers.
+- Offline, missing weights are a one-line error naming the file and where to put it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .data import ImageSet
+from .errors import UserError
+
+# torch-fidelity's Inception-v3 (the TF 2015-12-05 graph FID was defined with), as it downloads it
+STANDARD_INCEPTION = {
+    "file": "weights-inception-2015-12-05-6726825d.pth",
+    "url": "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth",
+    "sha256": "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2",
+    "bytes": 95628359,
+}
+WEIGHTS_ENV = "DCGAN_INCEPTION_WEIGHTS"
+FEATURE_EXTRACTOR = "inception-v3-compat"
+METRICS = ("isc", "fid", "kid", "prc")
+# names a user sees: standard ones only for the standard weights
+STANDARD_NAMES = {"inception_score": "IS", "frechet_inception_distance": "FID", "kernel_inception_distance": "KID",
+                  "precision": "precision (Inception pool3)", "recall": "recall (Inception pool3)"}
+NONSTANDARD_NAMES = {
+    "inception_score": "inception-style score, non-standard weights (not IS)",
+    "frechet_inception_distance": "Frechet feature distance, non-standard weights (not FID)",
+    "kernel_inception_distance": "kernel feature distance, non-standard weights (not KID)",
+    "precision": "precision, non-standard features", "recall": "recall, non-standard features",
+}
+
+
+@dataclass(frozen=True)
+class InceptionWeights:
+    path: Path
+    sha256: str
+    standard: bool
+
+
+def hub_path() -> Path:
+    """Where torch-fidelity's own download puts (and looks for) the standard weights."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / STANDARD_INCEPTION["file"]
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def resolve_weights(path: str | os.PathLike | None = None, download: bool = False) -> InceptionWeights:
+    """The Inception weights to use: ``path``, else $DCGAN_INCEPTION_WEIGHTS, else torch-fidelity's
+    download location (fetched there with ``download``)."""
+    explicit = path or os.environ.get(WEIGHTS_ENV)
+    if explicit:
+        p = Path(explicit).expanduser()
+        if not p.is_file():
+            source = "--inception-weights" if path else f"${WEIGHTS_ENV}"
+            raise UserError(f"Inception weights {p} (from {source}) do not exist; give the path of {STANDARD_INCEPTION['file']}")
+    else:
+        p = hub_path()
+        if not p.is_file():
+            if not download:
+                raise UserError(
+                    f"Inception weights missing: {p} does not exist. Put {STANDARD_INCEPTION['file']} "
+                    f"(sha256 {STANDARD_INCEPTION['sha256'][:16]}..., from {STANDARD_INCEPTION['url']}) there, "
+                    f"or pass --inception-weights PATH (or set ${WEIGHTS_ENV}), or pass --download where there is internet")
+            _download(p)
+    _check_loadable(p)
+    sha = _sha256(p)
+    return InceptionWeights(p, sha, sha == STANDARD_INCEPTION["sha256"])
+
+
+def _download(dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        torch.hub.download_url_to_file(STANDARD_INCEPTION["url"], str(dest), hash_prefix=STANDARD_INCEPTION["sha256"][:8])
+    except Exception as e:  # network errors come in many types; all mean the same to the user
+        raise UserError(f"could not download the Inception weights from {STANDARD_INCEPTION['url']} ({type(e).__name__}: {e}); "
+                        f"put {STANDARD_INCEPTION['file']} at {dest} by hand") from None
+
+
+def _check_loadable(path: Path) -> None:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise UserError(f"Inception weights {path} are not a plain state dict loadable with weights_only=True "
+                        f"({type(e).__name__}); refusing to unpickle them") from None
+    if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
+        raise UserError(f"Inception weights {path} are not a state dict of tensors")
+
+
+class GeneratorAdapter(nn.Module):
+    """z as torch-fidelity draws it -> G -> uint8 NCHW RGB, as torch-fidelity's Inception takes.
+
+    torch-fidelity draws "uniform_0_1" or "normal" noise; a variant with a U(-1, 1) prior gets
+    2u - 1. G's tanh output in [-1, 1] becomes round((x + 1) * 127.5), the inverse of how
+    training images were scaled. Grey images are repeated to three channels."""
+
+    def __init__(self, netG: nn.Module, z_dist: str):
+        super().__init__()
+        self.netG, self.z_dist = netG, z_dist
+
+    @property
+    def z_type(self) -> str:
+        return "uniform_0_1" if self.z_dist == "uniform" else "normal"
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if self.z_dist == "uniform":
+            z = z * 2 - 1
+        return to_uint8(self.netG(z))
+
+
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] float NCHW -> uint8 NCHW, three channels."""
+    x = ((x.float() + 1) * 127.5).round_().clamp_(0, 255).to(torch.uint8)
+    return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
+
+
+def generator_input(netG: nn.Module, variant, device):
+    import torch_fidelity
+
+    adapter = GeneratorAdapter(netG.to(device), variant.z_dist)
+    # eval mode: BN uses running statistics, or batch statistics for imported nets that have none
+    return torch_fidelity.GenerativeModelModuleWrapper(adapter, variant.nz, adapter.z_type, 0, make_eval=True)
+
+
+class ImagesDataset(torch.utils.data.Dataset):
+    """An ImageSet as torch-fidelity reads a dataset: uint8 CHW RGB tensors."""
+
+    def __init__(self, x_uint8: np.ndarray):
+        self.x = x_uint8
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i) -> torch.Tensor:
+        t = torch.from_numpy(np.ascontiguousarray(self.x[i])).permute(2, 0, 1)
+        return t.expand(3, -1, -1) if t.shape[0] == 1 else t
+
+
+def register_reference(images: ImageSet) -> str:
+    """Register ``images`` with torch-fidelity under a name carrying their content hash (the
+    name is torch-fidelity's cache key); returns the name."""
+    import torch_fidelity
+    from torch_fidelity.registry import DATASETS_REGISTRY
+
+    name = f"dcgan-{images.name}-{images.split}-{images.fingerprint()}"
+    if name not in DATASETS_REGISTRY:
+        torch_fidelity.register_dataset(name, lambda root, download: ImagesDataset(images.x))
+    return name
+
+
+def reference_subset(images: ImageSet, n: int | None, seed: int) -> ImageSet:
+    """The first ``n`` images of a seeded permutation (all of them when n is None or larger)."""
+    if n is None or n >= len(images):
+        return images
+    if n < 2:
+        raise UserError(f"--n-real must be at least 2; got {n}")
+    idx = np.sort(np.random.default_rng(seed).permutation(len(images))[:n])
+    return ImageSet(images.x[idx], None if images.y is None else images.y[idx], images.name,
+                    f"{images.split}[{n} of {len(images)}, seed {seed}]", images.source)
+
+
+def compute(netG, variant, reference: ImageSet, n_fake: int, weights: InceptionWeights, metrics=METRICS,
+            batch_size: int = 64, device="cpu", seed: int = 2020, cache_dir: str | Path | None = None,
+            kid_subset_size: int = 1000, progress: bool = True) -> dict:
+    """torch-fidelity's metrics of G's samples against ``reference``; returns the raw numbers and
+    every setting that changes them."""
+    import torch_fidelity
+
+    from .data import default_cache_dir
+
+    unknown = set(metrics) - set(METRICS)
+    if unknown:
+        raise UserError(f"unknown metric(s) {', '.join(sorted(unknown))}; metrics: {', '.join(METRICS)}")
+    if n_fake < 2:
+        raise UserError(f"--n must be at least 2; got {n_fake}")
+    if reference.image_size != variant.image_size:
+        raise UserError(f"{reference.name}/{reference.split} images are {reference.image_size} px but {variant.name} draws "
+                        f"{variant.image_size} px; compare with a dataset of the generator's size")
+    device = torch.device(device)
+    cache_root = Path(cache_dir) if cache_dir else default_cache_dir()
+    cache_root = cache_root / "fidelity" / weights.sha256[:16]
+    name = register_reference(reference)
+    kid_subset = min(kid_subset_size, n_fake, len(reference))
+    kwargs = dict(
+        input1=generator_input(netG, variant, device), input1_model_num_samples=n_fake, input2=name,
+        cuda=device.type == "cuda", batch_size=batch_size, rng_seed=seed,
+        isc="isc" in metrics, fid="fid" in metrics, kid="kid" in metrics, prc="prc" in metrics,
+        # one extractor for all four (precision/recall on Inception pool3, not torch-fidelity's VGG16 default)
+        feature_extractor=FEATURE_EXTRACTOR, feature_layer_prc="2048",
+        feature_extractor_weights_path=str(weights.path), kid_subset_size=kid_subset,
+        cache=True, cache_root=str(cache_root), datasets_root=str(cache_root / "datasets"), datasets_download=False,
+        verbose=progress,
+    )
+    raw = torch_fidelity.calculate_metrics(**kwargs)
+    return {
+        "raw": {k: float(v) for k, v in raw.items()},
+        "settings": {
+            "n_fake": n_fake, "n_real": len(reference), "reference": f"{reference.name}/{reference.split}",
+            "reference_fingerprint": reference.fingerprint(), "torch_fidelity_name": name,
+            "inception_sha256": weights.sha256, "inception_standard": weights.standard, "inception_path": str(weights.path),
+            "resize": "torch-fidelity: uint8 -> bilinear to 299x299 (TF1.x-compatible)", "batch_size": batch_size,
+            "rng_seed": seed, "z_type": kwargs["input1"].z_type, "kid_subset_size": kid_subset, "kid_subsets": 100,
+            "isc_splits": 10, "prc_features": f"{FEATURE_EXTRACTOR} 2048 (torch-fidelity's default for prc is VGG16 fc2)",
+            "prc_neighborhood": 3, "torch_fidelity": torch_fidelity.__version__, "device": str(device),
+        },
+    }
+
+
+# torch-fidelity's keys -> (our metric, which number)
+_KEYS = {
+    "inception_score_mean": ("inception_score", "value"), "inception_score_std": ("inception_score", "std"),
+    "frechet_inception_distance": ("frechet_inception_distance", "value"),
+    "kernel_inception_distance_mean": ("kernel_inception_distance", "value"),
+    "kernel_inception_distance_std": ("kernel_inception_distance", "std"),
+    "precision": ("precision", "value"), "recall": ("recall", "value"), "f_score": ("f_score", "value"),
+}
+
+
+def rows(result: dict, common: dict) -> list[dict]:
+    """Tidy rows, one per metric, named honestly: FID / IS / KID only for the standard weights."""
+    names = STANDARD_NAMES if result["settings"]["inception_standard"] else NONSTANDARD_NAMES
+    by_metric: dict[str, dict] = {}
+    for key, value in result["raw"].items():
+        if key not in _KEYS:
+            continue
+        metric, field = _KEYS[key]
+        if metric not in names:
+            continue
+        by_metric.setdefault(metric, {"metric": names[metric], "value": None, "std": None})[field] = value
+    return [{**common, **r, **result["settings"]} for r in by_metric.values()]

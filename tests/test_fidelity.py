@@ -1,0 +1,179 @@
+"""torch-fidelity metrics and the memorisation check, offline: a randomly initialised Inception
+stands in for the standard weights (so nothing here may be called FID)."""
+
+import json
+from unittest import mock
+
+import numpy as np
+import pytest
+import torch
+
+from dcgan import checkpoint, cli, fidelity, memorisation, nets
+from dcgan.data import ImageSet
+
+from .test_cli import TINY, run
+
+
+@pytest.fixture(scope="module")
+def random_inception(tmp_path_factory):
+    """torch-fidelity's Inception-v3, randomly initialised, saved in the standard file's format."""
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+    path = tmp_path_factory.mktemp("inception") / "random-inception.pth"
+    with mock.patch("torch_fidelity.feature_extractor_inceptionv3.load_state_dict_from_url", return_value=None), \
+            mock.patch.object(FeatureExtractorInceptionV3, "load_state_dict", lambda self, sd, *a, **k: None):
+        torch.manual_seed(0)
+        fe = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
+    # variance-preserving weights, so features neither vanish nor blow up over the 90-odd layers
+    for m in fe.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+        elif isinstance(m, torch.nn.Linear):
+            torch.nn.init.normal_(m.weight, 0.0, m.in_features ** -0.5)
+    torch.save(fe.state_dict(), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_ckpt(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    assert cli.main(["train", *TINY, "--steps", "4", "--ckpt-every", "4", "--out", str(out)]) == 0
+    return checkpoint.latest(out)
+
+
+def reference(n=24, seed=0) -> ImageSet:
+    rng = np.random.default_rng(seed)
+    return ImageSet(rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8), None, "npz", f"test-{seed}", "test")
+
+
+def test_the_weights_check_recognises_only_the_standard_file(random_inception):
+    w = fidelity.resolve_weights(random_inception)
+    assert not w.standard and len(w.sha256) == 64
+    assert w.sha256 != fidelity.STANDARD_INCEPTION["sha256"]
+
+
+def test_weights_that_need_unpickling_are_refused(tmp_path):
+    bad = tmp_path / "bad.pth"
+    torch.save({"conv": torch.zeros(1), "extra": np.dtype("float32").type}, bad)  # a global outside the safe list
+    with pytest.raises(Exception, match="weights_only=True"):
+        fidelity.resolve_weights(bad)
+
+
+def test_missing_weights_offline_is_one_line_naming_the_file(tmp_path, capsys, monkeypatch, tiny_ckpt):
+    monkeypatch.delenv(fidelity.WEIGHTS_ENV, raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    with mock.patch("torch.hub.download_url_to_file", side_effect=AssertionError("no download at test time")):
+        code, out, err = run(capsys, "fidelity", "--ckpt", str(tiny_ckpt), "--dataset", "digits", "--n", "10")
+    assert code == 1 and out == ""
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert fidelity.STANDARD_INCEPTION["file"] in err and str(tmp_path / "torch-home") in err
+    assert "--inception-weights" in err and "--download" in err
+    code, _, err = run(capsys, "fidelity", "--ckpt", str(tiny_ckpt), "--dataset", "digits", "--inception-weights", str(tmp_path / "nope.pth"))
+    assert code == 1 and "nope.pth" in err and err.count("\n") == 1
+
+
+def test_fidelity_end_to_end_never_calls_nonstandard_numbers_fid(tmp_path, capsys, random_inception, tiny_ckpt):
+    args = ["fidelity", "--ckpt", str(tiny_ckpt), "--dataset", "digits", "--split", "test", "--n", "20", "--n-real", "20",
+            "--kid-subset-size", "10", "--inception-weights", str(random_inception), "--out-dir", str(tmp_path / "res"),
+            "--no-progress", "--json"]
+    code, out, err = run(capsys, *args)
+    assert code == 0, err
+    result = json.loads(out)
+    rows = {r["metric"]: r for r in result["rows"]}
+    assert set(rows) == set(fidelity.NONSTANDARD_NAMES.values())
+    for text in (out, (tmp_path / "res" / "fidelity-rows.csv").read_text()):
+        assert "FID" not in text.replace("(not FID)", "") and "not FID" in text
+    assert "not FID" in err
+    row = rows[fidelity.NONSTANDARD_NAMES["frechet_inception_distance"]]
+    assert row["n_fake"] == 20 and row["n_real"] == 20 and row["inception_standard"] is False
+    assert row["inception_sha256"] == fidelity.resolve_weights(random_inception).sha256
+    assert row["torch_fidelity"] and row["batch_size"] == 64 and "299" in row["resize"]
+    assert np.isfinite(row["value"]) and row["value"] > 0
+    # the reference statistics are cached under the weights' hash and the data's content hash
+    cached = list((tmp_path / "cache" / "fidelity" / row["inception_sha256"][:16]).glob(f"dcgan-digits-*{row['reference_fingerprint']}*"))
+    assert cached
+    # a second run appends, never overwrites
+    code, out2, _ = run(capsys, *args)
+    assert code == 0 and json.loads(out2)["json"] != result["json"]
+    assert len((tmp_path / "res" / "fidelity-rows.csv").read_text().strip().splitlines()) == 1 + 2 * len(rows)
+    assert json.loads(out2)["rows"][0]["value"] == pytest.approx(result["rows"][0]["value"], rel=1e-6)
+
+
+def test_a_set_against_itself_is_about_zero(random_inception, tmp_path):
+    import torch_fidelity
+
+    ref = reference(24)
+    name = fidelity.register_reference(ref)
+    m = torch_fidelity.calculate_metrics(input1=name, input2=name, fid=True, kid=True, cuda=False, verbose=False,
+                                         feature_extractor=fidelity.FEATURE_EXTRACTOR, kid_subset_size=12,
+                                         feature_extractor_weights_path=str(random_inception), cache_root=str(tmp_path))
+    other = torch_fidelity.calculate_metrics(input1=name, input2=fidelity.register_reference(reference(24, seed=1)), fid=True,
+                                             cuda=False, verbose=False, feature_extractor=fidelity.FEATURE_EXTRACTOR,
+                                             feature_extractor_weights_path=str(random_inception), cache_root=str(tmp_path))
+    assert abs(m["frechet_inception_distance"]) < 1e-3 * other["frechet_inception_distance"]
+    assert abs(m["kernel_inception_distance_mean"]) < 1e-3
+
+
+def test_our_adapter_equals_a_direct_torch_fidelity_call(random_inception, tiny_ckpt, tmp_path):
+    import torch_fidelity
+
+    v, netG, _, _ = checkpoint.load_models(tiny_ckpt)
+    ref = reference(20)
+    weights = fidelity.resolve_weights(random_inception)
+    ours = fidelity.compute(netG, v, ref, 20, weights, batch_size=64, seed=7, cache_dir=tmp_path, kid_subset_size=10, progress=False)
+    # by hand: torch-fidelity's own z draws, our G mapped to uint8 in the test, plain datasets
+    z = torch.from_numpy(np.random.RandomState(7).rand(20, v.nz)).float() * 2 - 1
+    with torch.no_grad():
+        fakes = ((netG.eval()(z) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+    direct = torch_fidelity.calculate_metrics(
+        input1=fidelity.ImagesDataset(fakes.permute(0, 2, 3, 1).numpy()), input2=fidelity.ImagesDataset(ref.x),
+        isc=True, fid=True, kid=True, prc=True, cuda=False, verbose=False, rng_seed=7, kid_subset_size=10,
+        feature_extractor=fidelity.FEATURE_EXTRACTOR, feature_layer_prc="2048", feature_extractor_weights_path=str(random_inception))
+    assert set(direct) == set(ours["raw"])
+    for key, value in direct.items():
+        assert ours["raw"][key] == pytest.approx(float(value), rel=1e-5, abs=1e-9), key
+
+
+def test_a_generator_of_the_wrong_size_is_refused(random_inception, tiny_ckpt):
+    v, netG, _, _ = checkpoint.load_models(tiny_ckpt)
+    small = ImageSet(np.zeros((4, 16, 16, 3), np.uint8), None, "npz", "x", "test")
+    with pytest.raises(Exception, match="16 px but dcgan32 draws 32 px"):
+        fidelity.compute(netG, v, small, 4, fidelity.resolve_weights(random_inception))
+
+
+def test_memorisation_finds_a_planted_duplicate(tmp_path):
+    rng = np.random.default_rng(0)
+    train = ImageSet(rng.integers(0, 256, (300, 8, 8, 3), dtype=np.uint8), None, "npz", "train", "test")
+    held = ImageSet(rng.integers(0, 256, (50, 8, 8, 3), dtype=np.uint8), None, "npz", "test", "test")
+    samples = rng.integers(0, 256, (40, 8, 8, 3), dtype=np.uint8)
+    samples[17] = train.x[123]  # the copy
+    samples[5] = np.clip(train.x[7].astype(int) + rng.integers(-3, 4, (8, 8, 3)), 0, 255)  # a near copy
+    r = memorisation.check(samples, train, held)
+    d, idx = r["pixel_nearest"]["distance"], r["pixel_nearest"]["index"]
+    assert idx[17] == 123 and d[17] == 0.0 and idx[5] == 7 and 0 < d[5] < 3
+    assert r["pixels"]["n_generated_exact_copies"] == 1
+    assert r["pixels"]["frac_generated_below_held_out_q0.01"] == pytest.approx(2 / 40)
+    pairs = memorisation.closest_pairs_image(samples, train.x, d, idx, tmp_path / "pairs.png", k=4)
+    assert [p["sample"] for p in pairs[:2]] == [17, 5] and pairs[0]["train_index"] == 123
+    from PIL import Image
+
+    assert Image.open(tmp_path / "pairs.png").size == (4 * 10 + 2, 2 * 10 + 2)
+
+
+def test_memorisation_command_finds_a_generated_sample_planted_in_the_training_data(tmp_path, capsys, tiny_ckpt):
+    v, netG, _, _ = checkpoint.load_models(tiny_ckpt)
+    planted = nets.sample_images(netG, 30, seed=0)[11]  # what the command will draw as sample 11
+    rng = np.random.default_rng(1)
+    train = rng.integers(0, 256, (200, 32, 32, 3), dtype=np.uint8)
+    train[42] = planted
+    np.savez(tmp_path / "train.npz", x=train)
+    np.savez(tmp_path / "test.npz", x=rng.integers(0, 256, (60, 32, 32, 3), dtype=np.uint8))
+    code, out, err = run(capsys, "memorisation", "--ckpt", str(tiny_ckpt), "--dataset", "npz", "--data-root", str(tmp_path),
+                         "--n", "30", "--n-held-out", "60", "--k", "4", "--out-dir", str(tmp_path / "res"), "--no-progress", "--json")
+    assert code == 0, err
+    row = json.loads(out)["row"]
+    assert row["pixels_n_generated_exact_copies"] == 1 and row["features_n_generated_exact_copies"] >= 1
+    assert row["pixels_closest_pairs"][0] == {"sample": 11, "train_index": 42, "distance": 0.0}
+    assert row["features_closest_pairs"][0]["sample"] == 11 and row["features_closest_pairs"][0]["train_index"] == 42
+    assert (tmp_path / "res" / "memorisation-rows.csv").exists()
+    assert all((tmp_path / "res").glob("memorisation-*-pixels.png"))
