@@ -63,6 +63,7 @@ class TrainConfig:
     amp: str = "off"  # "bf16": bfloat16 autocast (CUDA only)
     channels_last: bool = False
     compile: bool = False
+    deterministic: bool = False  # deterministic kernels (cuDNN): bit-exact resume on CUDA, at some speed
     collapse_steps: int = 2000  # D(x)>0.99 and D(G(z))<0.01 this long stops the run; 0 disables
     progress: bool = True
 
@@ -148,6 +149,10 @@ class Trainer:
             "seed": cfg.seed,
         }
 
+        if cfg.deterministic:
+            # CPU kernels here are deterministic already; cuDNN picks atomics-based ones unless told not to
+            torch.backends.cudnn.deterministic = True
+            torch.backends.cudnn.benchmark = False
         self.netG, self.netD = nets.build(v, seed=cfg.seed)
         self.netG.to(self.device)
         self.netD.to(self.device)

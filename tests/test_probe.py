@@ -5,7 +5,7 @@ import pytest
 import scipy.io
 import sklearn.utils
 
-from dcgan import cli, data, nets, probe
+from dcgan import cli, data, nets, probe, svm
 from dcgan.errors import UserError
 
 from .conftest import tiny
@@ -107,12 +107,27 @@ def test_compare_sklearn_reports_ratio_and_agreement(svhn_root, tmp_path, capsys
     assert list((tmp_path / "rows").glob("probe-compare-svhn-1000-*.json"))
 
 
-def test_full_pool_protocol_fits_the_whole_pool_once_per_C(svhn_root, tmp_path):
+def test_full_protocol_chooses_C_on_the_pool_then_fits_every_training_image(svhn_root, tmp_path, monkeypatch):
     _, netD = nets.build(tiny(), seed=1)
+    calls = []
+    real = svm.SOLVERS["ours"]
+
+    def recording(X, y, Cs, **kw):
+        models = real(X, y, Cs, **kw)
+        calls.append((len(X), list(Cs), models))
+        return models
+
+    monkeypatch.setitem(svm.SOLVERS, "ours", recording)
     # the cifar10-full shape (whole pool, C on validation) on the small SVHN file
     protocol = probe.get("cifar10-full", dataset="svhn", val_size=100)
     result = probe.run(netD, protocol, data_root=svhn_root, grid=[1e-3, 1e-2], cache_dir=tmp_path / "cache",
                        progress=False, log=lambda m: None)
+    n = len(data.load("svhn", "train", svhn_root))
     assert result["per_class"] is None and len(result["per_draw"]) == 1
     best = int(np.argmin(result["val_error_pct_per_C"]))
-    assert np.isclose(result["value"], result["test_acc_pct_per_C"][best])
+    assert result["C"] == [1e-3, 1e-2][best]
+    # one fit of the pool over the grid, then one of all n training images with the chosen C
+    assert [(c[0], c[1]) for c in calls] == [(n - 100, [1e-3, 1e-2]), (n, [result["C"]])]
+    assert result["final_fit"].startswith(f"all {n} training images")
+    test = data.load("svhn", "test", svhn_root)
+    assert result["n_test"] == len(test)

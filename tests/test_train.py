@@ -18,7 +18,7 @@ TINY_ARGS = ["train", "--variant", "dcgan32", "--set", "ngf=8", "--set", "ndf=8"
 
 
 def _cfg(out, steps, **kw):
-    return TrainConfig(tiny(), out, steps=steps, progress=False, **{"ckpt_every": 10, "log_every": 5, **kw})
+    return TrainConfig(tiny(), out, steps=steps, progress=False, **{"ckpt_every": 10, "log_every": 5, "device": "cpu", **kw})
 
 
 def _same_params(a, b):
@@ -147,6 +147,14 @@ def test_channels_last_option_trains_the_same(tmp_path):
     cl = train(_cfg(tmp_path / "cl", 5, channels_last=True))
     a, b = checkpoint.load(plain["checkpoint"]), checkpoint.load(cl["checkpoint"])
     assert all(torch.allclose(a["netG"][k].float(), b["netG"][k].float(), atol=1e-4) for k in a["netG"])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_deterministic_cuda_resume_is_bit_exact(tmp_path):
+    one = train(_cfg(tmp_path / "one", 40, device="cuda", deterministic=True))
+    train(_cfg(tmp_path / "two", 20, device="cuda", deterministic=True))
+    resumed = train(_cfg(tmp_path / "two", 40, device="cuda", deterministic=True, resume=True))
+    assert _same_params(one["checkpoint"], resumed["checkpoint"])
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
