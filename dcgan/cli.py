@@ -285,6 +285,19 @@ def cmd_import_released(args) -> dict:
     return {"checkpoint": str(path), "variant": v, "released_checkpoint": state["step"], "bn_stats": state["bn_stats"]}
 
 
+def _data_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-root", help="dataset root (default: $DCGAN_DATA_ROOT)")
+    p.add_argument("--data-opt", action="append", metavar="KEY=VALUE", help="a dataset option, e.g. x_key=x32 for npz")
+
+
+def _run_options(p: argparse.ArgumentParser, out_dir: str, cache: str) -> None:
+    """Where rows go, the cache, the device and progress: the same for every measuring command."""
+    p.add_argument("--out-dir", default=out_dir, help="where the rows go (CSV appended, one JSON per run)")
+    p.add_argument("--cache-dir", help=f"{cache} cache (default: $DCGAN_CACHE or ~/.cache/dcgan-bench)")
+    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1, ...")
+    p.add_argument("--no-progress", action="store_true")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dcgan", description="DCGAN benchmark harness")
     sub = p.add_subparsers(dest="command", required=True)
@@ -358,30 +371,23 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--compare-sklearn", action="store_true",
                     help="benchmark: run the protocol with our solver and with scikit-learn's LinearSVC on the same features; report the speed ratio and agreement")
     pr.add_argument("--control-seed", type=int, default=0)
-    pr.add_argument("--out-dir", default="results/probe", help="where the rows go (CSV appended, one JSON per run)")
-    pr.add_argument("--cache-dir", help="feature cache (default: $DCGAN_CACHE or ~/.cache/dcgan-bench)")
-    pr.add_argument("--device", default="auto")
-    pr.add_argument("--no-progress", action="store_true")
+    _run_options(pr, "results/probe", "feature")
     pr.set_defaults(func=cmd_probe)
 
     fi = sub.add_parser("fidelity", help="IS, FID, KID and precision/recall of G's samples with torch-fidelity")
     fi.add_argument("--ckpt", required=True, help="a ckpt-*.pt file or a run folder")
     fi.add_argument("--dataset", required=True, help="the reference images (a registered dataset)")
     fi.add_argument("--split", default="train")
-    fi.add_argument("--data-root", help="dataset root (default: $DCGAN_DATA_ROOT)")
-    fi.add_argument("--data-opt", action="append", metavar="KEY=VALUE")
+    _data_options(fi)
     fi.add_argument("--n", type=int, default=50000, help="generated samples (default 50000)")
     fi.add_argument("--n-real", type=int, help="reference images: a seeded subset of this many (default: the whole split)")
     fi.add_argument("--metrics", default="isc,fid,kid,prc", help="comma-separated: isc, fid, kid, prc")
-    fi.add_argument("--inception-weights", help=f"Inception weights file (default: ${'{'}DCGAN_INCEPTION_WEIGHTS{'}'} or torch-fidelity's download location)")
+    fi.add_argument("--inception-weights", help="Inception weights file (default: $DCGAN_INCEPTION_WEIGHTS or torch-fidelity's download location)")
     fi.add_argument("--download", action="store_true", help="let torch-fidelity download the Inception weights and torchvision the dataset if missing")
     fi.add_argument("--batch-size", type=int, default=64)
     fi.add_argument("--kid-subset-size", type=int, default=1000)
     fi.add_argument("--seed", type=int, default=2020, help="z draws (torch-fidelity's rng_seed) and the reference subset")
-    fi.add_argument("--out-dir", default="results/fidelity", help="where the rows go (CSV appended, one JSON per run)")
-    fi.add_argument("--cache-dir", help="statistics cache (default: $DCGAN_CACHE or ~/.cache/dcgan-bench)")
-    fi.add_argument("--device", default="auto")
-    fi.add_argument("--no-progress", action="store_true")
+    _run_options(fi, "results/fidelity", "statistics")
     fi.set_defaults(func=cmd_fidelity)
 
     m = sub.add_parser("memorisation", help="nearest training images of G's samples, against held-out real images as the baseline")
@@ -389,18 +395,14 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--dataset", required=True, help="G's training data (a registered dataset)")
     m.add_argument("--split", default="train", help="the training split searched")
     m.add_argument("--held-out-split", default="test", help="real images never trained on: the baseline")
-    m.add_argument("--data-root", help="dataset root (default: $DCGAN_DATA_ROOT)")
-    m.add_argument("--data-opt", action="append", metavar="KEY=VALUE")
+    _data_options(m)
     m.add_argument("--download", action="store_true", help="let torchvision download the dataset if it is missing")
     m.add_argument("--n", type=int, default=1000, help="generated samples")
     m.add_argument("--n-held-out", type=int, default=1000, help="held-out images (a seeded subset)")
     m.add_argument("--k", type=int, default=16, help="closest pairs shown in the image")
     m.add_argument("--pixels-only", action="store_true", help="skip the discriminator-feature space")
     m.add_argument("--seed", type=int, default=0)
-    m.add_argument("--out-dir", default="results/memorisation")
-    m.add_argument("--cache-dir", help="feature cache (default: $DCGAN_CACHE or ~/.cache/dcgan-bench)")
-    m.add_argument("--device", default="auto")
-    m.add_argument("--no-progress", action="store_true")
+    _run_options(m, "results/memorisation", "feature")
     m.set_defaults(func=cmd_memorisation)
 
     r = sub.add_parser("import-released", help="import the paper authors' released Theano weights (Newmu/dcgan_code models/)")
