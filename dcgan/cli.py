@@ -182,11 +182,6 @@ def cmd_probe(args) -> dict:
     return {"rows": rows, "json": str(json_path), "csv": str(csv_path)}
 
 
-FIDELITY_FIELDS = ["time", "variant", "checkpoint", "metric", "value", "std", "n_fake", "n_real", "reference", "reference_fingerprint",
-                   "inception_standard", "inception_sha256", "resize", "batch_size", "rng_seed", "z_type", "kid_subset_size",
-                   "kid_subsets", "isc_splits", "prc_features", "torch_fidelity", "device", "dcgan_bench", "git_revision"]
-
-
 def _common_row(v, ckpt) -> dict:
     from . import __version__, checkpoint, results
 
@@ -206,11 +201,11 @@ def cmd_fidelity(args) -> dict:
     weights = fidelity.resolve_weights(args.inception_weights, args.download)
     v, netG, _, _ = checkpoint.load_models(args.ckpt, device)
     reference = data.load(args.dataset, args.split, args.data_root, download=args.download, **_pairs(args.data_opt, "--data-opt"))
-    reference = fidelity.reference_subset(reference, args.n_real, args.seed)
+    reference = data.subset(reference, args.n_real, args.seed)
     result = fidelity.compute(netG, v, reference, args.n, weights, metrics, args.batch_size, device, args.seed, args.cache_dir,
                               args.kid_subset_size, progress=not args.no_progress)
     rows = fidelity.rows(result, _common_row(v, args.ckpt))
-    json_path, csv_path = results.write_rows(rows, args.out_dir, "fidelity", "fidelity-rows.csv", FIDELITY_FIELDS)
+    json_path, csv_path = results.write_rows(rows, args.out_dir, "fidelity", "fidelity-rows.csv", fidelity.ROW_FIELDS)
     if not args.json:
         print(pd.DataFrame(rows)[["metric", "value", "std", "n_fake", "n_real", "reference"]].to_string(index=False))
     if not weights.standard:
@@ -224,14 +219,14 @@ def cmd_fidelity(args) -> dict:
 def cmd_memorisation(args) -> dict:
     import numpy as np
 
-    from . import checkpoint, data, features, fidelity, memorisation, nets, results
+    from . import checkpoint, data, features, memorisation, nets, results
     from .train import pick_device
 
     device = pick_device(args.device)
     v, netG, netD, state = checkpoint.load_models(args.ckpt, device)
     opts = _pairs(args.data_opt, "--data-opt")
     train = data.load(args.dataset, args.split, args.data_root, download=args.download, **opts)
-    held = fidelity.reference_subset(data.load(args.dataset, args.held_out_split, args.data_root, download=args.download, **opts),
+    held = data.subset(data.load(args.dataset, args.held_out_split, args.data_root, download=args.download, **opts),
                                      args.n_held_out, args.seed)
     if train.image_size != v.image_size:
         raise UserError(f"{args.dataset}/{args.split} images are {train.image_size} px but {v.name} draws {v.image_size} px")

@@ -132,6 +132,18 @@ def load(name: str, split: str = "train", root: str | os.PathLike | None = None,
     return s.loader(path, split, download=download, **options)
 
 
+def subset(images: ImageSet, n: int | None, seed: int) -> ImageSet:
+    """The first ``n`` images of a seeded permutation, in their original order (all of them when
+    n is None or not smaller); its split name says which subset it is."""
+    if n is None or n >= len(images):
+        return images
+    if n < 2:
+        raise UserError(f"a subset of {images.name}/{images.split} needs at least 2 images; got {n}")
+    idx = np.sort(np.random.default_rng(seed).permutation(len(images))[:n])
+    return ImageSet(images.x[idx], None if images.y is None else images.y[idx], images.name,
+                    f"{images.split}[{n} of {len(images)}, seed {seed}]", images.source, images.classes)
+
+
 def to_model_input(x: torch.Tensor) -> torch.Tensor:
     """uint8 NHWC images (a tensor on any device) -> float NCHW in [-1, 1]: x/127.5 - 1."""
     return x.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)

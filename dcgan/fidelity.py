@@ -51,6 +51,11 @@ NONSTANDARD_NAMES = {
 }
 
 
+ROW_FIELDS = ["time", "variant", "checkpoint", "metric", "value", "std", "n_fake", "n_real", "reference", "reference_fingerprint",
+              "inception_standard", "inception_sha256", "resize", "batch_size", "rng_seed", "z_type", "kid_subset_size",
+              "kid_subsets", "isc_splits", "prc_features", "torch_fidelity", "device", "dcgan_bench", "git_revision"]
+
+
 @dataclass(frozen=True)
 class InceptionWeights:
     path: Path
@@ -172,17 +177,6 @@ def register_reference(images: ImageSet) -> str:
     if name not in DATASETS_REGISTRY:
         torch_fidelity.register_dataset(name, lambda root, download: ImagesDataset(images.x))
     return name
-
-
-def reference_subset(images: ImageSet, n: int | None, seed: int) -> ImageSet:
-    """The first ``n`` images of a seeded permutation (all of them when n is None or larger)."""
-    if n is None or n >= len(images):
-        return images
-    if n < 2:
-        raise UserError(f"--n-real must be at least 2; got {n}")
-    idx = np.sort(np.random.default_rng(seed).permutation(len(images))[:n])
-    return ImageSet(images.x[idx], None if images.y is None else images.y[idx], images.name,
-                    f"{images.split}[{n} of {len(images)}, seed {seed}]", images.source)
 
 
 def compute(netG, variant, reference: ImageSet, n_fake: int, weights: InceptionWeights, metrics=METRICS,

@@ -254,3 +254,13 @@ def test_download_without_network_is_a_clear_error(tmp_path, monkeypatch):
         data.load("cifar10", "train", tmp_path, download=True)
     with pytest.raises(UserError, match=r"could not download SVHN test .*put test_32x32.mat there"):
         data.load("svhn", "test", tmp_path, download=True)
+
+
+def test_subset_is_seeded_ordered_and_keeps_labels():
+    x = np.arange(30, dtype=np.uint8)[:, None, None, None].repeat(4, 1).repeat(4, 2).repeat(3, 3)
+    images = data.ImageSet(x, np.arange(30), "npz", "train", "test")
+    a, b, c = data.subset(images, 10, 1), data.subset(images, 10, 1), data.subset(images, 10, 2)
+    assert np.array_equal(a.x, b.x) and not np.array_equal(a.x, c.x)
+    assert np.array_equal(a.y, a.x[:, 0, 0, 0]) and np.all(np.diff(a.y) > 0)  # labels follow, original order
+    assert a.split == "train[10 of 30, seed 1]" and a.fingerprint() != images.fingerprint()
+    assert data.subset(images, None, 0) is images and data.subset(images, 99, 0) is images
