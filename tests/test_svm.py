@@ -108,7 +108,15 @@ def test_mixed_precision_ridge_solve_reaches_float64_accuracy(C, float32_factor_
     if float32_factor_fails:
         real = torch.linalg.cholesky_ex
         monkeypatch.setattr(torch.linalg, "cholesky_ex", lambda A: (real(A)[0], torch.tensor(1) if A.dtype == torch.float32 else real(A)[1]))
-    x = svm._Ridge(K32, K64, C).solve(idx, t)
+    x, Kz = svm._Ridge(K32, K64, C).solve(idx, t)
+    z = torch.zeros(300, dtype=torch.float64)
+    z[idx] = x
+    if float32_factor_fails:
+        assert Kz is None  # the float64 path
+    if C == 1e-2 and not float32_factor_fails:
+        assert Kz is not None  # a well-conditioned system stays on the fast path
+    if Kz is not None:  # the margins handed back are those of the solution
+        assert torch.allclose(Kz, K64 @ z, rtol=1e-12, atol=1e-9)
     A = K64[idx][:, idx] + torch.eye(len(idx), dtype=torch.float64) / (2 * C)
     exact = torch.linalg.solve(A, t)
     torch.testing.assert_close(x, exact, rtol=1e-7, atol=1e-9 * float(exact.abs().max()))
