@@ -145,10 +145,15 @@ def test_cpu_refuses_cuda_only_options(tmp_path):
 
 
 def test_channels_last_option_trains_the_same(tmp_path):
-    plain = train(_cfg(tmp_path / "plain", 5))
-    cl = train(_cfg(tmp_path / "cl", 5, channels_last=True))
-    a, b = checkpoint.load(plain["checkpoint"]), checkpoint.load(cl["checkpoint"])
-    assert all(torch.allclose(a["netG"][k].float(), b["netG"][k].float(), atol=1e-4) for k in a["netG"])
+    # the same computation in another memory layout: the same losses step by step (Adam's
+    # sign-like first updates make weights a poor witness: a gradient near 0 may flip them)
+    train(_cfg(tmp_path / "plain", 4, log_every=1))
+    train(_cfg(tmp_path / "cl", 4, log_every=1, channels_last=True))
+    a, b = (list(csv.DictReader(open(tmp_path / run / "log.csv"))) for run in ("plain", "cl"))
+    assert len(a) == len(b) == 4
+    for ra, rb in zip(a, b, strict=True):
+        for key in ("loss_d", "loss_g"):
+            assert float(ra[key]) == pytest.approx(float(rb[key]), rel=1e-3)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
