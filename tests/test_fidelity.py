@@ -177,3 +177,24 @@ def test_memorisation_command_finds_a_generated_sample_planted_in_the_training_d
     assert row["features_closest_pairs"][0]["sample"] == 11 and row["features_closest_pairs"][0]["train_index"] == 42
     assert (tmp_path / "res" / "memorisation-rows.csv").exists()
     assert all((tmp_path / "res").glob("memorisation-*-pixels.png"))
+
+
+def test_download_goes_to_torch_fidelitys_location_and_failures_are_one_line(tmp_path, monkeypatch, random_inception):
+    import shutil
+
+    monkeypatch.delenv(fidelity.WEIGHTS_ENV, raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "home"))
+    calls = []
+
+    def fake_download(url, dest, hash_prefix=None):
+        calls.append((url, hash_prefix))
+        shutil.copy(random_inception, dest)
+
+    with mock.patch("torch.hub.download_url_to_file", side_effect=fake_download):
+        w = fidelity.resolve_weights(download=True)
+    assert calls == [(fidelity.STANDARD_INCEPTION["url"], fidelity.STANDARD_INCEPTION["sha256"][:8])]
+    assert w.path == fidelity.hub_path() and w.path.is_file() and not w.standard
+    w.path.unlink()
+    with mock.patch("torch.hub.download_url_to_file", side_effect=OSError("network is unreachable")):
+        with pytest.raises(fidelity.UserError, match="could not download the Inception weights .*network is unreachable.*by hand"):
+            fidelity.resolve_weights(download=True)
