@@ -68,7 +68,7 @@ def test_one_class_is_an_error():
         svm.fit_gram(np.zeros((5, 3), np.float32), np.zeros(5, int))
 
 
-def test_primal_newton_cg_matches_the_exact_solver_on_many_samples():
+def test_primal_newton_cg_matches_the_exact_solver_on_many_samples(monkeypatch):
     rng = np.random.default_rng(0)
     n, d, k = 900, 60, 5  # more samples than features: the full-data protocol's shape
     y = np.arange(n) % k
@@ -82,6 +82,8 @@ def test_primal_newton_cg_matches_the_exact_solver_on_many_samples():
         np.testing.assert_allclose(p.objective, e.objective, rtol=1e-5)
         np.testing.assert_allclose(r.objective, e.objective, rtol=1e-4)
         assert np.mean(p.predict(X) == e.predict(X)) > 0.995
+    assert svm.fit_ours(X, y, [1e-3])[0].solver == "ours"  # 900 samples: the exact solver
+    monkeypatch.setattr(svm, "GRAM_MAX_N", 500)
     assert svm.fit_ours(X, y, [1e-3])[0].solver == "ours-primal"
     assert svm.fit_ours(X[:50], y[:50], [1e-3])[0].solver == "ours"
 
