@@ -47,7 +47,10 @@ class LinearModel:
         return (_as_tensor(X) @ torch.from_numpy(self.W).T).double().numpy() + self.b
 
     def predict(self, X) -> np.ndarray:
-        scores = self.decision(X)
+        return self.labels(self.decision(X))
+
+    def labels(self, scores: np.ndarray) -> np.ndarray:
+        """Decision scores -> class labels."""
         if len(self.classes) == 2:  # one problem: positive means classes[1], as LinearSVC
             return self.classes[(scores[:, 0] > 0).astype(int)]
         return self.classes[scores.argmax(1)]
@@ -64,9 +67,7 @@ def accuracies(models: list[LinearModel], X, y) -> np.ndarray:
     out, col, y = [], 0, np.asarray(y)
     for m in models:
         k = len(m.W)
-        s = scores[:, col:col + k] + m.b
-        pred = m.classes[(s[:, 0] > 0).astype(int)] if len(m.classes) == 2 else m.classes[s.argmax(1)]
-        out.append(float((pred == y).mean()))
+        out.append(float((m.labels(scores[:, col:col + k] + m.b) == y).mean()))
         col += k
     return np.asarray(out)
 
