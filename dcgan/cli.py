@@ -6,12 +6,15 @@ Bad input is reported as one line, ``dcgan: error: ...``, with a non-zero exit a
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
 from pathlib import Path
 
 from .errors import UserError, refuse_overwrite
+
+STAGES = ("train", "train-reference", "sample", "features", "svm")  # dcgan.throughput.STAGES, without importing torch here
 
 
 def _pairs(items: list[str], what: str) -> dict:
@@ -216,6 +219,36 @@ def cmd_fidelity(args) -> dict:
     return {"rows": rows, "json": str(json_path), "csv": str(csv_path)}
 
 
+def cmd_throughput(args) -> dict:
+    import pandas as pd
+
+    from . import checkpoint, data, results, throughput, variants
+
+    netG = netD = None
+    if args.ckpt:
+        v, netG, netD, _ = checkpoint.load_models(args.ckpt)
+    elif args.variant:
+        v = variants.get(args.variant, **variants.parse_overrides(args.set or []))
+    else:
+        raise UserError("give --variant NAME (random-init weights) or --ckpt CKPT")
+    if args.batch_size:
+        v = dataclasses.replace(v, batch_size=args.batch_size)
+    images = data.subset(data.load(args.dataset, args.split, args.data_root, **_pairs(args.data_opt, "--data-opt")), args.n_images, seed=0)
+    if images.image_size != v.image_size or images.x.shape[-1] != v.nc:
+        raise UserError(f"{args.dataset} images are {images.image_size}px with {images.x.shape[-1]} channels; {v.name} takes "
+                        f"{v.image_size}px with {v.nc}: choose a matching dataset")
+    stages = [s.strip() for s in args.stages.split(",") if s.strip()]
+    log = None if args.no_progress else (lambda m: print(m, file=sys.stderr))
+    rows = throughput.run(v, images, args.device, stages, args.amp, args.channels_last, args.compile, args.warmup, args.iters,
+                          args.repeats, args.workers, args.svm_n, netG, netD, log)
+    json_path, csv_path = results.write_rows(rows, args.out_dir, "throughput", "throughput-rows.csv", throughput.ROW_FIELDS)
+    if not args.json:
+        cols = ["stage", "items_per_s", "unit", "ratio_to_reference", "gflops_per_item", "tflops_achieved", "peak_fraction", "peak_memory_mb"]
+        print(pd.DataFrame(rows).reindex(columns=cols).to_string(index=False))
+    print(f"rows: {json_path} and {csv_path}", file=sys.stderr)
+    return {"rows": rows, "json": str(json_path), "csv": str(csv_path)}
+
+
 def cmd_memorisation(args) -> dict:
     import numpy as np
 
@@ -399,6 +432,27 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--seed", type=int, default=0)
     _run_options(m, "results/memorisation", "feature")
     m.set_defaults(func=cmd_memorisation)
+
+    tp = sub.add_parser("throughput", help="images/s of a training step (ours and a pytorch/examples-style loop), sampling, features, the SVM")
+    tp.add_argument("--variant", help="a registered variant, random-init weights (or give --ckpt)")
+    tp.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a variant field")
+    tp.add_argument("--ckpt", help="a checkpoint instead of --variant")
+    tp.add_argument("--dataset", default="digits", help="images to train and extract on (a registered dataset)")
+    tp.add_argument("--split", default="train")
+    _data_options(tp)
+    tp.add_argument("--n-images", type=int, default=5000, help="a seeded subset of this many images")
+    tp.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated, from {','.join(STAGES)}")
+    tp.add_argument("--batch-size", type=int, help="training batch (default: the variant's)")
+    tp.add_argument("--warmup", type=int, default=3, help="untimed calls first")
+    tp.add_argument("--iters", type=int, default=10, help="calls per timed window")
+    tp.add_argument("--repeats", type=int, default=3, help="timed windows (the median is reported, min and max beside it)")
+    tp.add_argument("--workers", type=int, default=2, help="DataLoader workers of the reference loop (pytorch/examples: 2)")
+    tp.add_argument("--svm-n", type=int, default=1000, help="training samples of the timed SVM solve")
+    tp.add_argument("--amp", default="off", choices=["off", "bf16"], help="bf16 autocast for our step (CUDA only)")
+    tp.add_argument("--channels-last", action="store_true")
+    tp.add_argument("--compile", action="store_true", help="torch.compile our step's networks")
+    _run_options(tp, "results/throughput", "feature")
+    tp.set_defaults(func=cmd_throughput)
 
     r = sub.add_parser("import-released", help="import the paper authors' released Theano weights (Newmu/dcgan_code models/)")
     r.add_argument("folder", help="a released model folder, e.g. dcgan_code/models/svhn_unsup_all_conv_dcgan_100z_gaussian_lr_0.0005_64mb")

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from . import __version__, checkpoint, data, nets
+from .data import ImageSet
 from .errors import UserError
 from .variants import Variant
 
@@ -66,6 +67,7 @@ class TrainConfig:
     deterministic: bool = False  # deterministic kernels (cuDNN): bit-exact resume on CUDA, at some speed
     collapse_steps: int = 2000  # D(x)>0.99 and D(G(z))<0.01 this long stops the run; 0 disables
     progress: bool = True
+    images: ImageSet | None = None  # images already in memory, in place of loading `dataset` by name
 
 
 def pick_device(name: str) -> torch.device:
@@ -130,14 +132,14 @@ class Trainer:
         if existing is not None and not cfg.resume:
             raise UserError(f"{self.out} already holds a run ({existing.name}); pass --resume to continue it, or choose another --out")
 
-        self.dataset = data.load(cfg.dataset, cfg.split, cfg.data_root, download=cfg.download, **cfg.data_options)
+        self.dataset = cfg.images if cfg.images is not None else data.load(cfg.dataset, cfg.split, cfg.data_root, download=cfg.download, **cfg.data_options)
         x = self.dataset.x
         self.resized_from = None
         if self.dataset.image_size != v.image_size:
             self.resized_from = self.dataset.image_size
             x = data.resize_images(x, v.image_size)
         if len(x) < v.batch_size:
-            raise UserError(f"{cfg.dataset}/{cfg.split} has {len(x)} images, fewer than one batch of {v.batch_size}; lower batch_size (--set batch_size=N)")
+            raise UserError(f"{self.dataset.name}/{self.dataset.split} has {len(x)} images, fewer than one batch of {v.batch_size}; lower batch_size (--set batch_size=N)")
         self.steps_per_epoch = len(x) // v.batch_size  # the last partial batch of an epoch is dropped
         self.x = torch.from_numpy(np.ascontiguousarray(x)).to(self.device)  # uint8 NHWC, resident on the device
 

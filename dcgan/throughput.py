@@ -1,0 +1,312 @@
+"""Throughput: images/s of a training step (ours, and a reference loop with pytorch/examples'
+semantics timed in the same run), of G sampling, of D feature extraction and of the SVM solve;
+FLOPs per image counted from the layers (torch.utils.flop_counter), achieved FLOP/s and, on
+known GPUs, the fraction of peak; peak memory.
+
+Each stage is a zero-argument callable plus what one call processes, so the command
+(`dcgan throughput`) and the pytest-benchmark files in bench/ time the very same work.
+"""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from . import __version__, features, nets, results, svm
+from .data import ImageSet
+from .errors import UserError
+from .train import TrainConfig, Trainer, pick_device
+from .variants import Variant
+
+# Dense peak TFLOP/s from the vendors' datasheets, by a substring of torch.cuda.get_device_name():
+# (fp32 without tensor cores, bf16 tensor cores). cuDNN may run fp32 convolutions as TF32, so an
+# fp32 fraction above 1 is possible and means exactly that.
+PEAK_TFLOPS = {
+    "H200": (66.9, 989.4),
+    "H100 PCIe": (51.2, 756.0),
+    "H100": (66.9, 989.4),  # SXM
+    "A100": (19.5, 312.0),
+    "L40S": (91.6, 362.1),
+    "L4": (30.3, 121.0),
+    "A10": (31.2, 125.0),
+    "RTX 4090": (82.6, 165.2),
+    "V100": (15.7, None),
+    "T4": (8.1, None),
+}
+STAGES = ("train", "train-reference", "sample", "features", "svm")
+
+
+@dataclass
+class Stage:
+    name: str
+    run: Callable[[], object]  # one call: `items` images (or SVM training samples) processed
+    items: int
+    unit: str  # what `items` counts
+    flops: float | None  # per call, counted from the layers; None where not counted
+    precision: str
+    note: str = ""
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def count_flops(fn: Callable[[], object]) -> float:
+    """FLOPs of one call of ``fn`` (multiply-add = 2), forward and backward, as torch counts them
+    for convolutions and matrix products (elementwise work is left out)."""
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return float(counter.get_total_flops())
+
+
+def peak_tflops(device: torch.device, precision: str) -> float | None:
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    for key, (fp32, bf16) in PEAK_TFLOPS.items():
+        if key in name:
+            return bf16 if precision == "bf16" else fp32
+    return None
+
+
+# --- the stages ------------------------------------------------------------------------------
+def train_stage(v: Variant, images: ImageSet, device: torch.device, amp: str = "off", channels_last: bool = False,
+                compile: bool = False, log_every: int = 10) -> Stage:
+    """Our trainer's step: the batch gathered and converted on the device, D then G, losses read
+    on the host every ``log_every`` steps as the training loop does."""
+    tmp = tempfile.mkdtemp(prefix="dcgan-throughput-")  # the trainer writes nothing until run()
+    cfg = TrainConfig(v, Path(tmp), steps=1, images=images, device=str(device), amp=amp, channels_last=channels_last,
+                      compile=compile, progress=False)
+    trainer = Trainer(cfg)
+    order = torch.randperm(len(trainer.x), generator=torch.Generator().manual_seed(0))
+    state = {"step": 0}
+
+    def step():
+        stats = trainer.train_step(trainer.batch(state["step"], order))
+        state["step"] += 1
+        if state["step"] % log_every == 0:
+            return {k: float(x) for k, x in stats.items()}
+        return None
+
+    flops = count_flops(step) if not compile else count_flops(lambda: _eager_step(trainer, order))
+    precision = "bf16" if amp == "bf16" else "fp32"
+    options = [o for o, on in (("bf16 autocast", amp == "bf16"), ("channels_last", channels_last), ("torch.compile", compile)) if on]
+    return Stage("train", step, v.batch_size, "images", flops, precision,
+                 "ours: " + (", ".join(options) if options else "eager fp32") + ", data resident on the device")
+
+
+def _eager_step(trainer, order):
+    runD, runG = trainer.runD, trainer.runG
+    trainer.runD, trainer.runG = trainer.netD, trainer.netG
+    try:
+        return trainer.train_step(trainer.batch(0, order))
+    finally:
+        trainer.runD, trainer.runG = runD, runG
+
+
+class _PILImages(torch.utils.data.Dataset):
+    """What a torchvision dataset hands pytorch/examples' loop: a PIL image per index, put
+    through the per-image transform in the DataLoader's workers."""
+
+    def __init__(self, x: np.ndarray):
+        from torchvision import transforms
+
+        self.x = x
+        self.transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,) * 3, (0.5,) * 3)])
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        from PIL import Image
+
+        return self.transform(Image.fromarray(self.x[i])), 0
+
+
+def reference_stage(v: Variant, images: ImageSet, device: torch.device, workers: int = 2) -> Stage:
+    """pytorch/examples' dcgan loop: a DataLoader with per-image transforms (``workers``
+    processes, its default 2), eager fp32, a sigmoid D with BCELoss, and every step's losses read
+    on the host with ``.item()`` (the example prints them each step). Same networks as ours."""
+    if v.nc != 3:
+        raise UserError(f"the reference loop takes RGB images; {v.name} has nc={v.nc}")
+    netG, netD = nets.build(v, seed=0)
+    netG.to(device)
+    netD.to(device)
+    criterion = torch.nn.BCELoss()
+    optD = torch.optim.Adam(netD.parameters(), lr=v.lr, betas=(v.beta1, v.beta2))
+    optG = torch.optim.Adam(netG.parameters(), lr=v.lr, betas=(v.beta1, v.beta2))
+    loader = torch.utils.data.DataLoader(_PILImages(images.x), batch_size=v.batch_size, shuffle=True,
+                                         num_workers=workers, drop_last=True, persistent_workers=workers > 0)
+    it = {"batches": iter(loader)}
+
+    def next_batch():
+        try:
+            return next(it["batches"])[0]
+        except StopIteration:
+            it["batches"] = iter(loader)
+            return next(it["batches"])[0]
+
+    def step(real_cpu=None):
+        real = (next_batch() if real_cpu is None else real_cpu).to(device)
+        b = real.size(0)
+        # (1) Update D network: maximize log(D(x)) + log(1 - D(G(z)))
+        netD.zero_grad()
+        label = torch.full((b,), 1.0, device=device)
+        output = torch.sigmoid(netD(real))
+        errD_real = criterion(output, label)
+        errD_real.backward()
+        D_x = output.mean().item()
+        noise = nets.sample_z(v, b, device=device)
+        fake = netG(noise)
+        label.fill_(0.0)
+        output = torch.sigmoid(netD(fake.detach()))
+        errD_fake = criterion(output, label)
+        errD_fake.backward()
+        D_G_z1 = output.mean().item()
+        optD.step()
+        # (2) Update G network: maximize log(D(G(z)))
+        netG.zero_grad()
+        label.fill_(1.0)
+        output = torch.sigmoid(netD(fake))
+        errG = criterion(output, label)
+        errG.backward()
+        D_G_z2 = output.mean().item()
+        optG.step()
+        return (errD_real + errD_fake).item(), errG.item(), D_x, D_G_z1, D_G_z2
+
+    flops = count_flops(lambda: step(torch.zeros(v.batch_size, 3, v.image_size, v.image_size)))
+    return Stage("train-reference", step, v.batch_size, "images", flops, "fp32",
+                 f"pytorch/examples semantics: DataLoader ({workers} workers, per-image ToTensor+Normalize), eager fp32, .item() every step")
+
+
+def sample_stage(netG, device: torch.device, batch_size: int = 500) -> Stage:
+    """G(z) for a batch of z, converted to uint8 on the device (the samples' stored format)."""
+    v = netG.variant
+    netG = netG.to(device).eval()
+    gen = torch.Generator(device=device).manual_seed(0)
+
+    @torch.no_grad()
+    def run():
+        x = netG(nets.sample_z(v, batch_size, gen, device))
+        return ((x + 1) * 127.5).round_().clamp_(0, 255).to(torch.uint8)
+
+    return Stage("sample", run, batch_size, "images", count_flops(run), "fp32", "G in eval mode, output to uint8 on the device")
+
+
+def features_stage(netD, images: ImageSet, device: torch.device, batch_size: int = 500) -> Stage:
+    """The paper's pooled features of a batch of uint8 images already on the device."""
+    netD = netD.to(device).eval()
+    x = torch.from_numpy(np.ascontiguousarray(images.x[:batch_size])).to(device)
+    from .data import to_model_input
+
+    @torch.no_grad()
+    def run():
+        return netD.pooled_features(to_model_input(x))
+
+    return Stage("features", run, len(x), "images", count_flops(run), "fp32",
+                 f"4x4 max-pooled conv layers, {netD.variant.feature_dim} dims")
+
+
+def svm_stage(netD, images: ImageSet, device: torch.device, n: int = 1000) -> Stage:
+    """Our L2-SVM over the paper's C grid on the features of ``n`` labelled images."""
+    if images.y is None:
+        raise UserError(f"{images.name} has no labels, which the SVM stage needs; use a labelled dataset")
+    n = min(n, len(images))
+    X = features.extract(features.with_population_stats(netD, images.x[:n], device), images.x[:n], device=device, progress=False)
+    y = images.y[:n]
+    return Stage("svm", lambda: svm.fit_ours(X, y, device=device), n, "training samples", None, "fp32 (float64 refinement)",
+                 f"{len(svm.PAPER_GRID)} C values, {n} x {X.shape[1]}, one-vs-rest over {len(np.unique(y))} classes")
+
+
+# --- measuring -------------------------------------------------------------------------------
+def peak_memory_mb(device: torch.device) -> tuple[float, str]:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20, "CUDA max_memory_allocated during the timed calls"
+    # Linux reports ru_maxrss in KiB; it is the process's high-water mark, not this stage's alone
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process peak RSS so far (high-water mark)"
+
+
+def measure(stage: Stage, device: torch.device, warmup: int = 3, iters: int = 10, repeats: int = 3) -> dict:
+    """Median and spread of items/s over ``repeats`` windows of ``iters`` calls each, after
+    ``warmup`` calls; the device is synchronised before each clock read."""
+    for _ in range(warmup):
+        stage.run()
+    sync(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    rates = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(iters):
+            stage.run()
+        sync(device)
+        rates.append(stage.items * iters / (time.perf_counter() - t0))
+    rate = statistics.median(rates)
+    memory, memory_kind = peak_memory_mb(device)
+    tflops = stage.flops / stage.items * rate / 1e12 if stage.flops else None
+    peak = peak_tflops(device, stage.precision)
+    return {"stage": stage.name, "items_per_s": rate, "items_per_s_min": min(rates), "items_per_s_max": max(rates),
+            "unit": stage.unit, "items_per_call": stage.items, "calls_per_window": iters, "windows": repeats,
+            "warmup_calls": warmup, "gflops_per_item": stage.flops / stage.items / 1e9 if stage.flops else None,
+            "tflops_achieved": tflops, "peak_tflops": peak, "peak_fraction": tflops / peak if tflops and peak else None,
+            "precision": stage.precision, "peak_memory_mb": memory, "memory_kind": memory_kind, "note": stage.note}
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU ({torch.get_num_threads()} threads)"
+
+
+def run(v: Variant, images: ImageSet, device: str = "auto", stages=STAGES, amp: str = "off", channels_last: bool = False,
+        compile: bool = False, warmup: int = 3, iters: int = 10, repeats: int = 3, workers: int = 2, svm_n: int = 1000,
+        netG=None, netD=None, log=None) -> list[dict]:
+    """One row per stage, measured in this process one after another; training rows carry their
+    ratio to the reference loop when both were timed."""
+    unknown = sorted(set(stages) - set(STAGES))
+    if unknown:
+        raise UserError(f"unknown throughput stage(s) {', '.join(unknown)}; choose from {', '.join(STAGES)}")
+    dev = pick_device(device)
+    if netG is None or netD is None:
+        netG, netD = nets.build(v, seed=0)
+    makers = {
+        "train": lambda: train_stage(v, images, dev, amp, channels_last, compile),
+        "train-reference": lambda: reference_stage(v, images, dev, workers),
+        "sample": lambda: sample_stage(netG, dev),
+        "features": lambda: features_stage(netD, images, dev),
+        "svm": lambda: svm_stage(netD, images, dev, svm_n),
+    }
+    common = {"variant": v.name, "batch_size": v.batch_size, "dataset": images.name, "device": str(dev), "device_name": device_name(dev),
+              "torch": torch.__version__, "dcgan_bench": __version__, "git_revision": results.git_revision(), "time": results.now()}
+    rows = []
+    for name in stages:
+        if log:
+            log(f"throughput: {name} ...")
+        stage = makers[name]()
+        windows = 1 if name == "svm" else repeats  # one SVM solve is seconds on a CPU
+        calls = 1 if name == "svm" else iters
+        rows.append({**common, **measure(stage, dev, warmup=1 if name == "svm" else warmup, iters=calls, repeats=windows)})
+        if log:
+            r = rows[-1]
+            log(f"throughput: {name}: {r['items_per_s']:.1f} {r['unit']}/s")
+    by_stage = {r["stage"]: r for r in rows}
+    if "train" in by_stage and "train-reference" in by_stage:
+        by_stage["train"]["ratio_to_reference"] = by_stage["train"]["items_per_s"] / by_stage["train-reference"]["items_per_s"]
+    return rows
+
+
+ROW_FIELDS = ["time", "variant", "dataset", "stage", "items_per_s", "items_per_s_min", "items_per_s_max", "unit", "ratio_to_reference",
+              "gflops_per_item", "tflops_achieved", "peak_tflops", "peak_fraction", "precision", "peak_memory_mb", "memory_kind",
+              "batch_size", "items_per_call", "calls_per_window", "windows", "warmup_calls", "device", "device_name", "torch",
+              "dcgan_bench", "git_revision", "note"]
+

@@ -1,0 +1,61 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from dcgan import cli, data, nets, throughput
+
+from .conftest import tiny
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return data.subset(data.load("digits", "train"), 400, seed=0)
+
+
+def test_conv_flops_are_counted_from_the_layer():
+    conv = torch.nn.Conv2d(3, 8, 4, 2, 1, bias=False)
+    x = torch.zeros(2, 3, 32, 32)
+    # multiply-adds per output value: 3 * 4 * 4; outputs: 2 images x 8 x 16 x 16; a multiply-add is 2 FLOPs
+    assert throughput.count_flops(lambda: conv(x)) == 2 * (3 * 4 * 4) * (2 * 8 * 16 * 16)
+
+
+def test_ours_and_the_reference_do_the_same_arithmetic(digits):
+    v = tiny()
+    ours = throughput.train_stage(v, digits, torch.device("cpu"))
+    ref = throughput.reference_stage(v, digits, torch.device("cpu"), workers=0)
+    # same networks, same step (D on real and fake, then G): the same convolution FLOPs
+    assert ours.flops == pytest.approx(ref.flops, rel=1e-6)
+    # forward + backward of a training step is several times one forward of G and of D
+    netG, netD = nets.build(v, seed=0)
+    z = nets.sample_z(v, v.batch_size)
+    forward = throughput.count_flops(lambda: netD(netG(z)))
+    assert 2 * forward < ours.flops < 6 * forward
+    losses = ref.run()
+    assert len(losses) == 5 and all(np.isfinite(losses))
+
+
+def test_rows_for_every_stage_with_the_ratio(digits):
+    v = tiny()
+    rows = throughput.run(v, digits, device="cpu", warmup=1, iters=2, repeats=2, workers=0, svm_n=200)
+    by = {r["stage"]: r for r in rows}
+    assert list(by) == list(throughput.STAGES)
+    for r in rows:
+        assert r["items_per_s_min"] <= r["items_per_s"] <= r["items_per_s_max"] and r["items_per_s"] > 0
+        assert r["peak_memory_mb"] > 0 and r["device"] == "cpu" and r["peak_fraction"] is None  # no peak known for CPUs
+    assert by["train"]["ratio_to_reference"] == pytest.approx(by["train"]["items_per_s"] / by["train-reference"]["items_per_s"])
+    assert by["svm"]["unit"] == "training samples" and by["svm"]["gflops_per_item"] is None
+    assert by["features"]["gflops_per_item"] > 0 and by["sample"]["tflops_achieved"] > 0
+
+
+def test_the_command_writes_rows_and_refuses_unknown_stages(tmp_path, capsys):
+    args = ["throughput", "--variant", "dcgan32", "--set", "ngf=8", "--set", "ndf=8", "--batch-size", "32", "--n-images", "300",
+            "--stages", "train,sample", "--warmup", "1", "--iters", "1", "--repeats", "1", "--out-dir", str(tmp_path),
+            "--device", "cpu", "--no-progress", "--json"]
+    assert cli.main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [r["stage"] for r in out["rows"]] == ["train", "sample"] and out["rows"][0]["batch_size"] == 32
+    assert (tmp_path / "throughput-rows.csv").read_text().count("\n") == 3
+    assert cli.main([a if a != "train,sample" else "train,warp" for a in args]) == 1
+    assert "unknown throughput stage(s) warp" in capsys.readouterr().err
