@@ -228,6 +228,23 @@ def svm_stage(netD, images: ImageSet, device: torch.device, n: int = 1000) -> St
                  f"{len(svm.PAPER_GRID)} C values, {n} x {X.shape[1]}, one-vs-rest over {len(np.unique(y))} classes")
 
 
+def make_stage(name: str, v: Variant, images: ImageSet, device: torch.device, netG=None, netD=None, amp: str = "off",
+               channels_last: bool = False, compile: bool = False, workers: int = 2, svm_n: int = 1000) -> Stage:
+    """The stage ``name`` (one of STAGES); G and D default to random-init ones of ``v``."""
+    if netG is None or netD is None:
+        netG, netD = nets.build(v, seed=0)
+    makers = {
+        "train": lambda: train_stage(v, images, device, amp, channels_last, compile),
+        "train-reference": lambda: reference_stage(v, images, device, workers),
+        "sample": lambda: sample_stage(netG, device),
+        "features": lambda: features_stage(netD, images, device),
+        "svm": lambda: svm_stage(netD, images, device, svm_n),
+    }
+    if name not in makers:
+        raise UserError(f"unknown throughput stage {name!r}; choose from {', '.join(STAGES)}")
+    return makers[name]()
+
+
 # --- measuring -------------------------------------------------------------------------------
 def peak_memory_mb(device: torch.device) -> tuple[float, str]:
     if device.type == "cuda":
@@ -279,20 +296,13 @@ def run(v: Variant, images: ImageSet, device: str = "auto", stages=STAGES, amp: 
     dev = pick_device(device)
     if netG is None or netD is None:
         netG, netD = nets.build(v, seed=0)
-    makers = {
-        "train": lambda: train_stage(v, images, dev, amp, channels_last, compile),
-        "train-reference": lambda: reference_stage(v, images, dev, workers),
-        "sample": lambda: sample_stage(netG, dev),
-        "features": lambda: features_stage(netD, images, dev),
-        "svm": lambda: svm_stage(netD, images, dev, svm_n),
-    }
     common = {"variant": v.name, "batch_size": v.batch_size, "dataset": images.name, "device": str(dev), "device_name": device_name(dev),
               "torch": torch.__version__, "dcgan_bench": __version__, "git_revision": results.git_revision(), "time": results.now()}
     rows = []
     for name in stages:
         if log:
             log(f"throughput: {name} ...")
-        stage = makers[name]()
+        stage = make_stage(name, v, images, dev, netG, netD, amp, channels_last, compile, workers, svm_n)
         windows = 1 if name == "svm" else repeats  # one SVM solve is seconds on a CPU
         calls = 1 if name == "svm" else iters
         rows.append({**common, **measure(stage, dev, warmup=1 if name == "svm" else warmup, iters=calls, repeats=windows)})

@@ -1,0 +1,38 @@
+"""pytest-benchmark timings of the throughput stages (the same work `dcgan throughput` times),
+run by the quick suite into results/quick/benchmarks-*.json; outside the default test run.
+
+    pytest bench/test_benchmarks.py --benchmark-enable --benchmark-json OUT.json
+"""
+
+import pytest
+import torch
+
+from dcgan import data, throughput, variants
+
+DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+VARIANT = ("dcgan32", {"ngf": 32, "ndf": 32})  # the quick suite's model
+
+
+@pytest.fixture(scope="module")
+def images():
+    root = data.resolve_root(None)
+    if root is not None and (root / "cifar10_train.npz").exists():
+        return data.subset(data.load("cifar10", "train", root), 2000, seed=0)
+    return data.subset(data.load("digits", "train"), 2000, seed=0)
+
+
+@pytest.mark.parametrize("name", throughput.STAGES)
+def test_stage(benchmark, images, name):
+    v = variants.get(VARIANT[0], **VARIANT[1])
+    stage = throughput.make_stage(name, v, images, DEVICE, svm_n=500)
+
+    def call():
+        out = stage.run()
+        throughput.sync(DEVICE)  # time the work, not its launch
+        return out
+
+    rounds = 2 if name == "svm" else 8
+    benchmark.pedantic(call, rounds=rounds, warmup_rounds=1 if name == "svm" else 3)
+    benchmark.extra_info.update({"items_per_call": stage.items, "unit": stage.unit, "flops_per_call": stage.flops,
+                                 "device": str(DEVICE), "variant": v.name, "note": stage.note})
+    assert benchmark.stats.stats.mean > 0

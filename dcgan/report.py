@@ -1,0 +1,214 @@
+"""Tidy rows -> pandas tables -> CSV, Markdown and an HTML report with pictures.
+
+Tables are views of rows, never edited by hand: Table 1 (CIFAR-10) and Table 2 (SVHN) laid out
+as in the paper with the measured rows beside the quoted ones, a generative-metrics table and a
+throughput table. This module reads rows (plain dicts) and image files only; it imports no
+other stage.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from .results import stamp
+
+QUOTED = "quoted"  # rows whose source starts with this are the paper's, shown as such
+
+
+def _num(x) -> float | None:
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(x) else x
+
+
+def _pm(value, spread, digits: int = 2) -> str:
+    value, spread = _num(value), _num(spread)
+    if value is None:
+        return ""
+    return f"{value:.{digits}f}" + (f" ± {spread:.{digits}f}" if spread is not None else "")
+
+
+def _model(row: dict) -> str:
+    """How a row's model is named in a table: the paper's method name for quoted rows; variant,
+    seed and weights for measured ones."""
+    if str(row.get("source", "")).startswith(QUOTED):
+        return str(row["variant"])
+    seed = f" seed {row['seed']}" if row.get("seed") not in (None, "") else ""
+    weights = f" ({row['weights']})" if row.get("weights") else ""
+    return f"{row['variant']}{seed}{weights}"
+
+
+def _kind(row: dict) -> str:
+    source = str(row.get("source", ""))
+    return "paper (quoted, not measured)" if source.startswith(QUOTED) else ("control" if "control" in source else "measured")
+
+
+def _newest(rows: list[dict], key) -> list[dict]:
+    """One row per key: the newest (rows of a later run supersede an earlier run's)."""
+    out: dict = {}
+    for row in sorted(rows, key=lambda r: str(r.get("time") or "")):
+        out[key(row)] = row
+    return list(out.values())
+
+
+def probe_table(rows: list[dict], columns: dict[str, str], extra_dim: bool = True) -> pd.DataFrame:
+    """One line per model; for each protocol in ``columns`` (protocol -> column title) the mean
+    and its spread (1.96 std where measured, the paper's ± where quoted)."""
+    rows = _newest([r for r in rows if r.get("protocol") in columns], lambda r: (_model(r), r["protocol"]))
+    lines: dict[str, dict] = {}
+    for r in rows:
+        line = lines.setdefault(_model(r), {"model": _model(r), "source": _kind(r)})
+        title = columns[r["protocol"]]
+        line[title] = _num(r.get("value"))
+        line[f"{title} ±"] = _num(r.get("ci95"))
+        if extra_dim and _num(r.get("feature_dim")) is not None:
+            line["max # of features units"] = int(float(r["feature_dim"]))
+    order = {"measured": 0, "control": 1, "paper (quoted, not measured)": 2}
+    df = pd.DataFrame(sorted(lines.values(), key=lambda d: order[d["source"]]))
+    cols = ["model"] + [c for t in columns.values() for c in (t, f"{t} ±")] + (["max # of features units"] if extra_dim else []) + ["source"]
+    return df.reindex(columns=cols)
+
+
+def table1(rows: list[dict]) -> pd.DataFrame:
+    """The paper's Table 1: CIFAR-10 accuracy with the full training set and with 400 per class."""
+    return probe_table(rows, {"cifar10-full": "Accuracy", "cifar10-400": "Accuracy (400 per class)"})
+
+
+def table2(rows: list[dict]) -> pd.DataFrame:
+    """The paper's Table 2: SVHN test error with 1000 labels."""
+    return probe_table(rows, {"svhn-1000": "error rate"}, extra_dim=False)
+
+
+def generative_table(rows: list[dict]) -> pd.DataFrame:
+    """One line per checkpoint and metric; rows that could not be computed say why."""
+    rows = _newest(rows, lambda r: (r.get("checkpoint"), r.get("metric")))
+    out = [{"model": _model({**r, "weights": r.get("weights", "")}), "checkpoint": r.get("checkpoint"), "metric": r.get("metric"),
+            "value": _num(r.get("value")), "std": _num(r.get("std")), "n_fake": r.get("n_fake"), "n_real": r.get("n_real"),
+            "reference": r.get("reference"), "note": r.get("note") or ""} for r in rows]
+    return pd.DataFrame(out).reindex(columns=["model", "checkpoint", "metric", "value", "std", "n_fake", "n_real", "reference", "note"])
+
+
+def throughput_table(rows: list[dict]) -> pd.DataFrame:
+    rows = _newest(rows, lambda r: (r.get("variant"), r.get("device_name"), r.get("stage"), r.get("batch_size")))
+    out = []
+    for r in rows:
+        fraction = _num(r.get("peak_fraction"))
+        out.append({"variant": r.get("variant"), "device": r.get("device_name"), "stage": r.get("stage"),
+                    "items/s": _num(r.get("items_per_s")), "min": _num(r.get("items_per_s_min")), "max": _num(r.get("items_per_s_max")),
+                    "unit": r.get("unit"), "× reference": _num(r.get("ratio_to_reference")), "GFLOP/item": _num(r.get("gflops_per_item")),
+                    "TFLOP/s": _num(r.get("tflops_achieved")), "% of peak": 100 * fraction if fraction is not None else None,
+                    "peak memory MiB": _num(r.get("peak_memory_mb")), "batch": r.get("batch_size"), "note": r.get("note", "")})
+    return pd.DataFrame(out).reindex(columns=["variant", "device", "stage", "items/s", "min", "max", "unit", "× reference", "GFLOP/item",
+                                              "TFLOP/s", "% of peak", "peak memory MiB", "batch", "note"])
+
+
+def display(df: pd.DataFrame) -> pd.DataFrame:
+    """For Markdown and HTML: a value and its "±" column become one "v ± s" cell; floats rounded."""
+    out = pd.DataFrame(index=df.index)
+    for col in df.columns:
+        if col.endswith(" ±"):
+            continue
+        if f"{col} ±" in df.columns:
+            out[col] = [_pm(v, s) for v, s in zip(df[col], df[f"{col} ±"])]
+        elif df[col].dtype.kind == "f":
+            whole = all(_num(v) is None or float(v).is_integer() for v in df[col])  # e.g. feature counts beside empty cells
+            out[col] = ["" if _num(v) is None else (f"{int(v)}" if whole else f"{v:.4g}") for v in df[col]]
+        else:
+            out[col] = df[col].fillna("")
+    return out
+
+
+def loss_curves(logs: dict[str, Path], out: Path) -> Path | None:
+    """D and G losses over steps from each run's log.csv, one panel each, into a PNG."""
+    logs = {k: Path(p) for k, p in logs.items() if Path(p).exists()}
+    if not logs:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display needed
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(logs), figsize=(5 * len(logs), 3.2), squeeze=False)
+    for ax, (label, path) in zip(axes[0], logs.items()):
+        with open(path) as f:
+            records = list(csv.DictReader(f))
+        steps = [int(r["step"]) for r in records]
+        for key in ("loss_d", "loss_g"):
+            ax.plot(steps, [float(r[key]) for r in records], label=key)
+        ax.set_title(label, fontsize=9)
+        ax.set_xlabel("step")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
+def _img(path: Path, caption: str) -> str:
+    data = base64.b64encode(Path(path).read_bytes()).decode()  # embedded: the report is one self-contained file
+    return (f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(caption)}">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+
+
+def new_folder(parent, name: str) -> Path:
+    """``parent/name-<stamp>``, a folder no earlier report used."""
+    base = Path(parent) / f"{name}-{stamp()}"
+    path, k = base, 1
+    while path.exists():
+        k += 1
+        path = Path(f"{base}-{k}")
+    path.mkdir(parents=True)
+    return path
+
+
+def write(out_dir, title: str, probe=(), fidelity=(), throughput=(), images: dict[str, Path] | None = None,
+          loss_logs: dict[str, Path] | None = None, notes: list[str] = ()) -> dict[str, Path]:
+    """Every table with rows, as CSV and Markdown, plus report.md and report.html (tables,
+    sample grids and other pictures, loss curves), into a new folder under ``out_dir``."""
+    folder = new_folder(out_dir, "report")
+    tables = {
+        "table1-cifar10": ("Table 1: CIFAR-10 classification with the discriminator's features (accuracy, %)", table1(list(probe))),
+        "table2-svhn": ("Table 2: SVHN classification with 1000 labels (test error, %)", table2(list(probe))),
+        "generative": ("Generative metrics (torch-fidelity)", generative_table(list(fidelity)) if fidelity else pd.DataFrame()),
+        "throughput": ("Throughput", throughput_table(list(throughput)) if throughput else pd.DataFrame()),
+    }
+    written: dict[str, Path] = {}
+    md = [f"# {title}", ""] + [f"- {n}" for n in notes] + [""]
+    body = [f"<h1>{html.escape(title)}</h1>", "<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>"]
+    for name, (caption, df) in tables.items():
+        if df.empty or (name.startswith("table") and not (df["source"] != "paper (quoted, not measured)").any()):
+            continue  # a paper table with no measured row is left out rather than shown as if run
+        df.to_csv(folder / f"{name}.csv", index=False)
+        shown = display(df)
+        text = shown.to_markdown(index=False, disable_numparse=True)  # cells as formatted here
+        (folder / f"{name}.md").write_text(f"## {caption}\n\n{text}\n")
+        written[name] = folder / f"{name}.csv"
+        md += [f"## {caption}", "", text, ""]
+        body += [f"<h2>{html.escape(caption)}</h2>", shown.to_html(index=False, escape=True, border=0)]
+    curves = loss_curves(loss_logs or {}, folder / "loss-curves.png")
+    pictures = dict(images or {})
+    if curves:
+        pictures = {"loss curves (D and G)": curves, **pictures}
+        written["loss_curves"] = curves
+    if pictures:
+        body.append("<h2>Pictures</h2>")
+        md += ["## Pictures", ""]
+        for caption, path in pictures.items():
+            if Path(path).exists():
+                body.append(_img(path, caption))
+                md.append(f"- {caption}: `{path}`")
+    (folder / "report.md").write_text("\n".join(md) + "\n")
+    style = ("body{font-family:sans-serif;max-width:1200px;margin:auto}table{border-collapse:collapse;font-size:13px}"
+             "td,th{padding:3px 8px;border-bottom:1px solid #ddd;text-align:left}img{max-width:100%;image-rendering:pixelated}")
+    (folder / "report.html").write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+                                        f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n")
+    written.update({"folder": folder, "markdown": folder / "report.md", "html": folder / "report.html"})
+    return written
