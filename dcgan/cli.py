@@ -249,6 +249,34 @@ def cmd_throughput(args) -> dict:
     return {"rows": rows, "json": str(json_path), "csv": str(csv_path)}
 
 
+def cmd_compare(args) -> dict:
+    import pandas as pd
+
+    from . import compare
+
+    if args.variants:
+        if args.new:
+            raise UserError("give either two result sets (BASE NEW) or one with --variants BASE_VARIANT NEW_VARIANT, not both")
+        base, new = compare.split_by_variant(compare.load(args.base), *args.variants)
+    elif args.new:
+        base, new = compare.load(args.base), compare.load(args.new)
+    else:
+        raise UserError("give two result sets (dcgan compare BASE NEW) or one with --variants BASE_VARIANT NEW_VARIANT")
+    verdicts = compare.compare(base, new, alpha=args.alpha)
+    if not verdicts:
+        raise UserError("the two sides share no measurement (same protocol and metric, fidelity reference or throughput stage)")
+    bad = compare.failed(verdicts)
+    if not args.json:
+        cols = ["kind", "what", "base", "new", "delta", "band", "p_value", "verdict", "gated", "noise"]
+        with pd.option_context("display.width", 200, "display.max_colwidth", 60):
+            print(pd.DataFrame(verdicts)[cols].to_string(index=False))
+    for v in bad:
+        print(f"regression: {v['what']}: {v['base']:.4g} -> {v['new']:.4g} ({v['delta']:+.4g}; band {v['band']:.4g}, {v['noise']})",
+              file=sys.stderr)
+    print(f"{len(bad)} gated regression(s) among {len(verdicts)} shared measurements", file=sys.stderr)
+    return {"verdicts": verdicts, "regressions": len(bad), "exit_code": 1 if bad else 0}
+
+
 def cmd_memorisation(args) -> dict:
     import numpy as np
 
@@ -454,6 +482,13 @@ def build_parser() -> argparse.ArgumentParser:
     _run_options(tp, "results/throughput", "feature")
     tp.set_defaults(func=cmd_throughput)
 
+    c = sub.add_parser("compare", help="deltas between two result sets (or two variants in one) with noise-aware verdicts; exit 1 on a gated regression")
+    c.add_argument("base", help="the baseline: a results folder or rows JSON file")
+    c.add_argument("new", nargs="?", help="the candidate: a results folder or rows JSON file")
+    c.add_argument("--variants", nargs=2, metavar=("BASE_VARIANT", "NEW_VARIANT"), help="compare two variants within BASE")
+    c.add_argument("--alpha", type=float, default=0.05, help="significance level of the noise test")
+    c.set_defaults(func=cmd_compare)
+
     r = sub.add_parser("import-released", help="import the paper authors' released Theano weights (Newmu/dcgan_code models/)")
     r.add_argument("folder", help="a released model folder, e.g. dcgan_code/models/svhn_unsup_all_conv_dcgan_100z_gaussian_lr_0.0005_64mb")
     r.add_argument("--out", required=True, help="the checkpoint file to write")
@@ -479,7 +514,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     if args.json:
         print(json.dumps(result, default=str))
-    return 0
+    return result.get("exit_code", 0) if isinstance(result, dict) else 0
 
 
 if __name__ == "__main__":

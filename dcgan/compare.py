@@ -1,0 +1,166 @@
+"""Compare two result sets (or two variants within one): deltas with noise-aware verdicts.
+
+A measurement is matched across the two sides by what it measures (protocol and metric, the
+fidelity reference and metric, the throughput stage and device), never by variant, seed or time.
+Its verdict weighs the change against two things: the band declared for the metric below (the
+smallest change that matters) and the noise (a paired t-test over the draws when both sides
+used the same draw seeds, else Welch's test over seeds or draws). Only a change beyond its band
+that the noise cannot explain is a regression; a gated regression fails the comparison.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+from .errors import UserError
+
+
+@dataclass(frozen=True)
+class Band:
+    higher_is_better: bool
+    tolerance: float  # the smallest change that matters
+    relative: bool = False  # tolerance as a fraction of the baseline's value
+    gated: bool = True  # a regression beyond the band fails the comparison
+
+
+# Every gated metric and its band, in one place.
+BANDS = {
+    "test_accuracy_pct": Band(True, 1.0),  # probe accuracy: 1 point
+    "test_error_pct": Band(False, 1.0),  # probe error: 1 point
+    "KID": Band(False, 0.005),
+    "FID": Band(False, 2.0),
+    "IS": Band(True, 0.25),
+    "precision": Band(True, 0.02),
+    "recall": Band(True, 0.02),
+    # timings move with the machine and its load: reported, never gating
+    "items_per_s": Band(True, 0.15, relative=True, gated=False),
+}
+ALPHA = 0.05
+
+
+def load(path) -> list[dict]:
+    """Rows from a JSON file (a list of rows, or an object with a "rows" list) or from every such
+    file under a folder; files of other shapes (e.g. solver comparisons) are skipped."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path} does not exist; give a results folder (e.g. results/quick) or a rows JSON file")
+    files = sorted(path.rglob("*.json")) if path.is_dir() else [path]
+    rows = []
+    for f in files:
+        try:
+            content = json.loads(f.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise UserError(f"{f} is not readable JSON ({e}); remove it or give another result set") from None
+        if isinstance(content, dict):
+            content = content.get("rows")
+        if isinstance(content, list):
+            rows += [r for r in content if isinstance(r, dict)]
+    if not rows:
+        raise UserError(f"no result rows found in {path}; run a suite or a measuring command first")
+    return rows
+
+
+def key(row: dict) -> tuple | None:
+    """What a row measures, or None for rows that measure nothing (quoted paper rows, rows that
+    could not be computed)."""
+    source = str(row.get("source", ""))
+    if source.startswith("quoted") or row.get("value", row.get("items_per_s")) is None:
+        return None
+    if "protocol" in row:
+        return ("probe", row["protocol"], row["metric"], "control" if "control" in source else "measured")
+    if "stage" in row:
+        return ("throughput", row["stage"], row.get("device_name"), "items_per_s")
+    if "metric" in row:
+        return ("fidelity", row.get("reference"), row["metric"], "measured")
+    return None
+
+
+def _value(row: dict) -> float:
+    return float(row["items_per_s"] if "stage" in row else row["value"])
+
+
+def _newest_per_run(rows: list[dict]) -> list[dict]:
+    """One row per (variant, seed, checkpoint): a result set that grew over several runs counts
+    each model once, with its newest measurement."""
+    out: dict = {}
+    for r in sorted(rows, key=lambda r: str(r.get("time") or "")):
+        out[(r.get("variant"), r.get("seed"), r.get("weights"), r.get("checkpoint"))] = r
+    return list(out.values())
+
+
+def _test(base: list[dict], new: list[dict]) -> tuple[float, float, float | None, str]:
+    """(base mean, new mean, p-value or None, how the noise was judged)."""
+    one_each = len(base) == 1 and len(new) == 1
+    if one_each and base[0].get("per_draw") and new[0].get("per_draw"):
+        a, b = np.asarray(base[0]["per_draw"], float), np.asarray(new[0]["per_draw"], float)
+        if len(a) == len(b) and len(a) > 1 and base[0].get("draw_seeds") == new[0].get("draw_seeds"):
+            diff = b - a
+            if np.ptp(diff) <= 1e-9 * max(1.0, float(np.abs(diff).max())):  # the same shift on every draw: no noise at all
+                p = 1.0 if abs(diff[0]) <= 1e-12 else 0.0
+            else:
+                p = float(stats.ttest_rel(b, a).pvalue)
+            return a.mean(), b.mean(), _finite(p), f"paired t-test over {len(a)} shared draws"
+        if len(a) > 1 and len(b) > 1:
+            return a.mean(), b.mean(), _finite(float(stats.ttest_ind(b, a, equal_var=False).pvalue)), f"Welch over {len(a)} and {len(b)} draws"
+    a, b = np.array([_value(r) for r in base]), np.array([_value(r) for r in new])
+    if len(a) > 1 and len(b) > 1:
+        return a.mean(), b.mean(), _finite(float(stats.ttest_ind(b, a, equal_var=False).pvalue)), f"Welch over {len(a)} and {len(b)} runs"
+    return a.mean(), b.mean(), None, "no spread on both sides: band only"
+
+
+def _finite(p: float) -> float:
+    return 1.0 if math.isnan(p) else p  # identical constant samples: nothing to explain
+
+
+def compare(base_rows: list[dict], new_rows: list[dict], alpha: float = ALPHA, bands: dict[str, Band] = BANDS) -> list[dict]:
+    """One verdict per measurement present on both sides."""
+    groups: dict[tuple, tuple[list, list]] = {}
+    for side, rows in ((0, base_rows), (1, new_rows)):
+        for r in rows:
+            k = key(r)
+            if k is not None:
+                groups.setdefault(k, ([], []))[side].append(r)
+    out = []
+    for k, (base, new) in sorted(groups.items(), key=lambda kv: str(kv[0])):
+        if not base or not new:
+            continue
+        band = bands.get(k[2] if k[0] != "throughput" else "items_per_s")
+        mean_a, mean_b, p, how = _test(_newest_per_run(base), _newest_per_run(new))
+        delta = mean_b - mean_a
+        if band is None:
+            verdict, threshold = "no band declared", None
+        else:
+            threshold = band.tolerance * abs(mean_a) if band.relative else band.tolerance
+            worse = -delta if band.higher_is_better else delta
+            beyond, noise_explains = abs(delta) > threshold, p is not None and p >= alpha
+            if not beyond:
+                verdict = "no change (within band)"
+            elif noise_explains:
+                verdict = "no change (within noise)"
+            else:
+                verdict = "regression" if worse > 0 else "improvement"
+        out.append({"kind": k[0], "what": " / ".join(str(x) for x in k[1:] if x is not None), "base": mean_a, "new": mean_b,
+                    "delta": delta, "band": threshold, "p_value": p, "noise": how, "verdict": verdict,
+                    "gated": bool(band and band.gated), "n_base": len(base), "n_new": len(new)})
+    return out
+
+
+def failed(verdicts: list[dict]) -> list[dict]:
+    return [v for v in verdicts if v["gated"] and v["verdict"] == "regression"]
+
+
+def split_by_variant(rows: list[dict], base: str, new: str) -> tuple[list[dict], list[dict]]:
+    """Two variants within one result set: each side its own variant's rows."""
+    a = [r for r in rows if r.get("variant") == base]
+    b = [r for r in rows if r.get("variant") == new]
+    for name, side in ((base, a), (new, b)):
+        if not side:
+            known = sorted({str(r.get("variant")) for r in rows if key(r) is not None})
+            raise UserError(f"no measured rows of variant {name!r} in this result set; it holds {', '.join(known) or 'none'}")
+    return a, b
