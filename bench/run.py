@@ -1,133 +1,136 @@
-"""The main job (`tox -e bench`). For now, one suite: `quick` trains a small variant offline,
-probes its discriminator beside a random-init control (reduced draws), computes KID on a small
-sample where the standard Inception weights are present (and says so where they are not),
-runs the memorisation check, and says where its outputs are. Throughput and the report join
-it as they land.
+"""The main job (`tox -e bench`): run a suite's cells (cached: a finished cell is never
+recomputed, an interrupted suite resumes), then write its report.
 
-Data: the real CIFAR-10 under $DCGAN_DATA_ROOT when it is there (tox points it at
+    python bench/run.py                       # the quick suite: offline, 2-core CPU, < 15 min
+    python bench/run.py --suite paper         # Table 1 and 2 at full scale (a GPU, ImageNet, SVHN)
+    python bench/run.py --suite ablations --only variant=dcgan32-nobn,kind=throughput
+    python bench/run.py --list                # the cells, and which are finished
+
+Data: the quick suite uses the real CIFAR-10 under $DCGAN_DATA_ROOT (tox points it at
 ../shared/data), else the built-in digits, so a fresh machine with no network runs it too.
-A finished run is reused and an interrupted one resumes (`dcgan train --resume`).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
-import json
 import sys
+import time
 from pathlib import Path
 
-from dcgan import checkpoint, data, fidelity, probe, results, variants
-from dcgan.errors import UserError
-from dcgan.train import TrainConfig, train
+if __package__ in (None, ""):  # run as a script: make `bench` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-SUITES = {
-    # name: (variant, overrides, steps)
-    "quick": ("dcgan32", {"ngf": 32, "ndf": 32}, 400),
-}
-# The probe each dataset gets in the quick suite, at reduced draws (the paper's are 10 and 10).
-QUICK_PROBE = {"cifar10": ("cifar10-400", 2, 2), "digits": ("digits-50", 3, 3)}
-QUICK_KID_N = 500  # torch-fidelity's Inception runs at ~7 images/s on 2 CPU cores: KID on a small sample
-QUICK_MEMORISATION_N = 1000
-
-
-def pick_dataset() -> tuple[str, str | None]:
-    root = data.resolve_root(None)
-    if root is not None and (root / "cifar10_train.npz").exists():
-        return "cifar10", str(root)
-    return "digits", None
+from bench import suites  # noqa: E402
+from dcgan import cli, report, variants  # noqa: E402
+from dcgan.errors import UserError  # noqa: E402
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--suite", default="quick", choices=sorted(SUITES))
-    p.add_argument("--steps", type=int, help="override the suite's step count")
-    p.add_argument("--runs", default="runs/bench", help="where runs are written (reused and resumed)")
-    p.add_argument("--results", default="results/quick", help="where the tables' rows are written (appended)")
+    p.add_argument("--suite", default="quick", choices=sorted(suites.SUITES))
+    p.add_argument("--only", default="", help="comma-separated: cells matching any token (kind=probe, variant=dcgan32, seed=1, "
+                                               "or a substring of a cell id); the training they need runs too")
+    p.add_argument("--runs", default="runs/bench", help="run folders and the cell cache (reused and resumed)")
+    p.add_argument("--results", default="results", help="rows and reports go to RESULTS/<suite>/ (appended, never overwritten)")
+    p.add_argument("--list", action="store_true", help="list the cells and whether each has finished; run nothing")
+    p.add_argument("--candidate", help="quick suite: a second variant run beside the baseline, with the baseline's overrides")
+    p.add_argument("--candidate-set", action="append", default=[], metavar="KEY=VALUE", help="an override of the candidate")
+    p.add_argument("--compare", action="store_true", help="then `dcgan compare` the candidate against the baseline; exit 1 on a gated regression")
     args = p.parse_args(argv)
-    name, overrides, steps = SUITES[args.suite]
-    dataset, root = pick_dataset()
-    steps = args.steps or steps
-    v = variants.get(name, **overrides)
-    out = Path(args.runs) / f"{args.suite}-{v.name}-ngf{v.ngf}-{dataset}"
     try:
-        cfg = TrainConfig(v, out, steps=steps, dataset=dataset, data_root=root, ckpt_every=100, resume=True)
-        last = checkpoint.latest(out)
-        if last is not None and checkpoint.load(last)["step"] >= steps:
-            print(f"{out}: already trained to {steps} steps; reusing it", file=sys.stderr)
-            result = {"run_dir": str(out), "checkpoint": str(last), "reused": True}
-        else:
-            result = train(cfg)
+        candidate = None
+        if args.candidate or args.compare:
+            if args.suite != "quick" or not args.candidate:
+                raise UserError("--candidate NAME and --compare go together, with the quick suite")
+            over = {**dict(suites.QUICK_MODEL[1]), **variants.parse_overrides(args.candidate_set)}
+            variants.get(args.candidate, **over)  # unknown names and fields fail here, before any work
+            candidate = (args.candidate, tuple(over.items()))
+            if candidate == suites.QUICK_MODEL:
+                raise UserError(f"the candidate is the baseline itself ({args.candidate} with {over}); change a field with --candidate-set")
+        suite = suites.quick(candidate) if candidate else suites.SUITES[args.suite]()
+        ctx = suites.Context(suite, Path(args.runs) / suite.name, Path(args.results) / suite.name)
+        all_cells = suites.cells(suite)
+        chosen = suites.select(all_cells, [t.strip() for t in args.only.split(",") if t.strip()])
     except UserError as e:
         print(f"bench: error: {e}", file=sys.stderr)
         return 1
-    step = checkpoint.load(result["checkpoint"])["step"]
-    print(json.dumps(result, default=str))
+    if args.list:
+        for c in all_cells:
+            state = "finished" if ctx.cell_file(c).exists() else "to run"
+            print(f"{state:8s} {'*' if c in chosen else ' '} {c.id}")
+        return 0
 
-    # probe the trained D and its random-init control the same way
-    name, draws, test_draws = QUICK_PROBE[dataset]
-    protocol = probe.get(name, draws=draws, test_draws=test_draws)
-    v, _, netD, _ = checkpoint.load_models(result["checkpoint"])
-    try:
-        rows = probe.run_with_control(v, netD, protocol, label=f"{out.name} step {step}", data_root=root,
-                                      log=lambda m: print(m, file=sys.stderr))
-    except UserError as e:
-        print(f"bench: error: {e}", file=sys.stderr)
+    t0 = time.time()
+    records, failures = {}, []
+    print(f"suite {suite.name}: {suite.description}; {len(chosen)} of {len(all_cells)} cells", file=sys.stderr)
+    for i, c in enumerate(chosen, 1):
+        finished = ctx.cell_file(c).exists()
+        print(f"[{i}/{len(chosen)}] {c.id}{' (finished earlier: reused)' if finished else ''}", file=sys.stderr)
+        try:
+            records[c.id], _ = suites.run_cell(ctx, c)
+        except UserError as e:  # the others can still run; the suite fails at the end
+            print(f"bench: cell {c.id} failed: {e}", file=sys.stderr)
+            failures.append(c.id)
+    # the report covers every finished cell of the suite, this run's and earlier ones
+    for c in all_cells:
+        if c.id not in records and ctx.cell_file(c).exists():
+            records[c.id], _ = suites.run_cell(ctx, c)
+    written = write_report(ctx, all_cells, records)
+    print(f"\nsuite {suite.name}: {len(records)} cells finished, {len(failures)} failed, {time.time() - t0:.0f} s this run", file=sys.stderr)
+    summary(records, all_cells)
+    if written:
+        print(f"report: {written['html']} (tables as CSV and Markdown beside it)", file=sys.stderr)
+    if failures:
+        print("failed cells: " + ", ".join(failures), file=sys.stderr)
         return 1
-    for row in rows:
-        row["suite"] = args.suite
-    json_path, csv_path = probe.write_rows(rows, args.results)
-    print(probe.table(rows).to_string(index=False), file=sys.stderr)
-    kid_line = quick_kid(result["checkpoint"], dataset, root, args.results)
-    memo_line = quick_memorisation(result["checkpoint"], dataset, root, args.results)
-    trained, control = rows[0]["value"], rows[1]["value"]
-    print(f"\nquick suite: {v.name} (ngf=ndf={v.ngf}) on {dataset}, {step} steps", file=sys.stderr)
-    print(f"  probe      : {name} ({draws} draws for C, {test_draws} test draws): trained D {trained:.2f}% vs random-init "
-          f"control {control:.2f}% ({trained - control:+.2f} points)", file=sys.stderr)
-    print(f"  generative : {kid_line}", file=sys.stderr)
-    print(f"  memorised? : {memo_line}", file=sys.stderr)
-    print(f"  run folder : {out}", file=sys.stderr)
-    print(f"  samples    : {out / f'samples-{step:08d}.png'}", file=sys.stderr)
-    print(f"  loss log   : {out / 'log.csv'}", file=sys.stderr)
-    print(f"  probe rows : {json_path} and {csv_path}", file=sys.stderr)
+    if args.compare:
+        base, new = (suites.Cell("train", *m).label for m in (suites.QUICK_MODEL, candidate))
+        print(f"\ncompare: {new} against the baseline {base}", file=sys.stderr)
+        return cli.main(["compare", str(ctx.results), "--variants", base, new])
     return 0
 
 
-def quick_kid(ckpt: str, dataset: str, root: str | None, out_dir: str) -> str:
-    """KID of QUICK_KID_N samples against as many training images, with the standard Inception
-    only; where it is missing, a row that says so (never a number from other weights)."""
-    v, netG, _, _ = checkpoint.load_models(ckpt)
-    common = {"time": results.now(), "variant": v.name, "checkpoint": ckpt, "reference": f"{dataset}/train", "git_revision": results.git_revision()}
-    try:
-        weights = fidelity.resolve_weights()
-    except UserError as e:
-        row = {**common, "metric": "KID", "value": None, "std": None, "note": f"not computed: {e}"}
-        results.write_rows([row], out_dir, "fidelity", "fidelity-rows.csv", fidelity.ROW_FIELDS + ["note"])
-        return f"KID not computed: the standard Inception weights are missing ({fidelity.hub_path()})"
-    reference = data.subset(data.load(dataset, "train", root), QUICK_KID_N, seed=0)
-    result = fidelity.compute(netG, v, reference, QUICK_KID_N, weights, metrics=("kid",), kid_subset_size=QUICK_KID_N // 5)
-    rows = fidelity.rows(result, common)
-    results.write_rows(rows, out_dir, "fidelity", "fidelity-rows.csv", fidelity.ROW_FIELDS + ["note"])
-    r = rows[0]
-    return f"{r['metric']} {r['value']:.4f} +- {r['std']:.4f} ({QUICK_KID_N} samples vs {QUICK_KID_N} training images)"
+def _rows(records: dict, cells, kind: str) -> list[dict]:
+    return [r for c in cells if c.kind == kind and c.id in records for r in records[c.id]["rows"]]
 
 
-def quick_memorisation(ckpt: str, dataset: str, root: str | None, out_dir: str) -> str:
-    """The memorisation check through the command itself, its rows and closest pairs in out_dir."""
-    from dcgan import cli
+def write_report(ctx: suites.Context, all_cells, records: dict):
+    if not records:
+        return None
+    probe = _rows(records, all_cells, "probe") + _rows(records, all_cells, "control")
+    pictures, logs = {}, {}
+    for c in all_cells:
+        rec = records.get(c.id)
+        if rec is None:
+            continue
+        for name, path in rec.get("artifacts", {}).items():
+            if name == "log":
+                logs[f"{c.label} on {c.dataset}, seed {c.seed}"] = Path(path)
+            elif path and str(path).endswith(".png"):
+                pictures[f"{name}: {c.label} on {c.dataset}, seed {c.seed}"] = Path(path)
+    notes = [f"suite {ctx.suite.name}: {ctx.suite.description}",
+             f"cells finished: {len(records)} of {len(all_cells)}; rows in {ctx.results}",
+             "measured rows beside the paper's (labelled quoted, never measured here); control = the same architecture, random init"]
+    return report.write(ctx.results, f"dcgan-bench: the {ctx.suite.name} suite", probe=probe,
+                        fidelity=_rows(records, all_cells, "fidelity"),
+                        throughput=_rows(records, all_cells, "throughput"), images=pictures, loss_logs=logs, notes=notes)
 
-    args = ["memorisation", "--ckpt", ckpt, "--dataset", dataset, "--n", str(QUICK_MEMORISATION_N), "--n-held-out",
-            str(QUICK_MEMORISATION_N), "--out-dir", out_dir, "--no-progress", "--json"] + (["--data-root", root] if root else [])
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        code = cli.main(args)
-    if code != 0:
-        return "memorisation check failed (see the error above)"
-    row = json.loads(buf.getvalue())["row"]
-    return (f"nearest training image, pixels RMS: samples median {row['pixels_generated_q0.5']:.1f} vs held-out {row['pixels_held_out_q0.5']:.1f}; "
-            f"D features cosine: {row['features_generated_q0.5']:.4f} vs {row['features_held_out_q0.5']:.4f}; "
-            f"{row['pixels_n_generated_exact_copies']} exact copies; pairs in {row['pixels_closest_pairs_png']}")
+
+def summary(records: dict, all_cells) -> None:
+    """The figures a reader wants first: each trained D against its random-init control."""
+    probe = {(r["variant"], r["protocol"]): r for r in _rows(records, all_cells, "control")}
+    for r in _rows(records, all_cells, "probe"):
+        if r.get("source") != "measured":
+            continue
+        control = probe.get((r["variant"], r["protocol"]))
+        gap = f", control {control['value']:.2f}% ({r['value'] - control['value']:+.2f} points)" if control else ""
+        print(f"  {r['protocol']}: {r['variant']} seed {r.get('seed')} ({r['weights']}) {r['value']:.2f}%{gap}", file=sys.stderr)
+    for r in _rows(records, all_cells, "fidelity"):
+        value = "not computed" if r.get("value") is None else f"{r['value']:.4g} ± {r.get('std') or 0:.2g}"
+        print(f"  {r['metric']}: {r['variant']} seed {r.get('seed')}: {value}", file=sys.stderr)
+    for r in _rows(records, all_cells, "throughput"):
+        ratio = f" ({r['ratio_to_reference']:.2f}x the pytorch/examples-style loop)" if r.get("ratio_to_reference") else ""
+        print(f"  throughput {r['stage']}: {r['items_per_s']:.0f} {r['unit']}/s on {r['device_name']}{ratio}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -156,11 +156,12 @@ def failed(verdicts: list[dict]) -> list[dict]:
 
 
 def split_by_variant(rows: list[dict], base: str, new: str) -> tuple[list[dict], list[dict]]:
-    """Two variants within one result set: each side its own variant's rows."""
-    a = [r for r in rows if r.get("variant") == base]
-    b = [r for r in rows if r.get("variant") == new]
+    """Two variants within one result set: each side its own variant's rows, matched by the
+    variant's name or by a suite's model label (name[overrides])."""
+    a = [r for r in rows if base in (r.get("model"), r.get("variant"))]
+    b = [r for r in rows if new in (r.get("model"), r.get("variant"))]
     for name, side in ((base, a), (new, b)):
         if not side:
-            known = sorted({str(r.get("variant")) for r in rows if key(r) is not None})
+            known = sorted({str(r.get("model") or r.get("variant")) for r in rows if key(r) is not None})
             raise UserError(f"no measured rows of variant {name!r} in this result set; it holds {', '.join(known) or 'none'}")
     return a, b

@@ -117,7 +117,7 @@ def display(df: pd.DataFrame) -> pd.DataFrame:
         if col.endswith(" ±"):
             continue
         if f"{col} ±" in df.columns:
-            out[col] = [_pm(v, s) for v, s in zip(df[col], df[f"{col} ±"])]
+            out[col] = [_pm(v, s) for v, s in zip(df[col], df[f"{col} ±"], strict=True)]
         elif df[col].dtype.kind == "f":
             whole = all(_num(v) is None or float(v).is_integer() for v in df[col])  # e.g. feature counts beside empty cells
             out[col] = ["" if _num(v) is None else (f"{int(v)}" if whole else f"{v:.4g}") for v in df[col]]
@@ -137,7 +137,7 @@ def loss_curves(logs: dict[str, Path], out: Path) -> Path | None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(logs), figsize=(5 * len(logs), 3.2), squeeze=False)
-    for ax, (label, path) in zip(axes[0], logs.items()):
+    for ax, (label, path) in zip(axes[0], logs.items(), strict=True):
         with open(path) as f:
             records = list(csv.DictReader(f))
         steps = [int(r["step"]) for r in records]

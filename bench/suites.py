@@ -1,0 +1,334 @@
+"""The suites: declared matrices of variants x datasets x seeds x protocols at a scale, expanded
+into cells. Every cell's rows are kept on disk when it finishes; a finished cell is never
+recomputed and an interrupted suite resumes where it stopped (training itself resumes from its
+last checkpoint).
+
+A cell is named by its kind and axes plus a hash of every setting that changes its result, so
+editing a suite's declaration makes new cells rather than reusing stale ones.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from dcgan import checkpoint, data, fidelity, probe, results, throughput, variants
+from dcgan.errors import UserError
+from dcgan.train import TrainConfig, train
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    description: str
+    variants: tuple[tuple[str, tuple[tuple[str, object], ...]], ...]  # (registered name, overrides)
+    datasets: tuple[str, ...]  # training data
+    seeds: tuple[int, ...]
+    protocols: tuple[tuple[str, int | None, int | None], ...]  # (protocol, draws, test draws); None: the paper's
+    steps: dict[str, int]  # training steps per dataset
+    data_root: str | None = None
+    fidelity_metrics: tuple[str, ...] = ()
+    fidelity_n: int = 0
+    memorisation_n: int = 0
+    throughput_stages: tuple[str, ...] = ()
+    benchmarks: bool = False
+    overrides_per_dataset: dict[str, dict] = field(default_factory=dict)  # e.g. svhn32's own batch size
+
+
+@dataclass(frozen=True)
+class Cell:
+    kind: str  # train, probe, control, fidelity, memorisation, throughput, benchmarks
+    variant: str
+    overrides: tuple[tuple[str, object], ...] = ()
+    dataset: str | None = None
+    seed: int | None = None
+    protocol: tuple | None = None
+    settings: tuple[tuple[str, object], ...] = ()
+
+    @property
+    def label(self) -> str:
+        over = ",".join(f"{k}={v}" for k, v in self.overrides)
+        return self.variant + (f"[{over}]" if over else "")
+
+    @property
+    def id(self) -> str:
+        parts = [self.kind, self.label, self.dataset, None if self.seed is None else f"seed{self.seed}",
+                 self.protocol[0] if self.protocol else None]
+        digest = hashlib.sha256(json.dumps(asdict(self), sort_keys=True, default=str).encode()).hexdigest()[:8]
+        return "/".join(p for p in parts if p) + f"/{digest}"
+
+    def fields(self) -> dict:
+        return {"kind": self.kind, "variant": self.variant, "dataset": self.dataset or "", "seed": "" if self.seed is None else str(self.seed),
+                "protocol": self.protocol[0] if self.protocol else ""}
+
+    def variant_obj(self) -> variants.Variant:
+        return variants.get(self.variant, **dict(self.overrides))
+
+
+def cifar10_present(root: str | None = None) -> str | None:
+    found = data.resolve_root(root)
+    return str(found) if found is not None and (found / "cifar10_train.npz").exists() else None
+
+
+QUICK_MODEL = ("dcgan32", (("ngf", 32), ("ndf", 32)))
+
+
+def quick(candidate: tuple[str, tuple] | None = None) -> Suite:
+    """Offline, on a 2-core CPU, well under 15 minutes: the real CIFAR-10 when it is under
+    $DCGAN_DATA_ROOT, else the built-in digits. ``candidate``: a second model run beside the
+    baseline the same way (for `tox -e compare`)."""
+    root = cifar10_present()
+    dataset, protocol = ("cifar10", ("cifar10-400", 2, 2)) if root else ("digits", ("digits-50", 3, 3))
+    return Suite("quick", "a small dcgan32 trained briefly, probed beside its random-init control, KID where the weights are, "
+                 "memorisation, throughput", variants=(QUICK_MODEL,) + ((candidate,) if candidate else ()), datasets=(dataset,), seeds=(0,),
+                 protocols=(protocol,), steps={dataset: 400}, data_root=root, fidelity_metrics=("kid",), fidelity_n=500,
+                 memorisation_n=1000, throughput_stages=throughput.STAGES, benchmarks=True)
+
+
+def paper() -> Suite:
+    """The full reproduction, for a GPU machine with ImageNet 32x32 and SVHN under the data root.
+    Training lengths [inferred from the released checkpoints' names]: imagenet32 checkpoint 30 ->
+    30 epochs of 10,009 steps at batch 128; svhn32 checkpoint 200 -> 200 epochs of 1,145 steps at
+    its batch of 64."""
+    return Suite("paper", "Table 1 (imagenet32 on ImageNet-1k 32x32: cifar10-full, cifar10-400) and Table 2 (svhn32 on SVHN, "
+                 "and the imagenet32 features on SVHN), FID/IS/KID at 50k, throughput",
+                 variants=(("imagenet32", ()), ("svhn32", ())), datasets=("imagenet32", "svhn"), seeds=(0,),
+                 protocols=(("cifar10-full", None, None), ("cifar10-400", None, None), ("svhn-1000", None, None)),
+                 steps={"imagenet32": 300_270, "svhn": 229_000}, fidelity_metrics=fidelity.METRICS, fidelity_n=50_000,
+                 throughput_stages=throughput.STAGES, benchmarks=True)
+
+
+def ablations() -> Suite:
+    """The paper's architecture rules one at a time: every registered dcgan32 ablation beside
+    dcgan32, three seeds, the same budget, probed and scored the same way."""
+    names = ["dcgan32"] + [n for n in variants.names() if n.startswith("dcgan32-")]
+    return Suite("ablations", "dcgan32 and its ablations, 3 seeds, equal budget, cifar10-400 and KID/FID at 10k",
+                 variants=tuple((n, ()) for n in names), datasets=("cifar10",), seeds=(0, 1, 2),
+                 protocols=(("cifar10-400", None, None),), steps={"cifar10": 20_000}, fidelity_metrics=("fid", "kid"),
+                 fidelity_n=10_000, throughput_stages=("train",))
+
+
+SUITES: dict[str, Callable[[], Suite]] = {"quick": quick, "paper": paper, "ablations": ablations}
+
+
+# Which (variant, dataset) pairs a suite trains: every pair, except where a variant's released
+# counterpart names its data (the paper trained imagenet32 on ImageNet and svhn32 on SVHN only).
+def _pairs(s: Suite):
+    for name, overrides in s.variants:
+        for dataset in s.datasets:
+            if s.name == "paper" and {"imagenet32": "imagenet32", "svhn32": "svhn"}.get(name, dataset) != dataset:
+                continue
+            yield name, overrides, dataset
+
+
+def cells(s: Suite) -> list[Cell]:
+    """The suite's matrix, in the order it runs; dependencies come before what needs them."""
+    out = []
+    for name, overrides, dataset in _pairs(s):
+        for seed in s.seeds:
+            steps = s.steps[dataset]
+            train_cell = Cell("train", name, overrides, dataset, seed, settings=(("steps", steps),))
+            out.append(train_cell)
+            for protocol in s.protocols:
+                out.append(Cell("probe", name, overrides, dataset, seed, protocol, (("steps", steps),)))
+            if s.fidelity_metrics:
+                out.append(Cell("fidelity", name, overrides, dataset, seed,
+                                settings=(("steps", steps), ("metrics", s.fidelity_metrics), ("n", s.fidelity_n))))
+            if s.memorisation_n:
+                out.append(Cell("memorisation", name, overrides, dataset, seed, settings=(("steps", steps), ("n", s.memorisation_n))))
+    seen = set()
+    for name, overrides, _ in _pairs(s):
+        for protocol in s.protocols:
+            if (name, overrides, protocol) not in seen:  # a random-init control per architecture and protocol
+                seen.add((name, overrides, protocol))
+                out.append(Cell("control", name, overrides, protocol=protocol, seed=0))
+    for name, overrides, dataset in _pairs(s):
+        if s.throughput_stages:
+            out.append(Cell("throughput", name, overrides, dataset, settings=(("stages", s.throughput_stages),)))
+    if s.benchmarks:
+        out.append(Cell("benchmarks", *QUICK_MODEL))
+    return out
+
+
+def select(all_cells: list[Cell], only: list[str]) -> list[Cell]:
+    """The cells matching any token of ``only`` (``key=value`` on kind, variant, dataset, seed,
+    protocol; or a substring of the cell's id), with the training cells they need."""
+    if not only:
+        return all_cells
+
+    def hit(c: Cell, token: str) -> bool:
+        k, sep, v = token.partition("=")
+        if sep:
+            if k not in c.fields():
+                raise UserError(f"--only {token!r}: unknown key {k!r}; use kind, variant, dataset, seed or protocol")
+            return c.fields()[k] == v
+        return token in c.id
+
+    chosen = [c for c in all_cells if any(hit(c, t) for t in only)]
+    if not chosen:
+        raise UserError(f"--only {','.join(only)} matches no cell; the cells are:\n  " + "\n  ".join(c.id for c in all_cells))
+    needed = {(c.variant, c.overrides, c.dataset, c.seed) for c in chosen if c.kind in ("probe", "fidelity", "memorisation")}
+    return [c for c in all_cells if c in chosen or (c.kind == "train" and (c.variant, c.overrides, c.dataset, c.seed) in needed)]
+
+
+# --- running cells -----------------------------------------------------------------------------
+@dataclass
+class Context:
+    suite: Suite
+    runs: Path  # run folders and the cell cache
+    results: Path  # rows and reports
+    log: Callable[[str], None] = field(default=lambda m: print(m, file=sys.stderr))
+
+    def run_dir(self, c: Cell) -> Path:
+        return self.runs / f"{c.label}-{c.dataset}-seed{c.seed}".replace("/", "_")
+
+    def cell_file(self, c: Cell) -> Path:
+        return self.runs / "cells" / (c.id.replace("/", "__").replace("[", "_").replace("]", "_") + ".json")
+
+
+def _common(ctx: Context, c: Cell) -> dict:
+    return {"suite": ctx.suite.name, "cell": c.id, "model": c.label, "variant": c.variant, "variant_overrides": dict(c.overrides), "seed": c.seed,
+            "train_dataset": c.dataset, "git_revision": results.git_revision(), "time": results.now()}
+
+
+def _checkpoint(ctx: Context, c: Cell) -> Path:
+    last = checkpoint.latest(ctx.run_dir(c))
+    if last is None:
+        raise UserError(f"{ctx.run_dir(c)} holds no checkpoint; run the suite's train cell first")
+    return last
+
+
+def run_train(ctx: Context, c: Cell) -> dict:
+    out, steps = ctx.run_dir(c), dict(c.settings)["steps"]
+    last = checkpoint.latest(out)
+    if last is not None and checkpoint.load(last)["step"] >= steps:
+        result = {"checkpoint": str(last), "reused": True}
+    else:  # a new run, or the continuation of an interrupted one
+        cfg = TrainConfig(c.variant_obj(), out, steps=steps, dataset=c.dataset, data_root=ctx.suite.data_root, seed=c.seed,
+                          ckpt_every=max(100, steps // 20), resume=True)
+        result = train(cfg)
+    row = {**_common(ctx, c), "kind": "train", "steps": steps, "checkpoint": str(result["checkpoint"]),
+           "images_per_s": result.get("images_per_s"), "run_dir": str(out)}
+    return {"rows": [row], "artifacts": {"samples": str(out / f"samples-{steps:08d}.png"), "log": str(out / "log.csv")}}
+
+
+def _protocol(c: Cell) -> probe.Protocol:
+    name, draws, test_draws = c.protocol
+    over = {k: v for k, v in (("draws", draws), ("test_draws", test_draws)) if v is not None}
+    return probe.get(name, **over)
+
+
+def run_probe(ctx: Context, c: Cell) -> dict:
+    ckpt = _checkpoint(ctx, c)
+    v, _, netD, _ = checkpoint.load_models(ckpt)
+    step = checkpoint.load(ckpt)["step"]
+    rows = probe.run_with_control(v, netD, _protocol(c), control=False, label=f"step {step}", data_root=ctx.suite.data_root, log=ctx.log)
+    for r in rows:
+        if r["source"] == "measured":
+            r.update({**_common(ctx, c), "checkpoint": str(ckpt)})
+    probe.write_rows(rows, ctx.results)
+    return {"rows": rows}
+
+
+def run_control(ctx: Context, c: Cell) -> dict:
+    from dcgan import nets
+
+    v = c.variant_obj()
+    _, netD = nets.build(v, seed=c.seed)
+    rows = [r for r in probe.run_with_control(v, netD, _protocol(c), control=False, label=f"random init (seed {c.seed})",
+                                              data_root=ctx.suite.data_root, log=ctx.log) if r["source"] == "measured"]
+    for r in rows:
+        # the init seed is in the weights label; no training seed, no training data
+        r.update({**_common(ctx, c), "source": "measured (control)", "seed": None, "train_dataset": None})
+    probe.write_rows(rows, ctx.results)
+    return {"rows": rows}
+
+
+def run_fidelity(ctx: Context, c: Cell) -> dict:
+    """KID/FID/... with the standard Inception only; where it is missing, a row that says so."""
+    ckpt = _checkpoint(ctx, c)
+    s = dict(c.settings)
+    v, netG, _, _ = checkpoint.load_models(ckpt)
+    common = {**_common(ctx, c), "checkpoint": str(ckpt), "reference": f"{c.dataset}/train"}
+    try:
+        weights = fidelity.resolve_weights()
+    except UserError as e:
+        rows = [{**common, "metric": m, "value": None, "std": None, "note": f"not computed: {e}"}
+                for m in ("KID",) if "kid" in s["metrics"]] or [{**common, "metric": "FID", "value": None, "note": f"not computed: {e}"}]
+    else:
+        reference = data.subset(data.load(c.dataset, "train", ctx.suite.data_root), s["n"], seed=0)
+        result = fidelity.compute(netG, v, reference, s["n"], weights, metrics=s["metrics"], kid_subset_size=min(1000, s["n"] // 5))
+        rows = [{**r, **common} for r in fidelity.rows(result, common)]
+    results.write_rows(rows, ctx.results, "fidelity", "fidelity-rows.csv", fidelity.ROW_FIELDS + ["note", "suite", "cell", "seed"])
+    return {"rows": rows}
+
+
+def run_memorisation(ctx: Context, c: Cell) -> dict:
+    """The memorisation check through the command itself (its rows and closest pairs in results/)."""
+    from dcgan import cli
+
+    n = dict(c.settings)["n"]
+    args = ["memorisation", "--ckpt", str(_checkpoint(ctx, c)), "--dataset", c.dataset, "--n", str(n), "--n-held-out", str(n),
+            "--out-dir", str(ctx.results), "--no-progress", "--json"] + (["--data-root", ctx.suite.data_root] if ctx.suite.data_root else [])
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        code = cli.main(args)
+    if code != 0:
+        raise UserError("the memorisation check failed (see the error above)")
+    row = {**json.loads(buf.getvalue())["row"], **_common(ctx, c)}
+    return {"rows": [row], "artifacts": {"closest pairs (pixels)": row["pixels_closest_pairs_png"],
+                                         "closest pairs (D features)": row.get("features_closest_pairs_png")}}
+
+
+def run_throughput(ctx: Context, c: Cell) -> dict:
+    images = data.subset(data.load(c.dataset, "train", ctx.suite.data_root), 5000, seed=0)
+    rows = throughput.run(c.variant_obj(), images, stages=dict(c.settings)["stages"], log=ctx.log)
+    for r in rows:
+        r.update({**_common(ctx, c), "dataset": c.dataset})
+    results.write_rows(rows, ctx.results, "throughput", "throughput-rows.csv", throughput.ROW_FIELDS + ["suite", "cell"])
+    return {"rows": rows}
+
+
+def run_benchmarks(ctx: Context, c: Cell) -> dict:
+    """bench/test_benchmarks.py under pytest-benchmark, its JSON beside the suite's rows."""
+    out = ctx.results / f"benchmarks-{results.stamp()}.json"
+    ctx.results.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "pytest", str(Path(__file__).with_name("test_benchmarks.py")), "-q", "-p", "no:cacheprovider",
+           "--benchmark-enable", f"--benchmark-json={out}"]
+    env = {**os.environ, **({"DCGAN_DATA_ROOT": ctx.suite.data_root} if ctx.suite.data_root else {})}
+    if subprocess.run(cmd, env=env, stdout=sys.stderr).returncode != 0:
+        raise UserError(f"the pytest-benchmark run failed: {' '.join(cmd)}")
+    report = json.loads(out.read_text())
+    rows = [{**_common(ctx, c), "stage": b["params"]["name"], "benchmark": b["fullname"], "median_s": b["stats"]["median"],
+             "items_per_call": b["extra_info"]["items_per_call"], "items_per_s": b["extra_info"]["items_per_call"] / b["stats"]["median"],
+             "unit": b["extra_info"]["unit"], "device_name": f"{b['extra_info']['device']} (pytest-benchmark)"}
+            for b in report["benchmarks"]]
+    return {"rows": rows, "artifacts": {"pytest-benchmark json": str(out)}}
+
+
+RUNNERS: dict[str, Callable[[Context, Cell], dict]] = {
+    "train": run_train, "probe": run_probe, "control": run_control, "fidelity": run_fidelity,
+    "memorisation": run_memorisation, "throughput": run_throughput, "benchmarks": run_benchmarks,
+}
+
+
+def run_cell(ctx: Context, c: Cell) -> tuple[dict, bool]:
+    """(the cell's record, whether it was computed now). A finished cell is read back, never
+    recomputed; its record is written atomically only when the cell has finished."""
+    path = ctx.cell_file(c)
+    if path.exists():
+        return json.loads(path.read_text()), False
+    record = {"cell": c.id, **RUNNERS[c.kind](ctx, c), "finished": results.now()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=1, default=str))
+    os.replace(tmp, path)
+    return record, True

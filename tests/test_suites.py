@@ -1,0 +1,92 @@
+import json
+
+import pytest
+
+from bench import run, suites
+from dcgan.errors import UserError
+
+
+def tiny_suite():
+    return suites.Suite("tiny", "a test suite", variants=(("dcgan32", (("ngf", 8), ("ndf", 8), ("batch_size", 32))),),
+                        datasets=("digits",), seeds=(0, 1), protocols=(("digits-50", 1, 1),), steps={"digits": 20},
+                        throughput_stages=("sample",))
+
+
+@pytest.fixture
+def tiny(monkeypatch, tmp_path):
+    monkeypatch.setitem(suites.SUITES, "tiny", tiny_suite)
+    calls = {}
+    for kind, fn in list(suites.RUNNERS.items()):
+        def counted(ctx, c, fn=fn, kind=kind):
+            calls[kind] = calls.get(kind, 0) + 1
+            return fn(ctx, c)
+        monkeypatch.setitem(suites.RUNNERS, kind, counted)
+    args = ["--suite", "tiny", "--runs", str(tmp_path / "runs"), "--results", str(tmp_path / "results")]
+    return args, calls
+
+
+def test_the_matrix_expands_with_dependencies_first_and_every_declared_suite_expands():
+    cells = suites.cells(tiny_suite())
+    kinds = [c.kind for c in cells]
+    assert kinds == ["train", "probe", "train", "probe", "control", "throughput"]
+    assert len({c.id for c in cells}) == len(cells)
+    for make in suites.SUITES.values():
+        assert suites.cells(make())
+    # Table 1 and Table 2 each get their model: imagenet32 on ImageNet only, svhn32 on SVHN only
+    paper = {(c.variant, c.dataset) for c in suites.cells(suites.paper()) if c.kind == "train"}
+    assert paper == {("imagenet32", "imagenet32"), ("svhn32", "svhn")}
+
+
+def test_a_changed_setting_is_a_new_cell():
+    a = suites.Cell("train", "dcgan32", dataset="digits", seed=0, settings=(("steps", 20),))
+    b = suites.Cell("train", "dcgan32", dataset="digits", seed=0, settings=(("steps", 30),))
+    assert a.id != b.id and a.id.startswith("train/dcgan32/digits/seed0/")
+
+
+def test_only_selects_cells_and_the_training_they_need():
+    cells = suites.cells(tiny_suite())
+    chosen = suites.select(cells, ["kind=probe", "seed=1"])
+    assert [(c.kind, c.seed) for c in chosen] == [("train", 0), ("probe", 0), ("train", 1), ("probe", 1)]
+    assert [c.kind for c in suites.select(cells, ["throughput"])] == ["throughput"]
+    with pytest.raises(UserError, match="matches no cell"):
+        suites.select(cells, ["kind=nothing"])
+    with pytest.raises(UserError, match="unknown key 'colour'"):
+        suites.select(cells, ["colour=red"])
+
+
+def test_a_killed_suite_resumes_without_recomputing_finished_cells(tiny, monkeypatch, tmp_path):
+    args, calls = tiny
+    original = suites.RUNNERS["probe"]
+
+    def killed(ctx, c):
+        if c.seed == 1:
+            raise KeyboardInterrupt  # as if the process were stopped in the middle of this cell
+        return original(ctx, c)
+
+    monkeypatch.setitem(suites.RUNNERS, "probe", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run.main(args)
+    assert calls == {"train": 2, "probe": 1}  # the second probe was killed before it finished
+    finished = sorted(p.name for p in (tmp_path / "runs" / "tiny" / "cells").iterdir())
+    assert len(finished) == 3 and not any(n.endswith(".tmp") for n in finished)  # both trainings and the first probe
+
+    monkeypatch.setitem(suites.RUNNERS, "probe", original)
+    calls.clear()
+    assert run.main(args) == 0
+    assert calls == {"probe": 1, "control": 1, "throughput": 1}  # only what had not finished
+    reports = sorted((tmp_path / "results" / "tiny").glob("report-*/report.html"))
+    assert len(reports) == 1 and "digits-50" not in reports[0].read_text()  # no paper table for digits: only the CSVs
+
+    calls.clear()
+    assert run.main(args) == 0 and calls == {}  # everything finished: nothing recomputed, a new report
+    assert len(sorted((tmp_path / "results" / "tiny").glob("report-*/report.html"))) == 2
+    rows = json.loads(next((tmp_path / "runs" / "tiny" / "cells").glob("probe*seed1*")).read_text())["rows"]
+    measured = [r for r in rows if r["source"] == "measured"]
+    assert measured[0]["seed"] == 1 and measured[0]["suite"] == "tiny" and measured[0]["train_dataset"] == "digits"
+
+
+def test_list_shows_what_has_finished(tiny, capsys):
+    args, _ = tiny
+    assert run.main(args + ["--list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 6 and all(line.startswith("to run") for line in lines)
