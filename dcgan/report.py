@@ -120,10 +120,14 @@ def display(df: pd.DataFrame) -> pd.DataFrame:
             out[col] = [_pm(v, s) for v, s in zip(df[col], df[f"{col} ±"], strict=True)]
         elif df[col].dtype.kind == "f":
             whole = all(_num(v) is None or float(v).is_integer() for v in df[col])  # e.g. feature counts beside empty cells
-            out[col] = ["" if _num(v) is None else (f"{int(v)}" if whole else f"{v:.4g}") for v in df[col]]
+            out[col] = ["" if _num(v) is None else (f"{int(v)}" if whole else _short(v)) for v in df[col]]
         else:
             out[col] = df[col].fillna("")
     return out
+
+
+def _short(v: float) -> str:
+    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.4g}"  # rates in thousands read better without exponents
 
 
 def loss_curves(logs: dict[str, Path], out: Path) -> Path | None:
