@@ -41,9 +41,13 @@ def cmd_train(args) -> dict:
         collapse_steps=args.collapse_steps, progress=not args.no_progress,
     )
     result = train(cfg)
+    if result["rank"] != 0:  # under torchrun, the first process speaks for all
+        args.json = False
+        return result
     speed = result["images_per_s"]
+    procs = f" x {result['processes']} processes" if result["processes"] > 1 else ""
     print(f"trained {result['variant']} on {result['dataset']}/{result['split']} to step {result['steps']} "
-          f"({speed:.0f} images/s on {result['device']}); checkpoint {result['checkpoint']}", file=sys.stderr)
+          f"({speed:.0f} images/s on {result['device']}{procs}); checkpoint {result['checkpoint']}", file=sys.stderr)
     return result
 
 

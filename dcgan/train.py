@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import platform
 import signal
 import sys
@@ -27,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import __version__, checkpoint, data, nets
+from . import __version__, checkpoint, data, distributed, nets
 from .data import ImageSet
 from .errors import UserError
 from .variants import Variant
@@ -123,7 +124,11 @@ class Trainer:
         self.out = Path(cfg.out)
         if cfg.steps < 1:
             raise UserError(f"--steps must be at least 1; got {cfg.steps}")
-        self.device = pick_device(cfg.device)
+        self.group = distributed.from_env(cfg.device)  # one process unless started by torchrun
+        if v.batch_size % self.group.world:
+            raise UserError(f"the global batch {v.batch_size} does not split evenly over {self.group.world} processes; "
+                            f"choose a batch_size that is a multiple of it (--set batch_size=N)")
+        self.device = pick_device(distributed.device_for(self.group, cfg.device))
         if cfg.amp not in ("off", "bf16"):
             raise UserError(f"--amp must be off or bf16; got {cfg.amp!r}")
         if cfg.amp == "bf16" and self.device.type != "cuda":
@@ -191,9 +196,12 @@ class Trainer:
         }
 
     def save_checkpoint(self) -> Path:
-        path = checkpoint.save(self.state(), self.out / checkpoint.checkpoint_name(self.step))
-        self.save_samples()
-        checkpoint.prune(self.out, self.cfg.keep)
+        path = self.out / checkpoint.checkpoint_name(self.step)
+        if self.group.main:  # one writer; the others wait until the file is there
+            checkpoint.save(self.state(), path)
+            self.save_samples()
+            checkpoint.prune(self.out, self.cfg.keep)
+        self.group.barrier()
         return path
 
     def restore(self, path: Path) -> None:
@@ -230,7 +238,8 @@ class Trainer:
     # --- one step ------------------------------------------------------------------------------
     def batch(self, step: int, order: torch.Tensor) -> torch.Tensor:
         i = step % self.steps_per_epoch
-        idx = order[i * self.v.batch_size:(i + 1) * self.v.batch_size].to(self.device)
+        # the global batch's indices, then this process's part of them (all of them in one process)
+        idx = self.group.part(order[i * self.v.batch_size:(i + 1) * self.v.batch_size]).to(self.device)
         x = data.to_model_input(self.x[idx])  # on the device
         return x.contiguous(memory_format=torch.channels_last) if self.cfg.channels_last else x
 
@@ -242,13 +251,15 @@ class Trainer:
 
         # (1) Update D: maximise log D(x) + log(1 - D(G(z)))
         self.optD.zero_grad(set_to_none=True)
-        z = nets.sample_z(self.v, b, self.noise, self.device)
+        # z for the whole global batch from the generator every rank shares, then this rank's part
+        z = self.group.part(nets.sample_z(self.v, b * self.group.world, self.noise, self.device))
         with autocast:
             out_real = self.runD(real).float()
             fake = self.runG(z)
             out_fake = self.runD(fake.detach()).float()
         loss_d = F.binary_cross_entropy_with_logits(out_real, ones) + F.binary_cross_entropy_with_logits(out_fake, zeros)
         loss_d.backward()
+        self.group.average_gradients(self.netD)  # the mean over the global batch, as in one process
         grad_d = _grad_norm(self.netD)
         self.optD.step()
 
@@ -258,6 +269,7 @@ class Trainer:
             out_gen = self.runD(fake).float()
         loss_g = F.binary_cross_entropy_with_logits(out_gen, ones)
         loss_g.backward()
+        self.group.average_gradients(self.netG)
         grad_g = _grad_norm(self.netG)
         self.optG.step()
         return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), "d_x": torch.sigmoid(out_real).mean().detach(),
@@ -297,13 +309,16 @@ class Trainer:
             print(f"note: {self.out} holds no checkpoint yet; starting a new run", file=sys.stderr)
         if self.step >= cfg.steps:
             raise UserError(f"{last} is already at step {self.step}; ask for more --steps than that to continue")
-        self._write_run_info()
+        main = self.group.main  # only the first process writes files
+        if main:
+            self._write_run_info()
         log_path = self.out / "log.csv"
-        _truncate_log(log_path, self.step)
+        if main:
+            _truncate_log(log_path, self.step)
         new_log = not log_path.exists()
-        log_file = open(log_path, "a", newline="")
+        log_file = open(log_path, "a", newline="") if main else open(os.devnull, "w")
         log = csv.DictWriter(log_file, fieldnames=LOG_FIELDS)
-        if new_log:
+        if new_log and main:
             log.writeheader()
 
         start_step, t_start = self.step, time.perf_counter()
@@ -311,7 +326,7 @@ class Trainer:
         speeds = []
         epoch, order = None, None
         bar = tqdm(total=cfg.steps, initial=self.step, desc=f"train {v.name}", unit="step", file=sys.stderr,
-                   disable=not cfg.progress, dynamic_ncols=True)
+                   disable=not (cfg.progress and main), dynamic_ncols=True)
         try:
             with _stop_signals() as caught:
                 while self.step < cfg.steps:
@@ -321,27 +336,30 @@ class Trainer:
                     stats_t = self.train_step(self.batch(self.step, order))
                     self.step += 1
                     bar.update(1)
+                    # a signal reaching any process stops all of them at the same step
+                    stop = self.group.any(bool(caught), self.device)
                     at_ckpt = self.step % cfg.ckpt_every == 0 or self.step == cfg.steps
-                    if self.step % cfg.log_every == 0 or at_ckpt or caught:
+                    if self.step % cfg.log_every == 0 or at_ckpt or stop:
                         if self.device.type == "cuda":
                             torch.cuda.synchronize()
                         now = time.perf_counter()
                         speed = (self.step - window_start) * v.batch_size / max(now - t_window, 1e-9)
                         speeds.append(speed)
                         t_window, window_start = now, self.step
-                        stats = {k: float(t) for k, t in stats_t.items()}
+                        stats = {k: float(t) for k, t in self.group.mean(stats_t).items()}
                         log.writerow({"step": self.step, "epoch": round(self.step / self.steps_per_epoch, 4), **{k: f"{x:.6g}" for k, x in stats.items()},
                                       "images_per_s": f"{speed:.1f}", "elapsed_s": f"{now - t_start:.2f}"})
                         log_file.flush()
                         bar.set_postfix(img_s=f"{speed:.0f}", loss_d=f"{stats['loss_d']:.3f}", loss_g=f"{stats['loss_g']:.3f}")
                         self.check_health(stats)  # raises before an unhealthy state is saved
                         # while D looks collapsed, periodic checkpoints pause so the last good one is not pruned
-                        if caught or (at_ckpt and (self.collapse_since is None or self.step == cfg.steps)):
+                        if stop or (at_ckpt and (self.collapse_since is None or self.step == cfg.steps)):
                             self.save_checkpoint()
-                    if caught:
-                        name = signal.Signals(caught[0]).name
+                    if stop:
+                        signum = caught[0] if caught else signal.SIGTERM  # this process may not have been signalled itself
+                        name = signal.Signals(signum).name
                         raise TrainingStopped(f"{name} at step {self.step}: {self._kept()}; continue with --resume",
-                                              exit_code=128 + caught[0])
+                                              exit_code=128 + signum)
         finally:
             bar.close()
             log_file.close()
@@ -349,7 +367,7 @@ class Trainer:
         return {
             "run_dir": str(self.out), "checkpoint": str(final), "variant": v.name, "dataset": self.dataset.name,
             "split": self.dataset.split, "steps": self.step, "steps_this_run": self.step - start_step,
-            "batch_size": v.batch_size, "device": str(self.device),
+            "batch_size": v.batch_size, "device": str(self.device), "processes": self.group.world, "rank": self.group.rank,
             # the first window includes warm-up; the median of the rest is the steady speed
             "images_per_s": float(np.median(speeds[1:] if len(speeds) > 1 else speeds)) if speeds else None,
             "seconds": time.perf_counter() - t_start,
@@ -358,6 +376,7 @@ class Trainer:
     def _write_run_info(self) -> None:
         info = {**self.identity, "config": {k: (str(x) if isinstance(x, Path) else x) for k, x in vars(self.cfg).items() if k != "variant"},
                 "device": str(self.device), "threads": torch.get_num_threads(), "versions": versions(),
+                "processes": self.group.world, "backend": "gloo" if self.device.type == "cpu" else "nccl" if self.group.active else None,
                 "dataset_source": self.dataset.source, "started_at_step": self.step,
                 "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         (self.out / f"run-{self.step:08d}.json").write_text(json.dumps(info, indent=1, default=str))
