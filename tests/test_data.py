@@ -1,4 +1,6 @@
+import json
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -140,6 +142,10 @@ def test_imagenet_tree_skips_and_lists_corrupt_files_and_converts_grey_and_cmyk(
     assert "skipped 2 corrupt image file(s)" in err and "broken.JPEG" in err and "junk.JPEG" in err
     report = next((tmp_path / "cache").glob("imagenet-train-32px-*.json")).read_text()
     assert "broken.JPEG" in report and "junk.JPEG" in report
+    converted = json.loads(report)["converted_to_rgb"]
+    assert {k: (v["count"], [Path(f).name for f in v["files"]]) for k, v in converted.items()} == {
+        "CMYK": (1, ["cmyk.JPEG"]), "greyscale": (1, ["grey.JPEG"])}
+    assert "converted to RGB: 1 CMYK, 1 greyscale" in err
     decoded = [p.name for p in sorted(folder.iterdir()) if p.name not in ("broken.JPEG", "junk.JPEG")]
     grey_index = decoded.index("grey.JPEG")
     g = s.x[grey_index].astype(int)
@@ -160,6 +166,68 @@ def test_imagenet_tree_cache_is_reused_and_keyed_on_content(tmp_path, shared_dat
     Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(written[0][0].parent / "new.JPEG")
     with pytest.raises(AssertionError, match="decoded again"):
         data.load("imagenet", "train", root)
+
+
+def test_an_interrupted_ingestion_resumes_at_the_first_unfinished_chunk(tmp_path, shared_data, monkeypatch):
+    root = tmp_path / "ilsvrc"
+    written = _write_tree(root, shared_data, per_class=4, classes=3)  # 12 files: chunks of 5, 5, 2
+    monkeypatch.setattr(data, "INGEST_CHUNK", 5)
+    real_savez, saved = np.savez, []
+
+    def interrupted(path, **arrays):
+        if len(saved) == 1:
+            raise KeyboardInterrupt  # stopped while the second chunk was being written
+        saved.append(path)
+        real_savez(path, **arrays)
+
+    monkeypatch.setattr(np, "savez", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        data.load("imagenet", "train", root, workers=1)
+    parts = list((tmp_path / "cache").glob("*.part*.npz"))
+    assert [p.name.split(".")[-2] for p in parts] == ["part00000"] and not list((tmp_path / "cache").glob("*.x.npy"))
+    monkeypatch.setattr(np, "savez", real_savez)
+    s = data.load("imagenet", "train", root, workers=1)
+    report = json.loads(next((tmp_path / "cache").glob("imagenet-train-32px-*.json")).read_text())
+    assert report["decoded_this_run"] == 7 and report["decoded"] == len(written) == len(s)  # chunk 1 was not decoded again
+    assert not list((tmp_path / "cache").glob("*.part*"))  # parts removed once the cache is whole
+    uninterrupted = data.ingest_files([p for p, _ in written], np.array([c for _, c in written]), 32, "x", "train", "t",
+                                      tmp_path / "other", workers=1)
+    assert np.array_equal(s.x, uninterrupted.x) and s.y.tolist() == [c for _, c in written]
+
+
+def _tar_of_class_tars(tree: Path, out: Path, evil: bool = False) -> Path:
+    import io
+    import tarfile
+
+    with tarfile.open(out, "w") as outer:
+        for d in sorted(p for p in tree.iterdir() if p.is_dir()):
+            buf = io.BytesIO()
+            with tarfile.open(fileobj=buf, mode="w") as inner:
+                for f in sorted(d.iterdir()):
+                    inner.add(f, arcname=f.name)
+                if evil:
+                    inner.add(next(d.iterdir()), arcname="../../escaped.JPEG")
+            info = tarfile.TarInfo(f"{d.name}.tar")
+            info.size = buf.tell()
+            buf.seek(0)
+            outer.addfile(info, buf)
+    return out
+
+
+def test_the_train_tar_is_extracted_safely_and_read_as_the_tree(tmp_path, shared_data):
+    written = _write_tree(tmp_path / "tree", shared_data, per_class=2, classes=3)
+    (tmp_path / "dl").mkdir()
+    _tar_of_class_tars(tmp_path / "tree" / "train", tmp_path / "dl" / data.TRAIN_TAR)
+    from_tar = data.load("imagenet", "train", tmp_path / "dl", workers=1)
+    from_tree = data.load("imagenet", "train", tmp_path / "tree", workers=1)
+    assert np.array_equal(from_tar.x, from_tree.x) and from_tar.classes == from_tree.classes and len(from_tar) == len(written)
+
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    _tar_of_class_tars(tmp_path / "tree" / "train", bad / data.TRAIN_TAR, evil=True)
+    with pytest.raises(UserError, match="refusing to extract"):
+        data.load("imagenet", "train", bad, workers=1, cache_dir=str(tmp_path / "badcache"))
+    assert not list(tmp_path.rglob("escaped.JPEG"))
 
 
 def test_imagenet_tree_missing(tmp_path):
