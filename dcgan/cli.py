@@ -37,6 +37,7 @@ def cmd_train(args) -> dict:
         data_root=args.data_root, data_options=_pairs(args.data_opt, "--data-opt"), download=args.download,
         seed=args.seed, ckpt_every=args.ckpt_every, keep=args.keep, log_every=args.log_every, sample_n=args.sample_n,
         resume=args.resume, device=args.device, amp=args.amp, channels_last=args.channels_last, compile=args.compile,
+        fused_adam=args.fused_adam,
         deterministic=args.deterministic,
         collapse_steps=args.collapse_steps, progress=not args.no_progress,
     )
@@ -244,7 +245,7 @@ def cmd_throughput(args) -> dict:
     stages = [s.strip() for s in args.stages.split(",") if s.strip()]
     log = None if args.no_progress else (lambda m: print(m, file=sys.stderr))
     rows = throughput.run(v, images, args.device, stages, args.amp, args.channels_last, args.compile, args.warmup, args.iters,
-                          args.repeats, args.workers, args.svm_n, netG, netD, log)
+                          args.repeats, args.workers, args.svm_n, netG, netD, log, fused_adam=args.fused_adam, ladder=args.ladder)
     json_path, csv_path = results.write_rows(rows, args.out_dir, "throughput", "throughput-rows.csv", throughput.ROW_FIELDS)
     if not args.json:
         cols = ["stage", "items_per_s", "unit", "ratio_to_reference", "gflops_per_item", "tflops_achieved", "peak_fraction", "peak_memory_mb"]
@@ -382,6 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--amp", default="off", choices=["off", "bf16"], help="bf16 autocast (CUDA only)")
     t.add_argument("--channels-last", action="store_true", help="channels_last memory format (for CUDA)")
     t.add_argument("--compile", action="store_true", help="torch.compile the nets (for CUDA)")
+    t.add_argument("--fused-adam", action="store_true", help="torch's fused Adam kernels")
     t.add_argument("--deterministic", action="store_true", help="deterministic cuDNN kernels: a resumed CUDA run equals an uninterrupted one bit for bit")
     t.add_argument("--collapse-steps", type=int, default=2000, help="stop when D has looked collapsed this many steps (0: never)")
     t.add_argument("--no-progress", action="store_true")
@@ -483,6 +485,9 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("--amp", default="off", choices=["off", "bf16"], help="bf16 autocast for our step (CUDA only)")
     tp.add_argument("--channels-last", action="store_true")
     tp.add_argument("--compile", action="store_true", help="torch.compile our step's networks")
+    tp.add_argument("--fused-adam", action="store_true", help="torch's fused Adam for our step")
+    tp.add_argument("--ladder", action="store_true", help="also time our step with each fast-path option added in turn "
+                                                           "(eager, fused Adam, channels_last, and on CUDA bf16 autocast and torch.compile)")
     _run_options(tp, "results/throughput", "feature")
     tp.set_defaults(func=cmd_throughput)
 

@@ -103,11 +103,11 @@ def throughput_table(rows: list[dict]) -> pd.DataFrame:
         fraction = _num(r.get("peak_fraction"))
         out.append({"variant": r.get("variant"), "device": r.get("device_name"), "stage": r.get("stage"),
                     "items/s": _num(r.get("items_per_s")), "min": _num(r.get("items_per_s_min")), "max": _num(r.get("items_per_s_max")),
-                    "unit": r.get("unit"), "× reference": _num(r.get("ratio_to_reference")), "GFLOP/item": _num(r.get("gflops_per_item")),
+                    "unit": r.get("unit"), "× reference": _num(r.get("ratio_to_reference")), "× eager": _num(r.get("ratio_to_eager")), "GFLOP/item": _num(r.get("gflops_per_item")),
                     "TFLOP/s": _num(r.get("tflops_achieved")), "% of peak": 100 * fraction if fraction is not None else None,
                     "peak memory MiB": _num(r.get("peak_memory_mb")), "batch": r.get("batch_size"), "note": r.get("note", "")})
-    return pd.DataFrame(out).reindex(columns=["variant", "device", "stage", "items/s", "min", "max", "unit", "× reference", "GFLOP/item",
-                                              "TFLOP/s", "% of peak", "peak memory MiB", "batch", "note"])
+    return pd.DataFrame(out).reindex(columns=["variant", "device", "stage", "items/s", "min", "max", "unit", "× reference", "× eager",
+                                              "GFLOP/item", "TFLOP/s", "% of peak", "peak memory MiB", "batch", "note"])
 
 
 def display(df: pd.DataFrame) -> pd.DataFrame:

@@ -81,12 +81,12 @@ def peak_tflops(device: torch.device, precision: str) -> float | None:
 
 # --- the stages ------------------------------------------------------------------------------
 def train_stage(v: Variant, images: ImageSet, device: torch.device, amp: str = "off", channels_last: bool = False,
-                compile: bool = False, log_every: int = 10) -> Stage:
+                compile: bool = False, log_every: int = 10, fused_adam: bool = False, name: str = "train") -> Stage:
     """Our trainer's step: the batch gathered and converted on the device, D then G, losses read
     on the host every ``log_every`` steps as the training loop does."""
     tmp = tempfile.mkdtemp(prefix="dcgan-throughput-")  # the trainer writes nothing until run()
     cfg = TrainConfig(v, Path(tmp), steps=1, images=images, device=str(device), amp=amp, channels_last=channels_last,
-                      compile=compile, progress=False)
+                      compile=compile, fused_adam=fused_adam, progress=False)
     trainer = Trainer(cfg)
     order = torch.randperm(len(trainer.x), generator=torch.Generator().manual_seed(0))
     state = {"step": 0}
@@ -100,8 +100,9 @@ def train_stage(v: Variant, images: ImageSet, device: torch.device, amp: str = "
 
     flops = count_flops(step) if not compile else count_flops(lambda: _eager_step(trainer, order))
     precision = "bf16" if amp == "bf16" else "fp32"
-    options = [o for o, on in (("bf16 autocast", amp == "bf16"), ("channels_last", channels_last), ("torch.compile", compile)) if on]
-    return Stage("train", step, v.batch_size, "images", flops, precision,
+    options = [o for o, on in (("fused Adam", fused_adam), ("channels_last", channels_last), ("bf16 autocast", amp == "bf16"),
+                               ("torch.compile", compile)) if on]
+    return Stage(name, step, v.batch_size, "images", flops, precision,
                  "ours: " + (", ".join(options) if options else "eager fp32") + ", data resident on the device")
 
 
@@ -229,12 +230,13 @@ def svm_stage(netD, images: ImageSet, device: torch.device, n: int = 1000) -> St
 
 
 def make_stage(name: str, v: Variant, images: ImageSet, device: torch.device, netG=None, netD=None, amp: str = "off",
-               channels_last: bool = False, compile: bool = False, workers: int = 2, svm_n: int = 1000) -> Stage:
+               channels_last: bool = False, compile: bool = False, workers: int = 2, svm_n: int = 1000,
+               fused_adam: bool = False) -> Stage:
     """The stage ``name`` (one of STAGES); G and D default to random-init ones of ``v``."""
     if netG is None or netD is None:
         netG, netD = nets.build(v, seed=0)
     makers = {
-        "train": lambda: train_stage(v, images, device, amp, channels_last, compile),
+        "train": lambda: train_stage(v, images, device, amp, channels_last, compile, fused_adam=fused_adam),
         "train-reference": lambda: reference_stage(v, images, device, workers),
         "sample": lambda: sample_stage(netG, device),
         "features": lambda: features_stage(netD, images, device),
@@ -287,9 +289,10 @@ def device_name(device: torch.device) -> str:
 
 def run(v: Variant, images: ImageSet, device: str = "auto", stages=STAGES, amp: str = "off", channels_last: bool = False,
         compile: bool = False, warmup: int = 3, iters: int = 10, repeats: int = 3, workers: int = 2, svm_n: int = 1000,
-        netG=None, netD=None, log=None) -> list[dict]:
+        netG=None, netD=None, log=None, fused_adam: bool = False, ladder: bool = False) -> list[dict]:
     """One row per stage, measured in this process one after another; training rows carry their
-    ratio to the reference loop when both were timed."""
+    ratio to the reference loop when both were timed. ``ladder``: our step also with each fast-path
+    option added in turn (LADDER), each row with its ratio to the eager step."""
     unknown = sorted(set(stages) - set(STAGES))
     if unknown:
         raise UserError(f"unknown throughput stage(s) {', '.join(unknown)}; choose from {', '.join(STAGES)}")
@@ -302,20 +305,41 @@ def run(v: Variant, images: ImageSet, device: str = "auto", stages=STAGES, amp: 
     for name in stages:
         if log:
             log(f"throughput: {name} ...")
-        stage = make_stage(name, v, images, dev, netG, netD, amp, channels_last, compile, workers, svm_n)
+        stage = make_stage(name, v, images, dev, netG, netD, amp, channels_last, compile, workers, svm_n, fused_adam)
         windows = 1 if name == "svm" else repeats  # one SVM solve is seconds on a CPU
         calls = 1 if name == "svm" else iters
         rows.append({**common, **measure(stage, dev, warmup=1 if name == "svm" else warmup, iters=calls, repeats=windows)})
         if log:
             r = rows[-1]
             log(f"throughput: {name}: {r['items_per_s']:.1f} {r['unit']}/s")
+    if ladder:
+        options: dict = {}
+        for label, extra in LADDER:
+            options = {**options, **extra}
+            if dev.type != "cuda" and (options.get("amp") == "bf16" or options.get("compile")):
+                continue  # CUDA-only pieces
+            if log:
+                log(f"throughput: train ({label}) ...")
+            stage = train_stage(v, images, dev, name=f"train ({label})", **options)
+            rows.append({**common, **measure(stage, dev, warmup=warmup + (10 if options.get("compile") else 0), iters=iters, repeats=repeats)})
     by_stage = {r["stage"]: r for r in rows}
-    if "train" in by_stage and "train-reference" in by_stage:
-        by_stage["train"]["ratio_to_reference"] = by_stage["train"]["items_per_s"] / by_stage["train-reference"]["items_per_s"]
+    reference = by_stage.get("train-reference")
+    eager = by_stage.get(f"train ({LADDER[0][0]})")
+    for r in rows:
+        if r["stage"].startswith("train") and r["stage"] != "train-reference":
+            if reference:
+                r["ratio_to_reference"] = r["items_per_s"] / reference["items_per_s"]
+            if eager:
+                r["ratio_to_eager"] = r["items_per_s"] / eager["items_per_s"]
     return rows
 
 
-ROW_FIELDS = ["time", "variant", "dataset", "stage", "items_per_s", "items_per_s_min", "items_per_s_max", "unit", "ratio_to_reference",
+# Our step with each fast-path option added in turn (cumulative); the CUDA-only ones are skipped elsewhere.
+LADDER = [("eager fp32", {}), ("+ fused Adam", {"fused_adam": True}), ("+ channels_last", {"channels_last": True}),
+          ("+ bf16 autocast", {"amp": "bf16"}), ("+ torch.compile", {"compile": True})]
+
+
+ROW_FIELDS = ["time", "variant", "dataset", "stage", "items_per_s", "items_per_s_min", "items_per_s_max", "unit", "ratio_to_reference", "ratio_to_eager",
               "gflops_per_item", "tflops_achieved", "peak_tflops", "peak_fraction", "precision", "peak_memory_mb", "memory_kind",
               "batch_size", "items_per_call", "calls_per_window", "windows", "warmup_calls", "device", "device_name", "torch",
               "dcgan_bench", "git_revision", "note"]

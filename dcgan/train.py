@@ -65,6 +65,7 @@ class TrainConfig:
     amp: str = "off"  # "bf16": bfloat16 autocast (CUDA only)
     channels_last: bool = False
     compile: bool = False
+    fused_adam: bool = False  # one fused kernel per optimiser step (torch's fused Adam)
     deterministic: bool = False  # deterministic kernels (cuDNN): bit-exact resume on CUDA, at some speed
     collapse_steps: int = 2000  # D(x)>0.99 and D(G(z))<0.01 this long stops the run; 0 disables
     progress: bool = True
@@ -166,7 +167,7 @@ class Trainer:
         if cfg.channels_last:
             self.netG.to(memory_format=torch.channels_last)
             self.netD.to(memory_format=torch.channels_last)
-        adam = dict(lr=v.lr, betas=(v.beta1, v.beta2), weight_decay=v.weight_decay)
+        adam = dict(lr=v.lr, betas=(v.beta1, v.beta2), weight_decay=v.weight_decay, **({"fused": True} if cfg.fused_adam else {}))
         self.optD = torch.optim.Adam(self.netD.parameters(), **adam)
         self.optG = torch.optim.Adam(self.netG.parameters(), **adam)
         self.noise = torch.Generator(device=self.device).manual_seed(cfg.seed + 1)

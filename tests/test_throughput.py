@@ -59,3 +59,24 @@ def test_the_command_writes_rows_and_refuses_unknown_stages(tmp_path, capsys):
     assert (tmp_path / "throughput-rows.csv").read_text().count("\n") == 3
     assert cli.main([a if a != "train,sample" else "train,warp" for a in args]) == 1
     assert "unknown throughput stage(s) warp" in capsys.readouterr().err
+
+
+def test_the_fast_path_ladder_on_the_cpu_skips_the_cuda_only_pieces(digits):
+    rows = throughput.run(tiny(), digits, device="cpu", stages=("train",), warmup=1, iters=1, repeats=1, ladder=True)
+    stages = [r["stage"] for r in rows]
+    assert stages == ["train", "train (eager fp32)", "train (+ fused Adam)", "train (+ channels_last)"]
+    assert rows[1]["ratio_to_eager"] == 1.0 and rows[3]["note"] == "ours: fused Adam, channels_last, data resident on the device"
+    assert "ratio_to_reference" not in rows[0]  # no reference timed in this run
+
+
+def test_fused_adam_takes_the_same_steps(digits):
+    import dataclasses
+
+    v = tiny()
+    losses = []
+    for fused in (False, True):
+        stage = throughput.train_stage(dataclasses.replace(v), digits, torch.device("cpu"), fused_adam=fused, log_every=1)
+        losses.append([stage.run() for _ in range(3)])
+    for a, b in zip(*losses, strict=True):
+        for k in a:
+            assert b[k] == pytest.approx(a[k], rel=1e-4), k
