@@ -13,6 +13,7 @@ Data: the quick suite uses the real CIFAR-10 under $DCGAN_DATA_ROOT (tox points 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -84,10 +85,22 @@ def main(argv=None) -> int:
         print("failed cells: " + ", ".join(failures), file=sys.stderr)
         return 1
     if args.compare:
-        base, new = (suites.Cell("train", *m).label for m in (suites.QUICK_MODEL, candidate))
-        print(f"\ncompare: {new} against the baseline {base}", file=sys.stderr)
-        return cli.main(["compare", str(ctx.results), "--variants", base, new])
+        return compare(ctx, all_cells, records, candidate)
     return 0
+
+
+def compare(ctx: suites.Context, all_cells, records: dict, candidate) -> int:
+    """The candidate's rows against the baseline's, both from this suite's cells, through
+    `dcgan compare`; the two row sets are kept beside the report."""
+    folder = report.new_folder(ctx.results, "compare")
+    paths = []
+    for side, model in (("base", suites.QUICK_MODEL), ("new", candidate)):
+        label = suites.Cell("train", *model).label
+        rows = [r for c in all_cells if c.label == label and c.id in records and c.kind != "benchmarks" for r in records[c.id]["rows"]]
+        (folder / f"{side}.json").write_text(json.dumps(rows, indent=1, default=str))
+        paths.append(str(folder / f"{side}.json"))
+        print(f"compare: {side} = {label} ({len(rows)} rows, {folder / f'{side}.json'})", file=sys.stderr)
+    return cli.main(["compare", *paths])
 
 
 def _rows(records: dict, cells, kind: str) -> list[dict]:
@@ -118,20 +131,22 @@ def write_report(ctx: suites.Context, all_cells, records: dict):
 
 def summary(records: dict, all_cells) -> None:
     """The figures a reader wants first: each trained D against its random-init control."""
-    probe = {(r["variant"], r["protocol"]): r for r in _rows(records, all_cells, "control")}
-    for r in _rows(records, all_cells, "probe"):
+    def pairs(kind):
+        return [(c, r) for c in all_cells if c.kind == kind and c.id in records for r in records[c.id]["rows"]]
+
+    controls = {(c.label, r["protocol"]): r for c, r in pairs("control")}
+    for c, r in pairs("probe"):
         if r.get("source") != "measured":
             continue
-        control = probe.get((r["variant"], r["protocol"]))
+        control = controls.get((c.label, r["protocol"]))
         gap = f", control {control['value']:.2f}% ({r['value'] - control['value']:+.2f} points)" if control else ""
-        print(f"  {r['protocol']}: {r['variant']} seed {r.get('seed')} ({r['weights']}) {r['value']:.2f}%{gap}", file=sys.stderr)
-    for r in _rows(records, all_cells, "fidelity"):
+        print(f"  {r['protocol']}: {c.label} seed {c.seed} ({r['weights']}) {r['value']:.2f}%{gap}", file=sys.stderr)
+    for c, r in pairs("fidelity"):
         value = "not computed" if r.get("value") is None else f"{r['value']:.4g} ± {r.get('std') or 0:.2g}"
-        print(f"  {r['metric']}: {r['variant']} seed {r.get('seed')}: {value}", file=sys.stderr)
-    for r in _rows(records, all_cells, "throughput"):
+        print(f"  {r['metric']}: {c.label} seed {c.seed}: {value}", file=sys.stderr)
+    for c, r in pairs("throughput"):
         ratio = f" ({r['ratio_to_reference']:.2f}x the pytorch/examples-style loop)" if r.get("ratio_to_reference") else ""
-        print(f"  throughput {r['stage']}: {r['items_per_s']:.0f} {r['unit']}/s on {r['device_name']}{ratio}", file=sys.stderr)
-
+        print(f"  throughput {r['stage']}: {c.label}: {r['items_per_s']:.0f} {r['unit']}/s on {r['device_name']}{ratio}", file=sys.stderr)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -147,7 +147,8 @@ def compare(base_rows: list[dict], new_rows: list[dict], alpha: float = ALPHA, b
                 verdict = "regression" if worse > 0 else "improvement"
         out.append({"kind": k[0], "what": " / ".join(str(x) for x in k[1:] if x is not None), "base": mean_a, "new": mean_b,
                     "delta": delta, "band": threshold, "p_value": p, "noise": how, "verdict": verdict,
-                    "gated": bool(band and band.gated), "n_base": len(base), "n_new": len(new)})
+                    # the random-init control describes the architecture, not what training did: reported, not gated
+                    "gated": bool(band and band.gated and k[-1] != "control"), "n_base": len(base), "n_new": len(new)})
     return out
 
 

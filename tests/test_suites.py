@@ -90,3 +90,26 @@ def test_list_shows_what_has_finished(tiny, capsys):
     assert run.main(args + ["--list"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 6 and all(line.startswith("to run") for line in lines)
+
+
+def test_compare_runs_the_candidate_beside_the_baseline_and_a_planted_no_change_passes(monkeypatch, tmp_path, capsys):
+    model = ("dcgan32", (("ngf", 8), ("ndf", 8), ("batch_size", 32)))
+
+    def tiny_quick(candidate=None):
+        s = tiny_suite()
+        return suites.Suite("quick", s.description, variants=(model,) + ((candidate,) if candidate else ()), datasets=s.datasets,
+                            seeds=(0,), protocols=(("digits-50", 2, 2),), steps=s.steps)
+
+    monkeypatch.setattr(suites, "QUICK_MODEL", model)
+    monkeypatch.setattr(suites, "quick", tiny_quick)
+    args = ["--runs", str(tmp_path / "runs"), "--results", str(tmp_path / "results"), "--compare", "--candidate", "dcgan32"]
+    # the candidate sets lr to its default: the same training, so every measurement must agree
+    assert run.main(args + ["--candidate-set", "lr=0.0002"]) == 0
+    out = capsys.readouterr()
+    assert "0 gated regression(s) among 2 shared measurements" in out.err
+    assert out.out.count("no change (within band)") == 2
+    folder = next((tmp_path / "results" / "quick").glob("compare-*"))
+    assert {p.name for p in folder.iterdir()} == {"base.json", "new.json"}
+    # the candidate must differ from the baseline, and the flags belong to the quick suite
+    assert run.main(args) == 1 and "the candidate is the baseline itself" in capsys.readouterr().err
+    assert run.main(["--suite", "paper", "--compare"]) == 1
