@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -42,9 +43,32 @@ def write_rows(rows: list[dict], out_dir, name: str, csv_name: str, fields: list
     json_path.write_text(json.dumps(rows, indent=1, default=str))
     csv_path = out_dir / csv_name
     new = not csv_path.exists()
+    if not new:
+        fields = _widen(csv_path, fields)
     with open(csv_path, "a", newline="") as f:
         w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
         if new:
             w.writeheader()
         w.writerows(rows)
     return json_path, csv_path
+
+
+def _widen(csv_path: Path, fields: list[str]) -> list[str]:
+    """The columns to append under: the file's own, plus any new ones. When there are new ones,
+    the file is rewritten (atomically) with the wider header and every earlier row kept as it
+    was, so appended rows never land under the wrong column."""
+    with open(csv_path, newline="") as f:
+        reader = csv.DictReader(f)
+        existing = list(reader.fieldnames or [])
+        old_rows = list(reader)
+    added = [c for c in fields if c not in existing]
+    if not added:
+        return existing
+    wider = existing + added
+    tmp = csv_path.with_suffix(".tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=wider)
+        w.writeheader()
+        w.writerows(old_rows)
+    os.replace(tmp, csv_path)
+    return wider
