@@ -99,6 +99,130 @@ def cmd_sample(args) -> dict:
     return {"out": str(out), "n": args.n, "seed": args.seed, "variant": v.name, "bn_stats": bn}
 
 
+def _figure_setup(args):
+    """The checkpoint's G and D, the BN statistics to sample with, and a new output folder."""
+    from . import checkpoint
+
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()) and not args.force:
+        raise UserError(f"{out} exists and is not empty; pass --force to write into it, or choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    v, netG, netD, state = checkpoint.load_models(args.ckpt)
+    bn = getattr(args, "bn_stats", None) or ("batch" if state.get("bn_stats") == "none" else "running")
+    return out, v, netG, netD, bn
+
+
+def _write_json(path: Path, record: dict) -> dict:
+    path.write_text(json.dumps(record, indent=1, default=str))
+    return record
+
+
+def cmd_walk(args) -> dict:
+    from PIL import Image
+
+    from . import figures
+
+    out, v, netG, _, bn = _figure_setup(args)
+    z = figures.walk_z(v, args.points, args.steps, args.seed, args.mode)
+    images = figures.render(netG, z, bn)
+    png = figures.save_png(figures.grid(images, args.points - 1), out / f"walk-{args.mode}.png", args.scale)
+    # one continuous animation: each row after the first starts where the previous ended
+    keep = [k for k in range(len(images)) if k == 0 or k % (args.steps + 1) != 0]
+    frames = [Image.fromarray(images[k].squeeze(-1) if images[k].shape[-1] == 1 else images[k]).resize((v.image_size * args.scale,) * 2, Image.NEAREST)
+              for k in keep]
+    gif = out / f"walk-{args.mode}.gif"
+    frames[0].save(gif, save_all=True, append_images=frames[1:], duration=80, loop=0)
+    print(f"walk through {args.points} z ({args.mode}, {args.steps} steps each): {png} and {gif}", file=sys.stderr)
+    return _write_json(out / f"walk-{args.mode}.json", {"png": str(png), "gif": str(gif), "points": args.points, "steps": args.steps,
+                                                        "mode": args.mode, "seed": args.seed, "bn_stats": bn, "ckpt": args.ckpt})
+
+
+def cmd_arithmetic(args) -> dict:
+    import numpy as np
+
+    from . import figures
+
+    out, v, netG, _, bn = _figure_setup(args)
+    sheet = figures.sheet_z(v, args.n, args.seed)
+    record = {"ckpt": args.ckpt, "sheet_n": args.n, "sheet_seed": args.seed, "bn_stats": bn}
+    sheet_png = figures.save_png(figures.numbered_sheet(figures.render(netG, sheet, bn)), out / "sheet.png")
+    record["sheet"] = str(sheet_png)
+    print(f"numbered sample sheet: {sheet_png} (pick exemplars by index; the same --n and --seed give the same z)", file=sys.stderr)
+    if args.expr:
+        terms = figures.parse_expression(args.expr)
+        result = figures.arithmetic(v, sheet, terms, args.noise, args.seed)
+        rows = []
+        for (_, idx), mean in zip(terms, result["means"], strict=True):
+            rows.append(np.concatenate([figures.render(netG, sheet[idx], bn), figures.render(netG, mean[None], bn)]))
+        width = max(len(r) for r in rows)
+        blank = np.full_like(rows[0][:1], 255)
+        concepts = np.concatenate([np.concatenate([r, np.repeat(blank, width - len(r), 0)]) for r in rows])
+        record["concepts"] = str(figures.save_png(figures.grid(concepts, len(rows)), out / "arithmetic-concepts.png", args.scale))
+        record["result"] = str(figures.save_png(figures.grid(figures.render(netG, result["grid"], bn), 3), out / "arithmetic-result.png", args.scale))
+        record.update({"expr": args.expr, "terms": terms, "noise": args.noise})
+        print(f"{args.expr}: exemplars and their means in {record['concepts']}, G(Y) and its neighbours in {record['result']}", file=sys.stderr)
+    if args.turn_left or args.turn_right:
+        left, right = (sorted({int(i) for i in s.split(",") if i}) for s in (args.turn_left or "", args.turn_right or ""))
+        rows = [int(i) for i in (args.turn_rows or "0,1,2,3").split(",") if i]
+        if not left or not right or any(not 0 <= i < args.n for i in left + right + rows):
+            raise UserError(f"--turn-left and --turn-right need sample indices on the sheet (0..{args.n - 1}), e.g. 1,2,3,4")
+        z, _ = figures.turn_rows(sheet, left, right, rows, args.steps)
+        record["turn"] = str(figures.save_png(figures.grid(figures.render(netG, z, bn), len(rows)), out / "turn.png", args.scale))
+        record.update({"turn_left": left, "turn_right": right, "turn_rows": rows, "turn_steps": args.steps})
+        print(f"turn vector applied along {len(rows)} rows: {record['turn']}", file=sys.stderr)
+    return _write_json(out / "arithmetic.json", record)
+
+
+def cmd_visualise(args) -> dict:
+    import numpy as np
+
+    from . import data, features, figures, nets
+
+    out, v, _, netD, _ = _figure_setup(args)
+    images = data.subset(data.load(args.dataset, args.split, args.data_root, **_pairs(args.data_opt, "--data-opt")), args.n_images, args.seed)
+    if images.image_size != v.image_size:
+        raise UserError(f"{args.dataset} images are {images.image_size}px; {v.name} takes {v.image_size}px")
+    record = {"ckpt": args.ckpt, "dataset": images.name, "n_images": len(images), "seed": args.seed, "bn_stats": "population (these images)"}
+    rows = []
+    _, random_D = nets.build(v, seed=args.seed)
+    for label, net in (("trained", netD), (f"random init (seed {args.seed})", random_D)):
+        result = figures.guided_backprop(features.with_population_stats(net, images.x), images.x, args.features, args.layer)
+        rows.append(np.stack([images.x[f["image_index"]] for f in result["features"]]))
+        rows.append(np.stack([figures.gradient_image(f["gradient"]) for f in result["features"]]))
+        record[label] = [{k: f[k] for k in ("feature", "image_index", "position", "response")} for f in result["features"]]
+        record["layer"] = result["layer"]
+    png = figures.save_png(figures.grid(np.concatenate(rows), 4), out / "guided-backprop.png", args.scale)
+    print(f"guided backpropagation of the first {args.features} features of {record['layer']}: rows = trained D's top images, "
+          f"their gradients, then the random-init D's: {png}", file=sys.stderr)
+    return _write_json(out / "guided-backprop.json", {**record, "png": str(png)})
+
+
+def cmd_forget(args) -> dict:
+    import numpy as np
+
+    from . import figures
+
+    out, v, netG, _, bn = _figure_setup(args)
+    layer = args.layer or figures.second_highest(netG)
+    if layer not in figures.g_layers(netG):
+        raise UserError(f"unknown G layer {layer!r}; G's hidden conv layers: {', '.join(figures.g_layers(netG))}")
+    marks = figures.read_boxes(args.boxes)
+    sheet = figures.sheet_z(v, args.n, args.seed)
+    fit = figures.fit_window_detector(netG, sheet, marks, layer, args.seed, bn)
+    z = figures.sheet_z(v, args.show, args.seed + 1)  # fresh samples, each drawn with and without the drop
+    before = figures.render(netG, z, bn)
+    after = figures.generate_dropping(netG, z, layer, fit["dropped"], bn)
+    png = figures.save_png(figures.grid(np.concatenate([before, after]), 2), out / "forget.png", args.scale)
+    print(f"dropped {len(fit['dropped'])} of {len(fit['weights'])} feature maps of {layer} (positive weight in the logistic regression, "
+          f"{fit['n_positive']} positive and {fit['n_negative']} negative positions); top row as drawn, bottom row without them: {png}",
+          file=sys.stderr)
+    return _write_json(out / "forget.json", {
+        "ckpt": args.ckpt, "boxes": args.boxes, "sheet_n": args.n, "sheet_seed": args.seed, "layer": layer,
+        "layer_choice": "the last hidden layer of G (the output layer counted as the highest) [our choice; PROTOCOL.md §8 leaves it open]",
+        "dropped": fit["dropped"], "n_feature_maps": len(fit["weights"]), "n_positive": fit["n_positive"], "n_negative": fit["n_negative"],
+        "train_accuracy": fit["train_accuracy"], "png": str(png), "bn_stats": bn})
+
+
 def cmd_features(args) -> dict:
     import numpy as np
 
@@ -466,6 +590,52 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--seed", type=int, default=0)
     _run_options(m, "results/memorisation", "feature")
     m.set_defaults(func=cmd_memorisation)
+
+    def figure_options(fp, out_help: str):
+        fp.add_argument("--ckpt", required=True, help="a ckpt-*.pt file or a run folder")
+        fp.add_argument("--out", required=True, help=out_help)
+        fp.add_argument("--seed", type=int, default=0)
+        fp.add_argument("--scale", type=int, default=3, help="pixel upscaling of the written images")
+        fp.add_argument("--force", action="store_true", help="write into a folder that is not empty")
+
+    w = sub.add_parser("walk", help="a latent walk through 9 random z (PNG grid and animated GIF)")
+    figure_options(w, "output folder")
+    w.add_argument("--points", type=int, default=9, help="random z walked through")
+    w.add_argument("--steps", type=int, default=8, help="steps between neighbouring points")
+    w.add_argument("--mode", default="linear", choices=["linear", "slerp"])
+    w.add_argument("--bn-stats", choices=["running", "batch"])
+    w.set_defaults(func=cmd_walk)
+
+    ar = sub.add_parser("arithmetic", help="vector arithmetic on z: a numbered sample sheet, then --expr '1,2,3 - 4,5,6 + 7,8,9'")
+    figure_options(ar, "output folder")
+    ar.add_argument("--n", type=int, default=100, help="samples on the numbered sheet")
+    ar.add_argument("--expr", help="concepts as sheet indices, e.g. '1,2,3 - 4,5,6 + 7,8,9' (the paper: 3 exemplars each)")
+    ar.add_argument("--noise", type=float, default=0.25, help="the 8 around G(Y) are G(Y + U(-noise, noise))")
+    ar.add_argument("--turn-left", help="sheet indices of left-facing exemplars (the paper: 4)")
+    ar.add_argument("--turn-right", help="sheet indices of right-facing exemplars (the paper: 4)")
+    ar.add_argument("--turn-rows", help="sheet indices the turn vector is applied to, one row each (default 0,1,2,3)")
+    ar.add_argument("--steps", type=int, default=8, help="steps of the turn along a row")
+    ar.add_argument("--bn-stats", choices=["running", "batch"])
+    ar.set_defaults(func=cmd_arithmetic)
+
+    vi = sub.add_parser("visualise", help="guided backpropagation of D's last-layer features, beside a random-init D")
+    figure_options(vi, "output folder")
+    vi.add_argument("--dataset", required=True, help="images searched for each feature's maximal response")
+    vi.add_argument("--split", default="train")
+    _data_options(vi)
+    vi.add_argument("--n-images", type=int, default=2000, help="a seeded subset of this many images")
+    vi.add_argument("--features", type=int, default=6, help="the first N features (the paper: 6)")
+    vi.add_argument("--layer", help="a D layer (default: the last conv layer)")
+    vi.set_defaults(func=cmd_visualise)
+
+    fo = sub.add_parser("forget", help="drop the feature maps of G that draw the marked object, and draw again")
+    figure_options(fo, "output folder")
+    fo.add_argument("--boxes", required=True, help='JSON: [{"sample": INDEX, "boxes": [[x0, y0, x1, y1], ...]}, ...] on the numbered sheet')
+    fo.add_argument("--n", type=int, default=150, help="samples on the sheet the boxes refer to (dcgan arithmetic --n N --seed S draws it)")
+    fo.add_argument("--show", type=int, default=16, help="fresh samples drawn with and without the drop")
+    fo.add_argument("--layer", help="a G layer (default: the last hidden one)")
+    fo.add_argument("--bn-stats", choices=["running", "batch"])
+    fo.set_defaults(func=cmd_forget)
 
     tp = sub.add_parser("throughput", help="images/s of a training step (ours and a pytorch/examples-style loop), sampling, features, the SVM")
     tp.add_argument("--variant", help="a registered variant, random-init weights (or give --ckpt)")
