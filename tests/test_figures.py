@@ -4,9 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from dcgan import checkpoint, cli, figures, nets
-
-from .conftest import tiny
+from dcgan import checkpoint, cli, figures
 
 
 @pytest.fixture(scope="module")
