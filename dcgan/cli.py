@@ -139,26 +139,33 @@ def cmd_walk(args) -> dict:
 
 def cmd_arithmetic(args) -> dict:
     import numpy as np
+    import torch
 
     from . import figures
 
     out, v, netG, _, bn = _figure_setup(args)
     sheet = figures.sheet_z(v, args.n, args.seed)
-    record = {"ckpt": args.ckpt, "sheet_n": args.n, "sheet_seed": args.seed, "bn_stats": bn}
+    bn_note = bn
+    if bn == "batch":  # every image of the figure normalised as the sheet was
+        netG, bn, bn_note = figures.freeze_batch_stats(netG, sheet), "running", "the sheet's batch statistics, frozen"
+    record = {"ckpt": args.ckpt, "sheet_n": args.n, "sheet_seed": args.seed, "bn_stats": bn_note}
     sheet_png = figures.save_png(figures.numbered_sheet(figures.render(netG, sheet, bn)), out / "sheet.png")
     record["sheet"] = str(sheet_png)
     print(f"numbered sample sheet: {sheet_png} (pick exemplars by index; the same --n and --seed give the same z)", file=sys.stderr)
     if args.expr:
         terms = figures.parse_expression(args.expr)
         result = figures.arithmetic(v, sheet, terms, args.noise, args.seed)
-        rows = []
-        for (_, idx), mean in zip(terms, result["means"], strict=True):
-            rows.append(np.concatenate([figures.render(netG, sheet[idx], bn), figures.render(netG, mean[None], bn)]))
+        # one batch for the whole figure: with batch BN statistics (the released models) an image
+        # depends on its batch, and a lone G(mean) would have none
+        parts = [sheet[idx] for _, idx in terms] + [result["means"], result["grid"]]
+        rendered = np.split(figures.render(netG, torch.cat(parts), bn), np.cumsum([len(p) for p in parts])[:-1])
+        means, result_images = rendered[-2], rendered[-1]
+        rows = [np.concatenate([ex, means[k:k + 1]]) for k, ex in enumerate(rendered[:len(terms)])]
         width = max(len(r) for r in rows)
         blank = np.full_like(rows[0][:1], 255)
         concepts = np.concatenate([np.concatenate([r, np.repeat(blank, width - len(r), 0)]) for r in rows])
         record["concepts"] = str(figures.save_png(figures.grid(concepts, len(rows)), out / "arithmetic-concepts.png", args.scale))
-        record["result"] = str(figures.save_png(figures.grid(figures.render(netG, result["grid"], bn), 3), out / "arithmetic-result.png", args.scale))
+        record["result"] = str(figures.save_png(figures.grid(result_images, 3), out / "arithmetic-result.png", args.scale))
         record.update({"expr": args.expr, "terms": terms, "noise": args.noise})
         print(f"{args.expr}: exemplars and their means in {record['concepts']}, G(Y) and its neighbours in {record['result']}", file=sys.stderr)
     if args.turn_left or args.turn_right:
@@ -208,6 +215,9 @@ def cmd_forget(args) -> dict:
         raise UserError(f"unknown G layer {layer!r}; G's hidden conv layers: {', '.join(figures.g_layers(netG))}")
     marks = figures.read_boxes(args.boxes)
     sheet = figures.sheet_z(v, args.n, args.seed)
+    bn_note = bn
+    if bn == "batch":  # the marked samples as the sheet showed them; fresh samples normalised the same way
+        netG, bn, bn_note = figures.freeze_batch_stats(netG, sheet), "running", "the sheet's batch statistics, frozen"
     fit = figures.fit_window_detector(netG, sheet, marks, layer, args.seed, bn)
     z = figures.sheet_z(v, args.show, args.seed + 1)  # fresh samples, each drawn with and without the drop
     before = figures.render(netG, z, bn)
@@ -220,7 +230,7 @@ def cmd_forget(args) -> dict:
         "ckpt": args.ckpt, "boxes": args.boxes, "sheet_n": args.n, "sheet_seed": args.seed, "layer": layer,
         "layer_choice": "the last hidden layer of G (the output layer counted as the highest) [our choice; PROTOCOL.md §8 leaves it open]",
         "dropped": fit["dropped"], "n_feature_maps": len(fit["weights"]), "n_positive": fit["n_positive"], "n_negative": fit["n_negative"],
-        "train_accuracy": fit["train_accuracy"], "png": str(png), "bn_stats": bn})
+        "train_accuracy": fit["train_accuracy"], "png": str(png), "bn_stats": bn_note})
 
 
 def cmd_features(args) -> dict:

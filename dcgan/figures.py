@@ -61,6 +61,37 @@ def sheet_z(v, n: int, seed: int) -> torch.Tensor:
     return nets.sample_z(v, n, torch.Generator().manual_seed(seed))
 
 
+@torch.no_grad()
+def freeze_batch_stats(netG, z_ref: torch.Tensor):
+    """A copy of G in eval mode whose BN layers hold the statistics of the batch ``z_ref``, exactly
+    as batch-statistics sampling normalised that batch (biased variance). For models sampled
+    with batch statistics (the released ones): the images of a sheet stay the same when some of
+    its z are drawn again in another batch, and one z gives one image."""
+    net = copy.deepcopy(netG).train()
+    bns = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    counts = {}
+
+    def count(module, inputs):
+        counts[id(module)] = inputs[0].numel() // inputs[0].shape[1]
+
+    hooks = [m.register_forward_pre_hook(count) for m in bns]
+    for m in bns:
+        if m.running_mean is None:
+            m.track_running_stats = True
+            m.running_mean = torch.zeros(m.num_features)
+            m.running_var = torch.ones(m.num_features)
+            m.num_batches_tracked = torch.zeros((), dtype=torch.long)
+        m.reset_running_stats()
+        m.momentum = None  # a cumulative average: after one batch, that batch's statistics
+    net(z_ref)
+    for h in hooks:
+        h.remove()
+    for m in bns:
+        n = counts[id(m)]
+        m.running_var.mul_((n - 1) / n)  # BN stores the unbiased variance, but normalised with the biased one
+    return net.eval()
+
+
 def numbered_sheet(images: np.ndarray, cols: int = 10, scale: int = 3) -> np.ndarray:
     """Samples in a grid, each with its index written in its corner (to pick exemplars by)."""
     from PIL import Image, ImageDraw
@@ -261,11 +292,13 @@ def fit_window_detector(netG, sheet: torch.Tensor, marks: list[dict], layer: str
 
     size = netG.variant.image_size
     rng = np.random.default_rng(seed)
-    X, y = [], []
     for m in marks:
         if not 0 <= m["sample"] < len(sheet):
             raise UserError(f"boxes name sample {m['sample']}, not on the sheet of {len(sheet)} samples")
-        a = activations(netG, sheet[m["sample"]:m["sample"] + 1], layer, bn_stats)[0]  # C x h x w
+    acts = activations(netG, sheet, layer, bn_stats)  # the whole sheet in one batch, as it was drawn
+    X, y = [], []
+    for m in marks:
+        a = acts[m["sample"]]  # C x h x w
         h = a.shape[-1]
         inside = np.zeros((h, h), bool)
         for x0, y0, x1, y1 in m["boxes"]:

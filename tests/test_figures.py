@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from dcgan import checkpoint, cli, figures
+from dcgan import checkpoint, cli, figures, nets
 
 
 @pytest.fixture(scope="module")
@@ -142,3 +142,13 @@ def test_forget_command(ckpt, tmp_path, capsys):
     boxes.write_text(json.dumps({"sample": 0}))
     assert cli.main(["forget", "--ckpt", ckpt, "--boxes", str(boxes), "--out", str(tmp_path / "g")]) == 1
     assert "expected a non-empty list" in capsys.readouterr().err
+
+
+def test_frozen_batch_statistics_draw_the_sheet_as_batch_sampling_did(ckpt):
+    v, netG, _ = models(ckpt)
+    sheet = figures.sheet_z(v, 50, 0)
+    as_batch = nets.generate(netG, sheet, "batch")
+    frozen = figures.freeze_batch_stats(netG, sheet)
+    torch.testing.assert_close(nets.generate(frozen, sheet), as_batch, atol=1e-5, rtol=1e-4)
+    # and one z of the sheet alone gives its sheet image (batch sampling of one z could not)
+    torch.testing.assert_close(nets.generate(frozen, sheet[7:8])[0], as_batch[7], atol=1e-5, rtol=1e-4)
