@@ -40,12 +40,13 @@ class Suite:
     memorisation_n: int = 0
     throughput_stages: tuple[str, ...] = ()
     benchmarks: bool = False
+    figures: bool = False  # a latent walk and a numbered sample sheet of each trained model
     overrides_per_dataset: dict[str, dict] = field(default_factory=dict)  # e.g. svhn32's own batch size
 
 
 @dataclass(frozen=True)
 class Cell:
-    kind: str  # train, probe, control, fidelity, memorisation, throughput, benchmarks
+    kind: str  # train, probe, control, fidelity, memorisation, figures, throughput, benchmarks
     variant: str
     overrides: tuple[tuple[str, object], ...] = ()
     dataset: str | None = None
@@ -90,7 +91,7 @@ def quick(candidate: tuple[str, tuple] | None = None) -> Suite:
     return Suite("quick", "a small dcgan32 trained briefly, probed beside its random-init control, KID where the weights are, "
                  "memorisation, throughput", variants=(QUICK_MODEL,) + ((candidate,) if candidate else ()), datasets=(dataset,), seeds=(0,),
                  protocols=(protocol,), steps={dataset: 400}, data_root=root, fidelity_metrics=("kid",), fidelity_n=500,
-                 memorisation_n=1000, throughput_stages=throughput.STAGES, benchmarks=True)
+                 memorisation_n=1000, throughput_stages=throughput.STAGES, benchmarks=True, figures=True)
 
 
 def paper() -> Suite:
@@ -144,6 +145,8 @@ def cells(s: Suite) -> list[Cell]:
                                 settings=(("steps", steps), ("metrics", s.fidelity_metrics), ("n", s.fidelity_n))))
             if s.memorisation_n:
                 out.append(Cell("memorisation", name, overrides, dataset, seed, settings=(("steps", steps), ("n", s.memorisation_n))))
+            if s.figures:
+                out.append(Cell("figures", name, overrides, dataset, seed, settings=(("steps", steps),)))
     seen = set()
     for name, overrides, _ in _pairs(s):
         for protocol in s.protocols:
@@ -175,7 +178,7 @@ def select(all_cells: list[Cell], only: list[str]) -> list[Cell]:
     chosen = [c for c in all_cells if any(hit(c, t) for t in only)]
     if not chosen:
         raise UserError(f"--only {','.join(only)} matches no cell; the cells are:\n  " + "\n  ".join(c.id for c in all_cells))
-    needed = {(c.variant, c.overrides, c.dataset, c.seed) for c in chosen if c.kind in ("probe", "fidelity", "memorisation")}
+    needed = {(c.variant, c.overrides, c.dataset, c.seed) for c in chosen if c.kind in ("probe", "fidelity", "memorisation", "figures")}
     return [c for c in all_cells if c in chosen or (c.kind == "train" and (c.variant, c.overrides, c.dataset, c.seed) in needed)]
 
 
@@ -196,7 +199,19 @@ class Context:
 
 def _common(ctx: Context, c: Cell) -> dict:
     return {"suite": ctx.suite.name, "cell": c.id, "model": c.label, "variant": c.variant, "variant_overrides": dict(c.overrides), "seed": c.seed,
-            "train_dataset": c.dataset, "git_revision": results.git_revision(), "time": results.now()}
+            "train_dataset": c.dataset, "versions": _versions(), "git_revision": results.git_revision(), "time": results.now()}
+
+
+def _versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("dcgan-bench", "torch", "torchvision", "scikit-learn", "torch-fidelity", "numpy", "pandas"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = None
+    return out
 
 
 def _checkpoint(ctx: Context, c: Cell) -> Path:
@@ -314,9 +329,23 @@ def run_benchmarks(ctx: Context, c: Cell) -> dict:
     return {"rows": rows, "artifacts": {"pytest-benchmark json": str(out)}}
 
 
+def run_figures(ctx: Context, c: Cell) -> dict:
+    """A latent walk and a numbered sample sheet of the trained G, through the commands."""
+    from dcgan import cli
+
+    ckpt = str(_checkpoint(ctx, c))
+    folder = ctx.results / f"figures-{results.stamp()}-{c.label}-seed{c.seed}".replace("/", "_")
+    for args in (["walk", "--ckpt", ckpt, "--out", str(folder / "walk")], ["arithmetic", "--ckpt", ckpt, "--n", "100", "--out", str(folder / "sheet")]):
+        if cli.main(args) != 0:
+            raise UserError(f"dcgan {args[0]} failed (see the error above)")
+    row = {**_common(ctx, c), "kind": "figures", "checkpoint": ckpt, "folder": str(folder)}
+    return {"rows": [row], "artifacts": {"latent walk": str(folder / "walk" / "walk-linear.png"),
+                                         "numbered sample sheet": str(folder / "sheet" / "sheet.png")}}
+
+
 RUNNERS: dict[str, Callable[[Context, Cell], dict]] = {
     "train": run_train, "probe": run_probe, "control": run_control, "fidelity": run_fidelity,
-    "memorisation": run_memorisation, "throughput": run_throughput, "benchmarks": run_benchmarks,
+    "memorisation": run_memorisation, "throughput": run_throughput, "benchmarks": run_benchmarks, "figures": run_figures,
 }
 
 

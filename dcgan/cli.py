@@ -36,6 +36,7 @@ def cmd_train(args) -> dict:
         variant=v, out=Path(args.out), steps=args.steps, dataset=args.dataset, split=args.split,
         data_root=args.data_root, data_options=_pairs(args.data_opt, "--data-opt"), download=args.download,
         seed=args.seed, ckpt_every=args.ckpt_every, keep=args.keep, log_every=args.log_every, sample_n=args.sample_n,
+        sheet_epochs=tuple(int(e) for e in (args.sheet_epochs or "").split(",") if e.strip()),
         resume=args.resume, device=args.device, amp=args.amp, channels_last=args.channels_last, compile=args.compile,
         fused_adam=args.fused_adam,
         deterministic=args.deterministic,
@@ -513,6 +514,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--keep", type=int, default=3, help="newest checkpoints kept (0: all)")
     t.add_argument("--log-every", type=int, default=10)
     t.add_argument("--sample-n", type=int, default=64, help="images in the fixed-z sample grid")
+    t.add_argument("--sheet-epochs", help="comma-separated epochs after which a sample sheet (the fixed z) is kept, e.g. 1,5 as in the paper")
     t.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1, ...")
     t.add_argument("--amp", default="off", choices=["off", "bf16"], help="bf16 autocast (CUDA only)")
     t.add_argument("--channels-last", action="store_true", help="channels_last memory format (for CUDA)")

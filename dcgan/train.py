@@ -60,6 +60,7 @@ class TrainConfig:
     keep: int = 3  # newest checkpoints kept (0 keeps all)
     log_every: int = 10
     sample_n: int = 64
+    sheet_epochs: tuple[int, ...] = ()  # a sample sheet (fixed z) after these epochs, e.g. (1, 5) as in the paper
     resume: bool = False
     device: str = "auto"  # "auto": CUDA when available, else CPU
     amp: str = "off"  # "bf16": bfloat16 autocast (CUDA only)
@@ -228,11 +229,11 @@ class Trainer:
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         self.step = int(state["step"])
 
-    def save_samples(self) -> Path:
+    def save_samples(self, name: str | None = None) -> Path:
         from torchvision.utils import save_image
 
         fake = nets.generate(self.netG, self.fixed_z, "running")
-        path = self.out / f"samples-{self.step:08d}.png"
+        path = self.out / (name or f"samples-{self.step:08d}.png")
         save_image(fake.float().cpu(), path, nrow=int(math.ceil(math.sqrt(len(fake)))), normalize=True, value_range=(-1, 1))
         return path
 
@@ -356,6 +357,9 @@ class Trainer:
                         # while D looks collapsed, periodic checkpoints pause so the last good one is not pruned
                         if stop or (at_ckpt and (self.collapse_since is None or self.step == cfg.steps)):
                             self.save_checkpoint()
+                    if self.step % self.steps_per_epoch == 0 and self.step // self.steps_per_epoch in cfg.sheet_epochs and main:
+                        # the paper's "after 1 epoch / after 5 epochs" sheets, kept whatever checkpoints are pruned
+                        self.save_samples(f"sheet-epoch-{self.step // self.steps_per_epoch:03d}.png")
                     if stop:
                         signum = caught[0] if caught else signal.SIGTERM  # this process may not have been signalled itself
                         name = signal.Signals(signum).name

@@ -152,3 +152,15 @@ def test_frozen_batch_statistics_draw_the_sheet_as_batch_sampling_did(ckpt):
     torch.testing.assert_close(nets.generate(frozen, sheet), as_batch, atol=1e-5, rtol=1e-4)
     # and one z of the sheet alone gives its sheet image (batch sampling of one z could not)
     torch.testing.assert_close(nets.generate(frozen, sheet[7:8])[0], as_batch[7], atol=1e-5, rtol=1e-4)
+
+
+def test_sample_sheets_after_chosen_epochs(tmp_path):
+    from PIL import Image
+
+    out = tmp_path / "run"
+    # digits/train has 1500 images: 46 steps of 32 per epoch
+    assert cli.main(["train", "--variant", "dcgan32", "--set", "ngf=8", "--set", "ndf=8", "--set", "batch_size=32", "--steps", "100",
+                     "--sheet-epochs", "1,2,5", "--sample-n", "16", "--out", str(out), "--device", "cpu", "--no-progress"]) == 0
+    assert sorted(p.name for p in out.glob("sheet-epoch-*.png")) == ["sheet-epoch-001.png", "sheet-epoch-002.png"]  # epoch 5 not reached
+    assert Image.open(out / "sheet-epoch-001.png").size == Image.open(out / "samples-00000100.png").size
+    assert (out / "sheet-epoch-001.png").read_bytes() != (out / "sheet-epoch-002.png").read_bytes()

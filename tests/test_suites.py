@@ -9,7 +9,7 @@ from dcgan.errors import UserError
 def tiny_suite():
     return suites.Suite("tiny", "a test suite", variants=(("dcgan32", (("ngf", 8), ("ndf", 8), ("batch_size", 32))),),
                         datasets=("digits",), seeds=(0, 1), protocols=(("digits-50", 1, 1),), steps={"digits": 20},
-                        throughput_stages=("sample",))
+                        throughput_stages=("sample",), figures=True)
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def tiny(monkeypatch, tmp_path):
 def test_the_matrix_expands_with_dependencies_first_and_every_declared_suite_expands():
     cells = suites.cells(tiny_suite())
     kinds = [c.kind for c in cells]
-    assert kinds == ["train", "probe", "train", "probe", "control", "throughput"]
+    assert kinds == ["train", "probe", "figures", "train", "probe", "figures", "control", "throughput"]
     assert len({c.id for c in cells}) == len(cells)
     for make in suites.SUITES.values():
         assert suites.cells(make())
@@ -46,7 +46,7 @@ def test_a_changed_setting_is_a_new_cell():
 def test_only_selects_cells_and_the_training_they_need():
     cells = suites.cells(tiny_suite())
     chosen = suites.select(cells, ["kind=probe", "seed=1"])
-    assert [(c.kind, c.seed) for c in chosen] == [("train", 0), ("probe", 0), ("train", 1), ("probe", 1)]
+    assert [(c.kind, c.seed) for c in chosen] == [("train", 0), ("probe", 0), ("train", 1), ("probe", 1), ("figures", 1)]
     assert [c.kind for c in suites.select(cells, ["throughput"])] == ["throughput"]
     with pytest.raises(UserError, match="matches no cell"):
         suites.select(cells, ["kind=nothing"])
@@ -66,16 +66,18 @@ def test_a_killed_suite_resumes_without_recomputing_finished_cells(tiny, monkeyp
     monkeypatch.setitem(suites.RUNNERS, "probe", killed)
     with pytest.raises(KeyboardInterrupt):
         run.main(args)
-    assert calls == {"train": 2, "probe": 1}  # the second probe was killed before it finished
+    assert calls == {"train": 2, "probe": 1, "figures": 1}  # the second probe was killed before it finished
     finished = sorted(p.name for p in (tmp_path / "runs" / "tiny" / "cells").iterdir())
-    assert len(finished) == 3 and not any(n.endswith(".tmp") for n in finished)  # both trainings and the first probe
+    assert len(finished) == 4 and not any(n.endswith(".tmp") for n in finished)  # both trainings, the first probe and figures
 
     monkeypatch.setitem(suites.RUNNERS, "probe", original)
     calls.clear()
     assert run.main(args) == 0
-    assert calls == {"probe": 1, "control": 1, "throughput": 1}  # only what had not finished
+    assert calls == {"probe": 1, "figures": 1, "control": 1, "throughput": 1}  # only what had not finished
     reports = sorted((tmp_path / "results" / "tiny").glob("report-*/report.html"))
-    assert len(reports) == 1 and "digits-50" not in reports[0].read_text()  # no paper table for digits: only the CSVs
+    page = reports[0].read_text()
+    assert len(reports) == 1 and "digits-50" not in page  # no paper table for digits
+    assert "latent walk: dcgan32" in page and "numbered sample sheet: dcgan32" in page and page.count("data:image/png") == 7  # loss curves, 2 x (samples, walk, sheet)
 
     calls.clear()
     assert run.main(args) == 0 and calls == {}  # everything finished: nothing recomputed, a new report
@@ -89,7 +91,7 @@ def test_list_shows_what_has_finished(tiny, capsys):
     args, _ = tiny
     assert run.main(args + ["--list"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 6 and all(line.startswith("to run") for line in lines)
+    assert len(lines) == 8 and all(line.startswith("to run") for line in lines)
 
 
 def test_compare_runs_the_candidate_beside_the_baseline_and_a_planted_no_change_passes(monkeypatch, tmp_path, capsys):
