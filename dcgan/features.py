@@ -133,7 +133,7 @@ def cache_key(netD: Discriminator, data_fingerprint: str, bn: str, dtype) -> str
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
-def _cached_population_stats(netD: Discriminator, pool, cache_dir: Path, device) -> Discriminator:
+def cached_population_stats(netD: Discriminator, pool, cache_dir: Path, device) -> Discriminator:
     """``with_population_stats`` on ``pool``, with the statistics kept on disk (keyed on D's
     weights and the pool's content), so extracting a second split does not pass over the pool again."""
     key = hashlib.sha256(json.dumps({"weights": weights_hash(netD), "pool": pool.fingerprint(), "recipe": RECIPE,
@@ -180,5 +180,5 @@ def cached_features(netD: Discriminator, images, bn_pool=None, bn_stats: str = "
               "dtype": np.dtype(dtype).name, "dataset": images.name, "split": images.split}
     if path.exists():
         return np.load(path, mmap_mode="r"), {**record, "cached": True}
-    net = _cached_population_stats(netD, bn_pool, Path(cache_dir or default_cache_dir()), device) if bn_stats == "pool" else netD
+    net = cached_population_stats(netD, bn_pool, Path(cache_dir or default_cache_dir()), device) if bn_stats == "pool" else netD
     return extract(net, images.x, path, batch_size, device, dtype, progress), {**record, "cached": False}
