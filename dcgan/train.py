@@ -139,7 +139,11 @@ class Trainer:
         if existing is not None and not cfg.resume:
             raise UserError(f"{self.out} already holds a run ({existing.name}); pass --resume to continue it, or choose another --out")
 
+        if not self.group.main:
+            self.group.barrier()  # the first process loads first, building any decoding cache once
         self.dataset = cfg.images if cfg.images is not None else data.load(cfg.dataset, cfg.split, cfg.data_root, download=cfg.download, **cfg.data_options)
+        if self.group.main:
+            self.group.barrier()
         x = self.dataset.x
         self.resized_from = None
         if self.dataset.image_size != v.image_size:
@@ -379,7 +383,7 @@ class Trainer:
         }
 
     def _write_run_info(self) -> None:
-        info = {**self.identity, "config": {k: (str(x) if isinstance(x, Path) else x) for k, x in vars(self.cfg).items() if k != "variant"},
+        info = {**self.identity, "config": {k: (str(x) if isinstance(x, Path) else x) for k, x in vars(self.cfg).items() if k not in ("variant", "images")},
                 "device": str(self.device), "threads": torch.get_num_threads(), "versions": versions(),
                 "processes": self.group.world, "backend": "gloo" if self.device.type == "cpu" else "nccl" if self.group.active else None,
                 "dataset_source": self.dataset.source, "started_at_step": self.step,
