@@ -197,6 +197,10 @@ class Context:
         return self.runs / "cells" / (c.id.replace("/", "__").replace("[", "_").replace("]", "_") + ".json")
 
 
+# The suite's own columns, appended to each kind's CSV (the JSON rows carry more: versions, overrides)
+SUITE_FIELDS = ["suite", "cell", "model", "seed", "train_dataset"]
+
+
 def _common(ctx: Context, c: Cell) -> dict:
     return {"suite": ctx.suite.name, "cell": c.id, "model": c.label, "variant": c.variant, "variant_overrides": dict(c.overrides), "seed": c.seed,
             "train_dataset": c.dataset, "versions": _versions(), "git_revision": results.git_revision(), "time": results.now()}
@@ -249,8 +253,12 @@ def run_probe(ctx: Context, c: Cell) -> dict:
     for r in rows:
         if r["source"] == "measured":
             r.update({**_common(ctx, c), "checkpoint": str(ckpt)})
-    probe.write_rows(rows, ctx.results)
+    _write_probe(rows, ctx)
     return {"rows": rows}
+
+
+def _write_probe(rows: list[dict], ctx: Context) -> None:
+    results.write_rows(rows, ctx.results, f"probe-{rows[0]['protocol']}", "probe-rows.csv", probe.ROW_FIELDS + SUITE_FIELDS)
 
 
 def run_control(ctx: Context, c: Cell) -> dict:
@@ -263,7 +271,7 @@ def run_control(ctx: Context, c: Cell) -> dict:
     for r in rows:
         # the init seed is in the weights label; no training seed, no training data
         r.update({**_common(ctx, c), "source": "measured (control)", "seed": None, "train_dataset": None})
-    probe.write_rows(rows, ctx.results)
+    _write_probe(rows, ctx)
     return {"rows": rows}
 
 
@@ -282,7 +290,7 @@ def run_fidelity(ctx: Context, c: Cell) -> dict:
         reference = data.subset(data.load(c.dataset, "train", ctx.suite.data_root), s["n"], seed=0)
         result = fidelity.compute(netG, v, reference, s["n"], weights, metrics=s["metrics"], kid_subset_size=min(1000, s["n"] // 5))
         rows = [{**r, **common} for r in fidelity.rows(result, common)]
-    results.write_rows(rows, ctx.results, "fidelity", "fidelity-rows.csv", fidelity.ROW_FIELDS + ["note", "suite", "cell", "seed"])
+    results.write_rows(rows, ctx.results, "fidelity", "fidelity-rows.csv", fidelity.ROW_FIELDS + ["note"] + SUITE_FIELDS)
     return {"rows": rows}
 
 
@@ -308,7 +316,7 @@ def run_throughput(ctx: Context, c: Cell) -> dict:
     rows = throughput.run(c.variant_obj(), images, stages=dict(c.settings)["stages"], log=ctx.log)
     for r in rows:
         r.update({**_common(ctx, c), "dataset": c.dataset})
-    results.write_rows(rows, ctx.results, "throughput", "throughput-rows.csv", throughput.ROW_FIELDS + ["suite", "cell"])
+    results.write_rows(rows, ctx.results, "throughput", "throughput-rows.csv", throughput.ROW_FIELDS + SUITE_FIELDS)
     return {"rows": rows}
 
 
