@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import nets
 from .data import ImageSet
 from .errors import UserError
 
@@ -141,7 +142,7 @@ class GeneratorAdapter(nn.Module):
 
 def to_uint8(x: torch.Tensor) -> torch.Tensor:
     """[-1, 1] float NCHW -> uint8 NCHW, three channels."""
-    x = ((x.float() + 1) * 127.5).round_().clamp_(0, 255).to(torch.uint8)
+    x = nets.to_uint8(x)
     return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
 
 

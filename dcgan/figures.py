@@ -23,7 +23,7 @@ from .errors import UserError
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
     """G's output in [-1, 1] (N, C, H, W) -> uint8 (N, H, W, C), as the samples are stored."""
-    return ((x.float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    return nets.to_uint8(x).permute(0, 2, 3, 1).cpu().numpy()
 
 
 @torch.no_grad()

@@ -191,6 +191,12 @@ def generate(netG: Generator, z: torch.Tensor, bn_stats: str = "running") -> tor
         netG.train(was_training)
 
 
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """G's output in [-1, 1] -> uint8 in the same layout, as images are stored (the one rule
+    every stage uses to turn samples into pixels)."""
+    return ((x.float() + 1) * 127.5).round_().clamp_(0, 255).to(torch.uint8)
+
+
 @torch.no_grad()
 def sample_images(netG: Generator, n: int, seed: int = 0, bn_stats: str = "running", batch_size: int = 500,
                   device="cpu") -> np.ndarray:
@@ -202,5 +208,5 @@ def sample_images(netG: Generator, n: int, seed: int = 0, bn_stats: str = "runni
     netG = netG.to(device)
     for i in range(0, n, batch_size):
         x = generate(netG, z[i:i + batch_size].to(device), bn_stats)
-        out[i:i + len(x)] = ((x.float() + 1) * 127.5).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+        out[i:i + len(x)] = to_uint8(x).permute(0, 2, 3, 1).cpu().numpy()
     return out

@@ -199,7 +199,7 @@ def sample_stage(netG, device: torch.device, batch_size: int = 500) -> Stage:
     @torch.no_grad()
     def run():
         x = netG(nets.sample_z(v, batch_size, gen, device))
-        return ((x + 1) * 127.5).round_().clamp_(0, 255).to(torch.uint8)
+        return nets.to_uint8(x)
 
     return Stage("sample", run, batch_size, "images", count_flops(run), "fp32", "G in eval mode, output to uint8 on the device")
 
