@@ -182,3 +182,30 @@ def cached_features(netD: Discriminator, images, bn_pool=None, bn_stats: str = "
         return np.load(path, mmap_mode="r"), {**record, "cached": True}
     net = cached_population_stats(netD, bn_pool, Path(cache_dir or default_cache_dir()), device) if bn_stats == "pool" else netD
     return extract(net, images.x, path, batch_size, device, dtype, progress), {**record, "cached": False}
+
+
+def read_rows(path: str | Path, order: np.ndarray | None = None, block_bytes: int = 64 << 20) -> np.ndarray:
+    """Rows ``order`` (default: all) of a cached feature file, in that order, as one in-memory
+    array. The file is read sequentially in blocks, not memory-mapped: pages of a mapping count
+    as resident memory, and for cifar10-full's 5.7 GB of features a mapped read would hold the
+    file and its copy at once."""
+    with open(path, "rb") as fh:
+        major, _ = np.lib.format.read_magic(fh)
+        read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(fh)
+        if fortran or len(shape) != 2:
+            raise UserError(f"{path} is not a feature file (a C-ordered 2-d array); delete it and it will be recomputed")
+        n, d = shape
+        order = np.arange(n) if order is None else np.asarray(order)
+        dest = np.full(n, -1)
+        dest[order] = np.arange(len(order))
+        out = np.empty((len(order), d), dtype)
+        rows = max(1, block_bytes // (d * dtype.itemsize))
+        buf = np.empty((rows, d), dtype)
+        for start in range(0, n, rows):
+            m = min(rows, n - start)
+            if fh.readinto(buf[:m]) != m * d * dtype.itemsize:
+                raise UserError(f"{path} is truncated; delete it and it will be recomputed")
+            keep = dest[start:start + m] >= 0
+            out[dest[start:start + m][keep]] = buf[:m][keep]
+    return out

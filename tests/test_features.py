@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from dcgan import cli, data, features, nets, released
+from dcgan.errors import UserError
 
 from .conftest import tiny
 
@@ -131,3 +132,15 @@ def test_population_statistics_are_cached_per_pool(images, tmp_path, monkeypatch
     second, _ = features.cached_features(netD, data.load("digits", "all"), train, cache_dir=tmp_path, progress=False)
     assert passes == [0]  # the statistics came from the cache: no pass over the pool
     np.testing.assert_allclose(np.asarray(second)[1500:], np.asarray(first), rtol=1e-5, atol=1e-6)
+
+
+def test_read_rows_gives_the_rows_asked_for_in_order(tmp_path):
+    f = np.arange(7 * 5, dtype=np.float32).reshape(7, 5)
+    np.save(tmp_path / "f.npy", f)
+    order = np.array([4, 0, 6, 2])
+    # blocks of 2 rows: the wanted rows span several blocks
+    assert np.array_equal(features.read_rows(tmp_path / "f.npy", order, block_bytes=40), f[order])
+    assert np.array_equal(features.read_rows(tmp_path / "f.npy"), f)
+    (tmp_path / "cut.npy").write_bytes((tmp_path / "f.npy").read_bytes()[:-8])
+    with pytest.raises(UserError, match="truncated; delete it"):
+        features.read_rows(tmp_path / "cut.npy")

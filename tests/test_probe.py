@@ -5,7 +5,7 @@ import pytest
 import scipy.io
 import sklearn.utils
 
-from dcgan import cli, data, nets, probe, svm
+from dcgan import cli, data, features, nets, probe, svm
 from dcgan.errors import UserError
 
 from .conftest import tiny
@@ -114,7 +114,7 @@ def test_full_protocol_chooses_C_on_the_pool_then_fits_every_training_image(svhn
 
     def recording(X, y, Cs, **kw):
         models = real(X, y, Cs, **kw)
-        calls.append((len(X), list(Cs), models))
+        calls.append((len(X), list(Cs), models, X))
         return models
 
     monkeypatch.setitem(svm.SOLVERS, "ours", recording)
@@ -129,5 +129,28 @@ def test_full_protocol_chooses_C_on_the_pool_then_fits_every_training_image(svhn
     # one fit of the pool over the grid, then one of all n training images with the chosen C
     assert [(c[0], c[1]) for c in calls] == [(n - 100, [1e-3, 1e-2]), (n, [result["C"]])]
     assert result["final_fit"].startswith(f"all {n} training images")
+    # the pool's features are a view of the training features, not a second copy of them
+    assert np.shares_memory(calls[0][3], calls[1][3])
     test = data.load("svhn", "test", svhn_root)
     assert result["n_test"] == len(test)
+
+
+def test_the_protocol_fits_the_documented_draws(svhn_root, tmp_path, monkeypatch):
+    # probe.run keeps the features as [validation, pool]; its draws must still be exactly
+    # draw(pool, train.y, per_class, seed) of the seed-42 split, row for row as a set
+    _, netD = nets.build(tiny(), seed=1)
+    fitted = []
+    real = svm.SOLVERS["ours"]
+    monkeypatch.setitem(svm.SOLVERS, "ours", lambda X, y, Cs, **kw: fitted.append((np.array(X), y)) or real(X, y, Cs, **kw))
+    protocol = probe.get("svhn-1000", val_size=100, per_class=20, draws=2, test_draws=1)
+    cache = tmp_path / "cache"
+    probe.run(netD, protocol, data_root=svhn_root, grid=[1e-3], seed=5, cache_dir=cache, progress=False, log=lambda m: None)
+    train = data.load("svhn", "train", svhn_root)
+    val, pool = probe.split(len(train), 100, 42)
+    pool_set = data.ImageSet(train.x[pool], train.y[pool], train.name, "train-pool(seed=42,val=100)", train.source)
+    feats, _ = features.cached_features(netD, train, pool_set, "pool", cache, progress=False)
+    for (X, y), seed in zip(fitted, [5, 6, 1005], strict=True):
+        idx = probe.draw(pool, train.y, 20, seed)
+        expected = np.asarray(feats[idx])
+        assert sorted(map(bytes, X)) == sorted(map(bytes, expected))
+        assert np.array_equal(np.sort(y), np.sort(train.y[idx]))
