@@ -308,7 +308,10 @@ def cmd_probe(args) -> dict:
         print(f"{protocol.name}, {protocol.draws} draw(s) x {len(grid)} C + {protocol.test_draws} test draw(s), {result['feature_dim']} dims: "
               f"ours {result['seconds_ours']:.1f} s, scikit-learn {result['seconds_sklearn']:.1f} s, ratio {result['speed_ratio']:.1f}x; "
               f"objective within {result['max_objective_rel_diff']:.1e} relative, test accuracy within "
-              f"{result['max_test_acc_diff_points']:.2f} points at every C; written to {path}", file=sys.stderr)
+              f"{result['max_test_acc_diff_points']:.2f} points at every C"
+              + (f" ({result['fits_kept_ours']} + {result['fits_kept_sklearn']} fits kept from an interrupted earlier run, with their own seconds)"
+                 if result["fits_kept_ours"] or result["fits_kept_sklearn"] else "")
+              + f"; written to {path}", file=sys.stderr)
         return result
     rows = []
     for protocol in protocols:

@@ -20,6 +20,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
+import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,36 +137,47 @@ def run(netD, protocol: Protocol, data_root=None, solver: str = "ours", grid=svm
     # ``draw(pool_idx, train.y, ...)`` would
     pool_idx = np.arange(len(val_idx), len(order))
 
+    fits = FitCache(cache_dir, {"train_features": rec_train["key"], "test_features": rec_test["key"], "solver": solver,
+                                "val_size": protocol.val_size, "split_seed": protocol.split_seed,
+                                "per_class": protocol.per_class, "device": str(device), "code": __version__})
+
+    def fit_draw(draw_seed, Cs):
+        idx = draw(pool_idx, y_train, protocol.per_class, draw_seed)
+        models = fit(_rows(f_train, idx), y_train[idx], Cs)
+        return {"val_acc": svm.accuracies(models, f_val, y_val).tolist(),
+                "test_acc": svm.accuracies(models, f_test, test.y).tolist(),
+                "objective": [float(m.objective.sum()) for m in models]}
+
     # choose C on the validation split
-    t1 = time.perf_counter()
     val_err = np.zeros((protocol.draws, len(grid)))
     test_acc_per_C = np.zeros((protocol.draws, len(grid)))  # for checking solvers against each other
     objectives = np.zeros((protocol.draws, len(grid)))
     for j in range(protocol.draws):
-        idx = draw(pool_idx, y_train, protocol.per_class, seed + j)
-        models = fit(_rows(f_train, idx), y_train[idx], grid)
-        val_err[j] = 1 - svm.accuracies(models, f_val, y_val)
-        test_acc_per_C[j] = svm.accuracies(models, f_test, test.y)
-        objectives[j] = [m.objective.sum() for m in models]
-        log(f"  draw {j + 1}/{protocol.draws}: validation error per C {np.round(100 * val_err[j], 2).tolist()}")
+        out = fits.get({"fit": "select", "seed": seed + j, "grid": list(grid)},
+                       functools.partial(fit_draw, seed + j, grid))
+        val_err[j] = 1 - np.asarray(out["val_acc"])
+        test_acc_per_C[j] = out["test_acc"]
+        objectives[j] = out["objective"]
+        log(f"  draw {j + 1}/{protocol.draws}: validation error per C {np.round(100 * val_err[j], 2).tolist()}"
+            + (" (kept from an earlier run)" if out["kept"] else f" ({out['seconds']:.0f} s)"))
     best = int(np.argmin(val_err.mean(0)))
     C = float(grid[best])
 
     if protocol.per_class is None:
         # all labels: the whole training set (pool and validation) fitted once with the chosen C
         log(f"  fitting all {len(train)} training images with C = {C:g}")
-        model = fit(f_train, y_train, [C])[0]
-        test_acc = [model.accuracy(f_test, test.y)]
+        out = fits.get({"fit": "all", "C": C}, lambda: {"test_acc": svm.accuracies(fit(f_train, y_train, [C]), f_test, test.y).tolist()})
+        test_acc = out["test_acc"]
         final_fit = f"all {len(train)} training images (pool + validation), C = {C:g}"
     else:
         # fresh draws with the chosen C, scored on the test split
         test_acc = []
         for j in range(protocol.test_draws):
-            idx = draw(pool_idx, y_train, protocol.per_class, seed + 1000 + j)
-            model = fit(_rows(f_train, idx), y_train[idx], [C])[0]
-            test_acc.append(model.accuracy(f_test, test.y))
+            out = fits.get({"fit": "test", "seed": seed + 1000 + j, "C": C},
+                           functools.partial(fit_draw, seed + 1000 + j, [C]))
+            test_acc += out["test_acc"]
         final_fit = f"{protocol.test_draws} fresh draws of {protocol.per_class} per class from the pool, C = {C:g}"
-    t_svm = time.perf_counter() - t1
+    t_svm, kept = fits.seconds, fits.kept
     acc = np.asarray(test_acc)
     value = 100 * (acc if protocol.metric == "accuracy" else 1 - acc)
     return {
@@ -176,8 +190,51 @@ def run(netD, protocol: Protocol, data_root=None, solver: str = "ours", grid=svm
         "val_size": protocol.val_size, "split": f"sklearn.utils.shuffle(random_state={protocol.split_seed}); first {protocol.val_size} validate",
         "bn_stats": rec_train["bn_stats"], "feature_dim": rec_train["feature_dim"], "solver": solver,
         "dataset": protocol.dataset, "test_split": protocol.test_split, "n_test": len(test),
-        "final_fit": final_fit, "seconds_features": t_features, "seconds_svm": t_svm,
+        "final_fit": final_fit, "seconds_features": t_features, "seconds_svm": t_svm, "fits_kept": kept,
+        "peak_rss_gib": _peak_rss_gib(),
     }
+
+
+class FitCache:
+    """Each finished fit's figures (accuracies, objectives, seconds; not its weights) on disk,
+    keyed on the features, the solver, the draw and the grid: an interrupted protocol resumes at
+    the fit it was in (scikit-learn's 10 cifar10-400 draws take hours), and a rerun refits nothing.
+    ``seconds`` sums the measured seconds of every fit, kept ones included; ``kept`` counts those."""
+
+    def __init__(self, cache_dir, base: dict):
+        self.dir = Path(cache_dir or data.default_cache_dir()) / "probe-fits"
+        self.base, self.seconds, self.kept = base, 0.0, 0
+
+    def get(self, what: dict, compute) -> dict:
+        key = hashlib.sha256(json.dumps({**self.base, **what}, sort_keys=True).encode()).hexdigest()[:20]
+        path = self.dir / f"{key}.json"
+        out = None
+        if path.exists():
+            try:
+                out = {**json.loads(path.read_text()), "kept": True}
+                self.kept += 1
+            except (json.JSONDecodeError, OSError):
+                out = None  # unreadable: fit again
+        if out is None:
+            t = time.perf_counter()
+            out = {**compute(), "seconds": time.perf_counter() - t}
+            self.dir.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+            tmp.write_text(json.dumps({**out, **what}))
+            os.replace(tmp, path)
+            out["kept"] = False
+        self.seconds += out["seconds"]
+        return out
+
+
+def _peak_rss_gib() -> float | None:
+    """The process's resident-memory high-water mark so far (features, solver and all), in GiB;
+    None where the platform has no getrusage."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux reports KiB
 
 
 def _rows(f: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -226,12 +283,16 @@ def compare_solvers(netD, protocol: Protocol, **kw) -> dict:
         "test_acc_ours_per_C": ours["test_acc_pct_per_C"], "test_acc_sklearn_per_C": ref["test_acc_pct_per_C"],
         "max_test_acc_diff_points": float(acc.max()), "C_ours": ours["C"], "C_sklearn": ref["C"],
         "value_ours": ours["value"], "value_sklearn": ref["value"], "metric": ours["metric"],
+        # seconds are each fit's own, measured when it ran; fits kept from an interrupted earlier
+        # run of the same command count with the seconds they took then
+        "fits_kept_ours": ours["fits_kept"], "fits_kept_sklearn": ref["fits_kept"],
+        "peak_rss_gib": _peak_rss_gib(),
     }
 
 
 ROW_FIELDS = ["time", "protocol", "variant", "weights", "source", "metric", "value", "std", "ci95", "C", "draws", "test_draws",
               "per_class", "val_size", "split", "draw_seeds", "bn_stats", "feature_dim", "solver", "dataset", "n_test", "device",
-              "checkpoint", "final_fit", "dcgan_bench", "git_revision", "seconds_features", "seconds_svm"]
+              "checkpoint", "final_fit", "dcgan_bench", "git_revision", "seconds_features", "seconds_svm", "fits_kept", "peak_rss_gib"]
 
 
 def write_rows(rows: list[dict], out_dir) -> tuple[Path, Path]:

@@ -103,7 +103,7 @@ def test_compare_sklearn_reports_ratio_and_agreement(svhn_root, tmp_path, capsys
                      "--compare-sklearn", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["speed_ratio"] > 0 and out["max_objective_rel_diff"] < 1e-3 and out["max_test_acc_diff_points"] <= 1.0
-    assert len(out["objective_rel_diff_per_C"]) == 2
+    assert len(out["objective_rel_diff_per_C"]) == 2 and out["fits_kept_ours"] == out["fits_kept_sklearn"] == 0
     assert list((tmp_path / "rows").glob("probe-compare-svhn-1000-*.json"))
 
 
@@ -154,3 +154,37 @@ def test_the_protocol_fits_the_documented_draws(svhn_root, tmp_path, monkeypatch
         expected = np.asarray(feats[idx])
         assert sorted(map(bytes, X)) == sorted(map(bytes, expected))
         assert np.array_equal(np.sort(y), np.sort(train.y[idx]))
+
+
+def test_an_interrupted_protocol_resumes_at_the_fit_it_was_in(svhn_root, tmp_path, monkeypatch):
+    _, netD = nets.build(tiny(), seed=1)
+    protocol = probe.get("svhn-1000", val_size=100, per_class=20, draws=3, test_draws=2)
+    kw = dict(data_root=svhn_root, grid=[1e-3, 1e-2], progress=False, log=lambda m: None)
+    whole = probe.run(netD, protocol, cache_dir=tmp_path / "whole", **kw)
+    assert whole["fits_kept"] == 0
+
+    real, calls = svm.SOLVERS["ours"], []
+
+    def interrupted_at_the_fourth_fit(X, y, Cs, **k):
+        calls.append(len(calls))
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return real(X, y, Cs, **k)
+
+    monkeypatch.setitem(svm.SOLVERS, "ours", interrupted_at_the_fourth_fit)
+    with pytest.raises(KeyboardInterrupt):
+        probe.run(netD, protocol, cache_dir=tmp_path / "cut", **kw)
+    calls.clear()
+    monkeypatch.setitem(svm.SOLVERS, "ours", lambda X, y, Cs, **k: calls.append(1) or real(X, y, Cs, **k))
+    resumed = probe.run(netD, protocol, cache_dir=tmp_path / "cut", **kw)
+    # 3 selection fits + 2 test fits; the first 3 were finished before the interruption
+    assert len(calls) == 2 and resumed["fits_kept"] == 3
+    for k in ("value", "C", "per_draw", "val_error_pct_per_C", "test_acc_pct_per_C"):
+        assert resumed[k] == pytest.approx(whole[k], rel=1e-9), k
+    assert resumed["seconds_svm"] > 0
+    # a torn cache file is fitted again, not trusted
+    for f in (tmp_path / "cut" / "probe-fits").glob("*.json"):
+        f.write_text("{")
+    calls.clear()
+    again = probe.run(netD, protocol, cache_dir=tmp_path / "cut", **kw)
+    assert len(calls) == 5 and again["fits_kept"] == 0 and again["value"] == pytest.approx(whole["value"])
