@@ -141,9 +141,13 @@ def run(netD, protocol: Protocol, data_root=None, solver: str = "ours", grid=svm
                                 "val_size": protocol.val_size, "split_seed": protocol.split_seed,
                                 "per_class": protocol.per_class, "device": str(device), "code": __version__})
 
-    def fit_draw(draw_seed, Cs):
+    def fit_with_state(X, y, Cs, scratch):
+        # our solver saves its progress in long fits (cifar10-full's), so they continue too
+        return fit(X, y, Cs, state=scratch) if solver == "ours" else fit(X, y, Cs)
+
+    def fit_draw(draw_seed, Cs, scratch):
         idx = draw(pool_idx, y_train, protocol.per_class, draw_seed)
-        models = fit(_rows(f_train, idx), y_train[idx], Cs)
+        models = fit_with_state(_rows(f_train, idx), y_train[idx], Cs, scratch)
         return {"val_acc": svm.accuracies(models, f_val, y_val).tolist(),
                 "test_acc": svm.accuracies(models, f_test, test.y).tolist(),
                 "objective": [float(m.objective.sum()) for m in models]}
@@ -166,7 +170,7 @@ def run(netD, protocol: Protocol, data_root=None, solver: str = "ours", grid=svm
     if protocol.per_class is None:
         # all labels: the whole training set (pool and validation) fitted once with the chosen C
         log(f"  fitting all {len(train)} training images with C = {C:g}")
-        out = fits.get({"fit": "all", "C": C}, lambda: {"test_acc": svm.accuracies(fit(f_train, y_train, [C]), f_test, test.y).tolist()})
+        out = fits.get({"fit": "all", "C": C}, lambda scratch: {"test_acc": svm.accuracies(fit_with_state(f_train, y_train, [C], scratch), f_test, test.y).tolist()})
         test_acc = out["test_acc"]
         final_fit = f"all {len(train)} training images (pool + validation), C = {C:g}"
     else:
@@ -199,7 +203,9 @@ class FitCache:
     """Each finished fit's figures (accuracies, objectives, seconds; not its weights) on disk,
     keyed on the features, the solver, the draw and the grid: an interrupted protocol resumes at
     the fit it was in (scikit-learn's 10 cifar10-400 draws take hours), and a rerun refits nothing.
-    ``seconds`` sums the measured seconds of every fit, kept ones included; ``kept`` counts those."""
+    ``compute`` gets a scratch path where a long fit may save its own progress (our primal
+    solver does, after every Newton step) and continue from it; such a fit counts the seconds of
+    the run that finished it. ``seconds`` sums the measured seconds of every fit, kept ones included; ``kept`` counts those."""
 
     def __init__(self, cache_dir, base: dict):
         self.dir = Path(cache_dir or data.default_cache_dir()) / "probe-fits"
@@ -216,12 +222,14 @@ class FitCache:
             except (json.JSONDecodeError, OSError):
                 out = None  # unreadable: fit again
         if out is None:
-            t = time.perf_counter()
-            out = {**compute(), "seconds": time.perf_counter() - t}
             self.dir.mkdir(parents=True, exist_ok=True)
+            scratch = path.with_suffix(".partial.npz")  # where a long fit saves its progress
+            t = time.perf_counter()
+            out = {**compute(scratch), "seconds": time.perf_counter() - t}
             tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
             tmp.write_text(json.dumps({**out, **what}))
             os.replace(tmp, path)
+            scratch.unlink(missing_ok=True)
             out["kept"] = False
         self.seconds += out["seconds"]
         return out

@@ -22,8 +22,12 @@ the primal objective they reached, so their agreement can be checked.
 
 from __future__ import annotations
 
+import json
+import os
 import time
+import zipfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -292,7 +296,7 @@ class _Preconditioner:
 
 
 def fit_primal(X, y, Cs=PAPER_GRID, device="cpu", tol: float = 1e-6, max_newton: int = 100, max_cg: int = 1000,
-               rank: int = 1024, log=None) -> list[LinearModel]:
+               rank: int = 1024, log=None, state: str | Path | None = None) -> list[LinearModel]:
     """Truncated Newton (Newton-CG) in the primal, for many samples: every class at once, the
     C grid walked in order with warm starts, CG preconditioned by the top ``rank`` eigenpairs of
     X~'X~ (computed once for every C). X stays float32 and is never copied: each CG step costs
@@ -303,23 +307,33 @@ def fit_primal(X, y, Cs=PAPER_GRID, device="cpu", tol: float = 1e-6, max_newton:
     by less than ``tol`` relative: the objective is then that close to its minimum. (A gradient
     norm relative to the gradient at w = 0 is no guide here: with positive, strongly correlated
     features that gradient is huge along the mean direction, and such a rule stops far from the
-    optimum.)"""
+    optimum.)
+
+    ``state``: a file where the solver's progress is saved after every Newton step (finished
+    C values and the current weights; a few MB), and from which a later call with the same
+    problem continues: on a CPU the large-C end of the grid takes hours."""
     y = np.asarray(y)
     classes, T = _targets(y)
     X = _as_tensor(X).to(device)
     n, d = X.shape
     T = torch.from_numpy(T).float().to(device)
     c = T.shape[1]
-    W = torch.zeros(c, d, device=device)
-    b = torch.zeros(c, device=device)
+    saved = _PrimalState.load(state, Cs, classes, d)
+    W = torch.zeros(c, d, device=device) if saved is None else torch.from_numpy(saved.W).to(device)
+    b = torch.zeros(c, device=device) if saved is None else torch.from_numpy(saved.b).to(device)
     t0 = time.perf_counter()
     evals, V = top_eigen(X, rank) if rank else (torch.zeros(0, device=device), torch.zeros(0, d + 1, device=device))
     t_eigen = time.perf_counter() - t0
-    models = []
-    for C in Cs:
+    models = [] if saved is None else saved.models(classes, Cs)
+    if saved is not None and log:
+        log(f"    continuing a saved fit: {len(models)} of {len(Cs)} C values done")
+    for C in Cs[len(models):]:
         t1 = time.perf_counter()
         todo = torch.ones(c, dtype=torch.bool, device=device)
-        iters, cg_steps, converged = 0, 0, False
+        iters, cg_steps, converged, earlier = 0, 0, False, 0.0
+        if saved is not None and saved.iters:  # this C was under way
+            todo, iters, cg_steps, earlier = torch.from_numpy(saved.todo).to(device), saved.iters, saved.cg_steps, saved.seconds
+        saved = None
         while iters < max_newton:
             M = X @ W.T + b
             active = T * M < 1
@@ -339,13 +353,70 @@ def fit_primal(X, y, Cs=PAPER_GRID, device="cpu", tol: float = 1e-6, max_newton:
             if not todo.any():
                 converged = True
                 break
+            if state is not None:
+                _PrimalState.save(state, Cs, classes, models, W, b, todo, iters, cg_steps, earlier + time.perf_counter() - t1)
         if log:
-            log(f"    C={C:g}: {iters} Newton steps, {cg_steps} CG steps, {time.perf_counter() - t1:.0f} s")
+            log(f"    C={C:g}: {iters} Newton steps, {cg_steps} CG steps, {earlier + time.perf_counter() - t1:.0f} s")
         objective = _objective(W, b, X @ W.T + b, T, C).cpu().numpy()
         models.append(LinearModel(W.cpu().numpy().copy(), b.double().cpu().numpy(), classes, C, objective, "ours-primal",
                                   {"newton_iterations": iters, "cg_steps": cg_steps, "converged": converged,
-                                   "seconds": time.perf_counter() - t1, "eigen_seconds": t_eigen, "preconditioner_rank": int(V.shape[0])}))
+                                   "seconds": earlier + time.perf_counter() - t1, "eigen_seconds": t_eigen,
+                                   "preconditioner_rank": int(V.shape[0])}))
+        if state is not None:
+            _PrimalState.save(state, Cs, classes, models, W, b, torch.ones(c, dtype=torch.bool), 0, 0, 0.0)
     return models
+
+
+@dataclass
+class _PrimalState:
+    """fit_primal's progress on disk: the models of the finished C values and the weights,
+    Newton iteration and CG count of the one under way. Plain arrays (no pickle); a file that
+    does not match the problem, or is torn, is ignored and the fit starts again."""
+
+    W: np.ndarray
+    b: np.ndarray
+    todo: np.ndarray
+    iters: int
+    cg_steps: int
+    seconds: float
+    done_W: np.ndarray
+    done_b: np.ndarray
+    done_objective: np.ndarray
+    done_info: np.ndarray
+
+    def models(self, classes, Cs) -> list[LinearModel]:
+        return [LinearModel(self.done_W[i], self.done_b[i], classes, Cs[i], self.done_objective[i], "ours-primal",
+                            json.loads(str(self.done_info[i]))) for i in range(len(self.done_W))]
+
+    @staticmethod
+    def save(path, Cs, classes, models, W, b, todo, iters, cg_steps, seconds):
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        c, d = W.shape
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.npz")
+        np.savez(tmp, Cs=np.asarray(Cs, np.float64), classes=np.asarray(classes),
+                 W=W.cpu().numpy(), b=b.cpu().numpy(), todo=todo.cpu().numpy(), iters=np.int64(iters),
+                 cg_steps=np.int64(cg_steps), seconds=np.float64(seconds),
+                 done_W=np.asarray([m.W for m in models], np.float32).reshape(len(models), c, d),
+                 done_b=np.asarray([m.b for m in models], np.float64).reshape(len(models), c),
+                 done_objective=np.asarray([m.objective for m in models], np.float64).reshape(len(models), c),
+                 done_info=np.asarray([json.dumps(m.info) for m in models], dtype=str))
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path, Cs, classes, d) -> _PrimalState | None:
+        if path is None or not Path(path).exists():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                f = {k: z[k] for k in z.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+            return None  # torn or not ours: start again
+        if (not np.array_equal(f["Cs"], np.asarray(Cs, np.float64)) or not np.array_equal(f["classes"], np.asarray(classes))
+                or f["W"].shape[1] != d or len(f["done_W"]) >= len(Cs)):
+            return None
+        return cls(f["W"], f["b"], f["todo"], int(f["iters"]), int(f["cg_steps"]), float(f["seconds"]), f["done_W"],
+                   f["done_b"], f["done_objective"], f["done_info"])
 
 
 def _objective(W, b, M, T, C) -> torch.Tensor:
@@ -412,12 +483,12 @@ def _line_search(W, b, S, sb, M, XS, T, C, todo):
 GRAM_MAX_N = 8000  # up to here the exact Gram-matrix Newton is the faster solver, whatever d is
 
 
-def fit_ours(X, y, Cs=PAPER_GRID, device="cpu", log=None) -> list[LinearModel]:
-    """Our solver: the exact Gram-matrix Newton for up to GRAM_MAX_N samples, primal Newton-CG
-    for more."""
+def fit_ours(X, y, Cs=PAPER_GRID, device="cpu", log=None, state=None) -> list[LinearModel]:
+    """Our solver: the exact Gram-matrix Newton for up to GRAM_MAX_N samples (seconds: no
+    progress is saved), primal Newton-CG for more (progress saved to ``state`` if given)."""
     if len(X) <= GRAM_MAX_N:
         return fit_gram(X, y, Cs, device)
-    return fit_primal(X, y, Cs, device, log=log)
+    return fit_primal(X, y, Cs, device, log=log, state=state)
 
 
 def fit_sklearn(X, y, Cs=PAPER_GRID) -> list[LinearModel]:

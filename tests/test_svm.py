@@ -133,3 +133,40 @@ def test_batched_accuracies_equal_each_models_own():
     assert np.array_equal(svm.accuracies(models, Xh, y), [m.accuracy(Xh, y) for m in models])
     two = svm.fit_gram(X, (y == 0).astype(int), Cs=[1e-3, 1e-1])  # one problem per model: the binary branch
     assert np.array_equal(svm.accuracies(two, Xh, y == 0), [m.accuracy(Xh, y == 0) for m in two])
+
+
+def test_an_interrupted_primal_fit_continues_from_its_saved_state(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    n, d, k = 900, 60, 5
+    y = np.arange(n) % k
+    X = np.abs(rng.standard_normal((n, d))).astype(np.float32)
+    X[np.arange(n), y] += 1.0
+    Cs = [1e-3, 1e-2, 1e-1]
+    whole = svm.fit_primal(X, y, Cs)
+    steps = [m.info["newton_iterations"] for m in whole]
+    assert steps[1] > 1  # the interruption below falls inside the second C
+    state = tmp_path / "fit.npz"
+    real, calls = svm._line_search, []
+
+    def stop_in_the_second_C(*a):
+        calls.append(1)
+        if len(calls) == steps[0] + 2:  # the second Newton step of the second C: mid-C
+            raise KeyboardInterrupt
+        return real(*a)
+
+    monkeypatch.setattr(svm, "_line_search", stop_in_the_second_C)
+    with pytest.raises(KeyboardInterrupt):
+        svm.fit_primal(X, y, Cs, state=state)
+    monkeypatch.setattr(svm, "_line_search", real)
+    assert state.exists()
+    resumed = svm.fit_primal(X, y, Cs, state=state)
+    for w, r in zip(whole, resumed, strict=True):
+        np.testing.assert_allclose(r.objective, w.objective, rtol=1e-9)
+        np.testing.assert_allclose(r.W, w.W, rtol=1e-5, atol=1e-7)
+        assert r.info["newton_iterations"] == w.info["newton_iterations"]
+    # a state for another problem (another grid) is not used
+    other = svm.fit_primal(X, y, [1e-2], state=state)
+    np.testing.assert_allclose(other[0].objective, svm.fit_primal(X, y, [1e-2])[0].objective, rtol=1e-9)
+    # nor a torn one
+    state.write_bytes(b"PK\x03\x04 torn")
+    np.testing.assert_allclose(svm.fit_primal(X, y, Cs, state=state)[-1].objective, whole[-1].objective, rtol=1e-9)
