@@ -283,10 +283,10 @@ class _Preconditioner:
     the class's fraction of active samples (the Hessian holds only the active rows; for the
     dominant directions of these positive, correlated features X_A'X_A ~ f X'X). Inverse by
     Woodbury: M^-1 r = r - V' diag(mu / (1 + mu)) V r, mu = 2C f lambda. Deflating the large
-    eigenvalues is what lets CG converge at large C."""
+    eigenvalues is what lets CG converge at large C. float64 throughout (see fit_primal)."""
 
     def __init__(self, evals: torch.Tensor, V: torch.Tensor, C: float, active_fraction: torch.Tensor):
-        mu = 2 * C * evals[:, None] * active_fraction[None, :]  # (k, classes)
+        mu = 2 * C * evals[:, None].double() * active_fraction[None, :].double()  # (k, classes)
         self.V, self.shrink = V, mu / (1 + mu)
 
     def __call__(self, Rw: torch.Tensor, Rb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -295,13 +295,32 @@ class _Preconditioner:
         return Rw - coef.T @ self.V[:, :d], Rb - coef.T @ self.V[:, d]
 
 
+def _orthonormal64(V: torch.Tensor) -> torch.Tensor:
+    """Rows of V made orthonormal in float64: the Woodbury inverse above is positive definite only
+    if they are, to far better than float32's 1e-7 once 2C lambda is 1e7."""
+    if len(V) == 0:
+        return V.double()
+    # the largest eigenvector last in V (eigh's order) goes first, so it is the one kept exactly
+    Q, R = torch.linalg.qr(V.double().flip(0).T)
+    return (Q * torch.sign(torch.diagonal(R))).T.flip(0).contiguous()
+
+
+def _margins(X: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """X~ w for float64 weights: the product in float32 (X's precision), the result in float64."""
+    return (X @ W.float().T).double() + b
+
+
 def fit_primal(X, y, Cs=PAPER_GRID, device="cpu", tol: float = 1e-6, max_newton: int = 100, max_cg: int = 1000,
                rank: int = 1024, log=None, state: str | Path | None = None) -> list[LinearModel]:
     """Truncated Newton (Newton-CG) in the primal, for many samples: every class at once, the
     C grid walked in order with warm starts, CG preconditioned by the top ``rank`` eigenpairs of
     X~'X~ (computed once for every C). X stays float32 and is never copied: each CG step costs
-    one product X @ S and one R' X; sums that set the objective are taken in float64. Weights
-    are laid out (classes, d), the fast layout for these products.
+    one product X @ S and one R' X, in float32. Everything else (weights, CG vectors, the
+    preconditioner) is float64, which costs nothing at (classes, d) and is necessary: at the
+    large-C end 2C lambda_max of these features reaches 1e7, so float32 vector updates (1e-7
+    relative) lose the small-eigenvalue components CG is solving for, and CG stalls (measured: no
+    progress in 300 steps in float32, 35 steps in float64 on the same system). Weights are laid
+    out (classes, d), the fast layout for these products.
 
     A class stops when its Newton decrement says the exact Newton step would lower its objective
     by less than ``tol`` relative: the objective is then that close to its minimum. (A gradient
@@ -316,13 +335,15 @@ def fit_primal(X, y, Cs=PAPER_GRID, device="cpu", tol: float = 1e-6, max_newton:
     classes, T = _targets(y)
     X = _as_tensor(X).to(device)
     n, d = X.shape
-    T = torch.from_numpy(T).float().to(device)
+    T = torch.from_numpy(T).double().to(device)
     c = T.shape[1]
     saved = _PrimalState.load(state, Cs, classes, d)
-    W = torch.zeros(c, d, device=device) if saved is None else torch.from_numpy(saved.W).to(device)
-    b = torch.zeros(c, device=device) if saved is None else torch.from_numpy(saved.b).to(device)
+    f64 = {"dtype": torch.float64, "device": device}
+    W = torch.zeros(c, d, **f64) if saved is None else torch.from_numpy(saved.W).to(**f64)
+    b = torch.zeros(c, **f64) if saved is None else torch.from_numpy(saved.b).to(**f64)
     t0 = time.perf_counter()
     evals, V = top_eigen(X, rank) if rank else (torch.zeros(0, device=device), torch.zeros(0, d + 1, device=device))
+    V = _orthonormal64(V)
     t_eigen = time.perf_counter() - t0
     models = [] if saved is None else saved.models(classes, Cs)
     if saved is not None and log:
@@ -335,19 +356,19 @@ def fit_primal(X, y, Cs=PAPER_GRID, device="cpu", tol: float = 1e-6, max_newton:
             todo, iters, cg_steps, earlier = torch.from_numpy(saved.todo).to(device), saved.iters, saved.cg_steps, saved.seconds
         saved = None
         while iters < max_newton:
-            M = X @ W.T + b
+            M = _margins(X, W, b)
             active = T * M < 1
             R = torch.where(active, M - T, torch.zeros_like(M))  # (m - t) on the active set
-            G = W + 2 * C * _xt(X, R)
+            G = W + 2 * C * _xt(X, R.float()).double()
             gb = b + 2 * C * R.sum(0)
             f = _objective(W, b, M, T, C)
             iters += 1
-            a = active.float()
+            a = active.double()
             S, sb, steps = _cg(X, a, G, gb, C, todo, max_cg, _Preconditioner(evals, V, C, a.mean(0)))
             cg_steps += steps
             # the Newton decrement g' H^-1 g: twice the decrease the quadratic model promises
-            decrement = -((G.double() * S.double()).sum(1) + gb.double() * sb.double())
-            XS = X @ S.T + sb
+            decrement = -((G * S).sum(1) + gb * sb)
+            XS = _margins(X, S, sb)
             W, b = _line_search(W, b, S, sb, M, XS, T, C, todo)
             todo &= 0.5 * decrement > tol * f
             if not todo.any():
@@ -357,8 +378,9 @@ def fit_primal(X, y, Cs=PAPER_GRID, device="cpu", tol: float = 1e-6, max_newton:
                 _PrimalState.save(state, Cs, classes, models, W, b, todo, iters, cg_steps, earlier + time.perf_counter() - t1)
         if log:
             log(f"    C={C:g}: {iters} Newton steps, {cg_steps} CG steps, {earlier + time.perf_counter() - t1:.0f} s")
-        objective = _objective(W, b, X @ W.T + b, T, C).cpu().numpy()
-        models.append(LinearModel(W.cpu().numpy().copy(), b.double().cpu().numpy(), classes, C, objective, "ours-primal",
+        W32 = W.float()  # what the model keeps; its objective is the one reported
+        objective = _objective(W32.double(), b, _margins(X, W32, b), T, C).cpu().numpy()
+        models.append(LinearModel(W32.cpu().numpy(), b.cpu().numpy(), classes, C, objective, "ours-primal",
                                   {"newton_iterations": iters, "cg_steps": cg_steps, "converged": converged,
                                    "seconds": earlier + time.perf_counter() - t1, "eigen_seconds": t_eigen,
                                    "preconditioner_rank": int(V.shape[0])}))
@@ -430,11 +452,11 @@ def _cg(X, active, G, gb, C, todo, max_cg, precondition):
     H s = s + 2C X~'(a * X~ s). Returns (s_w (classes, d), s_b, steps)."""
 
     def hess(P, pb):
-        Q = active * (X @ P.T + pb)
-        return P + 2 * C * _xt(X, Q), pb + 2 * C * Q.sum(0)
+        Q = active * _margins(X, P, pb)
+        return P + 2 * C * _xt(X, Q.float()).double(), pb + 2 * C * Q.sum(0)
 
     def dot(Aw, Ab, Bw, Bb):
-        return (Aw.double() * Bw.double()).sum(1) + Ab.double() * Bb.double()
+        return (Aw * Bw).sum(1) + Ab * Bb
 
     S, sb = torch.zeros_like(G), torch.zeros_like(gb)
     mask = todo.float()
@@ -448,14 +470,14 @@ def _cg(X, active, G, gb, C, todo, max_cg, precondition):
         steps += 1
         Hw, Hb = hess(Pw, Pb)
         pHp = dot(Pw, Pb, Hw, Hb)
-        alpha = torch.where(pHp > 0, rz / pHp, torch.zeros_like(rz)).float()
+        alpha = torch.where(pHp > 0, rz / pHp, torch.zeros_like(rz))
         S, sb = S + alpha[:, None] * Pw, sb + alpha * Pb
         Rw, Rb = Rw - alpha[:, None] * Hw, Rb - alpha * Hb
         if torch.all(torch.sqrt(dot(Rw, Rb, Rw, Rb)) <= stop):
             break
         Zw, Zb = precondition(Rw, Rb)
         rz_new = dot(Rw, Rb, Zw, Zb)
-        beta = torch.where(rz > 0, rz_new / rz, torch.zeros_like(rz)).float()
+        beta = torch.where(rz > 0, rz_new / rz, torch.zeros_like(rz))
         Pw, Pb = Zw + beta[:, None] * Pw, Zb + beta * Pb
         rz = rz_new
     return S, sb, steps
@@ -466,8 +488,8 @@ def _line_search(W, b, S, sb, M, XS, T, C, todo):
 
     def f(a):
         Wn, bn = W + a[:, None] * S, b + a * sb
-        slack = (1 - T * (M + a * XS)).clamp(min=0).double()
-        return 0.5 * ((Wn.double() ** 2).sum(1) + bn.double() ** 2) + C * (slack ** 2).sum(0)
+        slack = (1 - T * (M + a * XS)).clamp(min=0)
+        return 0.5 * ((Wn ** 2).sum(1) + bn ** 2) + C * (slack ** 2).sum(0)
 
     f0 = f(torch.zeros_like(b))
     a = torch.ones_like(b)
