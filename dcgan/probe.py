@@ -169,10 +169,15 @@ def run(netD, protocol: Protocol, data_root=None, solver: str = "ours", grid=svm
 
     if protocol.per_class is None:
         # all labels: the whole training set (pool and validation) fitted once with the chosen C
-        log(f"  fitting all {len(train)} training images with C = {C:g}")
-        out = fits.get({"fit": "all", "C": C}, lambda scratch: {"test_acc": svm.accuracies(fit_with_state(f_train, y_train, [C], scratch), f_test, test.y).tolist()})
+        # walked along the grid up to C, each C warm-started from the one before: from w = 0 at
+        # a large C, Newton's active sets swing for dozens of steps (measured 24+ on 5,000 images
+        # at C = 2e-2, against 4-5 per C on the walk)
+        walk = list(grid[:best + 1])
+        log(f"  fitting all {len(train)} training images with C = {C:g} (warm-started along {walk})")
+        out = fits.get({"fit": "all", "C": C, "walk": walk}, lambda scratch: {
+            "test_acc": svm.accuracies(fit_with_state(f_train, y_train, walk, scratch)[-1:], f_test, test.y).tolist()})
         test_acc = out["test_acc"]
-        final_fit = f"all {len(train)} training images (pool + validation), C = {C:g}"
+        final_fit = f"all {len(train)} training images (pool + validation), C = {C:g}, warm-started along the grid up to C"
     else:
         # fresh draws with the chosen C, scored on the test split
         test_acc = []

@@ -126,8 +126,10 @@ def test_full_protocol_chooses_C_on_the_pool_then_fits_every_training_image(svhn
     assert result["per_class"] is None and len(result["per_draw"]) == 1
     best = int(np.argmin(result["val_error_pct_per_C"]))
     assert result["C"] == [1e-3, 1e-2][best]
-    # one fit of the pool over the grid, then one of all n training images with the chosen C
-    assert [(c[0], c[1]) for c in calls] == [(n - 100, [1e-3, 1e-2]), (n, [result["C"]])]
+    # one fit of the pool over the grid, then one of all n training images walked along the
+    # grid up to the chosen C (warm starts), whose last model is the one tested
+    assert [(c[0], c[1]) for c in calls] == [(n - 100, [1e-3, 1e-2]), (n, [1e-3, 1e-2][:best + 1])]
+    assert calls[1][2][-1].C == result["C"]
     assert result["final_fit"].startswith(f"all {n} training images")
     # the pool's features are a view of the training features, not a second copy of them
     assert np.shares_memory(calls[0][3], calls[1][3])
