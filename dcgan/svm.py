@@ -386,6 +386,9 @@ def fit_primal(X, y, Cs=PAPER_GRID, device="cpu", tol: float = 1e-6, max_newton:
                 break
             if state is not None:
                 _PrimalState.save(state, Cs, classes, models, W, b, todo, iters, cg_steps, earlier + time.perf_counter() - t1)
+            if log and n > 20000:  # minutes per step on a CPU: say how far it is
+                log(f"      C={C:g}: Newton step {iters}, {cg_steps} CG steps, {int(todo.sum())} of {c} classes to go,"
+                    f" {earlier + time.perf_counter() - t1:.0f} s")
         if log:
             log(f"    C={C:g}: {iters} Newton steps, {cg_steps} CG steps, {earlier + time.perf_counter() - t1:.0f} s")
         W32 = W.float()  # what the model keeps; its objective is the one reported
