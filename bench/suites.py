@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from dcgan import checkpoint, data, fidelity, probe, results, throughput, variants
+from dcgan import atomic, checkpoint, data, fidelity, probe, results, throughput, variants
 from dcgan.errors import UserError
 from dcgan.train import TrainConfig, train
 
@@ -364,8 +364,5 @@ def run_cell(ctx: Context, c: Cell) -> tuple[dict, bool]:
     if path.exists():
         return json.loads(path.read_text()), False
     record = {"cell": c.id, **RUNNERS[c.kind](ctx, c), "finished": results.now()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, indent=1, default=str))
-    os.replace(tmp, path)
+    atomic.write_text(path, json.dumps(record, indent=1, default=str))
     return record, True

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from . import nets, variants
+from . import atomic, nets, variants
 from .errors import UserError
 
 FORMAT = "dcgan-bench-checkpoint/1"
@@ -35,17 +35,10 @@ def save(state: dict, path: str | os.PathLike) -> Path:
     """Write ``state`` to ``path`` atomically: a temporary file in the same folder, flushed to
     disk, then renamed over the target, so a crash never leaves a half-written checkpoint."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save({"format": FORMAT, **state}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic.replacing(path) as tmp, open(tmp, "wb") as f:
+        torch.save({"format": FORMAT, **state}, f)
+        f.flush()
+        os.fsync(f.fileno())
     return path
 
 

@@ -12,6 +12,7 @@ import math
 import sys
 from pathlib import Path
 
+from . import atomic
 from .errors import UserError, refuse_overwrite
 
 STAGES = ("train", "train-reference", "sample", "features", "svm")  # dcgan.throughput.STAGES, without importing torch here
@@ -258,10 +259,8 @@ def cmd_features(args) -> dict:
     dtype = np.float16 if args.float16 else np.float32
     feats, record = features.cached_features(netD, images, pool, args.bn_stats, args.cache_dir, args.batch_size, device,
                                              dtype, progress=not args.no_progress)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp.npy")
-    np.save(tmp, np.asarray(feats))
-    tmp.replace(out)
+    with atomic.replacing(out) as tmp:
+        np.save(tmp, np.asarray(feats))
     print(f"wrote {feats.shape[0]} x {feats.shape[1]} features of {v.name} ({record['bn_stats']}) to {out}"
           f"{' (from the cache)' if record['cached'] else ''}", file=sys.stderr)
     return {"out": str(out), "shape": list(feats.shape), "variant": v.name, "checkpoint": str(checkpoint.resolve(args.ckpt)), **record}

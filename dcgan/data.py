@@ -29,6 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import atomic
 from .errors import UserError
 
 DATA_ROOT_ENV = "DCGAN_DATA_ROOT"
@@ -408,10 +409,9 @@ def ingest_files(files: list[Path], labels: np.ndarray | None, size: int, name: 
                     bar.update(1)
                 decoded_now += len(chunk)
                 x_part = np.stack(images) if images else np.zeros((0, size, size, 3), np.uint8)
-                tmp = part_path.with_suffix(".tmp.npz")
-                np.savez(tmp, x=x_part, keep=np.asarray(keep, np.int64), modes=np.asarray(modes, dtype=str),
-                         corrupt=np.asarray(json.dumps(corrupt)))
-                os.replace(tmp, part_path)
+                with atomic.replacing(part_path) as tmp:
+                    np.savez(tmp, x=x_part, keep=np.asarray(keep, np.int64), modes=np.asarray(modes, dtype=str),
+                             corrupt=np.asarray(json.dumps(corrupt)))
             else:
                 bar.update(len(chunk))
             parts.append(part_path)
@@ -434,20 +434,17 @@ def ingest_files(files: list[Path], labels: np.ndarray | None, size: int, name: 
         print("note: converted to RGB: " + ", ".join(f"{len(v)} {GREY_MODES.get(m, m)}" for m, v in converted.items()), file=sys.stderr)
     x = np.concatenate(xs)
     y = labels[keep] if labels is not None else None
-    # write to temporary names, then rename: an interrupted run leaves no half-written cache
+    # an interrupted run leaves no half-written cache
     for path, arr in ((x_path, x), (y_path, y)):
         if arr is not None:
-            tmp = path.with_suffix(".tmp.npy")
-            np.save(tmp, arr)
-            os.replace(tmp, path)
+            with atomic.replacing(path) as tmp:
+                np.save(tmp, arr)
     report = {"source": source, "files": len(files), "decoded": len(keep), "corrupt": corrupt, "size": size,
               "recipe": PREPROCESS_VERSION, "classes": classes,
               "converted_to_rgb": {GREY_MODES.get(m, m): {"mode": m, "count": len(v), "files": v} for m, v in converted.items()},
               "decoded_this_run": decoded_now, "seconds_this_run": round(seconds, 2), "workers": workers,
               "images_per_s_this_run": round(decoded_now / seconds, 1) if decoded_now and seconds > 0 else None}
-    tmp = report_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(report, indent=1))
-    os.replace(tmp, report_path)
+    atomic.write_text(report_path, json.dumps(report, indent=1))
     for part_path in parts:  # the final cache holds everything now
         part_path.unlink()
     return ImageSet(x, y, name, split, source, classes)

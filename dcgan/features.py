@@ -19,7 +19,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -27,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import __version__
+from . import __version__, atomic
 from .data import default_cache_dir, to_model_input
 from .errors import UserError
 from .nets import Discriminator
@@ -94,27 +93,18 @@ def extract(netD: Discriminator, x_uint8: np.ndarray, out: str | Path | None = N
 
     netD = netD.to(device).eval()
     dim = netD.variant.feature_dim
-    tmp = None
-    if out is not None:
-        out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}.npy")
-        feats = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=(len(x_uint8), dim))
-    else:
-        feats = np.empty((len(x_uint8), dim), dtype)
-    try:
+
+    def fill(feats):
         for i in tqdm(range(0, len(x_uint8), batch_size), desc="features", unit="batch", file=sys.stderr, disable=not progress):
             f = netD.pooled_features(to_input(x_uint8[i:i + batch_size], device))
             feats[i:i + len(f)] = f.cpu().numpy().astype(dtype, copy=False)
-        if tmp is not None:
-            feats.flush()
-            del feats
-            os.replace(tmp, out)
-            return np.load(out, mmap_mode="r")
-    finally:
-        if tmp is not None and tmp.exists():
-            tmp.unlink()
-    return feats
+        return feats
+
+    if out is None:
+        return fill(np.empty((len(x_uint8), dim), dtype))
+    with atomic.replacing(out) as tmp:
+        fill(np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=(len(x_uint8), dim))).flush()
+    return np.load(out, mmap_mode="r")
 
 
 def weights_hash(net: nn.Module) -> str:
@@ -149,10 +139,8 @@ def cached_population_stats(netD: Discriminator, pool, cache_dir: Path, device) 
         return net
     net = with_population_stats(netD, pool.x, device)
     stats = [(m.running_mean.cpu(), m.running_var.cpu()) for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save(stats, tmp)
-    os.replace(tmp, path)
+    with atomic.replacing(path) as tmp:
+        torch.save(stats, tmp)
     return net
 
 

@@ -22,14 +22,13 @@ import dataclasses
 import functools
 import hashlib
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from . import __version__, data, features, results, svm
+from . import __version__, atomic, data, features, results, svm
 from .errors import UserError
 
 
@@ -231,9 +230,7 @@ class FitCache:
             scratch = path.with_suffix(".partial.npz")  # where a long fit saves its progress
             t = time.perf_counter()
             out = {**compute(scratch), "seconds": time.perf_counter() - t}
-            tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-            tmp.write_text(json.dumps({**out, **what}))
-            os.replace(tmp, path)
+            atomic.write_text(path, json.dumps({**out, **what}))
             scratch.unlink(missing_ok=True)
             out["kept"] = False
         self.seconds += out["seconds"]

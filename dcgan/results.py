@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import subprocess
 import time
 from pathlib import Path
+
+from . import atomic
 
 
 def stamp() -> str:
@@ -65,10 +66,8 @@ def _widen(csv_path: Path, fields: list[str]) -> list[str]:
     if not added:
         return existing
     wider = existing + added
-    tmp = csv_path.with_suffix(".tmp")
-    with open(tmp, "w", newline="") as f:
+    with atomic.replacing(csv_path) as tmp, open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=wider)
         w.writeheader()
         w.writerows(old_rows)
-    os.replace(tmp, csv_path)
     return wider

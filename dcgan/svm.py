@@ -23,7 +23,6 @@ the primal objective they reached, so their agreement can be checked.
 from __future__ import annotations
 
 import json
-import os
 import time
 import zipfile
 from dataclasses import dataclass, field
@@ -31,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from . import atomic
 
 PAPER_GRID = (1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2)  # PROTOCOL.md §5
 
@@ -425,18 +426,15 @@ class _PrimalState:
 
     @staticmethod
     def save(path, Cs, classes, models, W, b, todo, iters, cg_steps, seconds):
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         c, d = W.shape
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.npz")
-        np.savez(tmp, Cs=np.asarray(Cs, np.float64), classes=np.asarray(classes),
-                 W=W.cpu().numpy(), b=b.cpu().numpy(), todo=todo.cpu().numpy(), iters=np.int64(iters),
-                 cg_steps=np.int64(cg_steps), seconds=np.float64(seconds),
-                 done_W=np.asarray([m.W for m in models], np.float32).reshape(len(models), c, d),
-                 done_b=np.asarray([m.b for m in models], np.float64).reshape(len(models), c),
-                 done_objective=np.asarray([m.objective for m in models], np.float64).reshape(len(models), c),
-                 done_info=np.asarray([json.dumps(m.info) for m in models], dtype=str))
-        os.replace(tmp, path)
+        with atomic.replacing(path) as tmp:
+            np.savez(tmp, Cs=np.asarray(Cs, np.float64), classes=np.asarray(classes),
+                     W=W.cpu().numpy(), b=b.cpu().numpy(), todo=todo.cpu().numpy(), iters=np.int64(iters),
+                     cg_steps=np.int64(cg_steps), seconds=np.float64(seconds),
+                     done_W=np.asarray([m.W for m in models], np.float32).reshape(len(models), c, d),
+                     done_b=np.asarray([m.b for m in models], np.float64).reshape(len(models), c),
+                     done_objective=np.asarray([m.objective for m in models], np.float64).reshape(len(models), c),
+                     done_info=np.asarray([json.dumps(m.info) for m in models], dtype=str))
 
     @classmethod
     def load(cls, path, Cs, classes, d) -> _PrimalState | None:

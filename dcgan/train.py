@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import __version__, checkpoint, data, distributed, nets
+from . import __version__, atomic, checkpoint, data, distributed, nets
 from .data import ImageSet
 from .errors import UserError
 from .variants import Variant
@@ -405,12 +405,10 @@ def _truncate_log(path: Path, step: int) -> None:
     kept = [r for r in rows if int(r["step"]) <= step]
     if len(kept) == len(rows):
         return
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", newline="") as f:
+    with atomic.replacing(path) as tmp, open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=LOG_FIELDS)
         w.writeheader()
         w.writerows(kept)
-    tmp.replace(path)
 
 
 def train(cfg: TrainConfig) -> dict:
