@@ -102,7 +102,9 @@ def primal_objective(X, y, W, b, C) -> np.ndarray:
 
 def _objective_exact(X: torch.Tensor, T: torch.Tensor, W, b, C) -> np.ndarray:
     """The primal objective of (W, b) on X~ with float64 margins, a block of rows at a time (no
-    float64 copy of X): the figure a model reports, whatever precision its solver worked in."""
+    float64 copy of X): the figure a model reports, whatever precision its solver worked in.
+    Rows of W may belong to different C values (C then an array, one per row): one pass for all."""
+    C = torch.as_tensor(np.asarray(C, np.float64), device=X.device)
     W = torch.as_tensor(np.asarray(W, np.float64), device=X.device)
     b = torch.as_tensor(np.asarray(b, np.float64), device=X.device)
     T = T.to(device=X.device, dtype=torch.float64)
@@ -246,16 +248,17 @@ def fit_gram(X, y, Cs=PAPER_GRID, device="cpu") -> list[LinearModel]:
     # the intercept as the weight of the constant feature 1
     all_betas = torch.cat(solved, 1)
     W_all = _weights(Xt, all_betas)
+    b_all = all_betas.sum(0).cpu().numpy()
+    # reported: the objective of the weights returned, in float64 on X (one pass for every C).
+    # The Newton's own figure comes from the float32 K and can be ~1e-3 off on features with a
+    # large mean.
+    objective_all = _objective_exact(Xt, Tt.repeat(1, len(Cs)), W_all, b_all, np.repeat(np.asarray(Cs, np.float64), problems))
     models = []
     for i, C in enumerate(Cs):
-        W = W_all[i * problems:(i + 1) * problems]
-        b = solved[i].sum(0).cpu().numpy()
+        rows = slice(i * problems, (i + 1) * problems)
         objective_K, info = infos[i]
-        # reported: the objective of the weights returned, in float64 on X. The Newton's own
-        # figure comes from the float32 K and can be ~1e-3 off on features with a large mean.
-        objective = _objective_exact(Xt, Tt, W, b, C)
         info["objective_from_K"] = objective_K.tolist()
-        models.append(LinearModel(W, b, classes, C, objective, "ours", info))
+        models.append(LinearModel(W_all[rows], b_all[rows], classes, C, objective_all[rows], "ours", info))
     return models
 
 
