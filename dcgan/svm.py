@@ -456,9 +456,9 @@ class _PrimalState:
 
 
 def _objective(W, b, M, T, C) -> torch.Tensor:
-    """The primal objective per class (float64 sums) from the margins M = X~ w."""
-    slack = (1 - T * M).clamp(min=0).double()
-    return 0.5 * ((W.double() ** 2).sum(1) + b.double() ** 2) + C * (slack ** 2).sum(0)
+    """The primal objective per class from float64 weights and margins M = X~ w."""
+    slack = (1 - T * M).clamp(min=0)
+    return 0.5 * ((W ** 2).sum(1) + b ** 2) + C * (slack ** 2).sum(0)
 
 
 def _cg(X, active, G, gb, C, todo, max_cg, precondition):
@@ -501,9 +501,7 @@ def _line_search(W, b, S, sb, M, XS, T, C, todo):
     """Backtracking per class on f(w + a s); margins along the line are M + a XS, so no pass over X."""
 
     def f(a):
-        Wn, bn = W + a[:, None] * S, b + a * sb
-        slack = (1 - T * (M + a * XS)).clamp(min=0)
-        return 0.5 * ((Wn ** 2).sum(1) + bn ** 2) + C * (slack ** 2).sum(0)
+        return _objective(W + a[:, None] * S, b + a * sb, M + a * XS, T, C)
 
     f0 = f(torch.zeros_like(b))
     a = torch.ones_like(b)
