@@ -138,7 +138,8 @@ def run(netD, protocol: Protocol, data_root=None, solver: str = "ours", grid=svm
 
     fits = FitCache(cache_dir, {"train_features": rec_train["key"], "test_features": rec_test["key"], "solver": solver,
                                 "val_size": protocol.val_size, "split_seed": protocol.split_seed,
-                                "per_class": protocol.per_class, "device": str(device), "code": __version__})
+                                "per_class": protocol.per_class, "device": str(device), "code": __version__,
+                                "solver_code": svm.code_fingerprint(solver)})
 
     def fit_with_state(X, y, Cs, scratch):
         # our solver saves its progress in long fits (cifar10-full's), so they continue too
@@ -205,7 +206,7 @@ def run(netD, protocol: Protocol, data_root=None, solver: str = "ours", grid=svm
 
 class FitCache:
     """Each finished fit's figures (accuracies, objectives, seconds; not its weights) on disk,
-    keyed on the features, the solver, the draw and the grid: an interrupted protocol resumes at
+    keyed on the features, the solver and its code, the draw and the grid: an interrupted protocol resumes at
     the fit it was in (scikit-learn's 10 cifar10-400 draws take hours), and a rerun refits nothing.
     ``compute`` gets a scratch path where a long fit may save its own progress (our primal
     solver does, after every Newton step) and continue from it; such a fit counts the seconds of

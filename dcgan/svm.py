@@ -22,6 +22,7 @@ the primal objective they reached, so their agreement can be checked.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import zipfile
@@ -549,3 +550,21 @@ def fit_sklearn(X, y, Cs=PAPER_GRID) -> list[LinearModel]:
 
 
 SOLVERS = {"ours": fit_ours, "sklearn": fit_sklearn}
+
+
+def code_fingerprint(solver: str) -> str:
+    """A hash of the code a solver's figures come from, for caches of finished fits: a cached fit
+    is reused only while this code is unchanged (the package version alone let a fresh clone
+    report figures an older solver had computed). Ours: this whole module. scikit-learn's: its
+    version and only the functions its figures pass through, so that editing our solver does not
+    throw away hours of finished LinearSVC fits."""
+    import inspect
+
+    if solver == "sklearn":
+        import sklearn
+
+        parts = [sklearn.__version__] + [inspect.getsource(f) for f in
+                                         (fit_sklearn, primal_objective, _objective_exact, _targets, _as_tensor, accuracies, LinearModel)]
+    else:
+        parts = [Path(__file__).read_text()]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]

@@ -190,3 +190,25 @@ def test_an_interrupted_protocol_resumes_at_the_fit_it_was_in(svhn_root, tmp_pat
     calls.clear()
     again = probe.run(netD, protocol, cache_dir=tmp_path / "cut", **kw)
     assert len(calls) == 5 and again["fits_kept"] == 0 and again["value"] == pytest.approx(whole["value"])
+
+
+def test_finished_fits_are_kept_only_while_the_solvers_code_is_unchanged(svhn_root, tmp_path, monkeypatch):
+    _, netD = nets.build(tiny(), seed=1)
+    protocol = probe.get("svhn-1000", val_size=100, per_class=20, draws=2, test_draws=1)
+    kw = dict(data_root=svhn_root, grid=[1e-3, 1e-2], progress=False, log=lambda m: None, cache_dir=tmp_path)
+    assert probe.run(netD, protocol, **kw)["fits_kept"] == 0
+    assert probe.run(netD, protocol, **kw)["fits_kept"] == 3
+    # the fingerprint of our solver is its module's text; of scikit-learn's, its version and
+    # the code its figures pass through, not our solver's
+    assert svm.code_fingerprint("ours") != svm.code_fingerprint("sklearn")
+    import sklearn
+
+    ours = svm.code_fingerprint("ours")
+    monkeypatch.setattr(sklearn, "__version__", "0.0-another")
+    assert svm.code_fingerprint("ours") == ours
+    changed = svm.code_fingerprint("sklearn")
+    monkeypatch.undo()
+    assert changed != svm.code_fingerprint("sklearn")
+    # a changed solver (here: a changed fingerprint) fits again instead of reusing older figures
+    monkeypatch.setattr(svm, "code_fingerprint", lambda solver: "edited")
+    assert probe.run(netD, protocol, **kw)["fits_kept"] == 0
