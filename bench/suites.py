@@ -359,10 +359,8 @@ RUNNERS: dict[str, Callable[[Context, Cell], dict]] = {
 
 def run_cell(ctx: Context, c: Cell) -> tuple[dict, bool]:
     """(the cell's record, whether it was computed now). A finished cell is read back, never
-    recomputed; its record is written atomically only when the cell has finished."""
-    path = ctx.cell_file(c)
-    if path.exists():
-        return json.loads(path.read_text()), False
-    record = {"cell": c.id, **RUNNERS[c.kind](ctx, c), "finished": results.now()}
-    atomic.write_text(path, json.dumps(record, indent=1, default=str))
-    return record, True
+    recomputed; its record is written atomically only when the cell has finished; a torn
+    record is computed again."""
+    record, kept = atomic.json_record(ctx.cell_file(c), lambda: {"cell": c.id, **RUNNERS[c.kind](ctx, c), "finished": results.now()},
+                                      indent=1, default=str)
+    return record, not kept

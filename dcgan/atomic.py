@@ -4,8 +4,9 @@ whole until the new one is complete."""
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -30,3 +31,19 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     with replacing(path) as tmp:
         tmp.write_text(text)
     return Path(path)
+
+
+def json_record(path: str | os.PathLike, compute: Callable[[], dict], **dump) -> tuple[dict, bool]:
+    """(the finished record at ``path``, True) where a readable one is there; else
+    (``compute()``, False), written atomically once computed. Resumable work keeps one such file
+    per finished piece: an interruption loses only the piece it was in, and a torn or unreadable
+    file is computed again rather than trusted."""
+    path = Path(path)
+    if path.exists():
+        try:
+            return json.loads(path.read_text()), True
+        except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+            pass  # computed again below
+    record = compute()
+    write_text(path, json.dumps(record, **dump))
+    return record, False

@@ -110,8 +110,6 @@ def run(netD, protocol: Protocol, data_root=None, solver: str = "ours", grid=svm
     if solver not in svm.SOLVERS:
         raise UserError(f"unknown solver {solver!r}; solvers: {', '.join(svm.SOLVERS)}")
     fit = svm.SOLVERS[solver]
-    if solver == "ours":  # ours runs where the features are computed (CUDA when there is one)
-        fit = functools.partial(fit, device=device, log=log)
     train = data.load(protocol.dataset, "train", data_root, download=download)
     test = data.load(protocol.dataset, protocol.test_split, data_root, download=download)
     if train.y is None:
@@ -142,8 +140,12 @@ def run(netD, protocol: Protocol, data_root=None, solver: str = "ours", grid=svm
                                 "solver_code": svm.code_fingerprint(solver)})
 
     def fit_with_state(X, y, Cs, scratch):
-        # our solver saves its progress in long fits (cifar10-full's), so they continue too
-        return fit(X, y, Cs, state=scratch) if solver == "ours" else fit(X, y, Cs)
+        # ours runs where the features were computed (CUDA when there is one), logs its long
+        # fits and saves their progress (cifar10-full's), so they continue too; LinearSVC runs
+        # on the CPU and saves nothing
+        if solver == "ours":
+            return fit(X, y, Cs, device=device, log=log, state=scratch)
+        return fit(X, y, Cs)
 
     def fit_draw(draw_seed, Cs, scratch):
         idx = draw(pool_idx, y_train, protocol.per_class, draw_seed)
@@ -219,23 +221,18 @@ class FitCache:
     def get(self, what: dict, compute) -> dict:
         key = hashlib.sha256(json.dumps({**self.base, **what}, sort_keys=True).encode()).hexdigest()[:20]
         path = self.dir / f"{key}.json"
-        out = None
-        if path.exists():
-            try:
-                out = {**json.loads(path.read_text()), "kept": True}
-                self.kept += 1
-            except (json.JSONDecodeError, OSError):
-                out = None  # unreadable: fit again
-        if out is None:
-            self.dir.mkdir(parents=True, exist_ok=True)
-            scratch = path.with_suffix(".partial.npz")  # where a long fit saves its progress
+        scratch = path.with_suffix(".partial.npz")  # where a long fit saves its progress
+
+        def timed():
+            self.dir.mkdir(parents=True, exist_ok=True)  # for the scratch file, before the record
             t = time.perf_counter()
-            out = {**compute(scratch), "seconds": time.perf_counter() - t}
-            atomic.write_text(path, json.dumps({**out, **what}))
-            scratch.unlink(missing_ok=True)
-            out["kept"] = False
+            return {**compute(scratch), "seconds": time.perf_counter() - t, **what}
+
+        out, kept = atomic.json_record(path, timed)
+        scratch.unlink(missing_ok=True)
         self.seconds += out["seconds"]
-        return out
+        self.kept += kept
+        return {**out, "kept": kept}
 
 
 def _peak_rss_gib() -> float | None:
