@@ -301,12 +301,15 @@ def run_memorisation(ctx: Context, c: Cell) -> dict:
     n = dict(c.settings)["n"]
     args = ["memorisation", "--ckpt", str(_checkpoint(ctx, c)), "--dataset", c.dataset, "--n", str(n), "--n-held-out", str(n),
             "--out-dir", str(ctx.results), "--no-progress", "--json"] + (["--data-root", ctx.suite.data_root] if ctx.suite.data_root else [])
+    common = _common(ctx, c)
+    for k in SUITE_FIELDS:  # into the command's own CSV row too, not only the suite's record
+        args += ["--tag", f"{k}={common[k]}"]
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
         code = cli.main(args)
     if code != 0:
         raise UserError("the memorisation check failed (see the error above)")
-    row = {**json.loads(buf.getvalue())["row"], **_common(ctx, c)}
+    row = {**json.loads(buf.getvalue())["row"], **common}
     return {"rows": [row], "artifacts": {"closest pairs (pixels)": row["pixels_closest_pairs_png"],
                                          "closest pairs (D features)": row.get("features_closest_pairs_png")}}
 

@@ -425,6 +425,7 @@ def cmd_memorisation(args) -> dict:
     from . import checkpoint, data, features, memorisation, nets, results
     from .train import pick_device
 
+    tags = _pairs(args.tag, "--tag")  # checked before the work, not after
     device = pick_device(args.device)
     v, netG, netD, state = checkpoint.load_models(args.ckpt, device)
     opts = _pairs(args.data_opt, "--data-opt")
@@ -450,7 +451,7 @@ def cmd_memorisation(args) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     base = f"memorisation-{results.stamp()}"
     row = {**_common_row(v, args.ckpt), "dataset": args.dataset, "split": args.split, "held_out": held.split,
-           "n_generated": args.n, "n_held_out": len(held), "n_train": len(train), "seed": args.seed, "bn_stats": bn}
+           "n_generated": args.n, "n_held_out": len(held), "n_train": len(train), "seed": args.seed, "bn_stats": bn, **tags}
     for space in ("pixels", "features"):
         if space not in result:
             continue
@@ -602,6 +603,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--k", type=int, default=16, help="closest pairs shown in the image")
     m.add_argument("--pixels-only", action="store_true", help="skip the discriminator-feature space")
     m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--tag", action="append", metavar="KEY=VALUE",
+                   help="an extra column in the row written, e.g. --tag run=baseline (repeatable; a suite labels its rows so)")
     _run_options(m, "results/memorisation", "feature")
     m.set_defaults(func=cmd_memorisation)
 

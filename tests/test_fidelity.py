@@ -5,6 +5,7 @@ import json
 from unittest import mock
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -169,14 +170,18 @@ def test_memorisation_command_finds_a_generated_sample_planted_in_the_training_d
     np.savez(tmp_path / "train.npz", x=train)
     np.savez(tmp_path / "test.npz", x=rng.integers(0, 256, (60, 32, 32, 3), dtype=np.uint8))
     code, out, err = run(capsys, "memorisation", "--ckpt", str(tiny_ckpt), "--dataset", "npz", "--data-root", str(tmp_path),
-                         "--n", "30", "--n-held-out", "60", "--k", "4", "--out-dir", str(tmp_path / "res"), "--no-progress", "--json")
+                         "--n", "30", "--n-held-out", "60", "--k", "4", "--out-dir", str(tmp_path / "res"), "--no-progress", "--json",
+                         "--tag", "run=baseline", "--tag", "cell=a=b")
     assert code == 0, err
     row = json.loads(out)["row"]
     assert row["pixels_n_generated_exact_copies"] == 1 and row["features_n_generated_exact_copies"] >= 1
     assert row["pixels_closest_pairs"][0] == {"sample": 11, "train_index": 42, "distance": 0.0}
     assert row["features_closest_pairs"][0]["sample"] == 11 and row["features_closest_pairs"][0]["train_index"] == 42
-    assert (tmp_path / "res" / "memorisation-rows.csv").exists()
+    csv_rows = pd.read_csv(tmp_path / "res" / "memorisation-rows.csv")
+    assert csv_rows[["run", "cell"]].values.tolist() == [["baseline", "a=b"]]  # the tags are columns of the row
     assert all((tmp_path / "res").glob("memorisation-*-pixels.png"))
+    code, _, err = run(capsys, "memorisation", "--ckpt", str(tiny_ckpt), "--dataset", "npz", "--data-root", str(tmp_path), "--tag", "run")
+    assert code == 1 and "--tag 'run' is not KEY=VALUE" in err and "Traceback" not in err
 
 
 def test_download_goes_to_torch_fidelitys_location_and_failures_are_one_line(tmp_path, monkeypatch, random_inception):

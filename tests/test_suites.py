@@ -115,3 +115,19 @@ def test_compare_runs_the_candidate_beside_the_baseline_and_a_planted_no_change_
     # the candidate must differ from the baseline, and the flags belong to the quick suite
     assert run.main(args) == 1 and "the candidate is the baseline itself" in capsys.readouterr().err
     assert run.main(["--suite", "paper", "--compare"]) == 1
+
+
+def test_the_memorisation_cells_csv_row_carries_the_suites_columns(tmp_path):
+    import pandas as pd
+
+    from dcgan import cli
+
+    ctx = suites.Context(tiny_suite(), tmp_path / "runs", tmp_path / "results", log=lambda m: None)
+    c = suites.Cell("memorisation", "dcgan32", (("ngf", 8), ("ndf", 8), ("batch_size", 32)), "digits", 1, settings=(("steps", 4), ("n", 40)))
+    assert cli.main(["train", "--variant", "dcgan32", "--set", "ngf=8", "--set", "ndf=8", "--set", "batch_size=32", "--no-progress",
+                     "--dataset", "digits", "--steps", "4", "--ckpt-every", "4", "--out", str(ctx.run_dir(c))]) == 0
+    record = suites.run_memorisation(ctx, c)
+    csv_row = pd.read_csv(tmp_path / "results" / "memorisation-rows.csv").iloc[0]
+    for k in suites.SUITE_FIELDS:
+        assert str(csv_row[k]) == str(record["rows"][0][k]), k
+    assert csv_row["suite"] == "tiny" and csv_row["seed"] == 1 and csv_row["cell"] == c.id
