@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
+from . import results
 from .errors import UserError
 
 
@@ -86,12 +87,8 @@ def _value(row: dict) -> float:
 
 
 def _newest_per_run(rows: list[dict]) -> list[dict]:
-    """One row per (variant, seed, checkpoint): a result set that grew over several runs counts
-    each model once, with its newest measurement."""
-    out: dict = {}
-    for r in sorted(rows, key=lambda r: str(r.get("time") or "")):
-        out[(r.get("variant"), r.get("seed"), r.get("weights"), r.get("checkpoint"))] = r
-    return list(out.values())
+    """One row per (variant, seed, weights, checkpoint): each model once, newest measurement."""
+    return results.newest(rows, lambda r: (r.get("variant"), r.get("seed"), r.get("weights"), r.get("checkpoint")))
 
 
 def _test(base: list[dict], new: list[dict]) -> tuple[float, float, float | None, str]:

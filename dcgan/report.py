@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .results import stamp
+from . import results
 
 QUOTED = "quoted"  # rows whose source starts with this are the paper's, shown as such
 
@@ -51,18 +51,10 @@ def _kind(row: dict) -> str:
     return "paper (quoted, not measured)" if source.startswith(QUOTED) else ("control" if "control" in source else "measured")
 
 
-def _newest(rows: list[dict], key) -> list[dict]:
-    """One row per key: the newest (rows of a later run supersede an earlier run's)."""
-    out: dict = {}
-    for row in sorted(rows, key=lambda r: str(r.get("time") or "")):
-        out[key(row)] = row
-    return list(out.values())
-
-
 def probe_table(rows: list[dict], columns: dict[str, str], extra_dim: bool = True) -> pd.DataFrame:
     """One line per model; for each protocol in ``columns`` (protocol -> column title) the mean
     and its spread (1.96 std where measured, the paper's ± where quoted)."""
-    rows = _newest([r for r in rows if r.get("protocol") in columns], lambda r: (_model(r), r["protocol"]))
+    rows = results.newest([r for r in rows if r.get("protocol") in columns], lambda r: (_model(r), r["protocol"]))
     lines: dict[str, dict] = {}
     for r in rows:
         line = lines.setdefault(_model(r), {"model": _model(r), "source": _kind(r)})
@@ -89,7 +81,7 @@ def table2(rows: list[dict]) -> pd.DataFrame:
 
 def generative_table(rows: list[dict]) -> pd.DataFrame:
     """One line per checkpoint and metric; rows that could not be computed say why."""
-    rows = _newest(rows, lambda r: (r.get("checkpoint"), r.get("metric")))
+    rows = results.newest(rows, lambda r: (r.get("checkpoint"), r.get("metric")))
     out = [{"model": _model({**r, "weights": r.get("weights", "")}), "checkpoint": r.get("checkpoint"), "metric": r.get("metric"),
             "value": _num(r.get("value")), "std": _num(r.get("std")), "n_fake": r.get("n_fake"), "n_real": r.get("n_real"),
             "reference": r.get("reference"), "note": r.get("note") or ""} for r in rows]
@@ -97,7 +89,7 @@ def generative_table(rows: list[dict]) -> pd.DataFrame:
 
 
 def throughput_table(rows: list[dict]) -> pd.DataFrame:
-    rows = _newest(rows, lambda r: (r.get("variant"), r.get("device_name"), r.get("stage"), r.get("batch_size")))
+    rows = results.newest(rows, lambda r: (r.get("variant"), r.get("device_name"), r.get("stage"), r.get("batch_size")))
     out = []
     for r in rows:
         fraction = _num(r.get("peak_fraction"))
@@ -164,7 +156,7 @@ def _img(path: Path, caption: str) -> str:
 
 def new_folder(parent, name: str) -> Path:
     """``parent/name-<stamp>``, a folder no earlier report used."""
-    base = Path(parent) / f"{name}-{stamp()}"
+    base = Path(parent) / f"{name}-{results.stamp()}"
     path, k = base, 1
     while path.exists():
         k += 1

@@ -31,6 +31,15 @@ def git_revision() -> str | None:
         return None
 
 
+def newest(rows: list[dict], key) -> list[dict]:
+    """One row per ``key(row)``: the newest by the row's time, so that a result set grown over
+    several runs counts each thing once, with its latest measurement."""
+    out: dict = {}
+    for row in sorted(rows, key=lambda r: str(r.get("time") or "")):
+        out[key(row)] = row
+    return list(out.values())
+
+
 def write_rows(rows: list[dict], out_dir, name: str, csv_name: str, fields: list[str]) -> tuple[Path, Path]:
     """``rows`` to ``out_dir/name-<stamp>.json`` (never an existing file) and appended to
     ``out_dir/csv_name`` (columns ``fields``; the CSV's header is written once)."""

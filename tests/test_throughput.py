@@ -80,3 +80,10 @@ def test_fused_adam_takes_the_same_steps(digits):
     for a, b in zip(*losses, strict=True):
         for k in a:
             assert b[k] == pytest.approx(a[k], rel=1e-4), k
+
+
+def test_the_commands_stage_list_is_the_benchmarks():
+    from dcgan import cli
+
+    # cli keeps its own copy so that parsing arguments does not import torch
+    assert cli.STAGES == throughput.STAGES
