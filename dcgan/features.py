@@ -11,7 +11,7 @@
 Features stream in batches into a memory-mapped ``.npy`` (float32, or float16 on request); with
 frozen statistics the values do not depend on the batch size. Results are cached under a key
 hashed from D's weights, the data's content, the BN pool's content, the recipe and this code's
-version, so a protocol run twice never extracts twice.
+version and text, so a protocol run twice never extracts twice.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import __version__, atomic
+from . import __version__, atomic, nets
 from .data import default_cache_dir, to_model_input
 from .errors import UserError
 from .nets import Discriminator
@@ -117,9 +117,9 @@ def weights_hash(net: nn.Module) -> str:
 
 def cache_key(netD: Discriminator, data_fingerprint: str, bn: str, dtype) -> str:
     """Everything that changes the numbers: D's weights, the images, where the BN statistics
-    came from, the recipe, the dtype and this code's version."""
+    came from, the recipe, the dtype, this code's version and the code the values pass through."""
     blob = json.dumps({"weights": weights_hash(netD), "data": data_fingerprint, "bn": bn, "recipe": RECIPE,
-                       "dtype": np.dtype(dtype).name, "code": __version__}, sort_keys=True)
+                       "dtype": np.dtype(dtype).name, "code": __version__, "feature_code": CODE_FINGERPRINT}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
@@ -127,7 +127,7 @@ def cached_population_stats(netD: Discriminator, pool, cache_dir: Path, device) 
     """``with_population_stats`` on ``pool``, with the statistics kept on disk (keyed on D's
     weights and the pool's content), so extracting a second split does not pass over the pool again."""
     key = hashlib.sha256(json.dumps({"weights": weights_hash(netD), "pool": pool.fingerprint(), "recipe": RECIPE,
-                                     "code": __version__}, sort_keys=True).encode()).hexdigest()[:20]
+                                     "code": __version__, "feature_code": CODE_FINGERPRINT}, sort_keys=True).encode()).hexdigest()[:20]
     path = cache_dir / "bn-stats" / f"{key}.pt"
     if path.exists():
         stats = torch.load(path, map_location=device, weights_only=True)
@@ -197,3 +197,19 @@ def read_rows(path: str | Path, order: np.ndarray | None = None, block_bytes: in
             keep = dest[start:start + m] >= 0
             out[dest[start:start + m][keep]] = buf[:m][keep]
     return out
+
+
+def _code_fingerprint() -> str:
+    """A hash of the code every feature value passes through: the input scaling, the BN
+    statistics, D's layers and the pooling. Cached features and statistics are reused only while
+    it is unchanged (the package version alone would let a changed recipe reuse old features);
+    editing G, the trainer or this module's caching does not throw away hours of extraction.
+    Taken once, at import: the code that was loaded, whatever is patched in later."""
+    import inspect
+
+    parts = [inspect.getsource(f) for f in (to_model_input, to_input, with_population_stats, extract,
+                                            nets._conv, nets._activation, nets.Discriminator)]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+CODE_FINGERPRINT = _code_fingerprint()

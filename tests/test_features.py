@@ -67,7 +67,7 @@ def test_paper_feature_sizes_through_extraction(name, images):
     assert features.extract(net, images.x[:5], progress=False).shape == (5, {"imagenet32": 28672, "svhn32": 7168}[name])
 
 
-def test_cache_is_keyed_on_weights_data_and_bn_pool(images, tmp_path, monkeypatch):
+def test_cache_is_keyed_on_weights_data_bn_pool_and_code(images, tmp_path, monkeypatch):
     netD = _netD()
     test = data.load("digits", "test")
     train = data.load("digits", "train")
@@ -85,6 +85,10 @@ def test_cache_is_keyed_on_weights_data_and_bn_pool(images, tmp_path, monkeypatc
         kw = {"netD": netD, "images": test, "bn_pool": train, **changed}
         features.cached_features(kw["netD"], kw["images"], kw["bn_pool"], cache_dir=tmp_path, progress=False)
     assert len(calls) == 3
+    # changed code on the features' path (D's layers, the pooling, the BN statistics) extracts again
+    monkeypatch.setattr(features, "CODE_FINGERPRINT", "edited")
+    features.cached_features(netD, test, train, cache_dir=tmp_path, progress=False)
+    assert len(calls) == 4
 
 
 def test_float16_option(images):
