@@ -442,7 +442,7 @@ def cmd_memorisation(args) -> dict:
     if not args.pixels_only:
         progress = not args.no_progress
         f_train, _ = features.cached_features(netD, train, train, "pool", args.cache_dir, device=device, progress=progress)
-        net = features.cached_population_stats(netD, train, Path(args.cache_dir or data.default_cache_dir()), device)
+        net = features.cached_population_stats(netD, train, args.cache_dir, device)
         feats = {"sample_features": features.extract(net, samples, device=device, progress=progress),
                  "held_out_features": features.extract(net, held.x, device=device, progress=progress),
                  "train_features": f_train}

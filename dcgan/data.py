@@ -29,11 +29,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import atomic
+from . import atomic, cache
 from .errors import UserError
 
 DATA_ROOT_ENV = "DCGAN_DATA_ROOT"
-CACHE_ENV = "DCGAN_CACHE"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff", ".ppm", ".pgm"}
 INGEST_CHUNK = 10_000  # files decoded per resumable chunk
 # PIL modes an image file may have, named for the ingestion report (anything not RGB is converted)
@@ -354,10 +353,6 @@ def _preprocess_file(args: tuple[str, int]) -> tuple[np.ndarray, str] | str:
         return f"{type(e).__name__}: {e}"
 
 
-def default_cache_dir() -> Path:
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "dcgan-bench")
-
-
 def _init_worker():
     torch.set_num_threads(1)
 
@@ -377,8 +372,8 @@ def ingest_files(files: list[Path], labels: np.ndarray | None, size: int, name: 
         st = f.stat()
         h.update(f"{f}|{st.st_size}|{st.st_mtime_ns}\n".encode())
     key = h.hexdigest()[:16]
-    cache = Path(cache_dir) if cache_dir else default_cache_dir()
-    base = cache / f"{name}-{split}-{size}px-{key}"
+    folder = cache.root(cache_dir)
+    base = folder / f"{name}-{split}-{size}px-{key}"
     x_path, y_path, report_path = base.with_suffix(".x.npy"), base.with_suffix(".y.npy"), base.with_suffix(".json")
     if x_path.exists() and report_path.exists():
         report = json.loads(report_path.read_text())
@@ -386,7 +381,7 @@ def ingest_files(files: list[Path], labels: np.ndarray | None, size: int, name: 
         y = np.load(y_path, allow_pickle=False) if labels is not None else None
         return ImageSet(x, y, name, split, f"{source} (cache {x_path})", report.get("classes"))
 
-    cache.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     workers = workers or os.cpu_count() or 1
     # Decoded in chunks, each saved when done: an interrupted ingestion resumes at the first
     # unfinished chunk (the chunk files carry the same key, so a changed tree starts afresh).
@@ -503,8 +498,7 @@ def _load_imagenet_tree(root: Path, split: str, download: bool = False, size: in
                         workers: int | str | None = None) -> ImageSet:
     if split == "train" and (root / TRAIN_TAR).is_file() and not (root / "train").is_dir():
         # the tar as downloaded: extracted (safely, resumably) into the cache, then read as a tree
-        cache = Path(cache_dir) if cache_dir else default_cache_dir()
-        root = extract_train_tar(root / TRAIN_TAR, cache / "imagenet-extracted" / "train").parent
+        root = extract_train_tar(root / TRAIN_TAR, cache.root(cache_dir) / "imagenet-extracted" / "train").parent
     folder = root / split if (root / split).is_dir() else root
     class_dirs = sorted(d for d in folder.iterdir() if d.is_dir()) if folder.is_dir() else []
     if not class_dirs:

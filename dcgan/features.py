@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import json
 import sys
 from pathlib import Path
 
@@ -26,8 +25,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import __version__, atomic, nets
-from .data import default_cache_dir, to_model_input
+from . import __version__, atomic, cache, nets
+from .data import to_model_input
 from .errors import UserError
 from .nets import Discriminator
 
@@ -118,17 +117,16 @@ def weights_hash(net: nn.Module) -> str:
 def cache_key(netD: Discriminator, data_fingerprint: str, bn: str, dtype) -> str:
     """Everything that changes the numbers: D's weights, the images, where the BN statistics
     came from, the recipe, the dtype, this code's version and the code the values pass through."""
-    blob = json.dumps({"weights": weights_hash(netD), "data": data_fingerprint, "bn": bn, "recipe": RECIPE,
-                       "dtype": np.dtype(dtype).name, "code": __version__, "feature_code": CODE_FINGERPRINT}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+    return cache.key({"weights": weights_hash(netD), "data": data_fingerprint, "bn": bn, "recipe": RECIPE,
+                      "dtype": np.dtype(dtype).name, "code": __version__, "feature_code": CODE_FINGERPRINT})
 
 
 def cached_population_stats(netD: Discriminator, pool, cache_dir: Path, device) -> Discriminator:
     """``with_population_stats`` on ``pool``, with the statistics kept on disk (keyed on D's
     weights and the pool's content), so extracting a second split does not pass over the pool again."""
-    key = hashlib.sha256(json.dumps({"weights": weights_hash(netD), "pool": pool.fingerprint(), "recipe": RECIPE,
-                                     "code": __version__, "feature_code": CODE_FINGERPRINT}, sort_keys=True).encode()).hexdigest()[:20]
-    path = cache_dir / "bn-stats" / f"{key}.pt"
+    key = cache.key({"weights": weights_hash(netD), "pool": pool.fingerprint(), "recipe": RECIPE,
+                     "code": __version__, "feature_code": CODE_FINGERPRINT})
+    path = cache.root(cache_dir) / "bn-stats" / f"{key}.pt"
     if path.exists():
         stats = torch.load(path, map_location=device, weights_only=True)
         net = with_population_stats(netD, pool.x[:0], device)  # the same structure, no pass over data
@@ -163,12 +161,12 @@ def cached_features(netD: Discriminator, images, bn_pool=None, bn_stats: str = "
     else:
         raise UserError(f"bn_stats must be pool or running; got {bn_stats!r}")
     key = cache_key(netD, images.fingerprint(), bn, dtype)
-    path = Path(cache_dir or default_cache_dir()) / "features" / f"{key}.npy"
+    path = cache.root(cache_dir) / "features" / f"{key}.npy"
     record = {"cache": str(path), "key": key, "bn_stats": bn, "n": len(images), "feature_dim": netD.variant.feature_dim,
               "dtype": np.dtype(dtype).name, "dataset": images.name, "split": images.split}
     if path.exists():
         return np.load(path, mmap_mode="r"), {**record, "cached": True}
-    net = cached_population_stats(netD, bn_pool, Path(cache_dir or default_cache_dir()), device) if bn_stats == "pool" else netD
+    net = cached_population_stats(netD, bn_pool, cache_dir, device) if bn_stats == "pool" else netD
     return extract(net, images.x, path, batch_size, device, dtype, progress), {**record, "cached": False}
 
 
@@ -205,11 +203,8 @@ def _code_fingerprint() -> str:
     it is unchanged (the package version alone would let a changed recipe reuse old features);
     editing G, the trainer or this module's caching does not throw away hours of extraction.
     Taken once, at import: the code that was loaded, whatever is patched in later."""
-    import inspect
-
-    parts = [inspect.getsource(f) for f in (to_model_input, to_input, with_population_stats, extract,
-                                            nets._conv, nets._activation, nets.Discriminator)]
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+    return cache.code_fingerprint(to_model_input, to_input, with_population_stats, extract,
+                                  nets._conv, nets._activation, nets.Discriminator)
 
 
 CODE_FINGERPRINT = _code_fingerprint()

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import nets
+from . import cache, nets
 from .data import ImageSet
 from .errors import UserError
 
@@ -187,8 +187,6 @@ def compute(netG, variant, reference: ImageSet, n_fake: int, weights: InceptionW
     every setting that changes them."""
     import torch_fidelity
 
-    from .data import default_cache_dir
-
     unknown = set(metrics) - set(METRICS)
     if unknown:
         raise UserError(f"unknown metric(s) {', '.join(sorted(unknown))}; metrics: {', '.join(METRICS)}")
@@ -198,8 +196,7 @@ def compute(netG, variant, reference: ImageSet, n_fake: int, weights: InceptionW
         raise UserError(f"{reference.name}/{reference.split} images are {reference.image_size} px but {variant.name} draws "
                         f"{variant.image_size} px; compare with a dataset of the generator's size")
     device = torch.device(device)
-    cache_root = Path(cache_dir) if cache_dir else default_cache_dir()
-    cache_root = cache_root / "fidelity" / weights.sha256[:16]
+    cache_root = cache.root(cache_dir) / "fidelity" / weights.sha256[:16]
     name = register_reference(reference)
     kid_subset = min(kid_subset_size, n_fake, len(reference))
     kwargs = dict(

@@ -20,15 +20,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from . import __version__, atomic, data, features, results, svm
+from . import __version__, atomic, cache, data, features, results, svm
 from .errors import UserError
 
 
@@ -215,12 +213,11 @@ class FitCache:
     the run that finished it. ``seconds`` sums the measured seconds of every fit, kept ones included; ``kept`` counts those."""
 
     def __init__(self, cache_dir, base: dict):
-        self.dir = Path(cache_dir or data.default_cache_dir()) / "probe-fits"
+        self.dir = cache.root(cache_dir) / "probe-fits"
         self.base, self.seconds, self.kept = base, 0.0, 0
 
     def get(self, what: dict, compute) -> dict:
-        key = hashlib.sha256(json.dumps({**self.base, **what}, sort_keys=True).encode()).hexdigest()[:20]
-        path = self.dir / f"{key}.json"
+        path = self.dir / f"{cache.key({**self.base, **what})}.json"
         scratch = path.with_suffix(".partial.npz")  # where a long fit saves its progress
 
         def timed():

@@ -22,8 +22,8 @@ the primal objective they reached, so their agreement can be checked.
 
 from __future__ import annotations
 
-import hashlib
 import json
+import sys
 import time
 import zipfile
 from dataclasses import dataclass, field
@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import atomic
+from . import atomic, cache
 
 PAPER_GRID = (1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2)  # PROTOCOL.md §5
 
@@ -558,13 +558,9 @@ def code_fingerprint(solver: str) -> str:
     report figures an older solver had computed). Ours: this whole module. scikit-learn's: its
     version and only the functions its figures pass through, so that editing our solver does not
     throw away hours of finished LinearSVC fits."""
-    import inspect
-
     if solver == "sklearn":
         import sklearn
 
-        parts = [sklearn.__version__] + [inspect.getsource(f) for f in
-                                         (fit_sklearn, primal_objective, _objective_exact, _targets, _as_tensor, accuracies, LinearModel)]
-    else:
-        parts = [Path(__file__).read_text()]
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+        return cache.code_fingerprint(fit_sklearn, primal_objective, _objective_exact, _targets, _as_tensor, accuracies, LinearModel,
+                                      extra=(sklearn.__version__,))
+    return cache.code_fingerprint(sys.modules[__name__])
