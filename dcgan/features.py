@@ -121,7 +121,7 @@ def cache_key(netD: Discriminator, data_fingerprint: str, bn: str, dtype) -> str
                       "dtype": np.dtype(dtype).name, "code": __version__, "feature_code": CODE_FINGERPRINT})
 
 
-def cached_population_stats(netD: Discriminator, pool, cache_dir: Path, device) -> Discriminator:
+def cached_population_stats(netD: Discriminator, pool, cache_dir: str | Path | None, device) -> Discriminator:
     """``with_population_stats`` on ``pool``, with the statistics kept on disk (keyed on D's
     weights and the pool's content), so extracting a second split does not pass over the pool again."""
     key = cache.key({"weights": weights_hash(netD), "pool": pool.fingerprint(), "recipe": RECIPE,
