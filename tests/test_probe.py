@@ -104,6 +104,10 @@ def test_compare_sklearn_reports_ratio_and_agreement(svhn_root, tmp_path, capsys
     out = json.loads(capsys.readouterr().out)
     assert out["speed_ratio"] > 0 and out["max_objective_rel_diff"] < 1e-3 and out["max_test_acc_diff_points"] <= 1.0
     assert len(out["objective_rel_diff_per_C"]) == 2 and out["fits_kept_ours"] == out["fits_kept_sklearn"] == 0
+    for side in ("ours", "sklearn"):  # the total is the sum of each fit's seconds, each fit named
+        per_fit = out[f"seconds_per_fit_{side}"]
+        assert list(per_fit) == ["fit select seed 0", f"fit test seed 1000 C {out[f'C_{side}']}"]
+        assert sum(per_fit.values()) == pytest.approx(out[f"seconds_{side}"])
     assert list((tmp_path / "rows").glob("probe-compare-svhn-1000-*.json"))
 
 
