@@ -39,7 +39,7 @@ def cmd_train(args) -> dict:
         seed=args.seed, ckpt_every=args.ckpt_every, keep=args.keep, log_every=args.log_every, sample_n=args.sample_n,
         sheet_epochs=tuple(int(e) for e in (args.sheet_epochs or "").split(",") if e.strip()),
         resume=args.resume, device=args.device, amp=args.amp, channels_last=args.channels_last, compile=args.compile,
-        fused_adam=args.fused_adam,
+        fused_adam=args.fused_adam, cuda_graphs=args.cuda_graphs,
         deterministic=args.deterministic,
         collapse_steps=args.collapse_steps, progress=not args.no_progress,
     )
@@ -382,7 +382,8 @@ def cmd_throughput(args) -> dict:
     stages = [s.strip() for s in args.stages.split(",") if s.strip()]
     log = None if args.no_progress else (lambda m: print(m, file=sys.stderr))
     rows = throughput.run(v, images, args.device, stages, args.amp, args.channels_last, args.compile, args.warmup, args.iters,
-                          args.repeats, args.workers, args.svm_n, netG, netD, log, fused_adam=args.fused_adam, ladder=args.ladder)
+                          args.repeats, args.workers, args.svm_n, netG, netD, log, fused_adam=args.fused_adam, ladder=args.ladder,
+                          cuda_graphs=args.cuda_graphs)
     json_path, csv_path = results.write_rows(rows, args.out_dir, "throughput", "throughput-rows.csv", throughput.ROW_FIELDS)
     if not args.json:
         cols = ["stage", "items_per_s", "unit", "ratio_to_reference", "gflops_per_item", "tflops_achieved", "peak_fraction", "peak_memory_mb"]
@@ -523,6 +524,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--channels-last", action="store_true", help="channels_last memory format (for CUDA)")
     t.add_argument("--compile", action="store_true", help="torch.compile the nets (for CUDA)")
     t.add_argument("--fused-adam", action="store_true", help="torch's fused Adam kernels")
+    t.add_argument("--cuda-graphs", action="store_true", help="capture the whole step once as a CUDA graph and replay it (CUDA, one process)")
     t.add_argument("--deterministic", action="store_true", help="deterministic cuDNN kernels: a resumed CUDA run equals an uninterrupted one bit for bit")
     t.add_argument("--collapse-steps", type=int, default=2000, help="stop when D has looked collapsed this many steps (0: never)")
     t.add_argument("--no-progress", action="store_true")
@@ -673,8 +675,9 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("--channels-last", action="store_true")
     tp.add_argument("--compile", action="store_true", help="torch.compile our step's networks")
     tp.add_argument("--fused-adam", action="store_true", help="torch's fused Adam for our step")
+    tp.add_argument("--cuda-graphs", action="store_true", help="our step captured as a CUDA graph and replayed (CUDA only)")
     tp.add_argument("--ladder", action="store_true", help="also time our step with each fast-path option added in turn "
-                                                           "(eager, fused Adam, channels_last, and on CUDA bf16 autocast and torch.compile)")
+                                                           "(eager, fused Adam, channels_last, and on CUDA bf16 autocast, torch.compile and CUDA graphs)")
     _run_options(tp, "results/throughput", "feature")
     tp.set_defaults(func=cmd_throughput)
 

@@ -81,27 +81,29 @@ def peak_tflops(device: torch.device, precision: str) -> float | None:
 
 # --- the stages ------------------------------------------------------------------------------
 def train_stage(v: Variant, images: ImageSet, device: torch.device, amp: str = "off", channels_last: bool = False,
-                compile: bool = False, log_every: int = 10, fused_adam: bool = False, name: str = "train") -> Stage:
+                compile: bool = False, log_every: int = 10, fused_adam: bool = False, name: str = "train",
+                cuda_graphs: bool = False) -> Stage:
     """Our trainer's step: the batch gathered and converted on the device, D then G, losses read
     on the host every ``log_every`` steps as the training loop does."""
     tmp = tempfile.mkdtemp(prefix="dcgan-throughput-")  # the trainer writes nothing until run()
     cfg = TrainConfig(v, Path(tmp), steps=1, images=images, device=str(device), amp=amp, channels_last=channels_last,
-                      compile=compile, fused_adam=fused_adam, progress=False)
+                      compile=compile, fused_adam=fused_adam, cuda_graphs=cuda_graphs, progress=False)
     trainer = Trainer(cfg)
-    order = torch.randperm(len(trainer.x), generator=torch.Generator().manual_seed(0))
+    order = torch.randperm(len(trainer.x), generator=torch.Generator().manual_seed(0)).to(device)
     state = {"step": 0}
 
     def step():
-        stats = trainer.train_step(trainer.batch(state["step"], order))
+        stats = trainer.step_on(trainer.batch(state["step"], order))
         state["step"] += 1
         if state["step"] % log_every == 0:
             return {k: float(x) for k, x in stats.items()}
         return None
 
-    flops = count_flops(step) if not compile else count_flops(lambda: _eager_step(trainer, order))
+    # counted on the eager step: a compiled or replayed step hides its operations from the counter
+    flops = count_flops(lambda: _eager_step(trainer, order))
     precision = "bf16" if amp == "bf16" else "fp32"
     options = [o for o, on in (("fused Adam", fused_adam), ("channels_last", channels_last), ("bf16 autocast", amp == "bf16"),
-                               ("torch.compile", compile)) if on]
+                               ("torch.compile", compile), ("CUDA graphs", cuda_graphs)) if on]
     return Stage(name, step, v.batch_size, "images", flops, precision,
                  "ours: " + (", ".join(options) if options else "eager fp32") + ", data resident on the device")
 
@@ -231,12 +233,12 @@ def svm_stage(netD, images: ImageSet, device: torch.device, n: int = 1000) -> St
 
 def make_stage(name: str, v: Variant, images: ImageSet, device: torch.device, netG=None, netD=None, amp: str = "off",
                channels_last: bool = False, compile: bool = False, workers: int = 2, svm_n: int = 1000,
-               fused_adam: bool = False) -> Stage:
+               fused_adam: bool = False, cuda_graphs: bool = False) -> Stage:
     """The stage ``name`` (one of STAGES); G and D default to random-init ones of ``v``."""
     if netG is None or netD is None:
         netG, netD = nets.build(v, seed=0)
     makers = {
-        "train": lambda: train_stage(v, images, device, amp, channels_last, compile, fused_adam=fused_adam),
+        "train": lambda: train_stage(v, images, device, amp, channels_last, compile, fused_adam=fused_adam, cuda_graphs=cuda_graphs),
         "train-reference": lambda: reference_stage(v, images, device, workers),
         "sample": lambda: sample_stage(netG, device),
         "features": lambda: features_stage(netD, images, device),
@@ -289,7 +291,7 @@ def device_name(device: torch.device) -> str:
 
 def run(v: Variant, images: ImageSet, device: str = "auto", stages=STAGES, amp: str = "off", channels_last: bool = False,
         compile: bool = False, warmup: int = 3, iters: int = 10, repeats: int = 3, workers: int = 2, svm_n: int = 1000,
-        netG=None, netD=None, log=None, fused_adam: bool = False, ladder: bool = False) -> list[dict]:
+        netG=None, netD=None, log=None, fused_adam: bool = False, ladder: bool = False, cuda_graphs: bool = False) -> list[dict]:
     """One row per stage, measured in this process one after another; training rows carry their
     ratio to the reference loop when both were timed. ``ladder``: our step also with each fast-path
     option added in turn (LADDER), each row with its ratio to the eager step."""
@@ -305,7 +307,7 @@ def run(v: Variant, images: ImageSet, device: str = "auto", stages=STAGES, amp: 
     for name in stages:
         if log:
             log(f"throughput: {name} ...")
-        stage = make_stage(name, v, images, dev, netG, netD, amp, channels_last, compile, workers, svm_n, fused_adam)
+        stage = make_stage(name, v, images, dev, netG, netD, amp, channels_last, compile, workers, svm_n, fused_adam, cuda_graphs)
         windows = 1 if name == "svm" else repeats  # one SVM solve is seconds on a CPU
         calls = 1 if name == "svm" else iters
         rows.append({**common, **measure(stage, dev, warmup=1 if name == "svm" else warmup, iters=calls, repeats=windows)})
@@ -316,7 +318,7 @@ def run(v: Variant, images: ImageSet, device: str = "auto", stages=STAGES, amp: 
         options: dict = {}
         for label, extra in LADDER:
             options = {**options, **extra}
-            if dev.type != "cuda" and (options.get("amp") == "bf16" or options.get("compile")):
+            if dev.type != "cuda" and (options.get("amp") == "bf16" or options.get("compile") or options.get("cuda_graphs")):
                 continue  # CUDA-only pieces
             if log:
                 log(f"throughput: train ({label}) ...")
@@ -336,7 +338,7 @@ def run(v: Variant, images: ImageSet, device: str = "auto", stages=STAGES, amp: 
 
 # Our step with each fast-path option added in turn (cumulative); the CUDA-only ones are skipped elsewhere.
 LADDER = [("eager fp32", {}), ("+ fused Adam", {"fused_adam": True}), ("+ channels_last", {"channels_last": True}),
-          ("+ bf16 autocast", {"amp": "bf16"}), ("+ torch.compile", {"compile": True})]
+          ("+ bf16 autocast", {"amp": "bf16"}), ("+ torch.compile", {"compile": True}), ("+ CUDA graphs", {"cuda_graphs": True})]
 
 
 ROW_FIELDS = ["time", "variant", "dataset", "stage", "items_per_s", "items_per_s_min", "items_per_s_max", "unit", "ratio_to_reference", "ratio_to_eager",

@@ -33,6 +33,7 @@ from .data import ImageSet
 from .errors import UserError
 from .variants import Variant
 
+GRAPH_WARMUP = 3  # eager steps before a CUDA graph is captured
 LOG_FIELDS = ["step", "epoch", "loss_d", "loss_g", "d_x", "d_g_z1", "d_g_z2", "grad_norm_d", "grad_norm_g",
               "images_per_s", "elapsed_s"]
 
@@ -67,6 +68,7 @@ class TrainConfig:
     channels_last: bool = False
     compile: bool = False
     fused_adam: bool = False  # one fused kernel per optimiser step (torch's fused Adam)
+    cuda_graphs: bool = False  # the whole step (both updates) captured once and replayed (CUDA, one process)
     deterministic: bool = False  # deterministic kernels (cuDNN): bit-exact resume on CUDA, at some speed
     collapse_steps: int = 2000  # D(x)>0.99 and D(G(z))<0.01 this long stops the run; 0 disables
     progress: bool = True
@@ -135,6 +137,10 @@ class Trainer:
             raise UserError(f"--amp must be off or bf16; got {cfg.amp!r}")
         if cfg.amp == "bf16" and self.device.type != "cuda":
             raise UserError("bf16 autocast is a CUDA option; drop --amp bf16 on the CPU")
+        if cfg.cuda_graphs and self.device.type != "cuda":
+            raise UserError("CUDA graphs are a CUDA option; drop --cuda-graphs on the CPU")
+        if cfg.cuda_graphs and self.group.world > 1:
+            raise UserError("--cuda-graphs runs in one process here (its collectives are not captured); drop it under torchrun")
         existing = checkpoint.latest(self.out)
         if existing is not None and not cfg.resume:
             raise UserError(f"{self.out} already holds a run ({existing.name}); pass --resume to continue it, or choose another --out")
@@ -172,7 +178,9 @@ class Trainer:
         if cfg.channels_last:
             self.netG.to(memory_format=torch.channels_last)
             self.netD.to(memory_format=torch.channels_last)
-        adam = dict(lr=v.lr, betas=(v.beta1, v.beta2), weight_decay=v.weight_decay, **({"fused": True} if cfg.fused_adam else {}))
+        adam = dict(lr=v.lr, betas=(v.beta1, v.beta2), weight_decay=v.weight_decay, **({"fused": True} if cfg.fused_adam else {}),
+                    # a captured step must not read Adam's step count on the host
+                    **({"capturable": True} if cfg.cuda_graphs else {}))
         self.optD = torch.optim.Adam(self.netD.parameters(), **adam)
         self.optG = torch.optim.Adam(self.netG.parameters(), **adam)
         self.noise = torch.Generator(device=self.device).manual_seed(cfg.seed + 1)
@@ -182,6 +190,10 @@ class Trainer:
         self.fixed_z = nets.sample_z(v, cfg.sample_n, torch.Generator().manual_seed(cfg.seed + 2)).to(self.device)
         self.step = 0
         self.collapse_since: int | None = None
+        self._graph: torch.cuda.CUDAGraph | None = None  # with cuda_graphs: the captured step, its input and outputs
+        self._graph_real: torch.Tensor | None = None
+        self._graph_out: dict[str, torch.Tensor] = {}
+        self._graph_warm = 0
 
     # --- state ---------------------------------------------------------------------------------
     def state(self) -> dict:
@@ -249,11 +261,39 @@ class Trainer:
         x = data.to_model_input(self.x[idx])  # on the device
         return x.contiguous(memory_format=torch.channels_last) if self.cfg.channels_last else x
 
+    def step_on(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One training step on the batch ``real``: ``train_step``, or with cuda_graphs its
+        captured graph replayed. The first GRAPH_WARMUP steps run eagerly on a side stream, as
+        capture needs (cuDNN's algorithm choice, autograd's streams); they are real steps."""
+        if not self.cfg.cuda_graphs:
+            return self.train_step(real)
+        if self._graph is None and self._graph_warm < GRAPH_WARMUP:
+            side = torch.cuda.Stream(self.device)
+            side.wait_stream(torch.cuda.current_stream(self.device))
+            with torch.cuda.stream(side):
+                out = self.train_step(real)
+            torch.cuda.current_stream(self.device).wait_stream(side)
+            self._graph_warm += 1
+            return out
+        if self._graph is None:
+            # capture records the step without running it; the replay below runs it
+            self._graph_real = real.clone()
+            self._graph = torch.cuda.CUDAGraph()
+            self._graph.register_generator_state(self.noise)  # z's generator advances at each replay
+            with torch.cuda.graph(self._graph):
+                self._graph_out = self.train_step(self._graph_real)
+        else:
+            self._graph_real.copy_(real)
+        self._graph.replay()
+        return self._graph_out  # overwritten by the next replay: read before the next step
+
     def train_step(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
         b = real.shape[0]
         ones = torch.ones(b, device=self.device)
         zeros = torch.zeros(b, device=self.device)
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.cfg.amp == "bf16" else nullcontext()
+        # autocast's weight-cast cache must stay off inside a captured graph
+        autocast = (torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=not self.cfg.cuda_graphs)
+                    if self.cfg.amp == "bf16" else nullcontext())
 
         # (1) Update D: maximise log D(x) + log(1 - D(G(z)))
         self.optD.zero_grad(set_to_none=True)
@@ -338,8 +378,9 @@ class Trainer:
                 while self.step < cfg.steps:
                     if self.step // self.steps_per_epoch != epoch:
                         epoch = self.step // self.steps_per_epoch
-                        order = epoch_order(len(self.x), cfg.seed, epoch)
-                    stats_t = self.train_step(self.batch(self.step, order))
+                        # on the device, so a step's indices need no host-to-device copy (which waits for the GPU)
+                        order = epoch_order(len(self.x), cfg.seed, epoch).to(self.device)
+                    stats_t = self.step_on(self.batch(self.step, order))
                     self.step += 1
                     bar.update(1)
                     # a signal reaching any process stops all of them at the same step

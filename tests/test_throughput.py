@@ -69,6 +69,14 @@ def test_the_fast_path_ladder_on_the_cpu_skips_the_cuda_only_pieces(digits):
     assert "ratio_to_reference" not in rows[0]  # no reference timed in this run
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_the_fast_path_ladder_on_cuda_times_every_piece(digits):
+    rows = throughput.run(tiny(), digits, device="cuda", stages=("train",), warmup=2, iters=3, repeats=1, ladder=True)
+    assert [r["stage"] for r in rows] == ["train"] + [f"train ({label})" for label, _ in throughput.LADDER]
+    assert rows[-1]["note"].endswith("torch.compile, CUDA graphs, data resident on the device")
+    assert all(r["items_per_s"] > 0 and r["gflops_per_item"] > 0 for r in rows)
+
+
 def test_fused_adam_takes_the_same_steps(digits):
     import dataclasses
 

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from dcgan import checkpoint, nets
+from dcgan import train as train_module
 from dcgan.errors import UserError
 from dcgan.train import TrainConfig, Trainer, TrainingStopped, train
 
@@ -142,6 +143,8 @@ def test_collapsed_discriminator_stops_the_run(tmp_path, monkeypatch):
 def test_cpu_refuses_cuda_only_options(tmp_path):
     with pytest.raises(UserError, match="bf16 autocast is a CUDA option"):
         Trainer(_cfg(tmp_path / "run", 1, amp="bf16", device="cpu"))
+    with pytest.raises(UserError, match="CUDA graphs are a CUDA option"):
+        Trainer(_cfg(tmp_path / "run", 1, cuda_graphs=True, device="cpu"))
 
 
 def test_channels_last_option_trains_the_same(tmp_path):
@@ -165,10 +168,42 @@ def test_deterministic_cuda_resume_is_bit_exact(tmp_path):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_cuda_fast_options_train(tmp_path):
-    result = train(_cfg(tmp_path / "run", 20, device="cuda", amp="bf16", channels_last=True))
-    assert result["device"].startswith("cuda")
-    assert all(torch.isfinite(t).all() for t in checkpoint.load(result["checkpoint"])["netG"].values())
+def test_cuda_graphs_train_as_the_eager_step(tmp_path, monkeypatch):
+    # the replayed graph runs the same computation as the eager step: the same losses step by
+    # step, past the eager warm-up steps (fixed cuDNN algorithms on both sides). The eager side
+    # never captures, so both use the capturable Adam a graph needs (its bias correction on the
+    # device rounds differently from the plain Adam's: 4e-4 in a gradient norm after one step).
+    steps = 12
+    train(_cfg(tmp_path / "graphs", steps, device="cuda", deterministic=True, log_every=1, cuda_graphs=True))
+    monkeypatch.setattr(train_module, "GRAPH_WARMUP", steps + 1)
+    train(_cfg(tmp_path / "eager", steps, device="cuda", deterministic=True, log_every=1, cuda_graphs=True))
+    a, b = (list(csv.DictReader(open(tmp_path / run / "log.csv"))) for run in ("eager", "graphs"))
+    assert len(a) == len(b) == steps
+    for ra, rb in zip(a, b, strict=True):
+        for key in ("loss_d", "loss_g", "d_x", "grad_norm_d", "grad_norm_g"):
+            assert float(rb[key]) == pytest.approx(float(ra[key]), rel=1e-5), (ra["step"], key)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_graphs_resume_is_bit_exact(tmp_path):
+    one = train(_cfg(tmp_path / "one", 40, device="cuda", deterministic=True, cuda_graphs=True))
+    train(_cfg(tmp_path / "two", 20, device="cuda", deterministic=True, cuda_graphs=True))
+    resumed = train(_cfg(tmp_path / "two", 40, device="cuda", deterministic=True, cuda_graphs=True, resume=True))
+    assert resumed["steps_this_run"] == 20
+    assert _same_params(one["checkpoint"], resumed["checkpoint"])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("options", [{"amp": "bf16", "channels_last": True},
+                                     {"amp": "bf16", "channels_last": True, "fused_adam": True, "compile": True, "cuda_graphs": True}])
+def test_cuda_fast_options_train(tmp_path, options):
+    result = train(_cfg(tmp_path / "run", 20, device="cuda", **options))
+    assert result["device"].startswith("cuda") and result["steps"] == 20
+    state = checkpoint.load(result["checkpoint"])
+    assert all(torch.isfinite(t).all() for t in state["netG"].values())
+    # the weights moved from their initialisation
+    init_g, _ = nets.build(tiny(), seed=0)
+    assert not all(torch.equal(t.cpu(), init_g.state_dict()[k]) for k, t in state["netG"].items() if t.is_floating_point())
 
 
 def test_too_small_dataset(tmp_path):
