@@ -210,8 +210,10 @@ class FitCache:
     keyed on the features, the solver and its code, the draw and the grid: an interrupted protocol resumes at
     the fit it was in (scikit-learn's 10 cifar10-400 draws take hours), and a rerun refits nothing.
     ``compute`` gets a scratch path where a long fit may save its own progress (our primal
-    solver does, after every Newton step) and continue from it; such a fit counts the seconds of
-    the run that finished it. ``seconds`` sums the measured seconds of every fit, kept ones included; ``kept`` counts those."""
+    solver does, after every Newton step) and continue from it; the seconds an interrupted run
+    (an exception, Ctrl-C) had spent are saved beside the scratch file and counted in, so a
+    resumed fit reports its whole time (a killed process's seconds are lost). ``seconds`` sums
+    the measured seconds of every fit, kept ones included; ``kept`` counts those."""
 
     def __init__(self, cache_dir, base: dict):
         self.dir = cache.root(cache_dir) / "probe-fits"
@@ -222,13 +224,23 @@ class FitCache:
         path = self.dir / f"{cache.key({**self.base, **what})}.json"
         scratch = path.with_suffix(".partial.npz")  # where a long fit saves its progress
 
+        spent = scratch.with_suffix(".seconds")  # seconds of interrupted runs, while the scratch file holds their work
+
         def timed():
             self.dir.mkdir(parents=True, exist_ok=True)  # for the scratch file, before the record
+            earlier = float(spent.read_text()) if scratch.exists() and spent.exists() else 0.0
             t = time.perf_counter()
-            return {**compute(scratch), "seconds": time.perf_counter() - t, **what}
+            try:
+                result = compute(scratch)
+            except BaseException:
+                if scratch.exists():
+                    atomic.write_text(spent, repr(earlier + time.perf_counter() - t))
+                raise
+            return {**result, "seconds": earlier + time.perf_counter() - t, **what}
 
         out, kept = atomic.json_record(path, timed)
         scratch.unlink(missing_ok=True)
+        spent.unlink(missing_ok=True)
         self.seconds += out["seconds"]
         self.seconds_per_fit[" ".join(f"{k} {v}" for k, v in what.items() if k != "grid")] = out["seconds"]
         self.kept += kept

@@ -1,4 +1,5 @@
 import json
+import time
 
 import numpy as np
 import pytest
@@ -216,3 +217,28 @@ def test_finished_fits_are_kept_only_while_the_solvers_code_is_unchanged(svhn_ro
     # a changed solver (here: a changed fingerprint) fits again instead of reusing older figures
     monkeypatch.setattr(svm, "code_fingerprint", lambda solver: "edited")
     assert probe.run(netD, protocol, **kw)["fits_kept"] == 0
+
+
+def test_a_resumed_fit_counts_the_seconds_of_its_interrupted_run(tmp_path):
+    fits = probe.FitCache(tmp_path, {"features": "f"})
+
+    def interrupted(scratch):
+        scratch.write_bytes(b"progress")  # what a long fit saves as it goes
+        time.sleep(0.2)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fits.get({"fit": "all"}, interrupted)
+    out = fits.get({"fit": "all"}, lambda scratch: {"resumed_from": scratch.read_bytes().decode()})
+    assert out["resumed_from"] == "progress" and out["seconds"] >= 0.2
+    assert not out["kept"] and list((tmp_path / "probe-fits").glob("*.json")) != []
+    assert not list((tmp_path / "probe-fits").glob("*.partial.*")) and not list((tmp_path / "probe-fits").glob("*.seconds"))
+
+    # without saved progress there is nothing to resume, so an interrupted run's seconds are not counted
+    def interrupted_early(scratch):
+        time.sleep(0.2)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fits.get({"fit": "other"}, interrupted_early)
+    assert fits.get({"fit": "other"}, lambda scratch: {})["seconds"] < 0.2
