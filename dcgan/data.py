@@ -365,7 +365,7 @@ def ingest_files(files: list[Path], labels: np.ndarray | None, size: int, name: 
     tree is decoded again and an unchanged one never is. Corrupt files are skipped, counted,
     listed in the report beside the cache, and named on stderr.
     """
-    from tqdm import tqdm
+    from .progress import bar as progress_bar
 
     h = hashlib.sha256(f"{PREPROCESS_VERSION}|{size}".encode())
     for f in files:
@@ -388,7 +388,7 @@ def ingest_files(files: list[Path], labels: np.ndarray | None, size: int, name: 
     chunks = [range(i, min(i + INGEST_CHUNK, len(files))) for i in range(0, len(files), INGEST_CHUNK)]
     parts = []
     t0, decoded_now = time.perf_counter(), 0
-    bar = tqdm(total=len(files), desc=f"decoding {name}/{split}", unit="img", file=sys.stderr)
+    bar = progress_bar(total=len(files), desc=f"decoding {name}/{split}", unit="img")
     with ProcessPoolExecutor(workers, initializer=_init_worker) as pool:
         for k, chunk in enumerate(chunks):
             part_path = base.with_suffix(f".part{k:05d}.npz")
@@ -472,7 +472,7 @@ def safe_extract(tar: tarfile.TarFile, dest: Path, what: str) -> None:
 def extract_train_tar(path: Path, dest: Path) -> Path:
     """ILSVRC2012_img_train.tar -> ``dest/<wnid>/*.JPEG``, one class at a time; a class already
     extracted (its ``.done`` marker) is skipped, so an interrupted extraction resumes."""
-    from tqdm import tqdm
+    from .progress import bar as progress_bar
 
     dest.mkdir(parents=True, exist_ok=True)
     try:
@@ -481,7 +481,7 @@ def extract_train_tar(path: Path, dest: Path) -> Path:
         raise UserError(f"{path} is not a readable tar file ({e}); fetch it again") from None
     with outer:
         members = [m for m in outer.getmembers() if m.isfile() and m.name.endswith(".tar")]
-        for m in tqdm(members, desc=f"extracting {path.name}", unit="class", file=sys.stderr):
+        for m in progress_bar(members, desc=f"extracting {path.name}", unit="class"):
             wnid = Path(m.name).stem
             if not wnid.isalnum():  # a class tar's name becomes a folder name: plain names only
                 raise UserError(f"{path}: unexpected member {m.name!r} (class tars are named like n01440764.tar)")

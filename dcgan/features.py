@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -88,13 +87,13 @@ def extract(netD: Discriminator, x_uint8: np.ndarray, out: str | Path | None = N
     """Pooled features of ``x_uint8`` with ``netD`` as it is (call ``with_population_stats``
     first for the paper's recipe). With ``out``, written to that ``.npy`` (atomically) and
     returned memory-mapped; else returned in memory."""
-    from tqdm import tqdm
+    from .progress import bar
 
     netD = netD.to(device).eval()
     dim = netD.variant.feature_dim
 
     def fill(feats):
-        for i in tqdm(range(0, len(x_uint8), batch_size), desc="features", unit="batch", file=sys.stderr, disable=not progress):
+        for i in bar(range(0, len(x_uint8), batch_size), desc="features", unit="batch", disable=not progress):
             f = netD.pooled_features(to_input(x_uint8[i:i + batch_size], device))
             feats[i:i + len(f)] = f.cpu().numpy().astype(dtype, copy=False)
         return feats
