@@ -13,7 +13,9 @@ Data: the quick suite uses the real CIFAR-10 under $DCGAN_DATA_ROOT (tox points 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -23,6 +25,7 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
 
 from bench import suites  # noqa: E402
 from dcgan import cli, report, variants  # noqa: E402
+from dcgan.compare import gap as control_gap  # noqa: E402
 from dcgan.errors import UserError  # noqa: E402
 
 
@@ -108,8 +111,23 @@ def _rows(records: dict, cells, kind: str) -> list[dict]:
 
 
 def write_report(ctx: suites.Context, all_cells, records: dict):
+    """The suite's one current report, ``RESULTS/<suite>/report/``: written whole into a new
+    folder, then put in place of the previous one (which git history keeps, where results/ is
+    committed); the rows files beside it only grow."""
     if not records:
         return None
+    final = ctx.results / "report"
+    fresh = report.new_folder(ctx.results, ".report-new")
+    written = _write_report(ctx, all_cells, records, fresh)
+    old = fresh.with_name(fresh.name.replace(".report-new", ".report-old"))
+    if final.exists():
+        final.rename(old)
+    fresh.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+    return {k: final / Path(v).relative_to(fresh) for k, v in written.items()}
+
+
+def _write_report(ctx: suites.Context, all_cells, records: dict, folder: Path):
     probe = _rows(records, all_cells, "probe") + _rows(records, all_cells, "control")
     pictures, logs = {}, {}
     for c in all_cells:
@@ -126,21 +144,38 @@ def write_report(ctx: suites.Context, all_cells, records: dict):
              "measured rows beside the paper's (labelled quoted, never measured here); control = the same architecture, random init"]
     return report.write(ctx.results, f"dcgan-bench: the {ctx.suite.name} suite", probe=probe,
                         fidelity=_rows(records, all_cells, "fidelity"),
-                        throughput=_rows(records, all_cells, "throughput"), images=pictures, loss_logs=logs, notes=notes)
+                        throughput=_rows(records, all_cells, "throughput"), images=pictures, loss_logs=logs, notes=notes,
+                        headline=headline(records, all_cells), curve=_rows(records, all_cells, "curve"), folder=folder)
 
 
-def summary(records: dict, all_cells) -> None:
-    """The figures a reader wants first: each trained D against its random-init control."""
-    def pairs(kind):
-        return [(c, r) for c in all_cells if c.kind == kind and c.id in records for r in records[c.id]["rows"]]
+def _pairs(records: dict, all_cells, kind: str):
+    return [(c, r) for c in all_cells if c.kind == kind and c.id in records for r in records[c.id]["rows"]]
 
-    controls = {(c.label, r["protocol"]): r for c, r in pairs("control")}
-    for c, r in pairs("probe"):
+
+def headline(records: dict, all_cells) -> list[str]:
+    """The figures a reader wants first: each trained D against its random-init control on the
+    same test draws, the gap and the paired test's p-value."""
+    controls = {(c.label, r["protocol"]): r for c, r in _pairs(records, all_cells, "control")}
+    lines = []
+    for c, r in _pairs(records, all_cells, "probe"):
         if r.get("source") != "measured":
             continue
         control = controls.get((c.label, r["protocol"]))
-        gap = f", control {control['value']:.2f}% ({r['value'] - control['value']:+.2f} points)" if control else ""
-        print(f"  {r['protocol']}: {c.label} seed {c.seed} ({r['weights']}) {r['value']:.2f}%{gap}", file=sys.stderr)
+        line = f"{r['protocol']}: {c.label} on {c.dataset}, seed {c.seed} ({r['weights']}): trained {r['value']:.2f}% ± {r['ci95']:.2f}"
+        if control:
+            g = control_gap(control, r)
+            p = "" if g["p_value"] is None else f", p = {g['p_value']:.2g} ({g['test']})"
+            line += f", random-init control {control['value']:.2f}% ± {control['ci95']:.2f}: gap {g['gap']:+.2f} points{p}"
+        lines.append(line + " (± 1.96 std over the test draws)")
+    return lines
+
+
+def summary(records: dict, all_cells) -> None:
+    for line in headline(records, all_cells):
+        print(f"  {line}", file=sys.stderr)
+    pairs = functools.partial(_pairs, records, all_cells)
+    for c, r in pairs("curve"):
+        print(f"  probe curve {c.label} step {r['step']}: {r['test_accuracy_pct']:.2f}%", file=sys.stderr)
     for c, r in pairs("fidelity"):
         value = "not computed" if r.get("value") is None else f"{r['value']:.4g} ± {r.get('std') or 0:.2g}"
         print(f"  {r['metric']}: {c.label} seed {c.seed}: {value}", file=sys.stderr)

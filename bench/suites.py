@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from dcgan import atomic, checkpoint, data, fidelity, probe, results, throughput, variants
+from dcgan import atomic, checkpoint, curve, data, fidelity, probe, results, throughput, variants
 from dcgan.errors import UserError
 from dcgan.train import TrainConfig, train
 
@@ -41,12 +41,13 @@ class Suite:
     throughput_stages: tuple[str, ...] = ()
     benchmarks: bool = False
     figures: bool = False  # a latent walk and a numbered sample sheet of each trained model
+    curve_points: int = 5  # probe curve: checkpoints at steps/16 ... steps (and step 0), probed on the first protocol; 0: none
     overrides_per_dataset: dict[str, dict] = field(default_factory=dict)  # e.g. svhn32's own batch size
 
 
 @dataclass(frozen=True)
 class Cell:
-    kind: str  # train, probe, control, fidelity, memorisation, figures, throughput, benchmarks
+    kind: str  # train, probe, curve, control, fidelity, memorisation, figures, throughput, benchmarks
     variant: str
     overrides: tuple[tuple[str, object], ...] = ()
     dataset: str | None = None
@@ -136,10 +137,14 @@ def cells(s: Suite) -> list[Cell]:
     for name, overrides, dataset in _pairs(s):
         for seed in s.seeds:
             steps = s.steps[dataset]
-            train_cell = Cell("train", name, overrides, dataset, seed, settings=(("steps", steps),))
-            out.append(train_cell)
+            points = curve.curve_steps(steps, s.curve_points) if s.curve_points else ()
+            out.append(Cell("train", name, overrides, dataset, seed, settings=(("steps", steps), ("keep_steps", points))))
             for protocol in s.protocols:
                 out.append(Cell("probe", name, overrides, dataset, seed, protocol, (("steps", steps),)))
+            if points:
+                protocol = s.protocols[0][0]
+                out.append(Cell("curve", name, overrides, dataset, seed, (protocol, None, None),
+                                (("steps", steps), ("points", points), ("C", curve.CURVE_C[protocol]))))
             if s.fidelity_metrics:
                 out.append(Cell("fidelity", name, overrides, dataset, seed,
                                 settings=(("steps", steps), ("metrics", s.fidelity_metrics), ("n", s.fidelity_n))))
@@ -178,7 +183,7 @@ def select(all_cells: list[Cell], only: list[str]) -> list[Cell]:
     chosen = [c for c in all_cells if any(hit(c, t) for t in only)]
     if not chosen:
         raise UserError(f"--only {','.join(only)} matches no cell; the cells are:\n  " + "\n  ".join(c.id for c in all_cells))
-    needed = {(c.variant, c.overrides, c.dataset, c.seed) for c in chosen if c.kind in ("probe", "fidelity", "memorisation", "figures")}
+    needed = {(c.variant, c.overrides, c.dataset, c.seed) for c in chosen if c.kind in ("probe", "curve", "fidelity", "memorisation", "figures")}
     return [c for c in all_cells if c in chosen or (c.kind == "train" and (c.variant, c.overrides, c.dataset, c.seed) in needed)]
 
 
@@ -226,13 +231,14 @@ def _checkpoint(ctx: Context, c: Cell) -> Path:
 
 
 def run_train(ctx: Context, c: Cell) -> dict:
-    out, steps = ctx.run_dir(c), dict(c.settings)["steps"]
+    settings = dict(c.settings)
+    out, steps = ctx.run_dir(c), settings["steps"]
     last = checkpoint.latest(out)
     if last is not None and checkpoint.load(last)["step"] >= steps:
         result = {"checkpoint": str(last), "reused": True}
     else:  # a new run, or the continuation of an interrupted one
         cfg = TrainConfig(c.variant_obj(), out, steps=steps, dataset=c.dataset, data_root=ctx.suite.data_root, seed=c.seed,
-                          ckpt_every=max(100, steps // 20), resume=True)
+                          ckpt_every=max(100, steps // 20), keep_steps=tuple(settings.get("keep_steps", ())), resume=True)
         result = train(cfg)
     row = {**_common(ctx, c), "kind": "train", "steps": steps, "checkpoint": str(result["checkpoint"]),
            "images_per_s": result.get("images_per_s"), "run_dir": str(out)}
@@ -272,6 +278,17 @@ def run_control(ctx: Context, c: Cell) -> dict:
         # the init seed is in the weights label; no training seed, no training data
         r.update({**_common(ctx, c), "source": "measured (control)", "seed": None, "train_dataset": None})
     _write_probe(rows, ctx)
+    return {"rows": rows}
+
+
+def run_curve(ctx: Context, c: Cell) -> dict:
+    """The probe curve of the cell's run: step 0 (its random init) and the kept checkpoints."""
+    s = dict(c.settings)
+    rows = curve.run(ctx.run_dir(c), protocol=c.protocol[0], C=s["C"], steps=s["points"], data_root=ctx.suite.data_root, log=ctx.log)
+    common = _common(ctx, c)
+    for r in rows:
+        r.update({k: common[k] for k in SUITE_FIELDS + ["versions"]})
+    results.write_rows(rows, ctx.results, "probe-curve", "probe-curve-rows.csv", curve.ROW_FIELDS + SUITE_FIELDS)
     return {"rows": rows}
 
 
@@ -355,7 +372,7 @@ def run_figures(ctx: Context, c: Cell) -> dict:
 
 
 RUNNERS: dict[str, Callable[[Context, Cell], dict]] = {
-    "train": run_train, "probe": run_probe, "control": run_control, "fidelity": run_fidelity,
+    "train": run_train, "probe": run_probe, "curve": run_curve, "control": run_control, "fidelity": run_fidelity,
     "memorisation": run_memorisation, "throughput": run_throughput, "benchmarks": run_benchmarks, "figures": run_figures,
 }
 

@@ -74,12 +74,14 @@ def latest(run_dir: str | os.PathLike) -> Path | None:
     return found[-1][1] if found else None
 
 
-def prune(run_dir: str | os.PathLike, keep: int) -> None:
-    """Delete all but the newest ``keep`` checkpoints (``keep <= 0`` keeps all)."""
+def prune(run_dir: str | os.PathLike, keep: int, protect=()) -> None:
+    """Delete all but the newest ``keep`` checkpoints (``keep <= 0`` keeps all); the steps in
+    ``protect`` (e.g. the probe curve's points) are never deleted."""
     if keep <= 0:
         return
-    for _, path in list_checkpoints(run_dir)[:-keep]:
-        path.unlink(missing_ok=True)
+    for step, path in list_checkpoints(run_dir)[:-keep]:
+        if step not in protect:
+            path.unlink(missing_ok=True)
 
 
 def resolve(path: str | os.PathLike) -> Path:

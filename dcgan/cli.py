@@ -28,6 +28,13 @@ def _pairs(items: list[str], what: str) -> dict:
     return out
 
 
+def _ints(text: str | None, what: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(e) for e in (text or "").split(",") if e.strip())
+    except ValueError:
+        raise UserError(f"{what} must be comma-separated whole numbers, e.g. 1,5; got {text!r}") from None
+
+
 def cmd_train(args) -> dict:
     from . import variants
     from .train import TrainConfig, train
@@ -37,7 +44,7 @@ def cmd_train(args) -> dict:
         variant=v, out=Path(args.out), steps=args.steps, dataset=args.dataset, split=args.split,
         data_root=args.data_root, data_options=_pairs(args.data_opt, "--data-opt"), download=args.download,
         seed=args.seed, ckpt_every=args.ckpt_every, keep=args.keep, log_every=args.log_every, sample_n=args.sample_n,
-        sheet_epochs=tuple(int(e) for e in (args.sheet_epochs or "").split(",") if e.strip()),
+        sheet_epochs=_ints(args.sheet_epochs, "--sheet-epochs"), keep_steps=_ints(args.keep_steps, "--keep-steps"),
         resume=args.resume, device=args.device, amp=args.amp, channels_last=args.channels_last, compile=args.compile,
         fused_adam=args.fused_adam, cuda_graphs=args.cuda_graphs,
         deterministic=args.deterministic,
@@ -327,6 +334,28 @@ def cmd_probe(args) -> dict:
     return {"rows": rows, "json": str(json_path), "csv": str(csv_path)}
 
 
+def cmd_probe_curve(args) -> dict:
+    from . import curve, report
+    from .train import pick_device
+
+    steps = None
+    if args.steps:
+        try:
+            steps = [int(s) for s in args.steps.split(",") if s.strip()]
+        except ValueError:
+            raise UserError(f"--steps must be comma-separated checkpoint steps, e.g. 500,1000; got {args.steps!r}") from None
+    log = (lambda msg: None) if args.no_progress else (lambda msg: print(msg, file=sys.stderr))
+    rows = curve.run(args.ckpt, protocol=args.protocol, C=args.C, steps=steps, draw_seed=args.draw_seed, data_root=args.data_root,
+                     device=pick_device(args.device), cache_dir=args.cache_dir, progress=not args.no_progress, log=log)
+    json_path, csv_path = curve.write_rows(rows, args.out_dir)
+    png = report.curve_plot(rows, json_path.with_suffix(".png"))
+    if not args.json:
+        for r in rows:
+            print(f"step {r['step']:>8} ({r['images_seen']:>9} images seen): {r['test_accuracy_pct']:.2f}%")
+    print(f"rows: {json_path} and {csv_path}; plot: {png}", file=sys.stderr)
+    return {"rows": rows, "json": str(json_path), "csv": str(csv_path), "plot": str(png)}
+
+
 def _common_row(v, ckpt) -> dict:
     from . import __version__, checkpoint, results
 
@@ -516,6 +545,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--ckpt-every", type=int, default=500)
     t.add_argument("--keep", type=int, default=3, help="newest checkpoints kept (0: all)")
+    t.add_argument("--keep-steps", help="comma-separated steps whose checkpoints are also written and never pruned "
+                                        "(e.g. a probe curve's points: 250,500,1000,2000)")
     t.add_argument("--log-every", type=int, default=10)
     t.add_argument("--sample-n", type=int, default=64, help="images in the fixed-z sample grid")
     t.add_argument("--sheet-epochs", help="comma-separated epochs after which a sample sheet (the fixed z) is kept, e.g. 1,5 as in the paper")
@@ -576,6 +607,17 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--control-seed", type=int, default=0)
     _run_options(pr, "results/probe", "feature")
     pr.set_defaults(func=cmd_probe)
+
+    pc = sub.add_parser("probe-curve", help="representation quality over training: a cheap declared probe of each checkpoint of a run, "
+                                            "step 0 being the run's own random init")
+    pc.add_argument("--ckpt", required=True, help="a run folder (its ckpt-*.pt checkpoints)")
+    pc.add_argument("--protocol", default="cifar10-400", help="the protocol whose first draw is fitted (default cifar10-400)")
+    pc.add_argument("--C", type=float, help="the fixed C (default: the curve's declared C for the protocol, e.g. 5e-4 for cifar10-400)")
+    pc.add_argument("--steps", help="comma-separated checkpoint steps (default: every checkpoint in the folder)")
+    pc.add_argument("--draw-seed", type=int, default=0, help="the class-balanced draw fitted at every point")
+    pc.add_argument("--data-root", help="dataset root (default: $DCGAN_DATA_ROOT)")
+    _run_options(pc, "results/probe", "feature")
+    pc.set_defaults(func=cmd_probe_curve)
 
     fi = sub.add_parser("fidelity", help="IS, FID, KID and precision/recall of G's samples with torch-fidelity")
     fi.add_argument("--ckpt", required=True, help="a ckpt-*.pt file or a run folder")

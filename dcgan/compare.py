@@ -111,6 +111,14 @@ def _test(base: list[dict], new: list[dict]) -> tuple[float, float, float | None
     return a.mean(), b.mean(), None, "no spread on both sides: band only"
 
 
+def gap(control: dict, trained: dict) -> dict:
+    """A trained model's probe row against its random-init control's: the means, the gap in
+    points and the p-value of the noise test (paired over the draws when both used the same
+    draw seeds, as the suites' controls do)."""
+    mean_c, mean_t, p, how = _test([control], [trained])
+    return {"trained": mean_t, "control": mean_c, "gap": mean_t - mean_c, "p_value": p, "test": how}
+
+
 def _finite(p: float) -> float:
     return 1.0 if math.isnan(p) else p  # identical constant samples: nothing to explain
 

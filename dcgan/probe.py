@@ -101,17 +101,42 @@ def draw(pool: np.ndarray, labels: np.ndarray, per_class: int | None, seed: int)
     return np.sort(np.concatenate(chosen))
 
 
-def run(netD, protocol: Protocol, data_root=None, solver: str = "ours", grid=svm.PAPER_GRID, seed: int = 0,
-        device="cpu", cache_dir=None, progress: bool = True, log=print, download: bool = False) -> dict:
-    """Probe ``netD`` (BN population statistics estimated on the protocol's labelled pool)
-    with ``protocol``. Returns a summary with the chosen C, the test figures and every draw."""
-    if solver not in svm.SOLVERS:
-        raise UserError(f"unknown solver {solver!r}; solvers: {', '.join(svm.SOLVERS)}")
-    fit = svm.SOLVERS[solver]
+@dataclass
+class _Prepared:
+    """A protocol's features for one D, in memory: the training rows in the order
+    [validation, pool], the test rows, and the records of where they came from."""
+
+    f_train: np.ndarray
+    y_train: np.ndarray
+    f_test: np.ndarray
+    y_test: np.ndarray
+    n_val: int
+    rec_train: dict
+    rec_test: dict
+    seconds_features: float
+    n_train: int
+
+    @property
+    def pool_idx(self) -> np.ndarray:
+        """The pool's positions in f_train, in the shuffled order: a draw picks the same images
+        as ``draw(pool_idx, train.y, ...)`` on the dataset would."""
+        return np.arange(self.n_val, len(self.f_train))
+
+    @property
+    def f_val(self) -> np.ndarray:
+        return self.f_train[:self.n_val]
+
+    @property
+    def y_val(self) -> np.ndarray:
+        return self.y_train[:self.n_val]
+
+
+def _prepare(netD, protocol: Protocol, data_root, device, cache_dir, progress: bool, download: bool) -> _Prepared:
     train = data.load(protocol.dataset, "train", data_root, download=download)
     test = data.load(protocol.dataset, protocol.test_split, data_root, download=download)
-    if train.y is None:
-        raise UserError(f"{protocol.dataset}/train has no labels; a probe needs them")
+    for images in (train, test):
+        if images.y is None:  # scoring unlabelled images would report 0% as if measured
+            raise UserError(f"{protocol.dataset}/{images.split} has no labels; a probe needs labelled train and test splits")
     val_idx, pool_idx = split(len(train), protocol.val_size, protocol.split_seed)
     # the pool in its shuffled order, as the authors' script ran its BN statistics batches
     pool = data.ImageSet(train.x[pool_idx], train.y[pool_idx], train.name,
@@ -125,17 +150,25 @@ def run(netD, protocol: Protocol, data_root=None, solver: str = "ours", grid=svm
     # the validation and pool features are then views of one array, not copies, which keeps
     # cifar10-full (50,000 x 28672 float32, 5.7 GB) at one copy of its features.
     order = np.concatenate([val_idx, pool_idx])
-    f_train, f_test, y_train = features.read_rows(rec_train["cache"], order), features.read_rows(rec_test["cache"]), train.y[order]
-    val = slice(0, len(val_idx))
-    f_val, y_val = f_train[val], y_train[val]
-    # the pool's positions in f_train, in the shuffled order: a draw picks the same images as
-    # ``draw(pool_idx, train.y, ...)`` would
-    pool_idx = np.arange(len(val_idx), len(order))
+    return _Prepared(features.read_rows(rec_train["cache"], order), train.y[order], features.read_rows(rec_test["cache"]), test.y,
+                     len(val_idx), rec_train, rec_test, t_features, len(train))
 
-    fits = FitCache(cache_dir, {"train_features": rec_train["key"], "test_features": rec_test["key"], "solver": solver,
+
+def _fit_cache(p: _Prepared, protocol: Protocol, solver: str, device, cache_dir) -> FitCache:
+    return FitCache(cache_dir, {"train_features": p.rec_train["key"], "test_features": p.rec_test["key"], "solver": solver,
                                 "val_size": protocol.val_size, "split_seed": protocol.split_seed,
                                 "per_class": protocol.per_class, "device": str(device), "code": __version__,
                                 "solver_code": svm.code_fingerprint(solver)})
+
+
+def _check_solver(solver: str):
+    if solver not in svm.SOLVERS:
+        raise UserError(f"unknown solver {solver!r}; solvers: {', '.join(svm.SOLVERS)}")
+    return svm.SOLVERS[solver]
+
+
+def _fitter(solver: str, device, log):
+    fit = _check_solver(solver)
 
     def fit_with_state(X, y, Cs, scratch):
         # ours runs where the features were computed (CUDA when there is one), logs its long
@@ -144,13 +177,33 @@ def run(netD, protocol: Protocol, data_root=None, solver: str = "ours", grid=svm
         if solver == "ours":
             return fit(X, y, Cs, device=device, log=log, state=scratch)
         return fit(X, y, Cs)
+    return fit_with_state
+
+
+def _fit_draw(p: _Prepared, per_class: int | None, fit_with_state, draw_seed: int, Cs, scratch) -> dict:
+    """One class-balanced draw from the pool fitted at every C of ``Cs``, scored on the
+    validation and test splits."""
+    idx = draw(p.pool_idx, p.y_train, per_class, draw_seed)
+    models = fit_with_state(_rows(p.f_train, idx), p.y_train[idx], Cs, scratch)
+    return {"val_acc": svm.accuracies(models, p.f_val, p.y_val).tolist(),
+            "test_acc": svm.accuracies(models, p.f_test, p.y_test).tolist(),
+            "objective": [float(m.objective.sum()) for m in models]}
+
+
+def run(netD, protocol: Protocol, data_root=None, solver: str = "ours", grid=svm.PAPER_GRID, seed: int = 0,
+        device="cpu", cache_dir=None, progress: bool = True, log=print, download: bool = False) -> dict:
+    """Probe ``netD`` (BN population statistics estimated on the protocol's labelled pool)
+    with ``protocol``. Returns a summary with the chosen C, the test figures and every draw."""
+    _check_solver(solver)
+    p = _prepare(netD, protocol, data_root, device, cache_dir, progress, download)
+    f_train, y_train, f_test = p.f_train, p.y_train, p.f_test
+    rec_train, t_features = p.rec_train, p.seconds_features
+    fits = _fit_cache(p, protocol, solver, device, cache_dir)
+
+    fit_with_state = _fitter(solver, device, log)
 
     def fit_draw(draw_seed, Cs, scratch):
-        idx = draw(pool_idx, y_train, protocol.per_class, draw_seed)
-        models = fit_with_state(_rows(f_train, idx), y_train[idx], Cs, scratch)
-        return {"val_acc": svm.accuracies(models, f_val, y_val).tolist(),
-                "test_acc": svm.accuracies(models, f_test, test.y).tolist(),
-                "objective": [float(m.objective.sum()) for m in models]}
+        return _fit_draw(p, protocol.per_class, fit_with_state, draw_seed, Cs, scratch)
 
     # choose C on the validation split
     val_err = np.zeros((protocol.draws, len(grid)))
@@ -173,11 +226,11 @@ def run(netD, protocol: Protocol, data_root=None, solver: str = "ours", grid=svm
         # a large C, Newton's active sets swing for dozens of steps (measured 24+ on 5,000 images
         # at C = 2e-2, against 4-5 per C on the walk)
         walk = list(grid[:best + 1])
-        log(f"  fitting all {len(train)} training images with C = {C:g} (warm-started along {walk})")
+        log(f"  fitting all {p.n_train} training images with C = {C:g} (warm-started along {walk})")
         out = fits.get({"fit": "all", "C": C, "walk": walk}, lambda scratch: {
-            "test_acc": svm.accuracies(fit_with_state(f_train, y_train, walk, scratch)[-1:], f_test, test.y).tolist()})
+            "test_acc": svm.accuracies(fit_with_state(f_train, y_train, walk, scratch)[-1:], f_test, p.y_test).tolist()})
         test_acc = out["test_acc"]
-        final_fit = f"all {len(train)} training images (pool + validation), C = {C:g}, warm-started along the grid up to C"
+        final_fit = f"all {p.n_train} training images (pool + validation), C = {C:g}, warm-started along the grid up to C"
     else:
         # fresh draws with the chosen C, scored on the test split
         test_acc = []
@@ -198,11 +251,29 @@ def run(netD, protocol: Protocol, data_root=None, solver: str = "ours", grid=svm
         "draw_seeds": f"selection {seed}..{seed + protocol.draws - 1}, test {seed + 1000}..{seed + 999 + protocol.test_draws} (numpy default_rng, fresh test draws)",
         "val_size": protocol.val_size, "split": f"sklearn.utils.shuffle(random_state={protocol.split_seed}); first {protocol.val_size} validate",
         "bn_stats": rec_train["bn_stats"], "feature_dim": rec_train["feature_dim"], "solver": solver,
-        "dataset": protocol.dataset, "test_split": protocol.test_split, "n_test": len(test),
+        "dataset": protocol.dataset, "test_split": protocol.test_split, "n_test": len(p.y_test),
         "final_fit": final_fit, "seconds_features": t_features, "seconds_svm": t_svm, "fits_kept": kept,
         "seconds_per_fit": fits.seconds_per_fit,
         "peak_rss_gib": _peak_rss_gib(),
     }
+
+
+def single_draw(netD, protocol: Protocol, C: float, draw_seed: int = 0, data_root=None, solver: str = "ours", device="cpu",
+                cache_dir=None, progress: bool = True, log=print) -> dict:
+    """A cheap, declared probe for comparing checkpoints of one run (the probe curve): one
+    class-balanced draw of the protocol (its first selection draw by default) fitted at one
+    fixed C, scored on the whole validation and test splits. Same features, BN statistics,
+    solver and fit cache as ``run``; no C is chosen, so it is not the protocol's figure."""
+    fit_with_state = _fitter(solver, device, log)
+    p = _prepare(netD, protocol, data_root, device, cache_dir, progress, download=False)
+    fits = _fit_cache(p, protocol, solver, device, cache_dir)
+    out = fits.get({"fit": "single", "seed": draw_seed, "C": C},
+                   functools.partial(_fit_draw, p, protocol.per_class, fit_with_state, draw_seed, [C]))
+    return {"protocol": protocol.name, "dataset": protocol.dataset, "per_class": protocol.per_class, "C": C, "draw_seed": draw_seed,
+            "val_accuracy_pct": 100 * out["val_acc"][0], "test_accuracy_pct": 100 * out["test_acc"][0],
+            "objective": out["objective"][0], "bn_stats": p.rec_train["bn_stats"], "feature_dim": p.rec_train["feature_dim"],
+            "solver": solver, "n_test": len(p.y_test), "seconds_features": p.seconds_features, "seconds_svm": fits.seconds,
+            "fit_kept": bool(fits.kept)}
 
 
 class FitCache:

@@ -12,6 +12,7 @@ import base64
 import csv
 import html
 import math
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -148,6 +149,49 @@ def loss_curves(logs: dict[str, Path], out: Path) -> Path | None:
     return out
 
 
+def curve_table(rows: list[dict]) -> pd.DataFrame:
+    """The probe curve's points: one line per run and step, newest measurement of each."""
+    rows = results.newest(rows, lambda r: (r.get("run_dir"), r.get("protocol"), _num(r.get("C")), int(float(r["step"]))))
+    out = [{"run": Path(str(r.get("run_dir"))).name, "step": int(float(r["step"])), "images seen": int(float(r["images_seen"])),
+            "weights": r.get("weights"), "protocol": r.get("protocol"), "C": _num(r.get("C")), "draw": r.get("draw_seed"),
+            "test accuracy %": _num(r.get("test_accuracy_pct"))} for r in rows]
+    return pd.DataFrame(sorted(out, key=lambda d: (d["run"], d["step"]))).reindex(
+        columns=["run", "step", "images seen", "weights", "protocol", "C", "draw", "test accuracy %"])
+
+
+def curve_plot(rows: list[dict], out) -> Path | None:
+    """Test accuracy against training step (images seen on the top axis), one line per run;
+    step 0, the run's own random init, is the control point."""
+    df = curve_table(list(rows))
+    if df.empty:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display needed
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    per_image = None
+    for (run, protocol, C), g in df.groupby(["run", "protocol", "C"], sort=False):
+        g = g.sort_values("step")
+        ax.plot(g["step"], g["test accuracy %"], marker="o", label=f"{run} ({protocol}, C = {C:g}, one draw)")
+        ax.scatter(g["step"][g["step"] == 0], g["test accuracy %"][g["step"] == 0], s=90, facecolors="none", edgecolors="k")
+        seen = g[g["step"] > 0]
+        if len(seen):
+            per_image = float(seen["images seen"].iloc[0]) / float(seen["step"].iloc[0])
+    ax.set_xlabel("training step (circled: step 0, the run's random init)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    if per_image:
+        top = ax.secondary_xaxis("top", functions=(lambda s: s * per_image, lambda n: n / per_image))
+        top.set_xlabel("images seen")
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return Path(out)
+
+
 def _img(path: Path, caption: str) -> str:
     data = base64.b64encode(Path(path).read_bytes()).decode()  # embedded: the report is one self-contained file
     return (f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(caption)}">'
@@ -166,19 +210,25 @@ def new_folder(parent, name: str) -> Path:
 
 
 def write(out_dir, title: str, probe=(), fidelity=(), throughput=(), images: dict[str, Path] | None = None,
-          loss_logs: dict[str, Path] | None = None, notes: list[str] = ()) -> dict[str, Path]:
-    """Every table with rows, as CSV and Markdown, plus report.md and report.html (tables,
-    sample grids and other pictures, loss curves), into a new folder under ``out_dir``."""
-    folder = new_folder(out_dir, "report")
+          loss_logs: dict[str, Path] | None = None, notes: list[str] = (), headline: list[str] = (), curve=(),
+          folder: Path | None = None) -> dict[str, Path]:
+    """Every table with rows, as CSV and Markdown, plus report.md and report.html (the
+    headline first, then tables, the probe curve, sample grids and other pictures, loss
+    curves), into ``folder`` (default: a new folder under ``out_dir``)."""
+    folder = folder or new_folder(out_dir, "report")
+    folder.mkdir(parents=True, exist_ok=True)
     tables = {
         "table1-cifar10": ("Table 1: CIFAR-10 classification with the discriminator's features (accuracy, %)", table1(list(probe))),
         "table2-svhn": ("Table 2: SVHN classification with 1000 labels (test error, %)", table2(list(probe))),
         "generative": ("Generative metrics (torch-fidelity)", generative_table(list(fidelity)) if fidelity else pd.DataFrame()),
         "throughput": ("Throughput", throughput_table(list(throughput)) if throughput else pd.DataFrame()),
+        "probe-curve": ("Probe curve: representation quality over training (one declared draw at a fixed C per point; "
+                        "step 0 = the run's random init)", curve_table(list(curve)) if curve else pd.DataFrame()),
     }
     written: dict[str, Path] = {}
-    md = [f"# {title}", ""] + [f"- {n}" for n in notes] + [""]
-    body = [f"<h1>{html.escape(title)}</h1>", "<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>"]
+    md = [f"# {title}", ""] + [f"**{h}**" for h in headline] + ([""] if headline else []) + [f"- {n}" for n in notes] + [""]
+    body = [f"<h1>{html.escape(title)}</h1>"] + [f"<p><b>{html.escape(h)}</b></p>" for h in headline]
+    body += ["<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>"]
     for name, (caption, df) in tables.items():
         if df.empty or (name.startswith("table") and not (df["source"] != "paper (quoted, not measured)").any()):
             continue  # a paper table with no measured row is left out rather than shown as if run
@@ -191,16 +241,25 @@ def write(out_dir, title: str, probe=(), fidelity=(), throughput=(), images: dic
         body += [f"<h2>{html.escape(caption)}</h2>", shown.to_html(index=False, escape=True, border=0)]
     curves = loss_curves(loss_logs or {}, folder / "loss-curves.png")
     pictures = dict(images or {})
+    probe_curve = curve_plot(list(curve), folder / "probe-curve.png") if curve else None
+    if probe_curve:
+        pictures = {"probe curve: test accuracy against training step": probe_curve, **pictures}
+        written["probe_curve"] = probe_curve
     if curves:
         pictures = {"loss curves (D and G)": curves, **pictures}
         written["loss_curves"] = curves
     if pictures:
         body.append("<h2>Pictures</h2>")
         md += ["## Pictures", ""]
-        for caption, path in pictures.items():
+        for k, (caption, path) in enumerate(pictures.items()):
             if Path(path).exists():
                 body.append(_img(path, caption))
-                md.append(f"- {caption}: `{path}`")
+                # a copy beside report.md, so the Markdown shows it wherever the folder goes
+                local = Path(path) if Path(path).parent == folder else folder / f"picture-{k:02d}-{Path(path).name}"
+                if local != Path(path):
+                    shutil.copyfile(path, local)
+                alt = caption.replace("[", "(").replace("]", ")")  # brackets would end Markdown's alt text
+                md += [f"### {caption}", "", f"![{alt}]({local.name})", ""]
     (folder / "report.md").write_text("\n".join(md) + "\n")
     style = ("body{font-family:sans-serif;max-width:1200px;margin:auto}table{border-collapse:collapse;font-size:13px}"
              "td,th{padding:3px 8px;border-bottom:1px solid #ddd;text-align:left}img{max-width:100%;image-rendering:pixelated}")

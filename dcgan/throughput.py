@@ -83,8 +83,10 @@ def peak_tflops(device: torch.device, precision: str) -> float | None:
 def train_stage(v: Variant, images: ImageSet, device: torch.device, amp: str = "off", channels_last: bool = False,
                 compile: bool = False, log_every: int = 10, fused_adam: bool = False, name: str = "train",
                 cuda_graphs: bool = False) -> Stage:
-    """Our trainer's step: the batch gathered and converted on the device, D then G, losses read
-    on the host every ``log_every`` steps as the training loop does."""
+    """Our trainer's step: the batch gathered and converted on the device, D then G (or one of
+    them per step, alternating, under updates="alternate": then a step's images/s counts
+    minibatches, each updating one network), losses read on the host every ``log_every`` steps
+    as the training loop does."""
     tmp = tempfile.mkdtemp(prefix="dcgan-throughput-")  # the trainer writes nothing until run()
     cfg = TrainConfig(v, Path(tmp), steps=1, images=images, device=str(device), amp=amp, channels_last=channels_last,
                       compile=compile, fused_adam=fused_adam, cuda_graphs=cuda_graphs, progress=False)
@@ -93,6 +95,7 @@ def train_stage(v: Variant, images: ImageSet, device: torch.device, amp: str = "
     state = {"step": 0}
 
     def step():
+        trainer.step = state["step"]  # which network updates, under updates="alternate"
         stats = trainer.step_on(trainer.batch(state["step"], order))
         state["step"] += 1
         if state["step"] % log_every == 0:
@@ -100,7 +103,8 @@ def train_stage(v: Variant, images: ImageSet, device: torch.device, amp: str = "
         return None
 
     # counted on the eager step: a compiled or replayed step hides its operations from the counter
-    flops = count_flops(lambda: _eager_step(trainer, order))
+    # (two steps halved: under updates="alternate" one updates G, the next D)
+    flops = count_flops(lambda: [_eager_step(trainer, order, k) for k in (0, 1)]) / 2
     precision = "bf16" if amp == "bf16" else "fp32"
     options = [o for o, on in (("fused Adam", fused_adam), ("channels_last", channels_last), ("bf16 autocast", amp == "bf16"),
                                ("torch.compile", compile), ("CUDA graphs", cuda_graphs)) if on]
@@ -108,11 +112,12 @@ def train_stage(v: Variant, images: ImageSet, device: torch.device, amp: str = "
                  "ours: " + (", ".join(options) if options else "eager fp32") + ", data resident on the device")
 
 
-def _eager_step(trainer, order):
+def _eager_step(trainer, order, step: int = 0):
     runD, runG = trainer.runD, trainer.runG
     trainer.runD, trainer.runG = trainer.netD, trainer.netG
+    trainer.step = step
     try:
-        return trainer.train_step(trainer.batch(0, order))
+        return trainer.train_step(trainer.batch(step, order))
     finally:
         trainer.runD, trainer.runG = runD, runG
 

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import __version__, atomic, checkpoint, data, distributed, nets
+from . import __version__, atomic, checkpoint, data, distributed, nets, progress
 from .data import ImageSet
 from .errors import UserError
 from .variants import Variant
@@ -59,6 +59,7 @@ class TrainConfig:
     seed: int = 0
     ckpt_every: int = 500
     keep: int = 3  # newest checkpoints kept (0 keeps all)
+    keep_steps: tuple[int, ...] = ()  # checkpoints also written at these steps and never pruned (the probe curve's points)
     log_every: int = 10
     sample_n: int = 64
     sheet_epochs: tuple[int, ...] = ()  # a sample sheet (fixed z) after these epochs, e.g. (1, 5) as in the paper
@@ -126,8 +127,11 @@ class Trainer:
         self.cfg = cfg
         self.v = v = cfg.variant
         self.out = Path(cfg.out)
-        if cfg.steps < 1:
-            raise UserError(f"--steps must be at least 1; got {cfg.steps}")
+        for name in ("steps", "ckpt_every", "log_every", "sample_n"):
+            if getattr(cfg, name) < 1:
+                raise UserError(f"--{name.replace('_', '-')} must be at least 1; got {getattr(cfg, name)}")
+        if any(s < 1 for s in cfg.keep_steps):
+            raise UserError(f"--keep-steps must be positive steps; got {','.join(map(str, cfg.keep_steps))}")
         self.group = distributed.from_env(cfg.device)  # one process unless started by torchrun
         if v.batch_size % self.group.world:
             raise UserError(f"the global batch {v.batch_size} does not split evenly over {self.group.world} processes; "
@@ -139,6 +143,9 @@ class Trainer:
             raise UserError("bf16 autocast is a CUDA option; drop --amp bf16 on the CPU")
         if cfg.cuda_graphs and self.device.type != "cuda":
             raise UserError("CUDA graphs are a CUDA option; drop --cuda-graphs on the CPU")
+        if cfg.cuda_graphs and v.updates != "both":
+            raise UserError(f"--cuda-graphs captures one fixed step, and updates={v.updates!r} alternates two kinds; "
+                            "drop --cuda-graphs (or --set updates=both)")
         if cfg.cuda_graphs and self.group.world > 1:
             raise UserError("--cuda-graphs runs in one process here (its collectives are not captured); drop it under torchrun")
         existing = checkpoint.latest(self.out)
@@ -194,6 +201,8 @@ class Trainer:
         self._graph_real: torch.Tensor | None = None
         self._graph_out: dict[str, torch.Tensor] = {}
         self._graph_warm = 0
+        # updates="alternate": each network's latest figures (zeros until its first update)
+        self._last = {k: torch.zeros((), device=self.device) for k in LOG_FIELDS[2:9]}
 
     # --- state ---------------------------------------------------------------------------------
     def state(self) -> dict:
@@ -218,7 +227,7 @@ class Trainer:
         if self.group.main:  # one writer; the others wait until the file is there
             checkpoint.save(self.state(), path)
             self.save_samples()
-            checkpoint.prune(self.out, self.cfg.keep)
+            checkpoint.prune(self.out, self.cfg.keep, protect=set(self.cfg.keep_steps))
         self.group.barrier()
         return path
 
@@ -288,39 +297,57 @@ class Trainer:
         return self._graph_out  # overwritten by the next replay: read before the next step
 
     def train_step(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
-        b = real.shape[0]
-        ones = torch.ones(b, device=self.device)
-        zeros = torch.zeros(b, device=self.device)
-        # autocast's weight-cast cache must stay off inside a captured graph
-        autocast = (torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=not self.cfg.cuda_graphs)
-                    if self.cfg.amp == "bf16" else nullcontext())
+        """One step at ``self.step``: D then G on this minibatch (updates="both"), or one of them
+        (updates="alternate": G at even steps, D at odd ones, as the authors' loop). Under
+        "alternate" the other network's figures are those of its latest update."""
+        if self.v.updates == "alternate":
+            if self.step % 2 == 0:
+                self._last.update(self._update_g(self._z(real.shape[0]), real.shape[0]))
+            else:
+                self._last.update(self._update_d(real, self._z(real.shape[0]))[0])
+            return dict(self._last)
+        stats, fake = self._update_d(real, self._z(real.shape[0]))
+        return {**stats, **self._update_g(fake, real.shape[0])}
 
-        # (1) Update D: maximise log D(x) + log(1 - D(G(z)))
-        self.optD.zero_grad(set_to_none=True)
+    def _z(self, b: int) -> torch.Tensor:
         # z for the whole global batch from the generator every rank shares, then this rank's part
-        z = self.group.part(nets.sample_z(self.v, b * self.group.world, self.noise, self.device))
-        with autocast:
+        return self.group.part(nets.sample_z(self.v, b * self.group.world, self.noise, self.device))
+
+    def _autocast(self):
+        # autocast's weight-cast cache must stay off inside a captured graph
+        return (torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=not self.cfg.cuda_graphs)
+                if self.cfg.amp == "bf16" else nullcontext())
+
+    def _update_d(self, real: torch.Tensor, z: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """(1) Update D: maximise log D(x) + log(1 - D(G(z))). Returns its figures and G(z)."""
+        b = real.shape[0]
+        self.optD.zero_grad(set_to_none=True)
+        with self._autocast():
             out_real = self.runD(real).float()
             fake = self.runG(z)
             out_fake = self.runD(fake.detach()).float()
-        loss_d = F.binary_cross_entropy_with_logits(out_real, ones) + F.binary_cross_entropy_with_logits(out_fake, zeros)
+        loss_d = (F.binary_cross_entropy_with_logits(out_real, torch.ones(b, device=self.device))
+                  + F.binary_cross_entropy_with_logits(out_fake, torch.zeros(b, device=self.device)))
         loss_d.backward()
         self.group.average_gradients(self.netD)  # the mean over the global batch, as in one process
         grad_d = _grad_norm(self.netD)
         self.optD.step()
+        return {"loss_d": loss_d.detach(), "d_x": torch.sigmoid(out_real).mean().detach(),
+                "d_g_z1": torch.sigmoid(out_fake).mean().detach(), "grad_norm_d": grad_d}, fake
 
-        # (2) Update G: maximise log D(G(z)) (the non-saturating loss)
+    def _update_g(self, fake_or_z: torch.Tensor, b: int) -> dict[str, torch.Tensor]:
+        """(2) Update G: maximise log D(G(z)) (the non-saturating loss), on the G(z) that D's
+        update just saw, or on fresh z (a 2-D tensor of latent codes) when G updates alone."""
         self.optG.zero_grad(set_to_none=True)
-        with autocast:
+        with self._autocast():
+            fake = self.runG(fake_or_z) if fake_or_z.dim() == 2 else fake_or_z
             out_gen = self.runD(fake).float()
-        loss_g = F.binary_cross_entropy_with_logits(out_gen, ones)
+        loss_g = F.binary_cross_entropy_with_logits(out_gen, torch.ones(b, device=self.device))
         loss_g.backward()
         self.group.average_gradients(self.netG)
         grad_g = _grad_norm(self.netG)
         self.optG.step()
-        return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), "d_x": torch.sigmoid(out_real).mean().detach(),
-                "d_g_z1": torch.sigmoid(out_fake).mean().detach(), "d_g_z2": torch.sigmoid(out_gen).mean().detach(),
-                "grad_norm_d": grad_d, "grad_norm_g": grad_g}
+        return {"loss_g": loss_g.detach(), "d_g_z2": torch.sigmoid(out_gen).mean().detach(), "grad_norm_g": grad_g}
 
     # --- health --------------------------------------------------------------------------------
     def check_health(self, stats: dict[str, float]) -> None:
@@ -344,8 +371,6 @@ class Trainer:
 
     # --- the loop ------------------------------------------------------------------------------
     def run(self) -> dict:
-        from tqdm import tqdm
-
         cfg, v = self.cfg, self.v
         self.out.mkdir(parents=True, exist_ok=True)
         last = checkpoint.latest(self.out)
@@ -367,12 +392,13 @@ class Trainer:
         if new_log and main:
             log.writeheader()
 
+        keep_steps = set(cfg.keep_steps)
         start_step, t_start = self.step, time.perf_counter()
         t_window, window_start = t_start, self.step
         speeds = []
         epoch, order = None, None
-        bar = tqdm(total=cfg.steps, initial=self.step, desc=f"train {v.name}", unit="step", file=sys.stderr,
-                   disable=not (cfg.progress and main), dynamic_ncols=True)
+        bar = progress.bar(total=cfg.steps, initial=self.step, desc=f"train {v.name}", unit="step",
+                           disable=not (cfg.progress and main))
         try:
             with _stop_signals() as caught:
                 while self.step < cfg.steps:
@@ -385,7 +411,7 @@ class Trainer:
                     bar.update(1)
                     # a signal reaching any process stops all of them at the same step
                     stop = self.group.any(bool(caught), self.device)
-                    at_ckpt = self.step % cfg.ckpt_every == 0 or self.step == cfg.steps
+                    at_ckpt = self.step % cfg.ckpt_every == 0 or self.step == cfg.steps or self.step in keep_steps
                     if self.step % cfg.log_every == 0 or at_ckpt or stop:
                         if self.device.type == "cuda":
                             torch.cuda.synchronize()

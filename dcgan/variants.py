@@ -27,6 +27,7 @@ CHOICES = {
     "downsample": ("stride", "maxpool"),
     "upsample": ("stride", "nearest"),
     "bn_gain_init": ("ones", "normal"),
+    "updates": ("both", "alternate"),
 }
 
 
@@ -66,6 +67,12 @@ class Variant:
     beta1: float = 0.5
     beta2: float = 0.999
     batch_size: int = 128
+    # "both": D then G on every minibatch (pytorch/examples, the paper's text says no more);
+    # "alternate": one network per minibatch, G first, as the authors' released training loops
+    # (faces/train_uncond_dcgan.py ~l.203, mnist/train_cond_dcgan.py: `if n_updates % (k+1) == 0:
+    # train G else: train D`, k = 1), so each network gets half the minibatches. Their ImageNet and
+    # SVHN scripts were not released: the same loop is inferred for the released-model variants.
+    updates: str = "both"
 
     def __post_init__(self):
         for field, allowed in CHOICES.items():
@@ -211,13 +218,14 @@ register(Variant(
     description="released ImageNet-1k 32x32 model: D 3x3 convs 128-128-256-256-512-512, G z=256 (Table 1)",
     nz=256, ngf=128, ndf=128, kernel=3, convs_per_stage=2, g_input="linear", d_output="linear",
     bn_eps=1e-8,  # the released model was trained with Theano's BN epsilon
+    updates="alternate",  # the authors' loop (PROTOCOL.md §1)
 ))
 # PROTOCOL.md §3: the released SVHN model (Table 2). Its name says Gaussian z, lr 0.0005, batch 64.
 register(Variant(
     name="svhn32",
     description="released SVHN model: D 5x5 stride-2 convs 64-128-256, G z=100 Gaussian (Table 2)",
     nz=100, ngf=64, ndf=64, kernel=5, g_input="linear", d_output="linear",
-    z_dist="normal", bn_eps=1e-8, lr=5e-4, batch_size=64,
+    z_dist="normal", bn_eps=1e-8, lr=5e-4, batch_size=64, updates="alternate",
 ))
 # The classic DCGAN of pytorch/examples, and its 32x32 counterpart.
 register(Variant(name="dcgan64", description="classic 64x64 DCGAN (pytorch/examples): 4x4 kernels, ngf=ndf=64, z=100", image_size=64))

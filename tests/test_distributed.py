@@ -83,3 +83,16 @@ def test_a_global_batch_that_does_not_split_is_refused(tmp_path):
            "--variant", "dcgan32", "--set", "batch_size=33", "--out", str(tmp_path / "x"), "--steps", "2"]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode != 0 and "does not split evenly over 2 processes" in done.stderr
+
+
+def test_the_authors_alternating_schedule_under_two_processes_matches_one(tmp_path):
+    alternate = ["--set", "updates=alternate"]
+    run(tmp_path / "one", 10, procs=1, extra=alternate)
+    run(tmp_path / "two", 10, extra=alternate)
+    for (s1, d1, g1), (s2, d2, g2) in zip(losses(tmp_path / "one"), losses(tmp_path / "two"), strict=True):
+        assert s1 == s2 and d2 == pytest.approx(d1, rel=1e-4) and g2 == pytest.approx(g1, rel=1e-4)
+    _, w1 = weights(tmp_path / "one")
+    _, w2 = weights(tmp_path / "two")
+    diffs = torch.cat([(w2[k].float() - w1[k].float()).abs().reshape(-1) for k in w1])
+    assert diffs.max() <= 5 * 2e-4
+    assert checkpoint.load(checkpoint.latest(tmp_path / "two"))["variant"]["updates"] == "alternate"

@@ -28,7 +28,11 @@ def tiny(monkeypatch, tmp_path):
 def test_the_matrix_expands_with_dependencies_first_and_every_declared_suite_expands():
     cells = suites.cells(tiny_suite())
     kinds = [c.kind for c in cells]
-    assert kinds == ["train", "probe", "figures", "train", "probe", "figures", "control", "throughput"]
+    assert kinds == ["train", "probe", "curve", "figures", "train", "probe", "curve", "figures", "control", "throughput"]
+    # the curve's checkpoints are kept by its training cell, and probed on the suite's first protocol
+    train, curve = cells[0], cells[2]
+    assert dict(train.settings)["keep_steps"] == dict(curve.settings)["points"] == (1, 2, 5, 10, 20)
+    assert curve.protocol[0] == "digits-50"
     assert len({c.id for c in cells}) == len(cells)
     for make in suites.SUITES.values():
         assert suites.cells(make())
@@ -46,7 +50,7 @@ def test_a_changed_setting_is_a_new_cell():
 def test_only_selects_cells_and_the_training_they_need():
     cells = suites.cells(tiny_suite())
     chosen = suites.select(cells, ["kind=probe", "seed=1"])
-    assert [(c.kind, c.seed) for c in chosen] == [("train", 0), ("probe", 0), ("train", 1), ("probe", 1), ("figures", 1)]
+    assert [(c.kind, c.seed) for c in chosen] == [("train", 0), ("probe", 0), ("train", 1), ("probe", 1), ("curve", 1), ("figures", 1)]
     assert [c.kind for c in suites.select(cells, ["throughput"])] == ["throughput"]
     with pytest.raises(UserError, match="matches no cell"):
         suites.select(cells, ["kind=nothing"])
@@ -66,22 +70,29 @@ def test_a_killed_suite_resumes_without_recomputing_finished_cells(tiny, monkeyp
     monkeypatch.setitem(suites.RUNNERS, "probe", killed)
     with pytest.raises(KeyboardInterrupt):
         run.main(args)
-    assert calls == {"train": 2, "probe": 1, "figures": 1}  # the second probe was killed before it finished
+    assert calls == {"train": 2, "probe": 1, "curve": 1, "figures": 1}  # the second probe was killed before it finished
     finished = sorted(p.name for p in (tmp_path / "runs" / "tiny" / "cells").iterdir())
-    assert len(finished) == 4 and not any(".tmp" in n for n in finished)  # both trainings, the first probe and figures
+    assert len(finished) == 5 and not any(".tmp" in n for n in finished)  # both trainings, the first probe, curve and figures
 
     monkeypatch.setitem(suites.RUNNERS, "probe", original)
     calls.clear()
     assert run.main(args) == 0
-    assert calls == {"probe": 1, "figures": 1, "control": 1, "throughput": 1}  # only what had not finished
-    reports = sorted((tmp_path / "results" / "tiny").glob("report-*/report.html"))
-    page = reports[0].read_text()
-    assert len(reports) == 1 and "digits-50" not in page  # no paper table for digits
-    assert "latent walk: dcgan32" in page and "numbered sample sheet: dcgan32" in page and page.count("data:image/png") == 7  # loss curves, 2 x (samples, walk, sheet)
+    assert calls == {"probe": 1, "curve": 1, "figures": 1, "control": 1, "throughput": 1}  # only what had not finished
+    report = tmp_path / "results" / "tiny" / "report"
+    page = (report / "report.html").read_text()
+    assert "Table 1" not in page  # no paper table for digits
+    assert "latent walk: dcgan32" in page and "numbered sample sheet: dcgan32" in page
+    assert page.count("data:image/png") == 8  # probe curve, loss curves, 2 x (samples, walk, sheet)
+    # the report opens with each trained D against its control: gap and paired test
+    md = (report / "report.md").read_text()
+    assert md.index("random-init control") < md.index("## ") and "paired t-test over 1 shared draws" not in md
+    assert md.count("gap ") == 2 and "Probe curve" in md
 
     calls.clear()
-    assert run.main(args) == 0 and calls == {}  # everything finished: nothing recomputed, a new report
-    assert len(sorted((tmp_path / "results" / "tiny").glob("report-*/report.html"))) == 2
+    (report / "stale.txt").write_text("from the run before")
+    assert run.main(args) == 0 and calls == {}  # everything finished: nothing recomputed, a new report in its place
+    assert (report / "report.html").exists() and not (report / "stale.txt").exists()
+    assert [p.name for p in (tmp_path / "results" / "tiny").iterdir() if "report" in p.name] == ["report"]
     rows = json.loads(next((tmp_path / "runs" / "tiny" / "cells").glob("probe*seed1*")).read_text())["rows"]
     measured = [r for r in rows if r["source"] == "measured"]
     assert measured[0]["seed"] == 1 and measured[0]["suite"] == "tiny" and measured[0]["train_dataset"] == "digits"
@@ -91,7 +102,7 @@ def test_list_shows_what_has_finished(tiny, capsys):
     args, _ = tiny
     assert run.main(args + ["--list"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 8 and all(line.startswith("to run") for line in lines)
+    assert len(lines) == 10 and all(line.startswith("to run") for line in lines)
 
 
 def test_compare_runs_the_candidate_beside_the_baseline_and_a_planted_no_change_passes(monkeypatch, tmp_path, capsys):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from dcgan import checkpoint, nets
+from dcgan import checkpoint, nets, variants
 from dcgan import train as train_module
 from dcgan.errors import UserError
 from dcgan.train import TrainConfig, Trainer, TrainingStopped, train
@@ -20,8 +20,8 @@ from .conftest import REPO, tiny
 TINY_ARGS = ["train", "--variant", "dcgan32", "--set", "ngf=8", "--set", "ndf=8", "--set", "batch_size=32", "--device", "cpu"]
 
 
-def _cfg(out, steps, **kw):
-    return TrainConfig(tiny(), out, steps=steps, progress=False, **{"ckpt_every": 10, "log_every": 5, "device": "cpu", **kw})
+def _cfg(out, steps, variant=None, **kw):
+    return TrainConfig(variant or tiny(), out, steps=steps, progress=False, **{"ckpt_every": 10, "log_every": 5, "device": "cpu", **kw})
 
 
 def _same_params(a, b):
@@ -112,6 +112,39 @@ def test_checkpoints_samples_log_and_pruning(tmp_path):
     a = nets.generate(netG, nets.sample_z(v, 4, torch.Generator().manual_seed(0)))
     b = nets.generate(netG, nets.sample_z(v, 4, torch.Generator().manual_seed(0)))
     assert torch.equal(a, b)
+
+
+def test_the_authors_alternating_schedule_updates_one_network_per_step(tmp_path):
+    """updates="alternate" (the authors' loop: G when n_updates is even, else D): one step moves
+    only G, the next only D; two steps have moved both. Under "both" one step moves both."""
+    def params(net):
+        return [p.detach().clone() for p in net.parameters()]
+
+    def moved(before, net):
+        return any(not torch.equal(a, b) for a, b in zip(before, net.parameters(), strict=True))
+
+    for updates, expected in (("alternate", [(True, False), (False, True)]), ("both", [(True, True), (True, True)])):
+        trainer = Trainer(TrainConfig(tiny(updates=updates), tmp_path / updates, steps=2, progress=False, device="cpu"))
+        order = torch.arange(len(trainer.x))
+        for step, (g_moves, d_moves) in enumerate(expected):
+            g, d = params(trainer.netG), params(trainer.netD)
+            trainer.step = step
+            stats = trainer.train_step(trainer.batch(step, order))
+            assert (moved(g, trainer.netG), moved(d, trainer.netD)) == (g_moves, d_moves), (updates, step)
+            assert all(torch.isfinite(v) for v in stats.values())
+    # after the pair, the log carries both networks' latest figures
+    assert float(stats["loss_d"]) > 0 and float(stats["loss_g"]) > 0
+    assert variants.get("imagenet32").updates == variants.get("svhn32").updates == "alternate"
+    assert variants.get("dcgan32").updates == "both"
+    with pytest.raises(UserError, match="updates='sometimes' is not one of both, alternate"):
+        tiny(updates="sometimes")
+
+
+def test_an_alternating_run_resumes_exactly(tmp_path):
+    one = train(_cfg(tmp_path / "one", 15, variant=tiny(updates="alternate")))
+    train(_cfg(tmp_path / "two", 5, variant=tiny(updates="alternate")))
+    two = train(_cfg(tmp_path / "two", 15, variant=tiny(updates="alternate"), resume=True))
+    assert _same_params(one["checkpoint"], two["checkpoint"])
 
 
 def _poison(monkeypatch, from_step, **values):
