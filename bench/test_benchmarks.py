@@ -7,10 +7,11 @@ run by the quick suite into results/quick/benchmarks-*.json; outside the default
 import pytest
 import torch
 
+from bench import suites
 from dcgan import data, throughput, variants
 
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-VARIANT = ("dcgan32", {"ngf": 32, "ndf": 32})  # the quick suite's model
+VARIANT = (suites.QUICK_MODEL[0], dict(suites.QUICK_MODEL[1]))  # the quick suite's model
 
 
 @pytest.fixture(scope="module")

@@ -245,7 +245,7 @@ def cmd_forget(args) -> dict:
 def cmd_features(args) -> dict:
     import numpy as np
 
-    from . import checkpoint, data, features
+    from . import checkpoint, data, features, probe
     from .train import pick_device
 
     out = Path(args.out)
@@ -259,7 +259,12 @@ def cmd_features(args) -> dict:
     if images.image_size != v.image_size:
         raise UserError(f"{args.dataset}/{args.split} images are {images.image_size} px but {v.name} takes {v.image_size} px")
     pool = None
-    if args.bn_stats == "pool":
+    protocol = probe.protocol_for(args.dataset)
+    if args.bn_stats == "pool" and args.bn_pool is None and protocol is not None:
+        # the probe's own pool, so these features are the ones `dcgan probe` fits
+        train = images if args.split == "train" else data.load(args.dataset, "train", args.data_root, **opts)
+        pool = probe.labelled_pool(protocol, train)
+    elif args.bn_stats == "pool":
         pool_name, _, pool_split = (args.bn_pool or f"{args.dataset}:train").partition(":")
         pool = images if (pool_name, pool_split or "train") == (args.dataset, args.split) else data.load(
             pool_name, pool_split or "train", args.data_root, **(opts if pool_name == args.dataset else {}))
@@ -294,10 +299,16 @@ def cmd_probe(args) -> dict:
         raise UserError("give --ckpt CKPT (or --random-init VARIANT for an untrained D)")
     protocols = [probe.get(name.strip(), draws=args.draws, test_draws=args.test_draws, val_size=args.val_size, per_class=args.per_class)
                  for name in args.protocol.split(",")]
-    try:
-        grid = [float(c) for c in args.grid.split(",")] if args.grid else list(svm.PAPER_GRID)
-    except ValueError:
-        raise UserError(f"--grid must be comma-separated numbers, e.g. 1e-4,1e-3; got {args.grid!r}") from None
+    grid, extend = None, None  # the protocol's grid, extended while C is on an edge
+    if args.grid == "paper":
+        grid, extend = list(svm.PAPER_GRID), False
+    elif args.grid:
+        try:
+            grid, extend = [float(c) for c in args.grid.split(",")], False
+        except ValueError:
+            raise UserError(f"--grid must be 'paper' or comma-separated numbers, e.g. 1e-4,1e-3; got {args.grid!r}") from None
+        if not all(c > 0 and math.isfinite(c) for c in grid):
+            raise UserError(f"--grid values must be positive numbers; got {args.grid!r}")
     log = (lambda msg: None) if args.no_progress else (lambda msg: print(msg, file=sys.stderr))
     out_dir = Path(args.out_dir)
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -305,13 +316,13 @@ def cmd_probe(args) -> dict:
         if len(protocols) != 1:
             raise UserError("--compare-sklearn takes one protocol")
         protocol = protocols[0]
-        result = probe.compare_solvers(netD, protocol, data_root=args.data_root, grid=grid, seed=args.seed, device=device,
+        result = probe.compare_solvers(netD, protocol, data_root=args.data_root, grid=grid, extend=extend, seed=args.seed, device=device,
                                        cache_dir=args.cache_dir, progress=not args.no_progress, log=log)
         result.update(checkpoint=ckpt_label, variant=v.name, device=str(device), time=stamp)
         out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / f"probe-compare-{protocol.name}-{stamp}.json"
         path.write_text(json.dumps(result, indent=1))
-        print(f"{protocol.name}, {protocol.draws} draw(s) x {len(grid)} C + {protocol.test_draws} test draw(s), {result['feature_dim']} dims: "
+        print(f"{protocol.name}, {protocol.draws} draw(s) x {len(result['grid'])} C + {protocol.test_draws} test draw(s), {result['feature_dim']} dims: "
               f"ours {result['seconds_ours']:.1f} s, scikit-learn {result['seconds_sklearn']:.1f} s, ratio {result['speed_ratio']:.1f}x; "
               f"objective within {result['max_objective_rel_diff']:.1e} relative, test accuracy within "
               f"{result['max_test_acc_diff_points']:.2f} points at every C"
@@ -323,7 +334,7 @@ def cmd_probe(args) -> dict:
     for protocol in protocols:
         rows += probe.run_with_control(v, netD, protocol, control=not args.no_control, control_seed=args.control_seed,
                                        label=(f"{Path(args.ckpt).name}" + (" (released weights)" if "released" in state else "")) if args.ckpt else ckpt_label,
-                                       data_root=args.data_root, download=args.download, solver=args.solver, grid=grid, seed=args.seed,
+                                       data_root=args.data_root, download=args.download, solver=args.solver, grid=grid, extend=extend, seed=args.seed,
                                        device=device, cache_dir=args.cache_dir, progress=not args.no_progress, log=log)
     for row in rows:
         row.setdefault("checkpoint", ckpt_label)
@@ -579,7 +590,9 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--out", required=True, help=".npy file (N x feature_dim)")
     f.add_argument("--bn-stats", default="pool", choices=["pool", "running"],
                    help="pool: population statistics estimated on --bn-pool (the paper's recipe); running: the checkpoint's own")
-    f.add_argument("--bn-pool", help="DATASET:SPLIT to estimate BN statistics on (default: the dataset's train split)")
+    f.add_argument("--bn-pool", help="DATASET:SPLIT to estimate BN statistics on (default: the labelled pool `dcgan probe` uses for the "
+                                     "dataset, its train split shuffled with seed 42 less the validation images, so the features are "
+                                     "the ones the probe fits; the train split where no protocol probes the dataset)")
     f.add_argument("--batch-size", type=int, default=500)
     f.add_argument("--float16", action="store_true", help="store float16 instead of float32")
     f.add_argument("--cache-dir", help="feature cache (default: $DCGAN_CACHE or ~/.cache/dcgan-bench)")
@@ -598,7 +611,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--test-draws", type=int, help="fresh draws with the chosen C, scored on the test set (default: the protocol's)")
     pr.add_argument("--per-class", type=int, help="labels per class in a draw (default: the protocol's, e.g. 400)")
     pr.add_argument("--val-size", type=int, help="validation images held out of the training set (default 10000)")
-    pr.add_argument("--grid", help="comma-separated C values (default: the paper's 1e-4 ... 1e-2)")
+    pr.add_argument("--grid", help="'paper': exactly the paper's 7 values 1e-4 ... 1e-2; or comma-separated C values, searched as given "
+                                   "(default: the paper's 7 values, extended by 1-2-5 steps while the chosen C is on an edge)")
     pr.add_argument("--solver", default="ours", choices=["ours", "sklearn"])
     pr.add_argument("--seed", type=int, default=0, help="first draw seed")
     pr.add_argument("--no-control", action="store_true", help="skip the random-init control")

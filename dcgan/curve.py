@@ -26,7 +26,7 @@ from .errors import UserError
 # The curve's fixed C per protocol, declared here and written into every row. cifar10-400's is
 # inside the range its validation error chose for dcgan32 checkpoints and their random-init
 # controls in this harness (2e-4 to 1e-3 on the paper's grid).
-CURVE_C = {"cifar10-400": 5e-4, "digits-50": 1e-3, "svhn-1000": 1e-3, "cifar10-full": 1e-4}
+CURVE_C = {"cifar10-400": 5e-4, "digits-50": 1e-3, "digits-10": 1e-3, "svhn-1000": 1e-3, "cifar10-full": 1e-4}
 
 ROW_FIELDS = ["time", "run_dir", "variant", "step", "images_seen", "weights", "protocol", "C", "draw_seed", "per_class",
               "test_accuracy_pct", "val_accuracy_pct", "feature_dim", "bn_stats", "solver", "n_test", "checkpoint",

@@ -149,6 +149,19 @@ def loss_curves(logs: dict[str, Path], out: Path) -> Path | None:
     return out
 
 
+def edge_notes(rows: list[dict]) -> list[str]:
+    """A line for every measured probe whose C was chosen on an edge of the grid it searched:
+    its optimum may lie beyond, so its figure may be biased low."""
+    out = []
+    for r in results.newest([r for r in rows if r.get("C_interior") is False and _kind(r) != "paper (quoted, not measured)"],
+                            lambda r: (_model(r), r.get("protocol"))):
+        grid = r.get("grid") or []
+        span = f" (grid searched {min(grid):g} to {max(grid):g})" if grid else ""
+        out.append(f"EDGE: {_model(r)}, {r.get('protocol')}: C = {r.get('C'):g} is on the edge of the grid searched{span}; "
+                   "the optimum may lie beyond it")
+    return out
+
+
 def curve_table(rows: list[dict]) -> pd.DataFrame:
     """The probe curve's points: one line per run and step, newest measurement of each."""
     rows = results.newest(rows, lambda r: (r.get("run_dir"), r.get("protocol"), _num(r.get("C")), int(float(r["step"]))))
@@ -226,6 +239,7 @@ def write(out_dir, title: str, probe=(), fidelity=(), throughput=(), images: dic
                         "step 0 = the run's random init)", curve_table(list(curve)) if curve else pd.DataFrame()),
     }
     written: dict[str, Path] = {}
+    notes = list(notes) + edge_notes(list(probe))
     md = [f"# {title}", ""] + [f"**{h}**" for h in headline] + ([""] if headline else []) + [f"- {n}" for n in notes] + [""]
     body = [f"<h1>{html.escape(title)}</h1>"] + [f"<p><b>{html.escape(h)}</b></p>" for h in headline]
     body += ["<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>"]

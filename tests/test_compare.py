@@ -88,3 +88,19 @@ def test_bad_input_is_one_line(tmp_path, capsys):
     rows = write(tmp_path / "rows.json", [probe_row("a", [1, 2])])
     assert cli.main(["compare", rows, "--variants", "a", "zzz"]) == 1
     assert "no measured rows of variant 'zzz'" in capsys.readouterr().err
+
+
+def test_the_headline_gap_is_paired_over_the_shared_test_draws():
+    from scipy import stats
+
+    seeds = "selection 0..0, test 1000..1002 (numpy default_rng, fresh test draws)"
+    trained = {"protocol": "cifar10-400", "metric": "test_accuracy_pct", "source": "measured", "value": 55.52,
+               "per_draw": [55.96, 55.21, 55.39], "draw_seeds": seeds}
+    control = {**trained, "source": "measured (control)", "value": 45.7367, "per_draw": [46.16, 45.59, 45.46]}
+    g = compare.gap(control, trained)
+    assert g["test"] == "paired t-test over 3 shared draws"
+    assert g["p_value"] == pytest.approx(stats.ttest_rel(trained["per_draw"], control["per_draw"]).pvalue)
+    assert g["p_value"] < 1e-3 and g["gap"] == pytest.approx(np.mean([9.8, 9.62, 9.93]))
+    # other draws on the two sides: not paired
+    unpaired = compare.gap({**control, "draw_seeds": "selection 0..0, test 2000..2002"}, trained)
+    assert unpaired["test"].startswith("Welch")

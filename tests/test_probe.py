@@ -88,7 +88,7 @@ def test_cli_probe_appends_rows(svhn_root, tmp_path, capsys):
 
 def test_probe_errors(svhn_root, tmp_path, capsys):
     _, netD = nets.build(tiny(), seed=0)
-    with pytest.raises(UserError, match="unknown protocol 'cifar100-400'; protocols: svhn-1000, cifar10-400, cifar10-full, digits-50"):
+    with pytest.raises(UserError, match="unknown protocol 'cifar100-400'; protocols: svhn-1000, cifar10-400, cifar10-full, digits-50, digits-10"):
         probe.get("cifar100-400")
     with pytest.raises(UserError, match="leaves nothing to draw"):
         probe.split(50, 100, 42)
@@ -242,3 +242,58 @@ def test_a_resumed_fit_counts_the_seconds_of_its_interrupted_run(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         fits.get({"fit": "other"}, interrupted_early)
     assert fits.get({"fit": "other"}, lambda scratch: {})["seconds"] < 0.2
+
+
+def test_the_ladder_steps_are_1_2_5_within_the_range():
+    assert probe.ladder_steps(1e-4, -1) == [5e-5, 2e-5, 1e-5]
+    assert probe.ladder_steps(1e-2, +1) == [2e-2, 5e-2, 1e-1]
+    assert probe.ladder_steps(2e-7, -1) == [1e-7]  # never below the range
+    assert probe.ladder_steps(1.0, +1) == []
+
+
+def _fake_validation_curve(monkeypatch, best_C):
+    """Each draw's validation error is lowest at ``best_C`` and rises with |log10 C - log10 best_C|;
+    test accuracy mirrors it: the grid logic is tested on a curve whose optimum is known."""
+    def fit_draw(p, per_class, fit_with_state, draw_seed, Cs, scratch):
+        err = [0.3 + 0.01 * abs(np.log10(c) - np.log10(best_C)) + 1e-4 * draw_seed for c in Cs]
+        return {"val_acc": [1 - e for e in err], "test_acc": [1 - e for e in err], "objective": [float(c) for c in Cs]}
+
+    monkeypatch.setattr(probe, "_fit_draw", fit_draw)
+
+
+def test_the_grid_is_extended_past_an_edge_until_the_chosen_C_is_interior(svhn_root, tmp_path, monkeypatch):
+    _, netD = nets.build(tiny(), seed=0)
+    protocol = probe.get("svhn-1000", val_size=100, per_class=20, draws=2, test_draws=1)
+    kw = dict(data_root=svhn_root, cache_dir=tmp_path / "cache", progress=False, log=lambda m: None)
+    _fake_validation_curve(monkeypatch, best_C=2e-6)
+    out = probe.run(netD, protocol, **kw)
+    # the paper's grid, then one decade below at a time until 2e-6 has a neighbour on each side
+    assert out["grid"] == [1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 5e-5] + list(svm.PAPER_GRID)
+    assert out["C"] == 2e-6 and out["C_interior"] is True and "extended by 1-2-5 steps" in out["grid_rule"]
+    assert len(out["val_error_pct_per_C"]) == len(out["grid"])
+    # upward too, and never past the range: an optimum beyond it is chosen on the edge and said so
+    _fake_validation_curve(monkeypatch, best_C=50.0)
+    up = probe.run(netD, protocol, **{**kw, "cache_dir": tmp_path / "cache2"})
+    assert up["grid"][-1] == 1.0 and up["C"] == 1.0 and up["C_interior"] is False
+    # the paper's 7 values exactly, as given: no extension
+    fixed = probe.run(netD, protocol, grid=list(svm.PAPER_GRID), **{**kw, "cache_dir": tmp_path / "cache3"})
+    assert fixed["grid"] == list(svm.PAPER_GRID) and fixed["C"] == 1e-2 and fixed["C_interior"] is False
+    _fake_validation_curve(monkeypatch, best_C=2e-6)
+    edge = probe.run(netD, protocol, grid=list(svm.PAPER_GRID), **{**kw, "cache_dir": tmp_path / "cache4"})
+    assert edge["C"] == 1e-4 and edge["C_interior"] is False and edge["grid_rule"] == "fixed (not extended)"
+
+
+def test_dcgan_features_by_default_are_the_features_the_probe_fits(shared_data, tmp_path, capsys):
+    _, netD = nets.build(tiny(), seed=0)
+    from dcgan import checkpoint
+
+    state = {"variant": tiny().to_dict(), "netG": nets.build(tiny(), seed=0)[0].state_dict(), "netD": netD.state_dict(),
+             "step": 0, "bn_stats": "running"}
+    checkpoint.save(state, tmp_path / "ckpt-00000000.pt")
+    prepared = probe._prepare(netD, probe.get("cifar10-400"), shared_data, "cpu", tmp_path / "cache", False, False)
+    out = tmp_path / "test.npy"
+    assert cli.main(["features", "--ckpt", str(tmp_path / "ckpt-00000000.pt"), "--dataset", "cifar10", "--split", "test",
+                     "--data-root", str(shared_data), "--out", str(out), "--cache-dir", str(tmp_path / "other-cache"),
+                     "--no-progress"]) == 0
+    np.testing.assert_array_equal(np.load(out), prepared.f_test)
+    assert "pool:cifar10/train-pool(seed=42,val=10000)" in capsys.readouterr().err

@@ -19,13 +19,17 @@ def test_every_variant_builds_runs_and_trains_one_step(name, tmp_path):
     assert x.abs().max() <= 1  # tanh output
     assert netD(x).shape == (4,)
     assert netD.pooled_features(x).shape == (4, v.feature_dim)
-    # one CPU train step on real (digits) images, batch shrunk to keep the test fast
-    cfg = TrainConfig(variants.get(name, batch_size=8), tmp_path / "run", steps=1, progress=False)
+    # two CPU train steps on real (digits) images (under updates="alternate" one moves G, the
+    # next D), batch shrunk to keep the test fast
+    cfg = TrainConfig(variants.get(name, batch_size=8), tmp_path / "run", steps=2, progress=False)
     trainer = Trainer(cfg)
-    before = [p.detach().clone() for p in trainer.netD.parameters()]
-    stats = trainer.train_step(trainer.batch(0, torch.arange(len(trainer.x))))
-    assert all(torch.isfinite(t) for t in stats.values()), stats
-    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.netD.parameters(), strict=True))
+    before = {net: [p.detach().clone() for p in getattr(trainer, net).parameters()] for net in ("netD", "netG")}
+    for step in (0, 1):
+        trainer.step = step
+        stats = trainer.train_step(trainer.batch(step, torch.arange(len(trainer.x))))
+        assert all(torch.isfinite(t) for t in stats.values()), stats
+    for net, params in before.items():
+        assert any(not torch.equal(a, b) for a, b in zip(params, getattr(trainer, net).parameters(), strict=True)), net
 
 
 def test_paper_feature_sizes():
