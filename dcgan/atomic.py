@@ -33,6 +33,12 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     return Path(path)
 
 
+def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    with replacing(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
 def json_record(path: str | os.PathLike, compute: Callable[[], dict], **dump) -> tuple[dict, bool]:
     """(the finished record at ``path``, True) where a readable one is there; else
     (``compute()``, False), written atomically once computed. Resumable work keeps one such file

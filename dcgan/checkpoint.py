@@ -35,10 +35,15 @@ def save(state: dict, path: str | os.PathLike) -> Path:
     """Write ``state`` to ``path`` atomically: a temporary file in the same folder, flushed to
     disk, then renamed over the target, so a crash never leaves a half-written checkpoint."""
     path = Path(path)
-    with atomic.replacing(path) as tmp, open(tmp, "wb") as f:
-        torch.save({"format": FORMAT, **state}, f)
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with atomic.replacing(path) as tmp, open(tmp, "wb") as f:
+            torch.save({"format": FORMAT, **state}, f)
+            f.flush()
+            os.fsync(f.fileno())
+    except (OSError, RuntimeError) as e:  # a full disk reaches us as torch's C++ "enforce fail"
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"could not write checkpoint {path} ({first}); free space or choose another --out: "
+                        "the checkpoints written before it are whole") from None
     return path
 
 

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from . import atomic
-from .errors import UserError, refuse_overwrite
+from .errors import UserError, check_writable_dir, refuse_overwrite
 
 STAGES = ("train", "train-reference", "sample", "features", "svm")  # dcgan.throughput.STAGES, without importing torch here
 
@@ -26,6 +26,25 @@ def _pairs(items: list[str], what: str) -> dict:
             raise UserError(f"{what} {item!r} is not KEY=VALUE")
         out[key.strip()] = value
     return out
+
+
+def _whole(text: str, low: int, what: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"must be {what}; got {value}")
+    return value
+
+
+def _positive(text: str) -> int:
+    """argparse type: a count that must be at least 1 (a zero would divide by zero or measure nothing)."""
+    return _whole(text, 1, "at least 1")
+
+
+def _non_negative(text: str) -> int:
+    return _whole(text, 0, "0 or more")
 
 
 def _ints(text: str | None, what: str) -> tuple[int, ...]:
@@ -311,6 +330,7 @@ def cmd_probe(args) -> dict:
             raise UserError(f"--grid values must be positive numbers; got {args.grid!r}")
     log = (lambda msg: None) if args.no_progress else (lambda msg: print(msg, file=sys.stderr))
     out_dir = Path(args.out_dir)
+    check_writable_dir(out_dir, f"cannot write rows to --out-dir {out_dir}")  # before hours of fits
     stamp = time.strftime("%Y%m%d-%H%M%S")
     if args.compare_sklearn:
         if len(protocols) != 1:
@@ -356,6 +376,7 @@ def cmd_probe_curve(args) -> dict:
         except ValueError:
             raise UserError(f"--steps must be comma-separated checkpoint steps, e.g. 500,1000; got {args.steps!r}") from None
     log = (lambda msg: None) if args.no_progress else (lambda msg: print(msg, file=sys.stderr))
+    check_writable_dir(args.out_dir, f"cannot write rows to --out-dir {args.out_dir}")
     rows = curve.run(args.ckpt, protocol=args.protocol, C=args.C, steps=steps, draw_seed=args.draw_seed, data_root=args.data_root,
                      device=pick_device(args.device), cache_dir=args.cache_dir, progress=not args.no_progress, log=log)
     json_path, csv_path = curve.write_rows(rows, args.out_dir)
@@ -384,6 +405,7 @@ def cmd_fidelity(args) -> dict:
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
     # the weights first: a missing file should not cost a model load and a dataset load
     weights = fidelity.resolve_weights(args.inception_weights, args.download)
+    check_writable_dir(args.out_dir, f"cannot write rows to --out-dir {args.out_dir}")
     v, netG, _, _ = checkpoint.load_models(args.ckpt, device)
     reference = data.load(args.dataset, args.split, args.data_root, download=args.download, **_pairs(args.data_opt, "--data-opt"))
     reference = data.subset(reference, args.n_real, args.seed)
@@ -415,6 +437,10 @@ def cmd_throughput(args) -> dict:
         raise UserError("give --variant NAME (random-init weights) or --ckpt CKPT")
     if args.batch_size:
         v = dataclasses.replace(v, batch_size=args.batch_size)
+    from .train import pick_device
+
+    pick_device(args.device)  # an unknown device, before any data is loaded
+    check_writable_dir(args.out_dir, f"cannot write rows to --out-dir {args.out_dir}")
     images = data.subset(data.load(args.dataset, args.split, args.data_root, **_pairs(args.data_opt, "--data-opt")), args.n_images, seed=0)
     if images.image_size != v.image_size or images.x.shape[-1] != v.nc:
         raise UserError(f"{args.dataset} images are {images.image_size}px with {images.x.shape[-1]} channels; {v.name} takes "
@@ -468,6 +494,7 @@ def cmd_memorisation(args) -> dict:
 
     tags = _pairs(args.tag, "--tag")  # checked before the work, not after
     device = pick_device(args.device)
+    check_writable_dir(args.out_dir, f"cannot write rows to --out-dir {args.out_dir}")  # before the search
     v, netG, netD, state = checkpoint.load_models(args.ckpt, device)
     opts = _pairs(args.data_opt, "--data-opt")
     train = data.load(args.dataset, args.split, args.data_root, download=args.download, **opts)
@@ -489,7 +516,7 @@ def cmd_memorisation(args) -> dict:
                  "train_features": f_train}
     result = memorisation.check(samples, train, held, device=device, **feats)
     out_dir = Path(args.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    check_writable_dir(out_dir, f"cannot write rows to --out-dir {out_dir}")
     base = f"memorisation-{results.stamp()}"
     row = {**_common_row(v, args.ckpt), "dataset": args.dataset, "split": args.split, "held_out": held.split,
            "n_generated": args.n, "n_held_out": len(held), "n_train": len(train), "seed": args.seed, "bn_stats": bn, **tags}
@@ -550,16 +577,16 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data-root", help="dataset root (default: $DCGAN_DATA_ROOT)")
     t.add_argument("--data-opt", action="append", metavar="KEY=VALUE", help="a dataset option, e.g. x_key=x32 for npz")
     t.add_argument("--download", action="store_true", help="let torchvision download the dataset if it is missing")
-    t.add_argument("--steps", type=int, required=True, help="total steps of the run (a resumed run continues to this)")
+    t.add_argument("--steps", type=_positive, required=True, help="total steps of the run (a resumed run continues to this)")
     t.add_argument("--out", required=True, help="run folder (checkpoints, samples, log.csv)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--ckpt-every", type=int, default=500)
-    t.add_argument("--keep", type=int, default=3, help="newest checkpoints kept (0: all)")
+    t.add_argument("--ckpt-every", type=_positive, default=500)
+    t.add_argument("--keep", type=_non_negative, default=3, help="newest checkpoints kept (0: all)")
     t.add_argument("--keep-steps", help="comma-separated steps whose checkpoints are also written and never pruned "
                                         "(e.g. a probe curve's points: 250,500,1000,2000)")
-    t.add_argument("--log-every", type=int, default=10)
-    t.add_argument("--sample-n", type=int, default=64, help="images in the fixed-z sample grid")
+    t.add_argument("--log-every", type=_positive, default=10)
+    t.add_argument("--sample-n", type=_positive, default=64, help="images in the fixed-z sample grid")
     t.add_argument("--sheet-epochs", help="comma-separated epochs after which a sample sheet (the fixed z) is kept, e.g. 1,5 as in the paper")
     t.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1, ...")
     t.add_argument("--amp", default="off", choices=["off", "bf16"], help="bf16 autocast (CUDA only)")
@@ -568,13 +595,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--fused-adam", action="store_true", help="torch's fused Adam kernels")
     t.add_argument("--cuda-graphs", action="store_true", help="capture the whole step once as a CUDA graph and replay it (CUDA, one process)")
     t.add_argument("--deterministic", action="store_true", help="deterministic cuDNN kernels: a resumed CUDA run equals an uninterrupted one bit for bit")
-    t.add_argument("--collapse-steps", type=int, default=2000, help="stop when D has looked collapsed this many steps (0: never)")
+    t.add_argument("--collapse-steps", type=_non_negative, default=2000, help="stop when D has looked collapsed this many steps (0: never)")
     t.add_argument("--no-progress", action="store_true")
     t.set_defaults(func=cmd_train)
 
     s = sub.add_parser("sample", help="draw samples from a checkpoint into a PNG grid")
     s.add_argument("--ckpt", required=True, help="a ckpt-*.pt file or a run folder (its newest checkpoint)")
-    s.add_argument("--n", type=int, default=100)
+    s.add_argument("--n", type=_positive, default=100)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", required=True, help="PNG file")
     s.add_argument("--bn-stats", choices=["running", "batch"], help="BN statistics for sampling (default: what the checkpoint records)")
@@ -593,7 +620,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--bn-pool", help="DATASET:SPLIT to estimate BN statistics on (default: the labelled pool `dcgan probe` uses for the "
                                      "dataset, its train split shuffled with seed 42 less the validation images, so the features are "
                                      "the ones the probe fits; the train split where no protocol probes the dataset)")
-    f.add_argument("--batch-size", type=int, default=500)
+    f.add_argument("--batch-size", type=_positive, default=500)
     f.add_argument("--float16", action="store_true", help="store float16 instead of float32")
     f.add_argument("--cache-dir", help="feature cache (default: $DCGAN_CACHE or ~/.cache/dcgan-bench)")
     f.add_argument("--device", default="auto")
@@ -607,10 +634,10 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--protocol", required=True, help="svhn-1000, cifar10-400 or cifar10-full (comma-separated for several)")
     pr.add_argument("--download", action="store_true", help="let torchvision download the dataset if it is missing")
     pr.add_argument("--data-root", help="dataset root (default: $DCGAN_DATA_ROOT)")
-    pr.add_argument("--draws", type=int, help="draws per C for choosing C (default: the protocol's)")
-    pr.add_argument("--test-draws", type=int, help="fresh draws with the chosen C, scored on the test set (default: the protocol's)")
-    pr.add_argument("--per-class", type=int, help="labels per class in a draw (default: the protocol's, e.g. 400)")
-    pr.add_argument("--val-size", type=int, help="validation images held out of the training set (default 10000)")
+    pr.add_argument("--draws", type=_positive, help="draws per C for choosing C (default: the protocol's)")
+    pr.add_argument("--test-draws", type=_positive, help="fresh draws with the chosen C, scored on the test set (default: the protocol's)")
+    pr.add_argument("--per-class", type=_positive, help="labels per class in a draw (default: the protocol's, e.g. 400)")
+    pr.add_argument("--val-size", type=_positive, help="validation images held out of the training set (default 10000)")
     pr.add_argument("--grid", help="'paper': exactly the paper's 7 values 1e-4 ... 1e-2; or comma-separated C values, searched as given "
                                    "(default: the paper's 7 values, extended by 1-2-5 steps while the chosen C is on an edge)")
     pr.add_argument("--solver", default="ours", choices=["ours", "sklearn"])
@@ -638,13 +665,13 @@ def build_parser() -> argparse.ArgumentParser:
     fi.add_argument("--dataset", required=True, help="the reference images (a registered dataset)")
     fi.add_argument("--split", default="train")
     _data_options(fi)
-    fi.add_argument("--n", type=int, default=50000, help="generated samples (default 50000)")
-    fi.add_argument("--n-real", type=int, help="reference images: a seeded subset of this many (default: the whole split)")
+    fi.add_argument("--n", type=_positive, default=50000, help="generated samples (default 50000)")
+    fi.add_argument("--n-real", type=_positive, help="reference images: a seeded subset of this many (default: the whole split)")
     fi.add_argument("--metrics", default="isc,fid,kid,prc", help="comma-separated: isc, fid, kid, prc")
     fi.add_argument("--inception-weights", help="Inception weights file (default: $DCGAN_INCEPTION_WEIGHTS or torch-fidelity's download location)")
     fi.add_argument("--download", action="store_true", help="let torch-fidelity download the Inception weights and torchvision the dataset if missing")
-    fi.add_argument("--batch-size", type=int, default=64)
-    fi.add_argument("--kid-subset-size", type=int, default=1000)
+    fi.add_argument("--batch-size", type=_positive, default=64)
+    fi.add_argument("--kid-subset-size", type=_positive, default=1000)
     fi.add_argument("--seed", type=int, default=2020, help="z draws (torch-fidelity's rng_seed) and the reference subset")
     _run_options(fi, "results/fidelity", "statistics")
     fi.set_defaults(func=cmd_fidelity)
@@ -656,9 +683,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--held-out-split", default="test", help="real images never trained on: the baseline")
     _data_options(m)
     m.add_argument("--download", action="store_true", help="let torchvision download the dataset if it is missing")
-    m.add_argument("--n", type=int, default=1000, help="generated samples")
-    m.add_argument("--n-held-out", type=int, default=1000, help="held-out images (a seeded subset)")
-    m.add_argument("--k", type=int, default=16, help="closest pairs shown in the image")
+    m.add_argument("--n", type=_positive, default=1000, help="generated samples")
+    m.add_argument("--n-held-out", type=_positive, default=1000, help="held-out images (a seeded subset)")
+    m.add_argument("--k", type=_positive, default=16, help="closest pairs shown in the image")
     m.add_argument("--pixels-only", action="store_true", help="skip the discriminator-feature space")
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--tag", action="append", metavar="KEY=VALUE",
@@ -670,26 +697,26 @@ def build_parser() -> argparse.ArgumentParser:
         fp.add_argument("--ckpt", required=True, help="a ckpt-*.pt file or a run folder")
         fp.add_argument("--out", required=True, help=out_help)
         fp.add_argument("--seed", type=int, default=0)
-        fp.add_argument("--scale", type=int, default=3, help="pixel upscaling of the written images")
+        fp.add_argument("--scale", type=_positive, default=3, help="pixel upscaling of the written images")
         fp.add_argument("--force", action="store_true", help="write into a folder that is not empty")
 
     w = sub.add_parser("walk", help="a latent walk through 9 random z (PNG grid and animated GIF)")
     figure_options(w, "output folder")
-    w.add_argument("--points", type=int, default=9, help="random z walked through")
-    w.add_argument("--steps", type=int, default=8, help="steps between neighbouring points")
+    w.add_argument("--points", type=_positive, default=9, help="random z walked through")
+    w.add_argument("--steps", type=_positive, default=8, help="steps between neighbouring points")
     w.add_argument("--mode", default="linear", choices=["linear", "slerp"])
     w.add_argument("--bn-stats", choices=["running", "batch"])
     w.set_defaults(func=cmd_walk)
 
     ar = sub.add_parser("arithmetic", help="vector arithmetic on z: a numbered sample sheet, then --expr '1,2,3 - 4,5,6 + 7,8,9'")
     figure_options(ar, "output folder")
-    ar.add_argument("--n", type=int, default=100, help="samples on the numbered sheet")
+    ar.add_argument("--n", type=_positive, default=100, help="samples on the numbered sheet")
     ar.add_argument("--expr", help="concepts as sheet indices, e.g. '1,2,3 - 4,5,6 + 7,8,9' (the paper: 3 exemplars each)")
     ar.add_argument("--noise", type=float, default=0.25, help="the 8 around G(Y) are G(Y + U(-noise, noise))")
     ar.add_argument("--turn-left", help="sheet indices of left-facing exemplars (the paper: 4)")
     ar.add_argument("--turn-right", help="sheet indices of right-facing exemplars (the paper: 4)")
     ar.add_argument("--turn-rows", help="sheet indices the turn vector is applied to, one row each (default 0,1,2,3)")
-    ar.add_argument("--steps", type=int, default=8, help="steps of the turn along a row")
+    ar.add_argument("--steps", type=_positive, default=8, help="steps of the turn along a row")
     ar.add_argument("--bn-stats", choices=["running", "batch"])
     ar.set_defaults(func=cmd_arithmetic)
 
@@ -698,16 +725,16 @@ def build_parser() -> argparse.ArgumentParser:
     vi.add_argument("--dataset", required=True, help="images searched for each feature's maximal response")
     vi.add_argument("--split", default="train")
     _data_options(vi)
-    vi.add_argument("--n-images", type=int, default=2000, help="a seeded subset of this many images")
-    vi.add_argument("--features", type=int, default=6, help="the first N features (the paper: 6)")
+    vi.add_argument("--n-images", type=_positive, default=2000, help="a seeded subset of this many images")
+    vi.add_argument("--features", type=_positive, default=6, help="the first N features (the paper: 6)")
     vi.add_argument("--layer", help="a D layer (default: the last conv layer)")
     vi.set_defaults(func=cmd_visualise)
 
     fo = sub.add_parser("forget", help="drop the feature maps of G that draw the marked object, and draw again")
     figure_options(fo, "output folder")
     fo.add_argument("--boxes", required=True, help='JSON: [{"sample": INDEX, "boxes": [[x0, y0, x1, y1], ...]}, ...] on the numbered sheet')
-    fo.add_argument("--n", type=int, default=150, help="samples on the sheet the boxes refer to (dcgan arithmetic --n N --seed S draws it)")
-    fo.add_argument("--show", type=int, default=16, help="fresh samples drawn with and without the drop")
+    fo.add_argument("--n", type=_positive, default=150, help="samples on the sheet the boxes refer to (dcgan arithmetic --n N --seed S draws it)")
+    fo.add_argument("--show", type=_positive, default=16, help="fresh samples drawn with and without the drop")
     fo.add_argument("--layer", help="a G layer (default: the last hidden one)")
     fo.add_argument("--bn-stats", choices=["running", "batch"])
     fo.set_defaults(func=cmd_forget)
@@ -719,14 +746,14 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("--dataset", default="digits", help="images to train and extract on (a registered dataset)")
     tp.add_argument("--split", default="train")
     _data_options(tp)
-    tp.add_argument("--n-images", type=int, default=5000, help="a seeded subset of this many images")
+    tp.add_argument("--n-images", type=_positive, default=5000, help="a seeded subset of this many images")
     tp.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated, from {','.join(STAGES)}")
-    tp.add_argument("--batch-size", type=int, help="training batch (default: the variant's)")
-    tp.add_argument("--warmup", type=int, default=3, help="untimed calls first")
-    tp.add_argument("--iters", type=int, default=10, help="calls per timed window")
-    tp.add_argument("--repeats", type=int, default=3, help="timed windows (the median is reported, min and max beside it)")
-    tp.add_argument("--workers", type=int, default=2, help="DataLoader workers of the reference loop (pytorch/examples: 2)")
-    tp.add_argument("--svm-n", type=int, default=1000, help="training samples of the timed SVM solve")
+    tp.add_argument("--batch-size", type=_positive, help="training batch (default: the variant's)")
+    tp.add_argument("--warmup", type=_non_negative, default=3, help="untimed calls first")
+    tp.add_argument("--iters", type=_positive, default=10, help="calls per timed window")
+    tp.add_argument("--repeats", type=_positive, default=3, help="timed windows (the median is reported, min and max beside it)")
+    tp.add_argument("--workers", type=_non_negative, default=2, help="DataLoader workers of the reference loop (pytorch/examples: 2)")
+    tp.add_argument("--svm-n", type=_positive, default=1000, help="training samples of the timed SVM solve")
     tp.add_argument("--amp", default="off", choices=["off", "bf16"], help="bf16 autocast for our step (CUDA only)")
     tp.add_argument("--channels-last", action="store_true")
     tp.add_argument("--compile", action="store_true", help="torch.compile our step's networks")

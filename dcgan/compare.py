@@ -56,7 +56,7 @@ def load(path) -> list[dict]:
     for f in files:
         try:
             content = json.loads(f.read_text())
-        except (OSError, json.JSONDecodeError) as e:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
             raise UserError(f"{f} is not readable JSON ({e}); remove it or give another result set") from None
         if isinstance(content, dict):
             content = content.get("rows")

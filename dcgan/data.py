@@ -192,6 +192,10 @@ def _load_npz_arrays(path: Path, x_key: str = "x", y_key: str = "y") -> tuple[np
         raise UserError(f"{path}: {x_key!r} must be uint8 images (N, H, W, 3) in 0..255; got {x.dtype} {x.shape}")
     if x.ndim not in (3, 4) or (x.ndim == 4 and x.shape[-1] not in (1, 3)):
         raise UserError(f"{path}: {x_key!r} must be (N, H, W, 3) or greyscale (N, H, W); got shape {x.shape}")
+    if x.shape[1] != x.shape[2]:  # the nets and the 4x4 feature grid take square images
+        raise UserError(f"{path}: {x_key!r} images are {x.shape[1]}x{x.shape[2]}; they must be square (crop or resize them first)")
+    if y is not None and len(np.asarray(y).reshape(-1)) != len(x):
+        raise UserError(f"{path}: {len(np.asarray(y).reshape(-1))} labels {y_key!r} for {len(x)} images; they must match one to one")
     if y is not None:
         y = np.asarray(y).astype(np.int64).reshape(-1)
     return to_rgb(x), y, extra

@@ -13,6 +13,11 @@ What this module adds to a direct torch-fidelity call, and why:
   numbers are called IS / FID / KID; anything else is labelled a non-standard feature distance.
   torch-fidelity unpickles the file without restriction, so it is first loaded here with
   ``weights_only=True``: a file that passes holds only tensors and plain containers.
+- torch-fidelity reads its feature and statistics cache with ``torch.load(weights_only=False)``,
+  so a file planted in that cache would run code. Before each call every cache file is checked
+  without unpickling it (``torch.serialization.get_unsafe_globals_in_checkpoint`` reads the
+  pickle's opcodes): only numpy arrays (what torch-fidelity writes there) and tensors pass;
+  anything else is refused naming the file, and torch-fidelity never reads it.
 - Offline, missing weights are a one-line error naming the file and where to put it.
 """
 
@@ -180,6 +185,27 @@ def register_reference(images: ImageSet) -> str:
     return name
 
 
+# What torch-fidelity's cache files may reference beyond tensors: numpy arrays and their dtypes
+# (its FID statistics are numpy arrays). Rebuilding an array runs no code of the file's choosing.
+_CACHE_GLOBALS = {"numpy.ndarray", "numpy.dtype", "numpy._core.multiarray._reconstruct", "numpy.core.multiarray._reconstruct"}
+
+
+def verify_cache(cache_root: Path) -> None:
+    """Refuse to let torch-fidelity unpickle a cache file that holds anything but tensors and
+    numpy arrays; the check reads the pickle's opcodes and executes nothing."""
+    if not Path(cache_root).is_dir():
+        return
+    for path in sorted(Path(cache_root).rglob("*.pt")):
+        try:
+            needed = set(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+        except Exception as e:  # not a torch.save file at all (truncated, planted)
+            needed = {f"unreadable: {type(e).__name__}"}
+        extra = sorted(g for g in needed if g not in _CACHE_GLOBALS and not g.startswith("numpy.dtypes."))
+        if extra:
+            raise UserError(f"fidelity cache file {path} holds more than arrays ({', '.join(extra)}), so it was not written by "
+                            f"torch-fidelity for dcgan-bench and will not be loaded; delete it (or {cache_root}) and run again")
+
+
 def compute(netG, variant, reference: ImageSet, n_fake: int, weights: InceptionWeights, metrics=METRICS,
             batch_size: int = 64, device="cpu", seed: int = 2020, cache_dir: str | Path | None = None,
             kid_subset_size: int = 1000, progress: bool = True) -> dict:
@@ -209,6 +235,7 @@ def compute(netG, variant, reference: ImageSet, n_fake: int, weights: InceptionW
         cache=True, cache_root=str(cache_root), datasets_root=str(cache_root / "datasets"), datasets_download=False,
         verbose=progress,
     )
+    verify_cache(cache_root)  # torch-fidelity unpickles what it finds there
     raw = torch_fidelity.calculate_metrics(**kwargs)
     return {
         "raw": {k: float(v) for k, v in raw.items()},

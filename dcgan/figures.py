@@ -282,6 +282,10 @@ def read_boxes(path) -> list[dict]:
                                          and all(isinstance(b, list) and len(b) == 4 for b in m["boxes"]) for m in marks)
     if not ok or not marks:
         raise UserError(f"{path}: expected a non-empty list of {{\"sample\": INDEX, \"boxes\": [[x0, y0, x1, y1], ...]}}")
+    for m in marks:
+        for box in m["boxes"]:
+            if not all(isinstance(c, (int, float)) for c in box) or not (0 <= box[0] < box[2] and 0 <= box[1] < box[3]):
+                raise UserError(f"{path}: box {box} of sample {m['sample']} is not [x0, y0, x1, y1] with 0 <= x0 < x1 and 0 <= y0 < y1")
     return marks
 
 

@@ -54,6 +54,7 @@ def write_rows(rows: list[dict], out_dir, name: str, csv_name: str, fields: list
     csv_path = out_dir / csv_name
     new = not csv_path.exists()
     if not new:
+        _set_aside_torn_tail(csv_path)
         fields = _widen(csv_path, fields)
     with open(csv_path, "a", newline="") as f:
         w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
@@ -61,6 +62,19 @@ def write_rows(rows: list[dict], out_dir, name: str, csv_name: str, fields: list
             w.writeheader()
         w.writerows(rows)
     return json_path, csv_path
+
+
+def _set_aside_torn_tail(csv_path: Path) -> None:
+    """A rows file whose last line has no newline was torn by an interrupted append: that line
+    moves, whole, to ``<file>.torn-<stamp>.txt`` beside it (nothing of it lost), and the file
+    ends at its last complete row, so the next row is not glued onto it."""
+    data = csv_path.read_bytes()
+    if not data or data.endswith(b"\n"):
+        return
+    cut = data.rfind(b"\n") + 1
+    torn = csv_path.with_name(f"{csv_path.name}.torn-{stamp()}.txt")
+    torn.write_bytes(data[cut:])
+    atomic.write_bytes(csv_path, data[:cut])
 
 
 def _widen(csv_path: Path, fields: list[str]) -> list[str]:

@@ -30,10 +30,14 @@ import torch.nn.functional as F
 
 from . import __version__, atomic, checkpoint, data, distributed, nets, progress
 from .data import ImageSet
-from .errors import UserError
+from .errors import UserError, check_writable_dir
 from .variants import Variant
 
 GRAPH_WARMUP = 3  # eager steps before a CUDA graph is captured
+# A BCE-with-logits loss stays within tens in a healthy run (even a collapsed one); one above
+# DIVERGED_LOSS for DIVERGED_STEPS steps means the logits have blown up: the run is stopped.
+DIVERGED_LOSS = 1e3
+DIVERGED_STEPS = 50
 LOG_FIELDS = ["step", "epoch", "loss_d", "loss_g", "d_x", "d_g_z1", "d_g_z2", "grad_norm_d", "grad_norm_g",
               "images_per_s", "elapsed_s"]
 
@@ -79,7 +83,12 @@ class TrainConfig:
 def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise UserError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UserError(f"device {name!r} asked for, but CUDA is not available here; use --device cpu")
     return device
@@ -148,9 +157,7 @@ class Trainer:
                             "drop --cuda-graphs (or --set updates=both)")
         if cfg.cuda_graphs and self.group.world > 1:
             raise UserError("--cuda-graphs runs in one process here (its collectives are not captured); drop it under torchrun")
-        existing = checkpoint.latest(self.out)
-        if existing is not None and not cfg.resume:
-            raise UserError(f"{self.out} already holds a run ({existing.name}); pass --resume to continue it, or choose another --out")
+        _check_out(self.out, cfg.resume)  # before any expensive work
 
         if not self.group.main:
             self.group.barrier()  # the first process loads first, building any decoding cache once
@@ -197,6 +204,7 @@ class Trainer:
         self.fixed_z = nets.sample_z(v, cfg.sample_n, torch.Generator().manual_seed(cfg.seed + 2)).to(self.device)
         self.step = 0
         self.collapse_since: int | None = None
+        self.diverged_since: int | None = None
         self._graph: torch.cuda.CUDAGraph | None = None  # with cuda_graphs: the captured step, its input and outputs
         self._graph_real: torch.Tensor | None = None
         self._graph_out: dict[str, torch.Tensor] = {}
@@ -231,8 +239,21 @@ class Trainer:
         self.group.barrier()
         return path
 
-    def restore(self, path: Path) -> None:
-        state = checkpoint.load(path)
+    def _restore_newest_loadable(self) -> Path | None:
+        """Restore the newest checkpoint that loads; a corrupt or truncated newer one is skipped,
+        saying which and why (a run that differs is still refused)."""
+        for _, path in reversed(checkpoint.list_checkpoints(self.out)):
+            try:
+                state = checkpoint.load(path)
+            except UserError as e:
+                print(f"note: skipping {path.name} ({e}); resuming from the checkpoint before it", file=sys.stderr)
+                continue
+            self.restore(path, state)
+            return path
+        return None
+
+    def restore(self, path: Path, state: dict | None = None) -> None:
+        state = checkpoint.load(path) if state is None else state
         differ = [k for k in self.identity if _canon(state.get(k)) != _canon(self.identity[k])]
         if differ:
             details = []
@@ -355,6 +376,16 @@ class Trainer:
         if bad:
             raise TrainingStopped(f"training stopped at step {self.step}: {' and '.join(bad)} became {stats[bad[0]]}; "
                                   f"{self._kept()}; lower the learning rate (--set lr=...) and resume from it")
+        worst = max(stats["loss_d"], stats["loss_g"])
+        if worst > DIVERGED_LOSS:  # diverged without NaNs: logits blown up (e.g. a learning rate far too high)
+            if self.diverged_since is None:
+                self.diverged_since = self.step
+            elif self.step - self.diverged_since >= DIVERGED_STEPS:
+                raise TrainingStopped(
+                    f"training stopped at step {self.step}: it diverged (a loss above {DIVERGED_LOSS:g} since step "
+                    f"{self.diverged_since}, now {worst:.3g}); {self._kept()}; lower the learning rate (--set lr=...)")
+        else:
+            self.diverged_since = None
         if self.cfg.collapse_steps > 0 and stats["d_x"] > 0.99 and stats["d_g_z1"] < 0.01:
             if self.collapse_since is None:
                 self.collapse_since = self.step
@@ -373,11 +404,15 @@ class Trainer:
     def run(self) -> dict:
         cfg, v = self.cfg, self.v
         self.out.mkdir(parents=True, exist_ok=True)
-        last = checkpoint.latest(self.out)
-        if cfg.resume and last is not None:
-            self.restore(last)
-        elif cfg.resume:
-            print(f"note: {self.out} holds no checkpoint yet; starting a new run", file=sys.stderr)
+        if self.group.main:
+            for stale in self.out.glob(".ckpt-*.tmp-*"):  # a write killed before its rename; the checkpoints are whole
+                stale.unlink(missing_ok=True)
+                print(f"note: removed {stale.name}, left by a checkpoint write that was killed", file=sys.stderr)
+        last = None
+        if cfg.resume:
+            last = self._restore_newest_loadable()
+            if last is None:
+                print(f"note: {self.out} holds no checkpoint yet; starting a new run", file=sys.stderr)
         if self.step >= cfg.steps:
             raise UserError(f"{last} is already at step {self.step}; ask for more --steps than that to continue")
         main = self.group.main  # only the first process writes files
@@ -423,10 +458,11 @@ class Trainer:
                         log.writerow({"step": self.step, "epoch": round(self.step / self.steps_per_epoch, 4), **{k: f"{x:.6g}" for k, x in stats.items()},
                                       "images_per_s": f"{speed:.1f}", "elapsed_s": f"{now - t_start:.2f}"})
                         log_file.flush()
-                        bar.set_postfix(img_s=f"{speed:.0f}", loss_d=f"{stats['loss_d']:.3f}", loss_g=f"{stats['loss_g']:.3f}")
+                        bar.set_postfix(img_s=f"{speed:.0f}", loss_d=f"{stats['loss_d']:.3f}", loss_g=f"{stats['loss_g']:.3f}", refresh=False)
                         self.check_health(stats)  # raises before an unhealthy state is saved
                         # while D looks collapsed, periodic checkpoints pause so the last good one is not pruned
-                        if stop or (at_ckpt and (self.collapse_since is None or self.step == cfg.steps)):
+                        unhealthy = self.collapse_since is not None or self.diverged_since is not None
+                        if stop or (at_ckpt and (not unhealthy or self.step == cfg.steps)):
                             self.save_checkpoint()
                     if self.step % self.steps_per_epoch == 0 and self.step // self.steps_per_epoch in cfg.sheet_epochs and main:
                         # the paper's "after 1 epoch / after 5 epochs" sheets, kept whatever checkpoints are pruned
@@ -455,7 +491,30 @@ class Trainer:
                 "processes": self.group.world, "backend": "gloo" if self.device.type == "cpu" else "nccl" if self.group.active else None,
                 "dataset_source": self.dataset.source, "started_at_step": self.step,
                 "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-        (self.out / f"run-{self.step:08d}.json").write_text(json.dumps(info, indent=1, default=str))
+        path, k = self.out / f"run-{self.step:08d}.json", 1
+        while path.exists():  # every start keeps its own record, even two starts from the same step
+            k += 1
+            path = self.out / f"run-{self.step:08d}-{k}.json"
+        path.write_text(json.dumps(info, indent=1, default=str))
+
+
+def _check_out(out: Path, resume: bool) -> None:
+    """A new run needs an absent or empty folder; --resume needs one of ours (or an empty one);
+    either way it must be a folder we can write to. Checked before any data is loaded."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file, not a folder; choose a folder for the run")
+    entries = sorted(p.name for p in out.iterdir() if ".tmp-" not in p.name) if out.is_dir() else []
+    has_ckpt = checkpoint.latest(out) is not None
+    ours = has_ckpt or any(n.startswith("run-") and n.endswith(".json") for n in entries)
+    if entries and not resume:
+        if has_ckpt:
+            raise UserError(f"{out} already holds a run ({checkpoint.latest(out).name}); pass --resume to continue it, or choose another --out")
+        raise UserError(f"--out {out} is not empty ({', '.join(entries[:4])}{', ...' if len(entries) > 4 else ''}); "
+                        "a new run needs a new or empty folder: choose another --out")
+    if entries and resume and not ours:
+        raise UserError(f"--out {out} holds no dcgan-bench run (no ckpt-*.pt or run-*.json; it has {', '.join(entries[:4])}); "
+                        "--resume continues a run of ours: choose another --out")
+    check_writable_dir(out, f"cannot write the run to --out {out}")
 
 
 def _canon(x):

@@ -31,6 +31,19 @@ CHOICES = {
 }
 
 
+# The numeric fields' sensible ranges (a NaN, a negative rate or beta1 = 2 is refused at once,
+# naming the field, instead of failing later inside Adam or training on to losses of 1e17).
+_NUMBER_RANGES = {
+    "lr": (lambda x: 0 < x <= 1, "in (0, 1], e.g. 2e-4"),
+    "beta1": (lambda x: 0 <= x < 1, "in [0, 1), e.g. 0.5"),
+    "beta2": (lambda x: 0 <= x < 1, "in [0, 1), e.g. 0.999"),
+    "init_std": (lambda x: x > 0, "positive, e.g. 0.02"),
+    "bn_eps": (lambda x: x > 0, "positive, e.g. 1e-5"),
+    "weight_decay": (lambda x: x >= 0, "zero or positive, e.g. 1e-5"),
+    "lrelu_slope": (lambda x: x >= 0, "zero or positive, e.g. 0.2"),
+}
+
+
 @dataclass(frozen=True)
 class Variant:
     """An architecture plus its training settings. Defaults follow the paper (PROTOCOL.md §1)."""
@@ -91,9 +104,17 @@ class Variant:
             )
         if stages < 1:
             raise UserError(f"variant {self.name!r}: image_size must be at least 8")
-        for field in ("nz", "ngf", "ndf", "nc", "batch_size"):
+        for field in ("nz", "ngf", "ndf", "nc", "batch_size", "kernel"):
             if getattr(self, field) < 1:
                 raise UserError(f"variant {self.name!r}: {field} must be positive")
+        # numbers the optimiser and initialisation take: checked here, before any work, with the
+        # range that makes sense (Adam's own errors come late and as tracebacks)
+        for field, (ok, what) in _NUMBER_RANGES.items():
+            x = getattr(self, field)
+            if not (math.isfinite(x) and ok(x)):
+                raise UserError(f"variant {self.name!r}: {field}={x!r} must be {what} (--set {field}=...)")
+        if self.fc_hidden < 0:
+            raise UserError(f"variant {self.name!r}: fc_hidden must be 0 (none) or positive")
 
     @property
     def stages(self) -> int:

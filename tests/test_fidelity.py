@@ -2,6 +2,7 @@
 stands in for the standard weights (so nothing here may be called FID)."""
 
 import json
+import re
 from unittest import mock
 
 import numpy as np
@@ -98,6 +99,19 @@ def test_fidelity_end_to_end_never_calls_nonstandard_numbers_fid(tmp_path, capsy
     assert code == 0 and json.loads(out2)["json"] != result["json"]
     assert len((tmp_path / "res" / "fidelity-rows.csv").read_text().strip().splitlines()) == 1 + 2 * len(rows)
     assert json.loads(out2)["rows"][0]["value"] == pytest.approx(result["rows"][0]["value"], rel=1e-6)
+
+    # a payload planted in torch-fidelity's cache (which it unpickles without restriction) never runs
+    marker = tmp_path / "payload-ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))  # harmless proof of execution: creating a file
+
+    target = cached[0] if cached[0].suffix == ".pt" else next(cached[0].parent.rglob("*.pt"))
+    torch.save({"mu": Payload()}, target)
+    code, _, err = run(capsys, *args)
+    assert code == 1 and not marker.exists()
+    assert re.search(r"holds more than arrays \((builtins|io)\.open\)", err) and str(target) in err and "Traceback" not in err
 
 
 def test_a_set_against_itself_is_about_zero(random_inception, tmp_path):

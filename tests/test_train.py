@@ -1,5 +1,6 @@
 import csv
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -171,6 +172,50 @@ def test_collapsed_discriminator_stops_the_run(tmp_path, monkeypatch):
     with pytest.raises(TrainingStopped, match=r"discriminator collapsed .* since step 15.*ckpt-00000010.pt"):
         train(_cfg(tmp_path / "run", 100, collapse_steps=10))
     assert [s for s, _ in checkpoint.list_checkpoints(tmp_path / "run")] == [10]
+
+
+def test_a_run_that_diverges_without_nans_stops_naming_the_last_good_checkpoint(tmp_path, monkeypatch):
+    _poison(monkeypatch, 12, loss_g=1e17)
+    with pytest.raises(TrainingStopped, match=r"diverged \(a loss above 1000 since step 15, now 1e\+17\).*ckpt-00000010.pt"):
+        train(_cfg(tmp_path / "run", 100))
+    assert [s for s, _ in checkpoint.list_checkpoints(tmp_path / "run")] == [10]
+
+
+def test_out_must_be_new_or_empty_and_resume_must_find_a_run_of_ours(tmp_path):
+    user = tmp_path / "mine"
+    user.mkdir()
+    (user / "log.csv").write_text("step,notes\n1,my own file\n")
+    for resume, phrase in ((False, "is not empty (log.csv); a new run needs a new or empty folder"),
+                           (True, "holds no dcgan-bench run (no ckpt-*.pt or run-*.json; it has log.csv)")):
+        with pytest.raises(UserError, match=re.escape(phrase)):
+            Trainer(_cfg(user, 5, resume=resume))
+    assert (user / "log.csv").read_text() == "step,notes\n1,my own file\n" and sorted(p.name for p in user.iterdir()) == ["log.csv"]
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(UserError, match="is a file, not a folder"):
+        Trainer(_cfg(tmp_path / "a-file", 5))
+    with pytest.raises(UserError, match="cannot write the run to --out"):
+        Trainer(_cfg(tmp_path / "a-file" / "run", 5))
+
+
+def test_resume_falls_back_past_a_corrupt_newest_checkpoint_and_cleans_up_a_killed_write(tmp_path, capsys):
+    one = train(_cfg(tmp_path / "one", 30))
+    run_dir = tmp_path / "two"
+    train(_cfg(run_dir, 20))
+    newest = run_dir / "ckpt-00000020.pt"
+    newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])  # as if the disk had lost its end
+    stale = run_dir / ".ckpt-00000030.pt.tmp-999.pt"  # a write killed before its rename
+    stale.write_bytes(b"half")
+    two = train(_cfg(run_dir, 30, resume=True))
+    err = capsys.readouterr().err
+    assert "skipping ckpt-00000020.pt (checkpoint" in err and "corrupt or truncated" in err
+    assert not stale.exists() and "removed .ckpt-00000030.pt.tmp-999.pt" in err
+    assert _same_params(one["checkpoint"], two["checkpoint"])  # resumed from step 10: the same run
+    # every start keeps its own record, even two starts from the same step
+    train(_cfg(run_dir, 40, resume=True))
+    (run_dir / "ckpt-00000040.pt").unlink()
+    train(_cfg(run_dir, 40, resume=True))
+    assert sorted(p.name for p in run_dir.glob("run-*.json")) == sorted([
+        "run-00000000.json", "run-00000010.json", "run-00000030.json", "run-00000030-2.json"])
 
 
 def test_cpu_refuses_cuda_only_options(tmp_path):

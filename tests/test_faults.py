@@ -1,0 +1,149 @@
+"""The fault table: bad inputs a hostile but realistic user gives the CLI, one row each.
+
+Every row runs `dcgan ...` in a separate Python process (one process for the whole table, so
+torch is imported once) and checks: the exit code, a phrase the one-line message must contain,
+no traceback, and that the files the row names are byte-for-byte unchanged. A new input a
+command takes gets a row here.
+"""
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+
+from .conftest import REPO
+
+TINY = ["--variant", "dcgan32", "--set", "ngf=8", "--set", "ndf=8", "--set", "batch_size=32", "--no-progress"]
+
+
+@dataclass
+class Fault:
+    name: str
+    argv: list[str]  # "{tmp}" stands for the row's own folder, "{ckpt}" for a tiny trained run
+    code: int  # 1: our one-line error; 2: argparse's
+    phrase: str
+    unchanged: list[str] = field(default_factory=list)  # files under {tmp} that must keep their bytes
+    setup: object = None  # a function of the row's folder, run first
+
+
+def _user_log(tmp):
+    (tmp / "out").mkdir()
+    (tmp / "out" / "log.csv").write_text("step,notes\n1,my own training notes\n")
+
+
+def _a_file(tmp):
+    (tmp / "file").write_text("not a folder")
+
+
+def _non_square_npz(tmp):
+    np.savez(tmp / "train.npz", x=np.zeros((40, 32, 24, 3), np.uint8))
+
+
+def _binary(tmp):
+    (tmp / "rows.json").write_bytes(bytes(range(256)))
+
+
+def _inverted_box(tmp):
+    (tmp / "boxes.json").write_text(json.dumps([{"sample": 0, "boxes": [[20, 20, 5, 5]]}]))
+
+
+FAULTS = [
+    Fault("lr is nan", ["train", *TINY, "--set", "lr=nan", "--steps", "2", "--out", "{tmp}/run"], 1, "lr=nan must be in (0, 1]"),
+    Fault("lr is negative", ["train", *TINY, "--set", "lr=-1", "--steps", "2", "--out", "{tmp}/run"], 1, "lr=-1.0 must be in (0, 1]"),
+    Fault("beta1 is 2", ["train", *TINY, "--set", "beta1=2", "--steps", "2", "--out", "{tmp}/run"], 1, "beta1=2.0 must be in [0, 1)"),
+    Fault("lr is 1e8", ["train", *TINY, "--set", "lr=1e8", "--steps", "2", "--out", "{tmp}/run"], 1, "lr=100000000.0 must be in (0, 1]"),
+    Fault("ckpt-every 0", ["train", *TINY, "--ckpt-every", "0", "--steps", "2", "--out", "{tmp}/run"], 2,
+          "argument --ckpt-every: must be at least 1; got 0"),
+    Fault("log-every 0", ["train", *TINY, "--log-every", "0", "--steps", "2", "--out", "{tmp}/run"], 2, "argument --log-every: must be at least 1"),
+    Fault("sample-n 0", ["train", *TINY, "--sample-n", "0", "--steps", "2", "--out", "{tmp}/run"], 2, "argument --sample-n: must be at least 1"),
+    Fault("steps not a number", ["train", *TINY, "--steps", "x", "--out", "{tmp}/run"], 2, "argument --steps: 'x' is not a whole number"),
+    Fault("sheet-epochs 1,x", ["train", *TINY, "--sheet-epochs", "1,x", "--steps", "2", "--out", "{tmp}/run"], 1,
+          "--sheet-epochs must be comma-separated whole numbers"),
+    Fault("keep-steps 0", ["train", *TINY, "--keep-steps", "0", "--steps", "2", "--out", "{tmp}/run"], 1, "--keep-steps must be positive steps"),
+    Fault("device tpu9", ["train", *TINY, "--device", "tpu9", "--steps", "2", "--out", "{tmp}/run"], 1, "unknown device 'tpu9'"),
+    Fault("out holds a user's log.csv", ["train", *TINY, "--steps", "2", "--out", "{tmp}/out"], 1, "is not empty (log.csv)",
+          ["out/log.csv"], _user_log),
+    Fault("resume into a folder that is not a run", ["train", *TINY, "--steps", "2", "--out", "{tmp}/out", "--resume"], 1,
+          "holds no dcgan-bench run", ["out/log.csv"], _user_log),
+    Fault("out under a file", ["train", *TINY, "--steps", "2", "--out", "{tmp}/file/run"], 1, "cannot write the run to --out",
+          ["file"], _a_file),
+    Fault("non-square npz", ["train", *TINY, "--steps", "2", "--dataset", "npz", "--data-root", "{tmp}", "--out", "{tmp}/run"], 1,
+          "images are 32x24; they must be square", ["train.npz"], _non_square_npz),
+    Fault("features batch-size 0", ["features", "--ckpt", "{ckpt}", "--dataset", "digits", "--out", "{tmp}/f.npy", "--batch-size", "0"], 2,
+          "argument --batch-size: must be at least 1"),
+    Fault("memorisation n 0", ["memorisation", "--ckpt", "{ckpt}", "--dataset", "digits", "--n", "0"], 2, "argument --n: must be at least 1"),
+    Fault("throughput iters 0", ["throughput", "--variant", "dcgan32", "--iters", "0"], 2, "argument --iters: must be at least 1"),
+    Fault("throughput device tpu9", ["throughput", "--variant", "dcgan32", "--device", "tpu9", "--out-dir", "{tmp}/rows"], 1,
+          "unknown device 'tpu9'"),
+    Fault("probe draws 0", ["probe", "--ckpt", "{ckpt}", "--protocol", "digits-50", "--draws", "0"], 2, "argument --draws: must be at least 1"),
+    Fault("probe grid negative", ["probe", "--ckpt", "{ckpt}", "--protocol", "digits-50", "--grid=-1,1e-3"], 1,
+          "--grid values must be positive numbers"),
+    Fault("probe-curve C 0", ["probe-curve", "--ckpt", "{run}", "--protocol", "digits-50", "--C", "0"], 1, "the curve's C must be positive"),
+    Fault("probe-curve steps x", ["probe-curve", "--ckpt", "{run}", "--steps", "1,x"], 1, "--steps must be comma-separated checkpoint steps"),
+    Fault("probe-curve missing step", ["probe-curve", "--ckpt", "{run}", "--protocol", "digits-50", "--steps", "3"], 1,
+          "has no checkpoint at step(s) 3; it has 4"),
+    Fault("compare a binary file", ["compare", "{tmp}/rows.json", "{tmp}/rows.json"], 1, "is not readable JSON", ["rows.json"], _binary),
+    Fault("forget with an inverted box", ["forget", "--ckpt", "{ckpt}", "--boxes", "{tmp}/boxes.json", "--n", "4", "--out", "{tmp}/fo"], 1,
+          "box [20, 20, 5, 5] of sample 0 is not [x0, y0, x1, y1]", ["boxes.json"], _inverted_box),
+    Fault("sample out under a file", ["sample", "--ckpt", "{ckpt}", "--n", "4", "--out", "{tmp}/file/s.png"], 1, "cannot write",
+          ["file"], _a_file),
+]
+
+DRIVER = r"""
+import contextlib, io, json, sys, traceback
+from dcgan import cli
+out = []
+for argv in json.load(sys.stdin):
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            code = cli.main(argv)
+        except SystemExit as e:  # argparse's own errors
+            code = e.code
+        except BaseException:
+            code = "traceback"
+            traceback.print_exc(file=err)
+    out.append({"code": code, "err": err.getvalue()})
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    base = tmp_path_factory.mktemp("faults")
+    run = base / "run"
+    subprocess.run([sys.executable, "-m", "dcgan.cli", "train", *TINY, "--steps", "4", "--ckpt-every", "4", "--out", str(run)],
+                   check=True, capture_output=True, cwd=REPO)
+    ckpt = run / "ckpt-00000004.pt"
+    argvs, before = [], []
+    for k, fault in enumerate(FAULTS):
+        tmp = base / f"case{k}"
+        tmp.mkdir()
+        if fault.setup:
+            fault.setup(tmp)
+        before.append({name: (tmp / name).read_bytes() for name in fault.unchanged})
+        argvs.append([a.replace("{tmp}", str(tmp)).replace("{ckpt}", str(ckpt)).replace("{run}", str(run)) for a in fault.argv])
+    done = subprocess.run([sys.executable, "-c", DRIVER], input=json.dumps(argvs), capture_output=True, text=True, cwd=REPO,
+                          timeout=600, env={**__import__("os").environ, "DCGAN_DATA_ROOT": str(base / "no-data")})
+    assert done.returncode == 0, done.stderr[-3000:]
+    return base, before, json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("k", range(len(FAULTS)), ids=[f.name for f in FAULTS])
+def test_fault(results, k):
+    base, before, outcomes = results
+    fault, outcome = FAULTS[k], outcomes[k]
+    err = outcome["err"]
+    assert "Traceback" not in err and outcome["code"] != "traceback", err
+    assert outcome["code"] == fault.code, err
+    assert fault.phrase in err, err
+    assert len([line for line in err.splitlines() if "error" in line]) == 1, err  # one line of error
+    for name, data in before[k].items():
+        assert (base / f"case{k}" / name).read_bytes() == data, f"{name} was changed"
+
+
+def test_the_table_covers_each_fault_once():
+    assert len({f.name for f in FAULTS}) == len(FAULTS) >= 25
