@@ -36,6 +36,8 @@ def main(argv=None) -> int:
                                                "or a substring of a cell id); the training they need runs too")
     p.add_argument("--runs", default="runs/bench", help="run folders and the cell cache (reused and resumed)")
     p.add_argument("--results", default="results", help="rows and reports go to RESULTS/<suite>/ (appended, never overwritten)")
+    p.add_argument("--released", help="the released suite: the folder holding the authors' model folders "
+                                       "(dcgan_code's models/; default: <data root>/released)")
     p.add_argument("--list", action="store_true", help="list the cells and whether each has finished; run nothing")
     p.add_argument("--candidate", help="quick suite: a second variant run beside the baseline, with the baseline's overrides")
     p.add_argument("--candidate-set", action="append", default=[], metavar="KEY=VALUE", help="an override of the candidate")
@@ -52,7 +54,8 @@ def main(argv=None) -> int:
             if candidate == suites.QUICK_MODEL:
                 raise UserError(f"the candidate is the baseline itself ({args.candidate} with {over}); change a field with --candidate-set")
         suite = suites.quick(candidate) if candidate else suites.SUITES[args.suite]()
-        ctx = suites.Context(suite, Path(args.runs) / suite.name, Path(args.results) / suite.name)
+        ctx = suites.Context(suite, Path(args.runs) / suite.name, Path(args.results) / suite.name,
+                             released_dir=Path(args.released) if args.released else None)
         all_cells = suites.cells(suite)
         chosen = suites.select(all_cells, [t.strip() for t in args.only.split(",") if t.strip()])
     except UserError as e:
@@ -128,7 +131,7 @@ def write_report(ctx: suites.Context, all_cells, records: dict):
 
 
 def _write_report(ctx: suites.Context, all_cells, records: dict, folder: Path):
-    probe = _rows(records, all_cells, "probe") + _rows(records, all_cells, "control")
+    probe = _rows(records, all_cells, "probe") + _rows(records, all_cells, "released-probe") + _rows(records, all_cells, "control")
     pictures, logs = {}, {}
     for c in all_cells:
         rec = records.get(c.id)
@@ -142,6 +145,9 @@ def _write_report(ctx: suites.Context, all_cells, records: dict, folder: Path):
     notes = [f"suite {ctx.suite.name}: {ctx.suite.description}",
              f"cells finished: {len(records)} of {len(all_cells)}; rows in {ctx.results}",
              "measured rows beside the paper's (labelled quoted, never measured here); control = the same architecture, random init"]
+    # what each model was trained on and how: a deviation from the authors' recipe is said here and in every row
+    notes += list(dict.fromkeys(f"{c.label} trained on {c.dataset} ({suites.train_recipe(c.dataset)}), updates={c.variant_obj().updates}"
+                                for c in all_cells if c.kind == "train"))
     return report.write(ctx.results, f"dcgan-bench: the {ctx.suite.name} suite", probe=probe,
                         fidelity=_rows(records, all_cells, "fidelity"),
                         throughput=_rows(records, all_cells, "throughput"), images=pictures, loss_logs=logs, notes=notes,
@@ -157,11 +163,13 @@ def headline(records: dict, all_cells) -> list[str]:
     same test draws, the gap and the paired test's p-value."""
     controls = {(c.label, r["protocol"]): r for c, r in _pairs(records, all_cells, "control")}
     lines = []
-    for c, r in _pairs(records, all_cells, "probe"):
+    for c, r in _pairs(records, all_cells, "probe") + _pairs(records, all_cells, "released-probe"):
         if r.get("source") != "measured":
             continue
         control = controls.get((c.label, r["protocol"]))
-        line = f"{r['protocol']}: {c.label} on {c.dataset}, seed {c.seed} ({r['weights']}): trained {r['value']:.2f}% ± {r['ci95']:.2f}"
+        control = control if control and control.get("value") is not None else None
+        trained = f"on {c.dataset}, seed {c.seed}" if c.kind == "probe" else "(the authors' training)"
+        line = f"{r['protocol']}: {c.label} {trained} ({r['weights']}): trained {r['value']:.2f}% ± {r['ci95']:.2f}"
         if control:
             g = control_gap(control, r)
             p = "" if g["p_value"] is None else f", p = {g['p_value']:.2g} ({g['test']})"

@@ -20,7 +20,18 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from dcgan import atomic, checkpoint, curve, data, fidelity, probe, results, throughput, variants
+from dcgan import (
+    atomic,
+    checkpoint,
+    curve,
+    data,
+    fidelity,
+    probe,
+    released,
+    results,
+    throughput,
+    variants,
+)
 from dcgan.errors import UserError
 from dcgan.train import TrainConfig, train
 
@@ -42,6 +53,9 @@ class Suite:
     benchmarks: bool = False
     figures: bool = False  # a latent walk and a numbered sample sheet of each trained model
     curve_points: int = 5  # probe curve: checkpoints at steps/16 ... steps (and step 0), probed on the first protocol; 0: none
+    # models imported from the authors' released weights instead of trained: (folder name, variant, protocols)
+    released: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+    trains_on: tuple[tuple[str, str], ...] = ()  # (variant, the one dataset it trains on); other variants train on every dataset
     overrides_per_dataset: dict[str, dict] = field(default_factory=dict)  # e.g. svhn32's own batch size
 
 
@@ -118,12 +132,25 @@ def paper() -> Suite:
     minibatches of 64. Both variants train with the authors' loop (updates="alternate": one
     network per minibatch), so a step is a minibatch and each network gets the authors' number
     of updates, half the steps each."""
-    return Suite("paper", "Table 1 (imagenet32 on ImageNet-1k 32x32: cifar10-full, cifar10-400) and Table 2 (svhn32 on SVHN, "
-                 "and the imagenet32 features on SVHN), FID/IS/KID at 50k, throughput",
-                 variants=(("imagenet32", ()), ("svhn32", ())), datasets=("imagenet32", "svhn"), seeds=(0,),
+    imagenet = paper_imagenet()
+    return Suite("paper", f"Table 1 (imagenet32 on ImageNet-1k 32x32 ({train_recipe(imagenet)}): cifar10-full, cifar10-400) and "
+                 "Table 2 (svhn32 on SVHN, and the imagenet32 features on SVHN), FID/IS/KID at 50k, throughput",
+                 variants=(("imagenet32", ()), ("svhn32", ())), datasets=(imagenet, "svhn"), seeds=(0,),
                  protocols=(("cifar10-full", None, None), ("cifar10-400", None, None), ("svhn-1000", None, None)),
-                 steps={"imagenet32": 300_270, "svhn": 229_000}, fidelity_metrics=fidelity.METRICS, fidelity_n=50_000,
-                 throughput_stages=throughput.STAGES, benchmarks=True)
+                 steps={imagenet: 300_270, "svhn": 229_000}, fidelity_metrics=fidelity.METRICS, fidelity_n=50_000,
+                 throughput_stages=throughput.STAGES, benchmarks=True,
+                 # Table 1's model on ImageNet only, Table 2's on SVHN only, as the authors trained them
+                 trains_on=(("imagenet32", imagenet), ("svhn32", "svhn")))
+
+
+def paper_imagenet(root=None) -> str:
+    """The paper's ImageNet pictures where they can be made: the raw ILSVRC-2012 tree or train tar
+    under the data root, min-resized and centre-cropped (`imagenet`); else Imagenet32's squashed
+    batches (`imagenet32`), which every row and the report then name as not the paper's crops."""
+    found = data.resolve_root(root)
+    if found is not None and ((found / "train").is_dir() or (found / "ILSVRC2012_img_train.tar").is_file()):
+        return "imagenet"
+    return "imagenet32"
 
 
 def ablations() -> Suite:
@@ -136,21 +163,43 @@ def ablations() -> Suite:
                  fidelity_n=10_000, throughput_stages=("train",))
 
 
-SUITES: dict[str, Callable[[], Suite]] = {"quick": quick, "paper": paper, "ablations": ablations}
+# The authors' released models (Newmu/dcgan_code models/, PROTOCOL.md §2-3) and what each is
+# probed with: the SVHN model for Table 2 (and cifar10-400, which the data here allows); the
+# ImageNet model for Table 1.
+RELEASED_MODELS = (
+    ("svhn_unsup_all_conv_dcgan_100z_gaussian_lr_0.0005_64mb", "svhn32", ("svhn-1000", "cifar10-400")),
+    ("imagenet_gan_pretrain_128f_relu_lrelu_7l_3x3_256z", "imagenet32", ("cifar10-full", "cifar10-400")),
+)
 
 
-# Which (variant, dataset) pairs a suite trains: every pair, except where a variant's released
-# counterpart names its data (the paper trained imagenet32 on ImageNet and svhn32 on SVHN only).
+def released_suite() -> Suite:
+    """Tables 1-2 from the authors' own weights, as one job: each released folder found under
+    ``<data root>/released`` (or ``--released DIR``) imported exactly, then probed beside its
+    random-init control and the paper's rows. A missing folder, shard or dataset makes that
+    table cell say which file is missing; the rest still runs, and the cell is tried again on the
+    next run."""
+    return Suite("released", "Tables 1 and 2 from the authors' released weights (imported exactly), beside random-init controls",
+                 variants=tuple((v, ()) for _, v, _ in RELEASED_MODELS), datasets=(), seeds=(), protocols=(), steps={},
+                 data_root=str(data.resolve_root(None) or "") or None, released=RELEASED_MODELS)
+
+
+SUITES: dict[str, Callable[[], Suite]] = {"quick": quick, "paper": paper, "ablations": ablations, "released": released_suite}
+
+
+# Which (variant, dataset) pairs a suite trains: every pair, except where the suite names the
+# one dataset a variant trains on (the paper trained imagenet32 on ImageNet and svhn32 on SVHN only).
 def _pairs(s: Suite):
+    only = dict(s.trains_on)
     for name, overrides in s.variants:
         for dataset in s.datasets:
-            if s.name == "paper" and {"imagenet32": "imagenet32", "svhn32": "svhn"}.get(name, dataset) != dataset:
-                continue
-            yield name, overrides, dataset
+            if only.get(name, dataset) == dataset:
+                yield name, overrides, dataset
 
 
 def cells(s: Suite) -> list[Cell]:
     """The suite's matrix, in the order it runs; dependencies come before what needs them."""
+    if s.released:
+        return _released_cells(s)
     out = []
     for name, overrides, dataset in _pairs(s):
         for seed in s.seeds:
@@ -184,6 +233,17 @@ def cells(s: Suite) -> list[Cell]:
     return out
 
 
+def _released_cells(s: Suite) -> list[Cell]:
+    out = []
+    for folder, variant, protocols in s.released:
+        for p in protocols:
+            out.append(Cell("released-probe", variant, dataset="released", protocol=(p, None, None), settings=(("folder", folder),)))
+    for _, variant, protocols in s.released:
+        for p in protocols:
+            out.append(Cell("control", variant, protocol=(p, None, None), seed=0))
+    return out
+
+
 def select(all_cells: list[Cell], only: list[str]) -> list[Cell]:
     """The cells matching any token of ``only`` (``key=value`` on kind, variant, dataset, seed,
     protocol; or a substring of the cell's id), with the training cells they need."""
@@ -211,6 +271,7 @@ class Context:
     suite: Suite
     runs: Path  # run folders and the cell cache
     results: Path  # rows and reports
+    released_dir: Path | None = None  # the released suite: where the authors' model folders are (default: <data root>/released)
     log: Callable[[str], None] = field(default=lambda m: print(m, file=sys.stderr))
 
     def run_dir(self, c: Cell) -> Path:
@@ -221,12 +282,18 @@ class Context:
 
 
 # The suite's own columns, appended to each kind's CSV (the JSON rows carry more: versions, overrides)
-SUITE_FIELDS = ["suite", "cell", "model", "seed", "train_dataset"]
+SUITE_FIELDS = ["suite", "cell", "model", "seed", "train_dataset", "train_data_recipe", "updates"]
 
 
 def _common(ctx: Context, c: Cell) -> dict:
     return {"suite": ctx.suite.name, "cell": c.id, "model": c.label, "variant": c.variant, "variant_overrides": dict(c.overrides), "seed": c.seed,
-            "train_dataset": c.dataset, "versions": _versions(), "git_revision": results.git_revision(), "time": results.now()}
+            "train_dataset": c.dataset, "train_data_recipe": train_recipe(c.dataset), "updates": c.variant_obj().updates,
+            "versions": _versions(), "git_revision": results.git_revision(), "time": results.now()}
+
+
+def train_recipe(dataset: str | None) -> str:
+    """How the training pictures were made from the dataset (a deviation from the paper's recipe is said here)."""
+    return data.spec(dataset).recipe if dataset in data.names() else ""
 
 
 def _versions() -> dict:
@@ -290,11 +357,61 @@ def run_control(ctx: Context, c: Cell) -> dict:
 
     v = c.variant_obj()
     _, netD = nets.build(v, seed=c.seed)
-    rows = [r for r in probe.run_with_control(v, netD, _protocol(c), control=False, label=f"random init (seed {c.seed})",
-                                              data_root=ctx.suite.data_root, log=ctx.log) if r["source"] == "measured"]
+    try:
+        if ctx.suite.released:  # a control only beside a model that can be probed (cifar10-full's control takes hours here)
+            released.import_folder(_released_folder(ctx, c.variant))
+        rows = [r for r in probe.run_with_control(v, netD, _protocol(c), control=False, label=f"random init (seed {c.seed})",
+                                                  data_root=ctx.suite.data_root, log=ctx.log) if r["source"] == "measured"]
+    except UserError as e:
+        if not ctx.suite.released:  # elsewhere the suite's data was checked by its training cells
+            raise
+        ctx.log(f"{c.id}: not measured: {e}")
+        return {"rows": _not_measured(c, f"random init (seed {c.seed})", e)[:1], "retry": True}
     for r in rows:
         # the init seed is in the weights label; no training seed, no training data
         r.update({**_common(ctx, c), "source": "measured (control)", "seed": None, "train_dataset": None})
+    _write_probe(rows, ctx)
+    return {"rows": rows}
+
+
+def _not_measured(c: Cell, weights: str, why: UserError) -> list[dict]:
+    """A table cell that says why it is empty (a missing folder, shard or dataset), with the
+    paper's rows beside it as usual."""
+    name = c.protocol[0]
+    metric = "test_error_pct" if probe.get(name).metric == "error" else "test_accuracy_pct"
+    quoted = [{"variant": m, "weights": "", "source": "quoted from the paper (PROTOCOL.md §6), not measured", "protocol": name,
+               "metric": metric, "value": v, "std": None, "ci95": s} for m, v, s in probe.PAPER_ROWS.get(name, [])]
+    return [{"variant": c.variant, "weights": weights, "source": "not measured", "protocol": name, "metric": metric, "value": None,
+             "note": f"not measured: {why}"}] + quoted
+
+
+def _released_folder(ctx: Context, variant: str) -> Path:
+    """The folder of ``variant``'s released model; a one-line error where it is missing."""
+    name = next(folder for folder, v, _ in ctx.suite.released if v == variant)
+    root = ctx.released_dir or (Path(ctx.suite.data_root) / "released" if ctx.suite.data_root else None)
+    if root is None or not (root / name).is_dir():
+        raise UserError(f"the released model folder {root / name if root else name} is missing: copy dcgan_code's "
+                        f"models/{name} there, or pass --released DIR")
+    return root / name
+
+
+def run_released_probe(ctx: Context, c: Cell) -> dict:
+    """The authors' released model (imported exactly) probed with the cell's protocol; where
+    its folder, a shard or the dataset is missing, a row that says which file."""
+    name = dict(c.settings)["folder"]
+    weights = f"authors' released weights ({name})"
+    try:
+        ckpt, _ = released.import_to(_released_folder(ctx, c.variant), ctx.runs / "released" / f"{c.variant}.pt", force=True)
+        v, _, netD, _ = checkpoint.load_models(ckpt)
+        rows = probe.run_with_control(v, netD, _protocol(c), control=False, label=weights, data_root=ctx.suite.data_root, log=ctx.log)
+    except UserError as e:
+        ctx.log(f"{c.id}: not measured: {e}")
+        rows = _not_measured(c, weights, e)
+        _write_probe(rows, ctx)
+        return {"rows": rows, "retry": True}  # tried again on the next run, when the files may be there
+    for r in rows:
+        if r["source"] == "measured":
+            r.update({**_common(ctx, c), "checkpoint": str(ckpt), "seed": None, "train_dataset": "the authors' (not trained here)"})
     _write_probe(rows, ctx)
     return {"rows": rows}
 
@@ -390,7 +507,7 @@ def run_figures(ctx: Context, c: Cell) -> dict:
 
 
 RUNNERS: dict[str, Callable[[Context, Cell], dict]] = {
-    "train": run_train, "probe": run_probe, "curve": run_curve, "control": run_control, "fidelity": run_fidelity,
+    "train": run_train, "probe": run_probe, "released-probe": run_released_probe, "curve": run_curve, "control": run_control, "fidelity": run_fidelity,
     "memorisation": run_memorisation, "throughput": run_throughput, "benchmarks": run_benchmarks, "figures": run_figures,
 }
 
@@ -401,4 +518,6 @@ def run_cell(ctx: Context, c: Cell) -> tuple[dict, bool]:
     record is computed again."""
     record, kept = atomic.json_record(ctx.cell_file(c), lambda: {"cell": c.id, **RUNNERS[c.kind](ctx, c), "finished": results.now()},
                                       indent=1, default=str)
+    if record.get("retry"):  # what could not be measured (missing files) is tried again next time
+        ctx.cell_file(c).unlink(missing_ok=True)
     return record, not kept

@@ -95,12 +95,15 @@ class DatasetSpec:
     description: str
     needs_root: bool = True
     options: tuple[str, ...] = ()  # extra keyword options the loader accepts
+    recipe: str = ""  # how the stored images become training pictures: written into every suite row (PROTOCOL.md §1)
 
 
 _REGISTRY: dict[str, DatasetSpec] = {}
 
 
 def register(spec: DatasetSpec) -> DatasetSpec:
+    if spec.name in _REGISTRY:  # as variants.register: a second entry would silently replace the first
+        raise ValueError(f"dataset {spec.name!r} is registered twice")
     _REGISTRY[spec.name] = spec
     return spec
 
@@ -226,7 +229,7 @@ def _load_cifar10(root: Path, split: str, download: bool = False) -> ImageSet:
     )
 
 
-register(DatasetSpec("cifar10", _load_cifar10, ("train", "test"), "CIFAR-10: cifar10_{split}.npz or torchvision's cifar-10-batches-py/"))
+register(DatasetSpec("cifar10", _load_cifar10, ("train", "test"), "CIFAR-10: cifar10_{split}.npz or torchvision's cifar-10-batches-py/", recipe="CIFAR-10 as released, 32x32"))
 
 
 # --- svhn ------------------------------------------------------------------------------------
@@ -259,7 +262,7 @@ def _load_svhn(root: Path, split: str, download: bool = False) -> ImageSet:
     return ImageSet(np.ascontiguousarray(X.transpose(3, 0, 1, 2)), y, "svhn", split, str(path), [str(i) for i in range(10)])
 
 
-register(DatasetSpec("svhn", _load_svhn, ("train", "test", "extra"), "SVHN: torchvision's {split}_32x32.mat files (label 10 -> digit 0)"))
+register(DatasetSpec("svhn", _load_svhn, ("train", "test", "extra"), "SVHN: torchvision's {split}_32x32.mat files (label 10 -> digit 0)", recipe="SVHN as released, 32x32"))
 
 
 # --- downsampled ImageNet (Chrabaszcz et al. 2017) ---------------------------------------------
@@ -320,8 +323,8 @@ def _load_downsampled_imagenet(size: int) -> Callable[..., ImageSet]:
     return load_batches
 
 
-register(DatasetSpec("imagenet32", _load_downsampled_imagenet(32), ("train", "val"), "downsampled ImageNet 32x32 batch files (train_data_batch_1..10, val_data)"))
-register(DatasetSpec("imagenet64", _load_downsampled_imagenet(64), ("train", "val"), "downsampled ImageNet 64x64 batch files (train_data_batch_1..10, val_data)"))
+register(DatasetSpec("imagenet32", _load_downsampled_imagenet(32), ("train", "val"), "downsampled ImageNet 32x32 batch files (train_data_batch_1..10, val_data)", recipe="Imagenet32 (squashed, not the paper's crops): Chrabaszcz et al.'s whole images box-filtered to 32x32"))
+register(DatasetSpec("imagenet64", _load_downsampled_imagenet(64), ("train", "val"), "downsampled ImageNet 64x64 batch files (train_data_batch_1..10, val_data)", recipe="Imagenet64 (squashed, not the paper's crops): whole images box-filtered to 64x64"))
 
 
 # --- image files: a raw ImageNet tree, or any folder ------------------------------------------
@@ -521,7 +524,8 @@ def _load_imagenet_tree(root: Path, split: str, download: bool = False, size: in
 
 register(DatasetSpec("imagenet", _load_imagenet_tree, ("train", "val"),
                      "raw ILSVRC-2012 tree <root>/<split>/<wnid>/*.JPEG, min-resized + centre-cropped, cached",
-                     options=("size", "cache_dir", "workers")))
+                     options=("size", "cache_dir", "workers"),
+                     recipe="min-resized (bilinear, as OpenCV INTER_LINEAR) centre crops: the paper's recipe"))
 
 
 def _load_folder(root: Path, split: str, download: bool = False, size: int | str = 32, cache_dir: str | None = None,
@@ -535,7 +539,7 @@ def _load_folder(root: Path, split: str, download: bool = False, size: int | str
 
 
 register(DatasetSpec("folder", _load_folder, ("train",), "any folder of images (LSUN-style), unlabelled, min-resized + centre-cropped, cached",
-                     options=("size", "cache_dir", "workers")))
+                     options=("size", "cache_dir", "workers"), recipe="min-resized (bilinear) centre crops"))
 
 
 # --- npz -------------------------------------------------------------------------------------
@@ -550,7 +554,7 @@ def _load_npz(root: Path, split: str, download: bool = False, x_key: str = "x", 
 
 
 register(DatasetSpec("npz", _load_npz, ("train", "test", "val"), "an .npz with uint8 images 'x' (N, H, W, 3) and optional labels 'y'",
-                     options=("x_key", "y_key")))
+                     options=("x_key", "y_key"), recipe="the .npz's images as stored"))
 
 
 # --- the built-in offline default ------------------------------------------------------------
@@ -570,4 +574,5 @@ def _load_digits(root: Path | None, split: str, download: bool = False) -> Image
 
 
 register(DatasetSpec("digits", _load_digits, ("train", "test", "all"),
-                     "built in, offline: scikit-learn's handwritten digits at 32x32 (train = first 1500 of 1797)", needs_root=False))
+                     "built in, offline: scikit-learn's handwritten digits at 32x32 (train = first 1500 of 1797)", needs_root=False,
+                     recipe="scikit-learn's 8x8 digits upscaled to 32x32"))

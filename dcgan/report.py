@@ -49,7 +49,11 @@ def _model(row: dict) -> str:
 
 def _kind(row: dict) -> str:
     source = str(row.get("source", ""))
-    return "paper (quoted, not measured)" if source.startswith(QUOTED) else ("control" if "control" in source else "measured")
+    if source.startswith(QUOTED):
+        return "paper (quoted, not measured)"
+    if source == "not measured":  # a cell whose files were missing: it says which
+        return "not measured"
+    return "control" if "control" in source else "measured"
 
 
 def probe_table(rows: list[dict], columns: dict[str, str], extra_dim: bool = True) -> pd.DataFrame:
@@ -64,10 +68,14 @@ def probe_table(rows: list[dict], columns: dict[str, str], extra_dim: bool = Tru
         line[f"{title} ±"] = _num(r.get("ci95"))
         if extra_dim and _num(r.get("feature_dim")) is not None:
             line["max # of features units"] = int(float(r["feature_dim"]))
-    order = {"measured": 0, "control": 1, "paper (quoted, not measured)": 2}
+        if r.get("note"):  # why a cell is empty, e.g. which file is missing
+            line["note"] = "; ".join(filter(None, [line.get("note"), f"{title}: {r['note']}"]))
+        if _kind(r) == "measured":
+            line["source"] = "measured"
+    order = {"measured": 0, "not measured": 0, "control": 1, "paper (quoted, not measured)": 2}
     df = pd.DataFrame(sorted(lines.values(), key=lambda d: order[d["source"]]))
     cols = ["model"] + [c for t in columns.values() for c in (t, f"{t} ±")] + (["max # of features units"] if extra_dim else []) + ["source"]
-    return df.reindex(columns=cols)
+    return df.reindex(columns=cols + (["note"] if "note" in df else []))
 
 
 def table1(rows: list[dict]) -> pd.DataFrame:

@@ -56,3 +56,13 @@ def test_write_leaves_out_paper_tables_with_nothing_measured_and_never_overwrite
     page = a["html"].read_text()
     assert page.count("data:image/png;base64,") == 2 and "Table 1: CIFAR-10" in page
     assert pd.read_csv(a["throughput"])["× reference"].tolist() == [1.1]
+
+
+def test_a_cell_that_could_not_be_measured_says_why_in_its_table():
+    rows = probe_rows() + [{"protocol": "cifar10-400", "variant": "imagenet32", "weights": "authors' released weights",
+                            "source": "not measured", "value": None, "note": "not measured: missing 30_gen_params.jl_01.npy",
+                            "time": "2026-11-22T10:00:00+0000"}]
+    df = report.table1(rows)
+    line = df[df["model"] == "imagenet32 (authors' released weights)"].iloc[0]
+    assert line["source"] == "not measured" and pd.isna(line["Accuracy (400 per class)"])
+    assert line["note"] == "Accuracy (400 per class): not measured: missing 30_gen_params.jl_01.npy"

@@ -142,3 +142,43 @@ def test_the_memorisation_cells_csv_row_carries_the_suites_columns(tmp_path):
     for k in suites.SUITE_FIELDS:
         assert str(csv_row[k]) == str(record["rows"][0][k]), k
     assert csv_row["suite"] == "tiny" and csv_row["seed"] == 1 and csv_row["cell"] == c.id
+
+
+def test_the_released_suite_probes_what_is_there_and_says_which_file_is_missing(monkeypatch, tmp_path, shared_data):
+    """Tables 1-2 from the authors' weights as one job: the complete SVHN model is imported and
+    probed beside its control; the partial ImageNet model's cells name the missing shards and are
+    tried again on the next run; the rest still runs."""
+    def small_released():
+        s = suites.released_suite()
+        return suites.Suite("released", s.description, variants=s.variants, datasets=(), seeds=(), protocols=(), steps={},
+                            data_root=None, released=tuple((folder, v, ("digits-50",)) for folder, v, _ in suites.RELEASED_MODELS))
+
+    monkeypatch.setitem(suites.SUITES, "released", small_released)
+    args = ["--suite", "released", "--runs", str(tmp_path / "runs"), "--results", str(tmp_path / "results"),
+            "--released", str(shared_data / "released")]
+    assert run.main(args) == 0
+    cells = {p.name for p in (tmp_path / "runs" / "released" / "cells").iterdir()}
+    assert len(cells) == 2 and all("svhn32" in n for n in cells)  # the measured ones are kept; the missing ones retry
+    csv_rows = (tmp_path / "results" / "released" / "probe-rows.csv").read_text()
+    assert "authors' released weights (svhn_unsup_all_conv_dcgan_100z_gaussian_lr_0.0005_64mb)" in csv_rows
+    md = (tmp_path / "results" / "released" / "report" / "report.md").read_text()
+    assert "digits-50: svhn32 (the authors' training)" in md and "gap " in md  # the headline: trained against control
+    records = [json.loads(p.read_text()) for p in (tmp_path / "runs" / "released" / "cells").iterdir()]
+    measured = [r for rec in records for r in rec["rows"] if r.get("source") == "measured"]
+    assert measured and measured[0]["train_dataset"] == "the authors' (not trained here)"
+    # the missing shards are named in the row written for the ImageNet model
+    json_rows = [r for p in (tmp_path / "results" / "released").glob("probe-digits-50-*.json") for r in json.loads(p.read_text())]
+    missing = [r for r in json_rows if r.get("source") == "not measured"]
+    assert missing and all("30_gen_params.jl_01.npy" in r["note"] for r in missing)
+
+
+def test_the_paper_suite_trains_on_the_papers_crops_where_it_can_and_says_so_where_not(tmp_path):
+    assert suites.paper_imagenet(tmp_path) == "imagenet32"  # no raw ImageNet: the squashed batches
+    (tmp_path / "train").mkdir()
+    assert suites.paper_imagenet(tmp_path) == "imagenet"  # the raw tree: min-resized centre crops
+    assert "not the paper's crops" in suites.train_recipe("imagenet32") and "the paper's recipe" in suites.train_recipe("imagenet")
+    ctx = suites.Context(suites.paper(), tmp_path / "runs", tmp_path / "results", log=lambda m: None)
+    train = next(c for c in suites.cells(ctx.suite) if c.kind == "train" and c.variant == "imagenet32")
+    row = suites._common(ctx, train)
+    assert row["train_data_recipe"].startswith("Imagenet32 (squashed, not the paper's crops)") and row["updates"] == "alternate"
+    assert "train_data_recipe" in suites.SUITE_FIELDS
