@@ -122,6 +122,14 @@ def _check_loadable(path: Path) -> None:
                         f"({type(e).__name__}); refusing to unpickle them") from None
     if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
         raise UserError(f"Inception weights {path} are not a state dict of tensors")
+    # the layers torch-fidelity's Inception-v3 loads them into (its stem and its 1008-way head):
+    # other weights would fail later in a page-long load_state_dict error
+    expected = {"Conv2d_1a_3x3.conv.weight": (32, 3, 3, 3), "fc.weight": (1008, 2048)}
+    wrong = [f"{k} {tuple(state[k].shape) if k in state else 'missing'}" for k, shape in expected.items()
+             if k not in state or tuple(state[k].shape) != shape]
+    if wrong:
+        raise UserError(f"Inception weights {path} do not fit torch-fidelity's Inception-v3 ({', '.join(wrong)}; expected "
+                        f"{', '.join(f'{k} {s}' for k, s in expected.items())}); use {STANDARD_INCEPTION['file']}")
 
 
 class GeneratorAdapter(nn.Module):

@@ -46,6 +46,18 @@ def _binary(tmp):
     (tmp / "rows.json").write_bytes(bytes(range(256)))
 
 
+def _unlabelled_test_split(tmp):
+    rng = np.random.default_rng(0)
+    np.savez(tmp / "cifar10_train.npz", x=rng.integers(0, 256, (60, 32, 32, 3), dtype=np.uint8), y=np.arange(60) % 10)
+    np.savez(tmp / "cifar10_test.npz", x=rng.integers(0, 256, (20, 32, 32, 3), dtype=np.uint8))  # no labels
+
+
+def _wrong_inception(tmp):
+    import torch
+
+    torch.save({"conv.weight": torch.zeros(4, 3, 3, 3)}, tmp / "inception.pth")
+
+
 def _inverted_box(tmp):
     (tmp / "boxes.json").write_text(json.dumps([{"sample": 0, "boxes": [[20, 20, 5, 5]]}]))
 
@@ -85,6 +97,12 @@ FAULTS = [
     Fault("probe-curve steps x", ["probe-curve", "--ckpt", "{run}", "--steps", "1,x"], 1, "--steps must be comma-separated checkpoint steps"),
     Fault("probe-curve missing step", ["probe-curve", "--ckpt", "{run}", "--protocol", "digits-50", "--steps", "3"], 1,
           "has no checkpoint at step(s) 3; it has 4"),
+    Fault("probe with an unlabelled test split", ["probe", "--random-init", "dcgan32", "--protocol", "cifar10-400", "--data-root", "{tmp}",
+                                                   "--out-dir", "{tmp}/rows"], 1,
+          "cifar10/test has no labels; a probe needs labelled train and test splits", ["cifar10_test.npz"], _unlabelled_test_split),
+    Fault("inception weights with the wrong keys", ["fidelity", "--ckpt", "{ckpt}", "--dataset", "digits", "--n", "10",
+                                                    "--inception-weights", "{tmp}/inception.pth", "--out-dir", "{tmp}/rows"], 1,
+          "do not fit torch-fidelity's Inception-v3 (Conv2d_1a_3x3.conv.weight missing", ["inception.pth"], _wrong_inception),
     Fault("compare a binary file", ["compare", "{tmp}/rows.json", "{tmp}/rows.json"], 1, "is not readable JSON", ["rows.json"], _binary),
     Fault("forget with an inverted box", ["forget", "--ckpt", "{ckpt}", "--boxes", "{tmp}/boxes.json", "--n", "4", "--out", "{tmp}/fo"], 1,
           "box [20, 20, 5, 5] of sample 0 is not [x0, y0, x1, y1]", ["boxes.json"], _inverted_box),
