@@ -44,10 +44,13 @@ class Protocol:
     grid: tuple[float, ...] = svm.PAPER_GRID  # where the search for C starts (PROTOCOL.md §5: the SVHN script's grid)
     extend_grid: bool = True  # grow the grid past an edge while the chosen C sits on it
     grid_range: tuple[float, float] = (1e-7, 1.0)  # ... never beyond these
+    # fresh selection draws for every C (the authors' SVHN script: 10 draws x 7 C = 70 fits), or
+    # the same draws for every C (one fit per draw serves every C through the shared Gram matrix)
+    fresh_draws_per_C: bool = False
 
 
 PROTOCOLS = {
-    "svhn-1000": Protocol("svhn-1000", "svhn", 100, 10, 100, metric="error"),
+    "svhn-1000": Protocol("svhn-1000", "svhn", 100, 10, 100, metric="error", fresh_draws_per_C=True),
     "cifar10-400": Protocol("cifar10-400", "cifar10", 400, 10, 10),
     "cifar10-full": Protocol("cifar10-full", "cifar10", None, 1, 0),
     # not the paper's: the same shape on the built-in digits, so the offline quick suite can probe
@@ -208,6 +211,14 @@ def _fit_draw(p: _Prepared, per_class: int | None, fit_with_state, draw_seed: in
             "objective": [float(m.objective.sum()) for m in models]}
 
 
+def _fresh_seed(seed: int, draw_index: int, C: float, draws: int) -> int:
+    """A selection draw's seed when every C gets fresh draws: C itself (log10 C to a thousandth)
+    picks a block of ``draws`` seeds, so a C's draws do not depend on the grid around it, differ
+    from every other C's, and never meet the test draws (seeds from seed + 1000)."""
+    place = int(round(1000 * (np.log10(C) + 12)))
+    return seed + 100_000 + draws * place + draw_index
+
+
 def ladder_steps(c: float, direction: int, n: int = 3, lo: float = 1e-7, hi: float = 1.0) -> list[float]:
     """The next ``n`` values of the 1-2-5 ladder (..., 1e-4, 2e-4, 5e-4, 1e-3, ...) strictly
     below (direction -1) or above (+1) ``c``, within [lo, hi], nearest first."""
@@ -250,6 +261,17 @@ def run(netD, protocol: Protocol, data_root=None, solver: str = "ours", grid=Non
     per_C: dict[float, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # C -> per-draw (val error, test acc, objective)
 
     def select(chunk: list[float]) -> None:
+        if protocol.fresh_draws_per_C:
+            # the authors' SVHN script: fresh draws for every C (a fit per C and draw)
+            for c in chunk:
+                val, test, obj = (np.zeros(protocol.draws) for _ in range(3))
+                for j in range(protocol.draws):
+                    s = _fresh_seed(seed, j, c, protocol.draws)
+                    out = fits.get({"fit": "select", "seed": s, "grid": [c]}, functools.partial(fit_draw, s, [c]))
+                    val[j], test[j], obj[j] = 1 - out["val_acc"][0], out["test_acc"][0], out["objective"][0]
+                log(f"  C = {c:g}: validation error over {protocol.draws} fresh draws {np.round(100 * val, 2).tolist()}")
+                per_C[c] = (val, test, obj)
+            return
         val, test, obj = (np.zeros((protocol.draws, len(chunk))) for _ in range(3))
         for j in range(protocol.draws):
             out = fits.get({"fit": "select", "seed": seed + j, "grid": list(chunk)},
@@ -307,7 +329,9 @@ def run(netD, protocol: Protocol, data_root=None, solver: str = "ours", grid=Non
         "val_error_pct_per_C": (100 * val_err.mean(0)).tolist(),
         "objective_per_C": objectives.mean(0).tolist(), "test_acc_pct_per_C": (100 * test_acc_per_C.mean(0)).tolist(),
         "draws": protocol.draws, "test_draws": protocol.test_draws, "per_class": protocol.per_class,
-        "draw_seeds": f"selection {seed}..{seed + protocol.draws - 1}, test {seed + 1000}..{seed + 999 + protocol.test_draws} (numpy default_rng, fresh test draws)",
+        "draw_seeds": (f"selection: fresh draws for every C (seed {seed} + 100000 + {protocol.draws} x round(1000 (log10 C + 12)) + draw)"
+                       if protocol.fresh_draws_per_C else f"selection {seed}..{seed + protocol.draws - 1}, the same draws for every C")
+        + f", test {seed + 1000}..{seed + 999 + protocol.test_draws} (numpy default_rng, fresh test draws)",
         "val_size": protocol.val_size, "split": f"sklearn.utils.shuffle(random_state={protocol.split_seed}); first {protocol.val_size} validate",
         "bn_stats": rec_train["bn_stats"], "feature_dim": rec_train["feature_dim"], "solver": solver,
         "dataset": protocol.dataset, "test_split": protocol.test_split, "n_test": len(p.y_test),

@@ -503,7 +503,8 @@ def _check_out(out: Path, resume: bool) -> None:
     either way it must be a folder we can write to. Checked before any data is loaded."""
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file, not a folder; choose a folder for the run")
-    entries = sorted(p.name for p in out.iterdir() if ".tmp-" not in p.name) if out.is_dir() else []
+    # our own transient files (a killed write's temporary, another process's write test) do not count
+    entries = sorted(p.name for p in out.iterdir() if ".tmp-" not in p.name and not p.name.startswith(".write-test-")) if out.is_dir() else []
     has_ckpt = checkpoint.latest(out) is not None
     ours = has_ckpt or any(n.startswith("run-") and n.endswith(".json") for n in entries)
     if entries and not resume:

@@ -107,7 +107,9 @@ def test_compare_sklearn_reports_ratio_and_agreement(svhn_root, tmp_path, capsys
     assert len(out["objective_rel_diff_per_C"]) == 2 and out["fits_kept_ours"] == out["fits_kept_sklearn"] == 0
     for side in ("ours", "sklearn"):  # the total is the sum of each fit's seconds, each fit named
         per_fit = out[f"seconds_per_fit_{side}"]
-        assert list(per_fit) == ["fit select seed 0", f"fit test seed 1000 C {out[f'C_{side}']}"]
+        # svhn-1000 draws fresh images for every C: one selection fit per C
+        fresh = [f"fit select seed {probe._fresh_seed(0, 0, c, 1)}" for c in (1e-3, 1e-2)]
+        assert list(per_fit) == fresh + [f"fit test seed 1000 C {out[f'C_{side}']}"]
         assert sum(per_fit.values()) == pytest.approx(out[f"seconds_{side}"])
     assert list((tmp_path / "rows").glob("probe-compare-svhn-1000-*.json"))
 
@@ -149,7 +151,7 @@ def test_the_protocol_fits_the_documented_draws(svhn_root, tmp_path, monkeypatch
     fitted = []
     real = svm.SOLVERS["ours"]
     monkeypatch.setitem(svm.SOLVERS, "ours", lambda X, y, Cs, **kw: fitted.append((np.array(X), y)) or real(X, y, Cs, **kw))
-    protocol = probe.get("svhn-1000", val_size=100, per_class=20, draws=2, test_draws=1)
+    protocol = probe.get("svhn-1000", val_size=100, per_class=20, draws=2, test_draws=1, fresh_draws_per_C=False)  # the shared-draw machinery; svhn-1000's fresh draws are tested below
     cache = tmp_path / "cache"
     probe.run(netD, protocol, data_root=svhn_root, grid=[1e-3], seed=5, cache_dir=cache, progress=False, log=lambda m: None)
     train = data.load("svhn", "train", svhn_root)
@@ -165,7 +167,7 @@ def test_the_protocol_fits_the_documented_draws(svhn_root, tmp_path, monkeypatch
 
 def test_an_interrupted_protocol_resumes_at_the_fit_it_was_in(svhn_root, tmp_path, monkeypatch):
     _, netD = nets.build(tiny(), seed=1)
-    protocol = probe.get("svhn-1000", val_size=100, per_class=20, draws=3, test_draws=2)
+    protocol = probe.get("svhn-1000", val_size=100, per_class=20, draws=3, test_draws=2, fresh_draws_per_C=False)  # the shared-draw machinery; svhn-1000's fresh draws are tested below
     kw = dict(data_root=svhn_root, grid=[1e-3, 1e-2], progress=False, log=lambda m: None)
     whole = probe.run(netD, protocol, cache_dir=tmp_path / "whole", **kw)
     assert whole["fits_kept"] == 0
@@ -199,7 +201,7 @@ def test_an_interrupted_protocol_resumes_at_the_fit_it_was_in(svhn_root, tmp_pat
 
 def test_finished_fits_are_kept_only_while_the_solvers_code_is_unchanged(svhn_root, tmp_path, monkeypatch):
     _, netD = nets.build(tiny(), seed=1)
-    protocol = probe.get("svhn-1000", val_size=100, per_class=20, draws=2, test_draws=1)
+    protocol = probe.get("svhn-1000", val_size=100, per_class=20, draws=2, test_draws=1, fresh_draws_per_C=False)  # the shared-draw machinery; svhn-1000's fresh draws are tested below
     kw = dict(data_root=svhn_root, grid=[1e-3, 1e-2], progress=False, log=lambda m: None, cache_dir=tmp_path)
     assert probe.run(netD, protocol, **kw)["fits_kept"] == 0
     assert probe.run(netD, protocol, **kw)["fits_kept"] == 3
@@ -263,7 +265,7 @@ def _fake_validation_curve(monkeypatch, best_C):
 
 def test_the_grid_is_extended_past_an_edge_until_the_chosen_C_is_interior(svhn_root, tmp_path, monkeypatch):
     _, netD = nets.build(tiny(), seed=0)
-    protocol = probe.get("svhn-1000", val_size=100, per_class=20, draws=2, test_draws=1)
+    protocol = probe.get("svhn-1000", val_size=100, per_class=20, draws=2, test_draws=1, fresh_draws_per_C=False)  # the shared-draw machinery; svhn-1000's fresh draws are tested below
     kw = dict(data_root=svhn_root, cache_dir=tmp_path / "cache", progress=False, log=lambda m: None)
     _fake_validation_curve(monkeypatch, best_C=2e-6)
     out = probe.run(netD, protocol, **kw)
@@ -297,3 +299,22 @@ def test_dcgan_features_by_default_are_the_features_the_probe_fits(shared_data, 
                      "--no-progress"]) == 0
     np.testing.assert_array_equal(np.load(out), prepared.f_test)
     assert "pool:cifar10/train-pool(seed=42,val=10000)" in capsys.readouterr().err
+
+
+def test_svhn_1000_draws_fresh_images_for_every_C_as_the_authors_script(svhn_root, tmp_path, monkeypatch):
+    seen = []
+    original = probe._fit_draw
+
+    def recording(p, per_class, fit_with_state, draw_seed, Cs, scratch):
+        seen.append((draw_seed, tuple(Cs)))
+        return original(p, per_class, fit_with_state, draw_seed, Cs, scratch)
+
+    monkeypatch.setattr(probe, "_fit_draw", recording)
+    _, netD = nets.build(tiny(), seed=0)
+    protocol = probe.get("svhn-1000", val_size=100, per_class=10, draws=2, test_draws=1)
+    assert protocol.fresh_draws_per_C and not probe.get("cifar10-400").fresh_draws_per_C
+    out = probe.run(netD, protocol, data_root=svhn_root, grid=[1e-3, 1e-2], cache_dir=tmp_path / "c", progress=False, log=lambda m: None)
+    selection = [(s, c) for s, c in seen if s < 1000 or s >= 100_000]
+    assert len(selection) == 4 and all(len(c) == 1 for _, c in selection)  # one fit per C and draw
+    assert len({s for s, _ in selection}) == 4  # every C its own draws
+    assert "fresh draws for every C" in out["draw_seeds"]
