@@ -132,9 +132,11 @@ def _figure_setup(args):
     from . import checkpoint
 
     out = Path(args.out)
-    if out.exists() and any(out.iterdir()) and not args.force:
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file, not a folder; choose a folder for the figures")
+    if out.is_dir() and any(out.iterdir()) and not args.force:
         raise UserError(f"{out} exists and is not empty; pass --force to write into it, or choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
+    check_writable_dir(out, f"cannot write the figures to --out {out}")
     v, netG, netD, state = checkpoint.load_models(args.ckpt)
     bn = getattr(args, "bn_stats", None) or ("batch" if state.get("bn_stats") == "none" else "running")
     return out, v, netG, netD, bn

@@ -106,6 +106,9 @@ FAULTS = [
     Fault("compare a binary file", ["compare", "{tmp}/rows.json", "{tmp}/rows.json"], 1, "is not readable JSON", ["rows.json"], _binary),
     Fault("forget with an inverted box", ["forget", "--ckpt", "{ckpt}", "--boxes", "{tmp}/boxes.json", "--n", "4", "--out", "{tmp}/fo"], 1,
           "box [20, 20, 5, 5] of sample 0 is not [x0, y0, x1, y1]", ["boxes.json"], _inverted_box),
+    Fault("walk out under a file", ["walk", "--ckpt", "{ckpt}", "--out", "{tmp}/file/walk"], 1, "cannot write the figures to --out",
+          ["file"], _a_file),
+    Fault("walk out is a file", ["walk", "--ckpt", "{ckpt}", "--out", "{tmp}/file"], 1, "is a file, not a folder", ["file"], _a_file),
     Fault("sample out under a file", ["sample", "--ckpt", "{ckpt}", "--n", "4", "--out", "{tmp}/file/s.png"], 1, "cannot write",
           ["file"], _a_file),
 ]

@@ -218,6 +218,23 @@ def test_resume_falls_back_past_a_corrupt_newest_checkpoint_and_cleans_up_a_kill
         "run-00000000.json", "run-00000010.json", "run-00000030.json", "run-00000030-2.json"])
 
 
+def test_a_full_disk_during_a_checkpoint_write_is_one_line_and_the_earlier_checkpoints_stay(tmp_path, monkeypatch):
+    train(_cfg(tmp_path / "run", 10))
+    original = torch.save
+
+    def full_disk(obj, f, *a, **k):
+        if isinstance(obj, dict) and obj.get("step") == 20:
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 3264 vs 3152\nmore C++ detail")
+        return original(obj, f, *a, **k)
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.raises(UserError, match=r"could not write checkpoint .*ckpt-00000020.pt \(\[enforce fail at inline_container.cc:672\] "
+                                        r"\. unexpected pos 3264 vs 3152\); free space .* the checkpoints written before it are whole"):
+        train(_cfg(tmp_path / "run", 30, resume=True))
+    assert [s for s, _ in checkpoint.list_checkpoints(tmp_path / "run")] == [10] and checkpoint.load(tmp_path / "run" / "ckpt-00000010.pt")
+    assert not list((tmp_path / "run").glob(".ckpt-*"))  # the temporary of the failed write is gone
+
+
 def test_cpu_refuses_cuda_only_options(tmp_path):
     with pytest.raises(UserError, match="bf16 autocast is a CUDA option"):
         Trainer(_cfg(tmp_path / "run", 1, amp="bf16", device="cpu"))
