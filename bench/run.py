@@ -114,12 +114,12 @@ def _rows(records: dict, cells, kind: str) -> list[dict]:
 
 
 def write_report(ctx: suites.Context, all_cells, records: dict):
-    """The suite's one current report, ``RESULTS/<suite>/report/``: written whole into a new
+    """The suite's one current report, ``RESULTS/<suite>/report-current/``: written whole into a new
     folder, then put in place of the previous one (which git history keeps, where results/ is
     committed); the rows files beside it only grow."""
     if not records:
         return None
-    final = ctx.results / "report"
+    final = ctx.results / "report-current"
     fresh = report.new_folder(ctx.results, ".report-new")
     written = _write_report(ctx, all_cells, records, fresh)
     old = fresh.with_name(fresh.name.replace(".report-new", ".report-old"))

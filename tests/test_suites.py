@@ -78,7 +78,7 @@ def test_a_killed_suite_resumes_without_recomputing_finished_cells(tiny, monkeyp
     calls.clear()
     assert run.main(args) == 0
     assert calls == {"probe": 1, "curve": 1, "figures": 1, "control": 1, "throughput": 1}  # only what had not finished
-    report = tmp_path / "results" / "tiny" / "report"
+    report = tmp_path / "results" / "tiny" / "report-current"
     page = (report / "report.html").read_text()
     assert "Table 1" not in page  # no paper table for digits
     assert "latent walk: dcgan32" in page and "numbered sample sheet: dcgan32" in page
@@ -92,7 +92,7 @@ def test_a_killed_suite_resumes_without_recomputing_finished_cells(tiny, monkeyp
     (report / "stale.txt").write_text("from the run before")
     assert run.main(args) == 0 and calls == {}  # everything finished: nothing recomputed, a new report in its place
     assert (report / "report.html").exists() and not (report / "stale.txt").exists()
-    assert [p.name for p in (tmp_path / "results" / "tiny").iterdir() if "report" in p.name] == ["report"]
+    assert [p.name for p in (tmp_path / "results" / "tiny").iterdir() if "report" in p.name] == ["report-current"]
     rows = json.loads(next((tmp_path / "runs" / "tiny" / "cells").glob("probe*seed1*")).read_text())["rows"]
     measured = [r for r in rows if r["source"] == "measured"]
     assert measured[0]["seed"] == 1 and measured[0]["suite"] == "tiny" and measured[0]["train_dataset"] == "digits"
@@ -161,7 +161,7 @@ def test_the_released_suite_probes_what_is_there_and_says_which_file_is_missing(
     assert len(cells) == 2 and all("svhn32" in n for n in cells)  # the measured ones are kept; the missing ones retry
     csv_rows = (tmp_path / "results" / "released" / "probe-rows.csv").read_text()
     assert "authors' released weights (svhn_unsup_all_conv_dcgan_100z_gaussian_lr_0.0005_64mb)" in csv_rows
-    md = (tmp_path / "results" / "released" / "report" / "report.md").read_text()
+    md = (tmp_path / "results" / "released" / "report-current" / "report.md").read_text()
     assert "digits-50: svhn32 (the authors' training)" in md and "gap " in md  # the headline: trained against control
     records = [json.loads(p.read_text()) for p in (tmp_path / "runs" / "released" / "cells").iterdir()]
     measured = [r for rec in records for r in rec["rows"] if r.get("source") == "measured"]
