@@ -406,9 +406,9 @@ def run_released_probe(ctx: Context, c: Cell) -> dict:
         rows = probe.run_with_control(v, netD, _protocol(c), control=False, label=weights, data_root=ctx.suite.data_root, log=ctx.log)
     except UserError as e:
         ctx.log(f"{c.id}: not measured: {e}")
-        rows = _not_measured(c, weights, e)
-        _write_probe(rows, ctx)
-        return {"rows": rows, "retry": True}  # tried again on the next run, when the files may be there
+        # shown in this run's report, never appended to the rows files (no measurement happened);
+        # the cell is tried again on the next run, when the files may be there
+        return {"rows": _not_measured(c, weights, e), "retry": True}
     for r in rows:
         if r["source"] == "measured":
             r.update({**_common(ctx, c), "checkpoint": str(ckpt), "seed": None, "train_dataset": "the authors' (not trained here)"})

@@ -323,12 +323,12 @@ class Trainer:
         "alternate" the other network's figures are those of its latest update."""
         if self.v.updates == "alternate":
             if self.step % 2 == 0:
-                self._last.update(self._update_g(self._z(real.shape[0]), real.shape[0]))
+                self._last.update(self._update_g(real.shape[0], z=self._z(real.shape[0])))
             else:
                 self._last.update(self._update_d(real, self._z(real.shape[0]))[0])
             return dict(self._last)
         stats, fake = self._update_d(real, self._z(real.shape[0]))
-        return {**stats, **self._update_g(fake, real.shape[0])}
+        return {**stats, **self._update_g(real.shape[0], fake=fake)}
 
     def _z(self, b: int) -> torch.Tensor:
         # z for the whole global batch from the generator every rank shares, then this rank's part
@@ -356,12 +356,12 @@ class Trainer:
         return {"loss_d": loss_d.detach(), "d_x": torch.sigmoid(out_real).mean().detach(),
                 "d_g_z1": torch.sigmoid(out_fake).mean().detach(), "grad_norm_d": grad_d}, fake
 
-    def _update_g(self, fake_or_z: torch.Tensor, b: int) -> dict[str, torch.Tensor]:
-        """(2) Update G: maximise log D(G(z)) (the non-saturating loss), on the G(z) that D's
-        update just saw, or on fresh z (a 2-D tensor of latent codes) when G updates alone."""
+    def _update_g(self, b: int, fake: torch.Tensor | None = None, z: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """(2) Update G: maximise log D(G(z)) (the non-saturating loss), on the ``fake`` = G(z)
+        that D's update just saw, or on G of fresh ``z`` when G updates alone."""
         self.optG.zero_grad(set_to_none=True)
         with self._autocast():
-            fake = self.runG(fake_or_z) if fake_or_z.dim() == 2 else fake_or_z
+            fake = self.runG(z) if fake is None else fake
             out_gen = self.runD(fake).float()
         loss_g = F.binary_cross_entropy_with_logits(out_gen, torch.ones(b, device=self.device))
         loss_g.backward()
