@@ -245,13 +245,11 @@ def run(netD, protocol: Protocol, data_root=None, solver: str = "ours", grid=Non
     grid = sorted(protocol.grid if grid is None else grid)
     lo, hi = protocol.grid_range
     start = list(grid)
-    _check_solver(solver)
+    fit_with_state = _fitter(solver, device, log)  # an unknown solver fails here, before any features
     p = _prepare(netD, protocol, data_root, device, cache_dir, progress, download)
     f_train, y_train, f_test = p.f_train, p.y_train, p.f_test
     rec_train, t_features = p.rec_train, p.seconds_features
     fits = _fit_cache(p, protocol, solver, device, cache_dir)
-
-    fit_with_state = _fitter(solver, device, log)
 
     def fit_draw(draw_seed, Cs, scratch):
         return _fit_draw(p, protocol.per_class, fit_with_state, draw_seed, Cs, scratch)
