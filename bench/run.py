@@ -3,6 +3,7 @@ recomputed, an interrupted suite resumes), then write its report.
 
     python bench/run.py                       # the quick suite: offline, 2-core CPU, < 15 min
     python bench/run.py --suite paper         # Table 1 and 2 at full scale (a GPU, ImageNet, SVHN)
+    python bench/run.py --suite paper --scale smoke   # every paper cell at toy sizes (bench/standin.py's data)
     python bench/run.py --suite ablations --only variant=dcgan32-nobn,kind=throughput
     python bench/run.py --list                # the cells, and which are finished
 
@@ -13,6 +14,7 @@ Data: the quick suite uses the real CIFAR-10 under $DCGAN_DATA_ROOT (tox points 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
 import shutil
@@ -32,6 +34,10 @@ from dcgan.errors import UserError  # noqa: E402
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--suite", default="quick", choices=sorted(suites.SUITES))
+    p.add_argument("--scale", default="full", choices=("full", "smoke"),
+                   help="smoke: the paper suite's every cell at toy sizes, on stand-in data (bench/standin.py); proves the route runs")
+    p.add_argument("--inception-weights", metavar="PTH", help="fidelity cells: this Inception weights file instead of the standard one "
+                                                               "(rows from other weights are never called FID/IS/KID)")
     p.add_argument("--only", default="", help="comma-separated: cells matching any token (kind=probe, variant=dcgan32, seed=1, "
                                                "or a substring of a cell id); the training they need runs too")
     p.add_argument("--runs", default="runs/bench", help="run folders and the cell cache (reused and resumed)")
@@ -53,7 +59,14 @@ def main(argv=None) -> int:
             candidate = (args.candidate, tuple(over.items()))
             if candidate == suites.QUICK_MODEL:
                 raise UserError(f"the candidate is the baseline itself ({args.candidate} with {over}); change a field with --candidate-set")
-        suite = suites.quick(candidate) if candidate else suites.SUITES[args.suite]()
+        if candidate:
+            suite = suites.quick(candidate)
+        else:  # a suite's own scale unless another is asked for (a suite without it refuses, in one line)
+            suite = suites.SUITES[args.suite]() if args.scale == "full" else suites.SUITES[args.suite](scale=args.scale)
+        if args.inception_weights:
+            if not Path(args.inception_weights).is_file():
+                raise UserError(f"--inception-weights {args.inception_weights} is not a file; give the path of an Inception .pth")
+            suite = dataclasses.replace(suite, inception_weights=str(Path(args.inception_weights).resolve()))
         ctx = suites.Context(suite, Path(args.runs) / suite.name, Path(args.results) / suite.name,
                              released_dir=Path(args.released) if args.released else None)
         all_cells = suites.cells(suite)

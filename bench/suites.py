@@ -10,6 +10,7 @@ editing a suite's declaration makes new cells rather than reusing stale ones.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import io
 import json
@@ -43,7 +44,8 @@ class Suite:
     variants: tuple[tuple[str, tuple[tuple[str, object], ...]], ...]  # (registered name, overrides)
     datasets: tuple[str, ...]  # training data
     seeds: tuple[int, ...]
-    protocols: tuple[tuple[str, int | None, int | None], ...]  # (protocol, draws, test draws); None: the paper's
+    # (protocol, draws, test draws[, other Protocol fields as (key, value) pairs]); None: the paper's
+    protocols: tuple[tuple, ...]
     steps: dict[str, int]  # training steps per dataset
     data_root: str | None = None
     fidelity_metrics: tuple[str, ...] = ()
@@ -56,7 +58,10 @@ class Suite:
     # models imported from the authors' released weights instead of trained: (folder name, variant, protocols)
     released: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
     trains_on: tuple[tuple[str, str], ...] = ()  # (variant, the one dataset it trains on); other variants train on every dataset
-    overrides_per_dataset: dict[str, dict] = field(default_factory=dict)  # e.g. svhn32's own batch size
+    scale: str = "full"  # "smoke": the same cells at toy sizes, to prove the route runs (see paper())
+    note: str = ""  # written into every row's "note" (e.g. what a smoke scale changed)
+    inception_weights: str | None = None  # fidelity: a weights file (default: the standard one, where it is)
+    throughput_options: tuple[tuple[str, object], ...] = ()  # keyword arguments of throughput.run (e.g. fewer calls)
 
 
 @dataclass(frozen=True)
@@ -110,12 +115,13 @@ QUICK_MODEL = ("dcgan32", (("ngf", 32), ("ndf", 32), ("batch_size", 64), ("lr", 
 QUICK_STEPS = {"cifar10": 4000, "digits": 1500}
 
 
-def quick(candidate: tuple[str, tuple] | None = None) -> Suite:
+def quick(candidate: tuple[str, tuple] | None = None, scale: str = "full") -> Suite:
     """Offline, on a 2-core CPU, in about 12 minutes: the real CIFAR-10 when it is under
     $DCGAN_DATA_ROOT, else the built-in digits. The trained D against its random-init control
     on the same test draws, the probe curve over the run, KID where the weights are,
     memorisation, throughput. ``candidate``: a second model run beside the baseline the same way
     (for `tox -e compare`)."""
+    _check_scale("quick", scale, ("full",))
     root = cifar10_present()
     dataset, protocol = ("cifar10", ("cifar10-400", 1, 3)) if root else ("digits", ("digits-10", 3, 10))
     return Suite("quick", "a quarter-width dcgan32 trained for minutes, probed beside its random-init control on the same test draws, "
@@ -125,15 +131,20 @@ def quick(candidate: tuple[str, tuple] | None = None) -> Suite:
                  memorisation_n=1000, throughput_stages=throughput.STAGES, benchmarks=True, figures=True, curve_points=4)
 
 
-def paper() -> Suite:
+def paper(scale: str = "full") -> Suite:
     """The full reproduction, for a GPU machine with ImageNet 32x32 and SVHN under the data root.
     Training lengths [inferred from the released checkpoints' names]: imagenet32 checkpoint 30 ->
     30 epochs of 10,009 minibatches of 128; svhn32 checkpoint 200 -> 200 epochs of 1,145
     minibatches of 64. Both variants train with the authors' loop (updates="alternate": one
     network per minibatch), so a step is a minibatch and each network gets the authors' number
-    of updates, half the steps each."""
+    of updates, half the steps each.
+
+    ``scale="smoke"``: every one of these cells at toy sizes (narrow nets, 60 steps, small
+    draws, 64 images for fidelity), on the data root's stand-in data (bench/standin.py), in
+    minutes on a CPU: proof that the route runs end to end, never a figure to cite. Its rows
+    go to their own folder (``paper-smoke``) and each says so in its note."""
     imagenet = paper_imagenet()
-    return Suite("paper", f"Table 1 (imagenet32 on ImageNet-1k 32x32 ({train_recipe(imagenet)}): cifar10-full, cifar10-400) and "
+    full = Suite("paper", f"Table 1 (imagenet32 on ImageNet-1k 32x32 ({train_recipe(imagenet)}): cifar10-full, cifar10-400) and "
                  "Table 2 (svhn32 on SVHN, and the imagenet32 features on SVHN), FID/IS/KID at 50k, throughput",
                  variants=(("imagenet32", ()), ("svhn32", ())), datasets=(imagenet, "svhn"), seeds=(0,),
                  protocols=(("cifar10-full", None, None), ("cifar10-400", None, None), ("svhn-1000", None, None)),
@@ -141,6 +152,36 @@ def paper() -> Suite:
                  throughput_stages=throughput.STAGES, benchmarks=True,
                  # Table 1's model on ImageNet only, Table 2's on SVHN only, as the authors trained them
                  trains_on=(("imagenet32", imagenet), ("svhn32", "svhn")))
+    if scale == "full":
+        return full
+    _check_scale("paper", scale, ("full", "smoke"))
+    narrow = (("ngf", 16), ("ndf", 16), ("batch_size", 32))
+    protocols = tuple((name, draws, test_draws, tuple(PAPER_SMOKE_PROTOCOLS[name].items()))
+                      for name, draws, test_draws in ((p[0], *PAPER_SMOKE_DRAWS[p[0]]) for p in full.protocols))
+    sizes = "; ".join(f"{p[0]}: " + ", ".join([f"{k} {v}" for k, v in p[3]] + [f"draws {p[1]}, test draws {p[2]}"] * (p[1] is not None))
+                      for p in protocols)
+    note = ("smoke scale: narrow nets, 60 steps, stand-in data, small draws (this row's per_class, val_size, draws): "
+            "proves the route runs, not a figure comparable with the paper's")
+    return dataclasses.replace(
+        full, name="paper-smoke", scale="smoke", note=note,
+        description=f"every cell of the paper suite at smoke scale, on stand-in data (bench/standin.py): imagenet32 and svhn32 at "
+                    f"width 16, 60 steps each under the authors' alternating loop; {sizes}; fidelity on 64 samples; throughput "
+                    "with few calls. It proves the route runs; no figure here is comparable with the paper's",
+        variants=tuple((name, narrow) for name, _ in full.variants), steps=dict.fromkeys(full.steps, 60), protocols=protocols,
+        fidelity_n=64, throughput_options=(("warmup", 1), ("iters", 2), ("repeats", 1), ("svm_n", 200)))
+
+
+# The smoke scale's protocol sizes: each protocol's shape (validation split, class-balanced
+# draws, C chosen on validation and extended past an edge, fresh test draws) on stand-in data of
+# 2,000 CIFAR-10 and 1,200 SVHN training images.
+PAPER_SMOKE_PROTOCOLS = {"cifar10-full": {"val_size": 500}, "cifar10-400": {"per_class": 20, "val_size": 500},
+                         "svhn-1000": {"per_class": 10, "val_size": 300}}
+PAPER_SMOKE_DRAWS = {"cifar10-full": (None, None), "cifar10-400": (2, 2), "svhn-1000": (2, 3)}
+
+
+def _check_scale(suite: str, scale: str, scales: tuple[str, ...]) -> None:
+    if scale not in scales:
+        raise UserError(f"the {suite} suite has the scale(s) {', '.join(scales)}; got --scale {scale}")
 
 
 def paper_imagenet(root=None) -> str:
@@ -153,9 +194,10 @@ def paper_imagenet(root=None) -> str:
     return "imagenet32"
 
 
-def ablations() -> Suite:
+def ablations(scale: str = "full") -> Suite:
     """The paper's architecture rules one at a time: every registered dcgan32 ablation beside
     dcgan32, three seeds, the same budget, probed and scored the same way."""
+    _check_scale("ablations", scale, ("full",))
     names = ["dcgan32"] + [n for n in variants.names() if n.startswith("dcgan32-")]
     return Suite("ablations", "dcgan32 and its ablations, 3 seeds, equal budget, cifar10-400 and KID/FID at 10k",
                  variants=tuple((n, ()) for n in names), datasets=("cifar10",), seeds=(0, 1, 2),
@@ -172,18 +214,20 @@ RELEASED_MODELS = (
 )
 
 
-def released_suite() -> Suite:
+def released_suite(scale: str = "full") -> Suite:
     """Tables 1-2 from the authors' own weights, as one job: each released folder found under
     ``<data root>/released`` (or ``--released DIR``) imported exactly, then probed beside its
     random-init control and the paper's rows. A missing folder, shard or dataset makes that
     table cell say which file is missing; the rest still runs, and the cell is tried again on the
     next run."""
+    _check_scale("released", scale, ("full",))
     return Suite("released", "Tables 1 and 2 from the authors' released weights (imported exactly), beside random-init controls",
                  variants=tuple((v, ()) for _, v, _ in RELEASED_MODELS), datasets=(), seeds=(), protocols=(), steps={},
                  data_root=str(data.resolve_root(None) or "") or None, released=RELEASED_MODELS)
 
 
-SUITES: dict[str, Callable[[], Suite]] = {"quick": quick, "paper": paper, "ablations": ablations, "released": released_suite}
+# name -> the suite at a scale ("full" is every suite's; `--scale` picks another where one is declared)
+SUITES: dict[str, Callable[..., Suite]] = {"quick": quick, "paper": paper, "ablations": ablations, "released": released_suite}
 
 
 # Which (variant, dataset) pairs a suite trains: every pair, except where the suite names the
@@ -208,13 +252,14 @@ def cells(s: Suite) -> list[Cell]:
             out.append(Cell("train", name, overrides, dataset, seed, settings=(("steps", steps), ("keep_steps", points))))
             for protocol in s.protocols:
                 out.append(Cell("probe", name, overrides, dataset, seed, protocol, (("steps", steps),)))
-            if points:
-                protocol = s.protocols[0][0]
-                out.append(Cell("curve", name, overrides, dataset, seed, (protocol, None, None),
-                                (("steps", steps), ("points", points), ("C", curve.CURVE_C[protocol]))))
+            if points:  # on the first protocol's split and sizes, one draw at a declared C
+                first = s.protocols[0]
+                out.append(Cell("curve", name, overrides, dataset, seed, (first[0], None, None, *first[3:]),
+                                (("steps", steps), ("points", points), ("C", curve.CURVE_C[first[0]]))))
             if s.fidelity_metrics:
+                weights = (("inception", s.inception_weights),) if s.inception_weights else ()
                 out.append(Cell("fidelity", name, overrides, dataset, seed,
-                                settings=(("steps", steps), ("metrics", s.fidelity_metrics), ("n", s.fidelity_n))))
+                                settings=(("steps", steps), ("metrics", s.fidelity_metrics), ("n", s.fidelity_n), *weights)))
             if s.memorisation_n:
                 out.append(Cell("memorisation", name, overrides, dataset, seed, settings=(("steps", steps), ("n", s.memorisation_n))))
             if s.figures:
@@ -227,7 +272,7 @@ def cells(s: Suite) -> list[Cell]:
                 out.append(Cell("control", name, overrides, protocol=protocol, seed=0))
     for name, overrides, dataset in _pairs(s):
         if s.throughput_stages:
-            out.append(Cell("throughput", name, overrides, dataset, settings=(("stages", s.throughput_stages),)))
+            out.append(Cell("throughput", name, overrides, dataset, settings=(("stages", s.throughput_stages), *s.throughput_options)))
     if s.benchmarks:
         out.append(Cell("benchmarks", *QUICK_MODEL))
     return out
@@ -288,7 +333,8 @@ SUITE_FIELDS = ["suite", "cell", "model", "seed", "train_dataset", "train_data_r
 def _common(ctx: Context, c: Cell) -> dict:
     return {"suite": ctx.suite.name, "cell": c.id, "model": c.label, "variant": c.variant, "variant_overrides": dict(c.overrides), "seed": c.seed,
             "train_dataset": c.dataset, "train_data_recipe": train_recipe(c.dataset), "updates": c.variant_obj().updates,
-            "versions": _versions(), "git_revision": results.git_revision(), "time": results.now()}
+            "versions": _versions(), "git_revision": results.git_revision(), "time": results.now(),
+            **({"note": ctx.suite.note} if ctx.suite.note else {})}
 
 
 def train_recipe(dataset: str | None) -> str:
@@ -331,9 +377,9 @@ def run_train(ctx: Context, c: Cell) -> dict:
 
 
 def _protocol(c: Cell) -> probe.Protocol:
-    name, draws, test_draws = c.protocol
+    name, draws, test_draws, *other = c.protocol
     over = {k: v for k, v in (("draws", draws), ("test_draws", test_draws)) if v is not None}
-    return probe.get(name, **over)
+    return probe.get(name, **over, **dict(*other))
 
 
 def run_probe(ctx: Context, c: Cell) -> dict:
@@ -419,10 +465,10 @@ def run_released_probe(ctx: Context, c: Cell) -> dict:
 def run_curve(ctx: Context, c: Cell) -> dict:
     """The probe curve of the cell's run: step 0 (its random init) and the kept checkpoints."""
     s = dict(c.settings)
-    rows = curve.run(ctx.run_dir(c), protocol=c.protocol[0], C=s["C"], steps=s["points"], data_root=ctx.suite.data_root, log=ctx.log)
+    rows = curve.run(ctx.run_dir(c), protocol=_protocol(c), C=s["C"], steps=s["points"], data_root=ctx.suite.data_root, log=ctx.log)
     common = _common(ctx, c)
     for r in rows:
-        r.update({k: common[k] for k in SUITE_FIELDS + ["versions"]})
+        r.update({k: common[k] for k in SUITE_FIELDS + ["versions", "note"] if k in common})
     results.write_rows(rows, ctx.results, "probe-curve", "probe-curve-rows.csv", curve.ROW_FIELDS + SUITE_FIELDS)
     return {"rows": rows}
 
@@ -434,7 +480,7 @@ def run_fidelity(ctx: Context, c: Cell) -> dict:
     v, netG, _, _ = checkpoint.load_models(ckpt)
     common = {**_common(ctx, c), "checkpoint": str(ckpt), "reference": f"{c.dataset}/train"}
     try:
-        weights = fidelity.resolve_weights()
+        weights = fidelity.resolve_weights(s.get("inception"))
     except UserError as e:
         rows = [{**common, "metric": m, "value": None, "std": None, "note": f"not computed: {e}"}
                 for m in ("KID",) if "kid" in s["metrics"]] or [{**common, "metric": "FID", "value": None, "note": f"not computed: {e}"}]
@@ -468,7 +514,8 @@ def run_memorisation(ctx: Context, c: Cell) -> dict:
 
 def run_throughput(ctx: Context, c: Cell) -> dict:
     images = data.subset(data.load(c.dataset, "train", ctx.suite.data_root), 5000, seed=0)
-    rows = throughput.run(c.variant_obj(), images, stages=dict(c.settings)["stages"], log=ctx.log)
+    options = dict(c.settings)
+    rows = throughput.run(c.variant_obj(), images, stages=options.pop("stages"), log=ctx.log, **options)
     for r in rows:
         r.update({**_common(ctx, c), "dataset": c.dataset})
     results.write_rows(rows, ctx.results, "throughput", "throughput-rows.csv", throughput.ROW_FIELDS + SUITE_FIELDS)
@@ -482,7 +529,10 @@ def run_benchmarks(ctx: Context, c: Cell) -> dict:
     cmd = [sys.executable, "-m", "pytest", str(Path(__file__).with_name("test_benchmarks.py")), "-q", "-p", "no:cacheprovider",
            "--benchmark-enable", f"--benchmark-json={out}"]
     env = {**os.environ, **({"DCGAN_DATA_ROOT": ctx.suite.data_root} if ctx.suite.data_root else {})}
-    if subprocess.run(cmd, env=env, stdout=sys.stderr).returncode != 0:
+    # its output is passed on (not inherited: the caller's stderr may have no file descriptor, e.g. under pytest or Jupyter)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    print(proc.stdout + proc.stderr, file=sys.stderr)
+    if proc.returncode != 0:
         raise UserError(f"the pytest-benchmark run failed: {' '.join(cmd)}")
     report = json.loads(out.read_text())
     rows = [{**_common(ctx, c), "stage": b["params"]["name"], "benchmark": b["fullname"], "median_s": b["stats"]["median"],

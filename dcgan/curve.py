@@ -51,12 +51,12 @@ def _run_state(run_dir: Path) -> tuple[variants.Variant, int, list[tuple[int, Pa
     return variants.from_dict(state["variant"]), int(state["seed"]), found
 
 
-def run(run_dir, protocol: str = "cifar10-400", C: float | None = None, steps=None, draw_seed: int = 0, data_root=None,
+def run(run_dir, protocol: str | probe.Protocol = "cifar10-400", C: float | None = None, steps=None, draw_seed: int = 0, data_root=None,
         device="cpu", cache_dir=None, progress: bool = True, log=print) -> list[dict]:
     """One row per point: step 0 (the run's initial weights) and each checkpoint of ``steps``
-    (default: every checkpoint in the folder)."""
+    (default: every checkpoint in the folder). ``protocol``: a name, or a Protocol with other sizes."""
     run_dir = Path(run_dir)
-    proto = probe.get(protocol)
+    proto = protocol if isinstance(protocol, probe.Protocol) else probe.get(protocol)
     C = CURVE_C.get(proto.name, 5e-4) if C is None else float(C)
     if not C > 0:
         raise UserError(f"the curve's C must be positive; got {C}")

@@ -90,3 +90,14 @@ def test_sample_never_overwrites(tmp_path, capsys):
     code, _, err = run(capsys, "sample", "--ckpt", str(tmp_path / "run"), "--out", str(tmp_path / "keep.png"))
     assert code == 1 and "pass --force" in err
     assert (tmp_path / "keep.png").read_bytes() == b"precious"
+
+
+def test_missing_shared_data_skips_locally_and_fails_under_ci(tmp_path, monkeypatch):
+    from .conftest import require_shared
+
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="cifar10_train.npz"):
+        require_shared(tmp_path)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match=str(tmp_path / "imagenet_sample.npz")):
+        require_shared(tmp_path)

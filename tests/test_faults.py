@@ -1,6 +1,6 @@
 """The fault table: bad inputs a hostile but realistic user gives the CLI, one row each.
 
-Every row runs `dcgan ...` in a separate Python process (one process for the whole table, so
+Every row runs `dcgan ...` (or the main job `bench/run.py`, or `bench/standin.py`) in a separate Python process (one process for the whole table, so
 torch is imported once) and checks: the exit code, a phrase the one-line message must contain,
 no traceback, and that the files the row names are byte-for-byte unchanged. A new input a
 command takes gets a row here.
@@ -111,17 +111,29 @@ FAULTS = [
     Fault("walk out is a file", ["walk", "--ckpt", "{ckpt}", "--out", "{tmp}/file"], 1, "is a file, not a folder", ["file"], _a_file),
     Fault("sample out under a file", ["sample", "--ckpt", "{ckpt}", "--n", "4", "--out", "{tmp}/file/s.png"], 1, "cannot write",
           ["file"], _a_file),
+    # the main job (bench/run.py) and the stand-in data writer (bench/standin.py)
+    Fault("bench: a scale the suite lacks", ["bench", "--suite", "quick", "--scale", "smoke", "--runs", "{tmp}/runs"], 1,
+          "the quick suite has the scale(s) full; got --scale smoke"),
+    Fault("bench: an unknown scale", ["bench", "--suite", "paper", "--scale", "huge"], 2, "argument --scale: invalid choice: 'huge'"),
+    Fault("bench: inception weights missing", ["bench", "--suite", "paper", "--scale", "smoke", "--inception-weights", "{tmp}/nope.pth",
+                                               "--runs", "{tmp}/runs"], 1, "nope.pth is not a file"),
+    Fault("standin: into a folder with other files", ["standin", "{tmp}"], 1, "holds other files; give an empty or new folder",
+          ["file"], _a_file),
+    Fault("standin: no shared data", ["standin", "{tmp}/out", "--source", "{tmp}"], 1,
+          "imagenet_sample.npz is missing; point --source at the shared data folder"),
 ]
 
 DRIVER = r"""
 import contextlib, io, json, sys, traceback
+from bench import run, standin
 from dcgan import cli
+tools = {"bench": run.main, "standin": standin.main}
 out = []
 for argv in json.load(sys.stdin):
     err = io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
         try:
-            code = cli.main(argv)
+            code = tools[argv[0]](argv[1:]) if argv[0] in tools else cli.main(argv)
         except SystemExit as e:  # argparse's own errors
             code = e.code
         except BaseException:

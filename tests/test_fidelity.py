@@ -17,26 +17,6 @@ from .test_cli import TINY, run
 
 
 @pytest.fixture(scope="module")
-def random_inception(tmp_path_factory):
-    """torch-fidelity's Inception-v3, randomly initialised, saved in the standard file's format."""
-    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
-
-    path = tmp_path_factory.mktemp("inception") / "random-inception.pth"
-    with mock.patch("torch_fidelity.feature_extractor_inceptionv3.load_state_dict_from_url", return_value=None), \
-            mock.patch.object(FeatureExtractorInceptionV3, "load_state_dict", lambda self, sd, *a, **k: None):
-        torch.manual_seed(0)
-        fe = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
-    # variance-preserving weights, so features neither vanish nor blow up over the 90-odd layers
-    for m in fe.modules():
-        if isinstance(m, torch.nn.Conv2d):
-            torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-        elif isinstance(m, torch.nn.Linear):
-            torch.nn.init.normal_(m.weight, 0.0, m.in_features ** -0.5)
-    torch.save(fe.state_dict(), path)
-    return path
-
-
-@pytest.fixture(scope="module")
 def tiny_ckpt(tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
     assert cli.main(["train", *TINY, "--steps", "4", "--ckpt-every", "4", "--out", str(out)]) == 0
