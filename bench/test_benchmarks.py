@@ -38,8 +38,12 @@ def test_stage(benchmark, images, name):
     benchmark.pedantic(call, rounds=rounds, warmup_rounds=1 if name == "svm" else 3)
     benchmark.extra_info.update({"items_per_call": stage.items, "unit": stage.unit, "flops_per_call": stage.flops,
                                  "device": str(DEVICE), "variant": v.name, "note": stage.note})
-    # what was timed did the stage's work: its outputs, not the timings, are checked
-    assert len(outputs) == rounds + (1 if name == "svm" else 3)
+    # what was timed did the stage's work: its outputs, not the timings, are checked (one call
+    # when benchmarking is disabled, as in the default test run)
+    assert outputs
+    if name == "train":  # our step reads its losses back every 10 steps, as the training loop does
+        while not any(outputs) and len(outputs) < 20:
+            outputs.append(stage.run())
     _check_output(name, outputs, stage, v)
 
 

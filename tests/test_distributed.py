@@ -39,6 +39,7 @@ def losses(run_dir):
         return [(int(r["step"]), float(r["loss_d"]), float(r["loss_g"])) for r in csv.DictReader(f)]
 
 
+@pytest.mark.slow  # about 40 s: two torchrun runs and a resume
 def test_two_processes_match_one_with_the_same_global_batch_and_resume(tmp_path):
     one, two, resumed = tmp_path / "one", tmp_path / "two", tmp_path / "resumed"
     run(one, 20, procs=1)

@@ -109,6 +109,7 @@ def test_a_set_against_itself_is_about_zero(random_inception, tmp_path):
     assert abs(m["kernel_inception_distance_mean"]) < 1e-3
 
 
+@pytest.mark.slow  # about 20 s: two Inception passes on the CPU
 def test_our_adapter_equals_a_direct_torch_fidelity_call(random_inception, tiny_ckpt, tmp_path):
     import torch_fidelity
 

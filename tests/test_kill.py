@@ -67,9 +67,13 @@ def uninterrupted(tmp_path_factory):
     return _weights(out)
 
 
-@pytest.mark.parametrize("mode,at,newest", [("step", 15, 10), ("step", 21, 20), ("save", 20, 10), ("save", 10, None)],
-                         ids=["between checkpoints", "just after a checkpoint", "inside a checkpoint write",
-                              "inside the first checkpoint write"])
+@pytest.mark.parametrize("mode,at,newest", [
+    pytest.param("step", 15, 10, id="between checkpoints"),
+    # about 12 s each: in the second test step (-m slow)
+    pytest.param("step", 21, 20, id="just after a checkpoint", marks=pytest.mark.slow),
+    pytest.param("save", 20, 10, id="inside a checkpoint write", marks=pytest.mark.slow),
+    pytest.param("save", 10, None, id="inside the first checkpoint write", marks=pytest.mark.slow),
+])
 def test_a_killed_run_keeps_a_loadable_checkpoint_and_resumes_bit_identical(tmp_path, uninterrupted, mode, at, newest):
     out = tmp_path / "run"
     killed = subprocess.run([sys.executable, "-c", KILLER, mode, str(at), *TRAIN, "--out", str(out)], capture_output=True,

@@ -52,7 +52,7 @@ def _run_cli(args, **kw):
                             stderr=subprocess.PIPE, text=True, **kw)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGINT, pytest.param(signal.SIGTERM, marks=pytest.mark.slow)])
 def test_interrupted_run_checkpoints_and_resumes_exactly(tmp_path, sig):
     common = TINY_ARGS + ["--steps", "150", "--ckpt-every", "1000", "--log-every", "1", "--no-progress"]
     p = _run_cli(common + ["--out", str(tmp_path / "cut")])

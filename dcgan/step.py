@@ -1,0 +1,205 @@
+"""One training step of a DCGAN and the fast path it runs on: what the trainer loops over and
+what throughput times, through one public call, ``TrainStep.run_step``.
+
+Below the trainer and every stage (it imports nets, data and distributed), so throughput times
+the trainer's own step without importing the trainer's loop, checkpoints or files.
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import data, distributed, nets
+from .errors import UserError
+from .variants import Variant
+
+GRAPH_WARMUP = 3  # eager steps before a CUDA graph is captured
+STAT_FIELDS = ["loss_d", "loss_g", "d_x", "d_g_z1", "d_g_z2", "grad_norm_d", "grad_norm_g"]
+
+
+@dataclass(frozen=True)
+class FastPath:
+    """How a step runs on CUDA, as one value: passed whole to the trainer and throughput, recorded
+    whole in their rows, checked once against the device, the schedule and the process count."""
+
+    amp: str = "off"  # "bf16": bfloat16 autocast
+    channels_last: bool = False
+    compile: bool = False  # torch.compile the nets
+    fused_adam: bool = False  # one fused kernel per optimiser step
+    cuda_graphs: bool = False  # the whole step captured once and replayed (one process)
+
+    CUDA_ONLY = ("amp", "compile", "cuda_graphs")
+
+    def check(self, device: torch.device, updates: str = "both", world: int = 1) -> None:
+        if self.amp not in ("off", "bf16"):
+            raise UserError(f"--amp must be off or bf16; got {self.amp!r}")
+        on = [f"--{name.replace('_', '-')}" + (" bf16" if name == "amp" else "") for name in self.CUDA_ONLY
+              if getattr(self, name) not in (False, "off")]
+        if on and device.type != "cuda":
+            raise UserError(f"{' and '.join(on)} {'is a CUDA option' if len(on) == 1 else 'are CUDA options'}; "
+                            f"drop {' and '.join(on)} on the CPU")
+        if self.cuda_graphs and updates != "both":
+            raise UserError(f"--cuda-graphs captures one fixed step, and updates={updates!r} alternates two kinds; "
+                            "drop --cuda-graphs (or --set updates=both)")
+        if self.cuda_graphs and world > 1:
+            raise UserError("--cuda-graphs runs in one process here (its collectives are not captured); drop it under torchrun")
+
+    def describe(self) -> str:
+        on = [label for label, flag in (("fused Adam", self.fused_adam), ("channels_last", self.channels_last),
+                                        ("bf16 autocast", self.amp == "bf16"), ("torch.compile", self.compile),
+                                        ("CUDA graphs", self.cuda_graphs)) if flag]
+        return ", ".join(on) if on else "eager fp32"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _grad_norm(net: torch.nn.Module) -> torch.Tensor:
+    norms = [p.grad.detach().norm() for p in net.parameters() if p.grad is not None]
+    return torch.linalg.vector_norm(torch.stack(norms)) if norms else torch.zeros(())
+
+
+class TrainStep:
+    """G, D, their optimisers and the z generator, with the step that updates them on a batch
+    of the images resident on ``device`` (uint8 NHWC), converted there."""
+
+    def __init__(self, v: Variant, x: np.ndarray, device: torch.device, fast: FastPath = FastPath(), seed: int = 0,
+                 group: distributed.Group | None = None):
+        self.v, self.device, self.fast = v, device, fast
+        self.group = group or distributed.Group()
+        fast.check(device, v.updates, self.group.world)
+        if len(x) < v.batch_size:
+            raise UserError(f"{len(x)} images are fewer than one batch of {v.batch_size}; lower batch_size (--set batch_size=N)")
+        self.steps_per_epoch = len(x) // v.batch_size  # the last partial batch of an epoch is dropped
+        self.x = torch.from_numpy(np.ascontiguousarray(x)).to(device)  # uint8 NHWC, resident on the device
+        self.netG, self.netD = nets.build(v, seed=seed)
+        self.netG.to(device)
+        self.netD.to(device)
+        if fast.channels_last:
+            self.netG.to(memory_format=torch.channels_last)
+            self.netD.to(memory_format=torch.channels_last)
+        adam = dict(lr=v.lr, betas=(v.beta1, v.beta2), weight_decay=v.weight_decay, **({"fused": True} if fast.fused_adam else {}),
+                    # a captured step must not read Adam's step count on the host
+                    **({"capturable": True} if fast.cuda_graphs else {}))
+        self.optD = torch.optim.Adam(self.netD.parameters(), **adam)
+        self.optG = torch.optim.Adam(self.netG.parameters(), **adam)
+        self.noise = torch.Generator(device=device).manual_seed(seed + 1)
+        # compiled wrappers run the steps; checkpoints always save the plain modules
+        self.runD = torch.compile(self.netD) if fast.compile else self.netD
+        self.runG = torch.compile(self.netG) if fast.compile else self.netG
+        self.step = 0
+        self._graph: torch.cuda.CUDAGraph | None = None  # with cuda_graphs: the captured step, its input and outputs
+        self._graph_real: torch.Tensor | None = None
+        self._graph_out: dict[str, torch.Tensor] = {}
+        self._graph_warm = 0
+        # updates="alternate": each network's latest figures (zeros until its first update)
+        self._last = {k: torch.zeros((), device=device) for k in STAT_FIELDS}
+
+    # --- the public step -----------------------------------------------------------------------
+    def run_step(self, step: int, order: torch.Tensor, eager: bool = False) -> dict[str, torch.Tensor]:
+        """The step ``step`` (which network updates, under updates="alternate") on its batch of
+        ``order`` (an epoch's permutation, on the device). ``eager``: the plain modules, never
+        compiled or replayed (where the layers must be seen, e.g. to count FLOPs). Figures are
+        tensors on the device, overwritten by the next replayed step: read them before it."""
+        self.step = step
+        real = self.batch(step, order)
+        if not eager:
+            return self.step_on(real)
+        runD, runG = self.runD, self.runG
+        self.runD, self.runG = self.netD, self.netG
+        try:
+            return self.train_step(real)
+        finally:
+            self.runD, self.runG = runD, runG
+
+    def batch(self, step: int, order: torch.Tensor) -> torch.Tensor:
+        i = step % self.steps_per_epoch
+        # the global batch's indices, then this process's part of them (all of them in one process)
+        idx = self.group.part(order[i * self.v.batch_size:(i + 1) * self.v.batch_size]).to(self.device)
+        x = data.to_model_input(self.x[idx])  # on the device
+        return x.contiguous(memory_format=torch.channels_last) if self.fast.channels_last else x
+
+    def step_on(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One training step on the batch ``real``: ``train_step``, or with cuda_graphs its
+        captured graph replayed. The first GRAPH_WARMUP steps run eagerly on a side stream, as
+        capture needs (cuDNN's algorithm choice, autograd's streams); they are real steps."""
+        if not self.fast.cuda_graphs:
+            return self.train_step(real)
+        if self._graph is None and self._graph_warm < GRAPH_WARMUP:
+            side = torch.cuda.Stream(self.device)
+            side.wait_stream(torch.cuda.current_stream(self.device))
+            with torch.cuda.stream(side):
+                out = self.train_step(real)
+            torch.cuda.current_stream(self.device).wait_stream(side)
+            self._graph_warm += 1
+            return out
+        if self._graph is None:
+            # capture records the step without running it; the replay below runs it
+            self._graph_real = real.clone()
+            self._graph = torch.cuda.CUDAGraph()
+            self._graph.register_generator_state(self.noise)  # z's generator advances at each replay
+            with torch.cuda.graph(self._graph):
+                self._graph_out = self.train_step(self._graph_real)
+        else:
+            self._graph_real.copy_(real)
+        self._graph.replay()
+        return self._graph_out  # overwritten by the next replay: read before the next step
+
+    def train_step(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One step at ``self.step``: D then G on this minibatch (updates="both"), or one of them
+        (updates="alternate": G at even steps, D at odd ones, as the authors' loop). Under
+        "alternate" the other network's figures are those of its latest update."""
+        if self.v.updates == "alternate":
+            if self.step % 2 == 0:
+                self._last.update(self._update_g(real.shape[0], z=self._z(real.shape[0])))
+            else:
+                self._last.update(self._update_d(real, self._z(real.shape[0]))[0])
+            return dict(self._last)
+        stats, fake = self._update_d(real, self._z(real.shape[0]))
+        return {**stats, **self._update_g(real.shape[0], fake=fake)}
+
+    # --- the updates ---------------------------------------------------------------------------
+    def _z(self, b: int) -> torch.Tensor:
+        # z for the whole global batch from the generator every rank shares, then this rank's part
+        return self.group.part(nets.sample_z(self.v, b * self.group.world, self.noise, self.device))
+
+    def _autocast(self):
+        # autocast's weight-cast cache must stay off inside a captured graph
+        return (torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=not self.fast.cuda_graphs)
+                if self.fast.amp == "bf16" else nullcontext())
+
+    def _update_d(self, real: torch.Tensor, z: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """(1) Update D: maximise log D(x) + log(1 - D(G(z))). Returns its figures and G(z)."""
+        b = real.shape[0]
+        self.optD.zero_grad(set_to_none=True)
+        with self._autocast():
+            out_real = self.runD(real).float()
+            fake = self.runG(z)
+            out_fake = self.runD(fake.detach()).float()
+        loss_d = (F.binary_cross_entropy_with_logits(out_real, torch.ones(b, device=self.device))
+                  + F.binary_cross_entropy_with_logits(out_fake, torch.zeros(b, device=self.device)))
+        loss_d.backward()
+        self.group.average_gradients(self.netD)  # the mean over the global batch, as in one process
+        grad_d = _grad_norm(self.netD)
+        self.optD.step()
+        return {"loss_d": loss_d.detach(), "d_x": torch.sigmoid(out_real).mean().detach(),
+                "d_g_z1": torch.sigmoid(out_fake).mean().detach(), "grad_norm_d": grad_d}, fake
+
+    def _update_g(self, b: int, fake: torch.Tensor | None = None, z: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """(2) Update G: maximise log D(G(z)) (the non-saturating loss), on the ``fake`` = G(z)
+        that D's update just saw, or on G of fresh ``z`` when G updates alone."""
+        self.optG.zero_grad(set_to_none=True)
+        with self._autocast():
+            fake = self.runG(z) if fake is None else fake
+            out_gen = self.runD(fake).float()
+        loss_g = F.binary_cross_entropy_with_logits(out_gen, torch.ones(b, device=self.device))
+        loss_g.backward()
+        self.group.average_gradients(self.netG)
+        grad_g = _grad_norm(self.netG)
+        self.optG.step()
+        return {"loss_g": loss_g.detach(), "d_g_z2": torch.sigmoid(out_gen).mean().detach(), "grad_norm_g": grad_g}
