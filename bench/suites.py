@@ -30,6 +30,7 @@ from dcgan import (
     probe,
     released,
     results,
+    runtime,
     throughput,
     variants,
 )
@@ -333,25 +334,12 @@ SUITE_FIELDS = ["suite", "cell", "model", "seed", "train_dataset", "train_data_r
 def _common(ctx: Context, c: Cell) -> dict:
     return {"suite": ctx.suite.name, "cell": c.id, "model": c.label, "variant": c.variant, "variant_overrides": dict(c.overrides), "seed": c.seed,
             "train_dataset": c.dataset, "train_data_recipe": train_recipe(c.dataset), "updates": c.variant_obj().updates,
-            "versions": _versions(), "git_revision": results.git_revision(), "time": results.now(),
-            **({"note": ctx.suite.note} if ctx.suite.note else {})}
+            **runtime.provenance(), **({"note": ctx.suite.note} if ctx.suite.note else {})}
 
 
 def train_recipe(dataset: str | None) -> str:
     """How the training pictures were made from the dataset (a deviation from the paper's recipe is said here)."""
     return data.spec(dataset).recipe if dataset in data.names() else ""
-
-
-def _versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for pkg in ("dcgan-bench", "torch", "torchvision", "scikit-learn", "torch-fidelity", "numpy", "pandas"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = None
-    return out
 
 
 def _checkpoint(ctx: Context, c: Cell) -> Path:

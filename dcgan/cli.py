@@ -15,8 +15,6 @@ from pathlib import Path
 from . import atomic
 from .errors import UserError, check_writable_dir, refuse_overwrite
 
-STAGES = ("train", "train-reference", "sample", "features", "svm")  # dcgan.throughput.STAGES, without importing torch here
-
 
 def _pairs(items: list[str], what: str) -> dict:
     out = {}
@@ -54,6 +52,12 @@ def _ints(text: str | None, what: str) -> tuple[int, ...]:
         raise UserError(f"{what} must be comma-separated whole numbers, e.g. 1,5; got {text!r}") from None
 
 
+def _fast_path(args):
+    from .step import FastPath
+
+    return FastPath(args.amp, args.channels_last, args.compile, args.fused_adam, args.cuda_graphs)
+
+
 def cmd_train(args) -> dict:
     from . import variants
     from .train import TrainConfig, train
@@ -64,9 +68,7 @@ def cmd_train(args) -> dict:
         data_root=args.data_root, data_options=_pairs(args.data_opt, "--data-opt"), download=args.download,
         seed=args.seed, ckpt_every=args.ckpt_every, keep=args.keep, log_every=args.log_every, sample_n=args.sample_n,
         sheet_epochs=_ints(args.sheet_epochs, "--sheet-epochs"), keep_steps=_ints(args.keep_steps, "--keep-steps"),
-        resume=args.resume, device=args.device, amp=args.amp, channels_last=args.channels_last, compile=args.compile,
-        fused_adam=args.fused_adam, cuda_graphs=args.cuda_graphs,
-        deterministic=args.deterministic,
+        resume=args.resume, device=args.device, fast=_fast_path(args), deterministic=args.deterministic,
         collapse_steps=args.collapse_steps, progress=not args.no_progress,
     )
     result = train(cfg)
@@ -267,7 +269,7 @@ def cmd_features(args) -> dict:
     import numpy as np
 
     from . import checkpoint, data, features, probe
-    from .train import pick_device
+    from .runtime import pick_device
 
     out = Path(args.out)
     refuse_overwrite(out, args.force)
@@ -303,7 +305,7 @@ def cmd_probe(args) -> dict:
     import time
 
     from . import checkpoint, probe, svm
-    from .train import pick_device
+    from .runtime import pick_device
 
     device = pick_device(args.device)
     if args.random_init:
@@ -369,7 +371,7 @@ def cmd_probe(args) -> dict:
 
 def cmd_probe_curve(args) -> dict:
     from . import curve, report
-    from .train import pick_device
+    from .runtime import pick_device
 
     steps = None
     if args.steps:
@@ -391,17 +393,16 @@ def cmd_probe_curve(args) -> dict:
 
 
 def _common_row(v, ckpt) -> dict:
-    from . import __version__, checkpoint, results
+    from . import checkpoint, runtime
 
-    return {"time": results.now(), "variant": v.name, "checkpoint": str(checkpoint.resolve(ckpt)), "dcgan_bench": __version__,
-            "git_revision": results.git_revision()}
+    return {**runtime.provenance(), "variant": v.name, "checkpoint": str(checkpoint.resolve(ckpt))}
 
 
 def cmd_fidelity(args) -> dict:
     import pandas as pd
 
     from . import checkpoint, data, fidelity, results
-    from .train import pick_device
+    from .runtime import pick_device
 
     device = pick_device(args.device)
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
@@ -439,9 +440,9 @@ def cmd_throughput(args) -> dict:
         raise UserError("give --variant NAME (random-init weights) or --ckpt CKPT")
     if args.batch_size:
         v = dataclasses.replace(v, batch_size=args.batch_size)
-    from .train import pick_device
+    from .runtime import pick_device
 
-    pick_device(args.device)  # an unknown device, before any data is loaded
+    _fast_path(args).check(pick_device(args.device), v.updates)  # an unknown device or a CUDA option on the CPU, before any data
     check_writable_dir(args.out_dir, f"cannot write rows to --out-dir {args.out_dir}")
     images = data.subset(data.load(args.dataset, args.split, args.data_root, **_pairs(args.data_opt, "--data-opt")), args.n_images, seed=0)
     if images.image_size != v.image_size or images.x.shape[-1] != v.nc:
@@ -449,9 +450,8 @@ def cmd_throughput(args) -> dict:
                         f"{v.image_size}px with {v.nc}: choose a matching dataset")
     stages = [s.strip() for s in args.stages.split(",") if s.strip()]
     log = None if args.no_progress else (lambda m: print(m, file=sys.stderr))
-    rows = throughput.run(v, images, args.device, stages, args.amp, args.channels_last, args.compile, args.warmup, args.iters,
-                          args.repeats, args.workers, args.svm_n, netG, netD, log, fused_adam=args.fused_adam, ladder=args.ladder,
-                          cuda_graphs=args.cuda_graphs)
+    rows = throughput.run(v, images, args.device, stages, _fast_path(args), args.warmup, args.iters, args.repeats, args.workers,
+                          args.svm_n, netG, netD, log, ladder=args.ladder)
     json_path, csv_path = results.write_rows(rows, args.out_dir, "throughput", "throughput-rows.csv", throughput.ROW_FIELDS)
     if not args.json:
         cols = ["stage", "items_per_s", "unit", "ratio_to_reference", "gflops_per_item", "tflops_achieved", "peak_fraction", "peak_memory_mb"]
@@ -492,7 +492,7 @@ def cmd_memorisation(args) -> dict:
     import numpy as np
 
     from . import checkpoint, data, features, memorisation, nets, results
-    from .train import pick_device
+    from .runtime import pick_device
 
     tags = _pairs(args.tag, "--tag")  # checked before the work, not after
     device = pick_device(args.device)
@@ -568,6 +568,9 @@ def _run_options(p: argparse.ArgumentParser, out_dir: str, cache: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .svm import SOLVERS
+    from .throughput import STAGES
+
     p = argparse.ArgumentParser(prog="dcgan", description="DCGAN benchmark harness")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -642,7 +645,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--val-size", type=_positive, help="validation images held out of the training set (default 10000)")
     pr.add_argument("--grid", help="'paper': exactly the paper's 7 values 1e-4 ... 1e-2; or comma-separated C values, searched as given "
                                    "(default: the paper's 7 values, extended by 1-2-5 steps while the chosen C is on an edge)")
-    pr.add_argument("--solver", default="ours", choices=["ours", "sklearn"])
+    pr.add_argument("--solver", default="ours", choices=sorted(SOLVERS))
     pr.add_argument("--seed", type=int, default=0, help="first draw seed")
     pr.add_argument("--no-control", action="store_true", help="skip the random-init control")
     pr.add_argument("--compare-sklearn", action="store_true",

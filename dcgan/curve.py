@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import __version__, checkpoint, nets, probe, results, variants
+from . import checkpoint, nets, probe, results, runtime, variants
 from .errors import UserError
 
 # The curve's fixed C per protocol, declared here and written into every row. cifar10-400's is
@@ -67,7 +67,7 @@ def run(run_dir, protocol: str | probe.Protocol = "cifar10-400", C: float | None
     if missing:
         raise UserError(f"{run_dir} has no checkpoint at step(s) {', '.join(map(str, missing))}; it has "
                         f"{', '.join(map(str, by_step))} (train with --keep-steps to keep a curve's checkpoints)")
-    common = {"run_dir": str(run_dir), "variant": v.name, "dcgan_bench": __version__, "git_revision": results.git_revision()}
+    common = {**runtime.provenance(), "run_dir": str(run_dir), "variant": v.name}
     rows = []
     for step in [0] + wanted:
         if step == 0:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from .errors import UserError
+from . import runtime
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def from_env(device: str) -> Group:
     rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
     use_cuda = device != "cpu" and torch.cuda.is_available()
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"device {device!r} asked for, but CUDA is not available here; use --device cpu")
+        raise runtime.no_cuda(device)
     if not dist.is_initialized():
         if use_cuda:
             torch.cuda.set_device(local_rank)

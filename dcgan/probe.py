@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, atomic, cache, data, features, results, svm
+from . import __version__, atomic, cache, data, features, results, runtime, svm
 from .errors import UserError
 
 
@@ -423,8 +423,7 @@ def run_with_control(variant, netD, protocol: Protocol, control: bool = True, co
     from . import nets
 
     log = kw.get("log", print)
-    common = {"variant": variant.name, "device": str(kw.get("device", "cpu")), "dcgan_bench": __version__,
-              "git_revision": results.git_revision(), "time": results.now()}
+    common = {**runtime.provenance(), "variant": variant.name, "device": str(kw.get("device", "cpu"))}
     rows = []
     log(f"{protocol.name}: probing {label or variant.name}")
     rows.append({**common, "weights": label or "checkpoint", "source": "measured", **run(netD, protocol, **kw)})

@@ -59,6 +59,9 @@ class FastPath:
         return asdict(self)
 
 
+EAGER = FastPath()  # no fast-path option: eager fp32
+
+
 def _grad_norm(net: torch.nn.Module) -> torch.Tensor:
     norms = [p.grad.detach().norm() for p in net.parameters() if p.grad is not None]
     return torch.linalg.vector_norm(torch.stack(norms)) if norms else torch.zeros(())
@@ -68,11 +71,14 @@ class TrainStep:
     """G, D, their optimisers and the z generator, with the step that updates them on a batch
     of the images resident on ``device`` (uint8 NHWC), converted there."""
 
-    def __init__(self, v: Variant, x: np.ndarray, device: torch.device, fast: FastPath = FastPath(), seed: int = 0,
+    def __init__(self, v: Variant, x: np.ndarray, device: torch.device, fast: FastPath = EAGER, seed: int = 0,
                  group: distributed.Group | None = None):
         self.v, self.device, self.fast = v, device, fast
         self.group = group or distributed.Group()
         fast.check(device, v.updates, self.group.world)
+        if x.ndim != 4 or x.shape[1:] != (v.image_size, v.image_size, v.nc):
+            raise UserError(f"images of shape {tuple(x.shape[1:])} do not fit {v.name}, which takes "
+                            f"{v.image_size}x{v.image_size}x{v.nc}; choose a matching dataset")
         if len(x) < v.batch_size:
             raise UserError(f"{len(x)} images are fewer than one batch of {v.batch_size}; lower batch_size (--set batch_size=N)")
         self.steps_per_epoch = len(x) // v.batch_size  # the last partial batch of an epoch is dropped

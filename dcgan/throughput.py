@@ -9,22 +9,21 @@ Each stage is a zero-argument callable plus what one call processes, so the comm
 
 from __future__ import annotations
 
+import dataclasses
 import resource
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from . import __version__, features, nets, results, svm
+from . import features, nets, runtime, svm
 from .data import ImageSet
 from .errors import UserError
-from .train import TrainConfig, Trainer, pick_device
+from .step import EAGER, FastPath, TrainStep
 from .variants import Variant
 
 # Dense peak TFLOP/s from the vendors' datasheets, by a substring of torch.cuda.get_device_name():
@@ -42,7 +41,6 @@ PEAK_TFLOPS = {
     "V100": (15.7, None),
     "T4": (8.1, None),
 }
-STAGES = ("train", "train-reference", "sample", "features", "svm")
 
 
 @dataclass
@@ -80,23 +78,18 @@ def peak_tflops(device: torch.device, precision: str) -> float | None:
 
 
 # --- the stages ------------------------------------------------------------------------------
-def train_stage(v: Variant, images: ImageSet, device: torch.device, amp: str = "off", channels_last: bool = False,
-                compile: bool = False, log_every: int = 10, fused_adam: bool = False, name: str = "train",
-                cuda_graphs: bool = False) -> Stage:
-    """Our trainer's step: the batch gathered and converted on the device, D then G (or one of
-    them per step, alternating, under updates="alternate": then a step's images/s counts
-    minibatches, each updating one network), losses read on the host every ``log_every`` steps
-    as the training loop does."""
-    tmp = tempfile.mkdtemp(prefix="dcgan-throughput-")  # the trainer writes nothing until run()
-    cfg = TrainConfig(v, Path(tmp), steps=1, images=images, device=str(device), amp=amp, channels_last=channels_last,
-                      compile=compile, fused_adam=fused_adam, cuda_graphs=cuda_graphs, progress=False)
-    trainer = Trainer(cfg)
+def train_stage(v: Variant, images: ImageSet, device: torch.device, fast: FastPath = EAGER, log_every: int = 10,
+                name: str = "train") -> Stage:
+    """Our trainer's step (TrainStep.run_step, what the training loop calls): the batch gathered
+    and converted on the device, D then G (or one of them per step, alternating, under
+    updates="alternate": then a step's images/s counts minibatches, each updating one network),
+    losses read on the host every ``log_every`` steps as the training loop does."""
+    trainer = TrainStep(v, images.x, device, fast)
     order = torch.randperm(len(trainer.x), generator=torch.Generator().manual_seed(0)).to(device)
     state = {"step": 0}
 
     def step():
-        trainer.step = state["step"]  # which network updates, under updates="alternate"
-        stats = trainer.step_on(trainer.batch(state["step"], order))
+        stats = trainer.run_step(state["step"], order)
         state["step"] += 1
         if state["step"] % log_every == 0:
             return {k: float(x) for k, x in stats.items()}
@@ -104,22 +97,9 @@ def train_stage(v: Variant, images: ImageSet, device: torch.device, amp: str = "
 
     # counted on the eager step: a compiled or replayed step hides its operations from the counter
     # (two steps halved: under updates="alternate" one updates G, the next D)
-    flops = count_flops(lambda: [_eager_step(trainer, order, k) for k in (0, 1)]) / 2
-    precision = "bf16" if amp == "bf16" else "fp32"
-    options = [o for o, on in (("fused Adam", fused_adam), ("channels_last", channels_last), ("bf16 autocast", amp == "bf16"),
-                               ("torch.compile", compile), ("CUDA graphs", cuda_graphs)) if on]
-    return Stage(name, step, v.batch_size, "images", flops, precision,
-                 "ours: " + (", ".join(options) if options else "eager fp32") + ", data resident on the device")
-
-
-def _eager_step(trainer, order, step: int = 0):
-    runD, runG = trainer.runD, trainer.runG
-    trainer.runD, trainer.runG = trainer.netD, trainer.netG
-    trainer.step = step
-    try:
-        return trainer.train_step(trainer.batch(step, order))
-    finally:
-        trainer.runD, trainer.runG = runD, runG
+    flops = count_flops(lambda: [trainer.run_step(k, order, eager=True) for k in (0, 1)]) / 2
+    return Stage(name, step, v.batch_size, "images", flops, "bf16" if fast.amp == "bf16" else "fp32",
+                 f"ours: {fast.describe()}, data resident on the device")
 
 
 class _PILImages(torch.utils.data.Dataset):
@@ -236,22 +216,26 @@ def svm_stage(netD, images: ImageSet, device: torch.device, n: int = 1000) -> St
                  f"{len(svm.PAPER_GRID)} C values, {n} x {X.shape[1]}, one-vs-rest over {len(np.unique(y))} classes")
 
 
-def make_stage(name: str, v: Variant, images: ImageSet, device: torch.device, netG=None, netD=None, amp: str = "off",
-               channels_last: bool = False, compile: bool = False, workers: int = 2, svm_n: int = 1000,
-               fused_adam: bool = False, cuda_graphs: bool = False) -> Stage:
+# The stages, one entry each: name -> what builds it (G and D are random-init ones of the variant
+# unless given); the command's choices, its help and the suites' stage lists come from here.
+STAGE_MAKERS: dict[str, Callable[..., Stage]] = {
+    "train": lambda v, images, device, netG, netD, fast, workers, svm_n: train_stage(v, images, device, fast),
+    "train-reference": lambda v, images, device, netG, netD, fast, workers, svm_n: reference_stage(v, images, device, workers),
+    "sample": lambda v, images, device, netG, netD, fast, workers, svm_n: sample_stage(netG, device),
+    "features": lambda v, images, device, netG, netD, fast, workers, svm_n: features_stage(netD, images, device),
+    "svm": lambda v, images, device, netG, netD, fast, workers, svm_n: svm_stage(netD, images, device, svm_n),
+}
+STAGES = tuple(STAGE_MAKERS)
+
+
+def make_stage(name: str, v: Variant, images: ImageSet, device: torch.device, netG=None, netD=None, fast: FastPath = EAGER,
+               workers: int = 2, svm_n: int = 1000) -> Stage:
     """The stage ``name`` (one of STAGES); G and D default to random-init ones of ``v``."""
+    if name not in STAGE_MAKERS:
+        raise UserError(f"unknown throughput stage {name!r}; choose from {', '.join(STAGE_MAKERS)}")
     if netG is None or netD is None:
         netG, netD = nets.build(v, seed=0)
-    makers = {
-        "train": lambda: train_stage(v, images, device, amp, channels_last, compile, fused_adam=fused_adam, cuda_graphs=cuda_graphs),
-        "train-reference": lambda: reference_stage(v, images, device, workers),
-        "sample": lambda: sample_stage(netG, device),
-        "features": lambda: features_stage(netD, images, device),
-        "svm": lambda: svm_stage(netD, images, device, svm_n),
-    }
-    if name not in makers:
-        raise UserError(f"unknown throughput stage {name!r}; choose from {', '.join(STAGES)}")
-    return makers[name]()
+    return STAGE_MAKERS[name](v, images, device, netG, netD, fast, workers, svm_n)
 
 
 # --- measuring -------------------------------------------------------------------------------
@@ -294,41 +278,46 @@ def device_name(device: torch.device) -> str:
     return f"CPU ({torch.get_num_threads()} threads)"
 
 
-def run(v: Variant, images: ImageSet, device: str = "auto", stages=STAGES, amp: str = "off", channels_last: bool = False,
-        compile: bool = False, warmup: int = 3, iters: int = 10, repeats: int = 3, workers: int = 2, svm_n: int = 1000,
-        netG=None, netD=None, log=None, fused_adam: bool = False, ladder: bool = False, cuda_graphs: bool = False) -> list[dict]:
-    """One row per stage, measured in this process one after another; training rows carry their
-    ratio to the reference loop when both were timed. ``ladder``: our step also with each fast-path
-    option added in turn (LADDER), each row with its ratio to the eager step."""
+def run(v: Variant, images: ImageSet, device: str = "auto", stages=None, fast: FastPath = EAGER, warmup: int = 3,
+        iters: int = 10, repeats: int = 3, workers: int = 2, svm_n: int = 1000, netG=None, netD=None, log=None,
+        ladder: bool = False) -> list[dict]:
+    """One row per stage (default: every one), measured in this process one after another;
+    training rows carry their ratio to the reference loop when both were timed. ``fast``
+    applies to our step. ``ladder``: our step also with each fast-path option added in turn
+    (LADDER), each row with its ratio to the eager step."""
+    stages = STAGES if stages is None else tuple(stages)
     unknown = sorted(set(stages) - set(STAGES))
     if unknown:
         raise UserError(f"unknown throughput stage(s) {', '.join(unknown)}; choose from {', '.join(STAGES)}")
-    dev = pick_device(device)
+    dev = runtime.pick_device(device)
+    fast.check(dev, v.updates)  # before any stage is built
     if netG is None or netD is None:
         netG, netD = nets.build(v, seed=0)
-    common = {"variant": v.name, "batch_size": v.batch_size, "dataset": images.name, "device": str(dev), "device_name": device_name(dev),
-              "torch": torch.__version__, "dcgan_bench": __version__, "git_revision": results.git_revision(), "time": results.now()}
+    common = {**runtime.provenance(), "variant": v.name, "batch_size": v.batch_size, "dataset": images.name, "device": str(dev),
+              "device_name": device_name(dev), "torch": torch.__version__}
     rows = []
     for name in stages:
         if log:
             log(f"throughput: {name} ...")
-        stage = make_stage(name, v, images, dev, netG, netD, amp, channels_last, compile, workers, svm_n, fused_adam, cuda_graphs)
+        stage = make_stage(name, v, images, dev, netG, netD, fast, workers, svm_n)
         windows = 1 if name == "svm" else repeats  # one SVM solve is seconds on a CPU
         calls = 1 if name == "svm" else iters
-        rows.append({**common, **measure(stage, dev, warmup=1 if name == "svm" else warmup, iters=calls, repeats=windows)})
+        extra = {"fast_path": fast.to_dict()} if name == "train" else {}
+        rows.append({**common, **extra, **measure(stage, dev, warmup=1 if name == "svm" else warmup, iters=calls, repeats=windows)})
         if log:
             r = rows[-1]
             log(f"throughput: {name}: {r['items_per_s']:.1f} {r['unit']}/s")
     if ladder:
-        options: dict = {}
-        for label, extra in LADDER:
-            options = {**options, **extra}
-            if dev.type != "cuda" and (options.get("amp") == "bf16" or options.get("compile") or options.get("cuda_graphs")):
+        for label, rung in LADDER:
+            if dev.type != "cuda" and any(getattr(rung, o) not in (False, "off") for o in FastPath.CUDA_ONLY):
                 continue  # CUDA-only pieces
+            if rung.cuda_graphs and v.updates != "both":
+                continue  # refused for the alternating schedule (one fixed step is captured)
             if log:
                 log(f"throughput: train ({label}) ...")
-            stage = train_stage(v, images, dev, name=f"train ({label})", **options)
-            rows.append({**common, **measure(stage, dev, warmup=warmup + (10 if options.get("compile") else 0), iters=iters, repeats=repeats)})
+            stage = train_stage(v, images, dev, rung, name=f"train ({label})")
+            rows.append({**common, "fast_path": rung.to_dict(),
+                         **measure(stage, dev, warmup=warmup + (10 if rung.compile else 0), iters=iters, repeats=repeats)})
     by_stage = {r["stage"]: r for r in rows}
     reference = by_stage.get("train-reference")
     eager = by_stage.get(f"train ({LADDER[0][0]})")
@@ -341,9 +330,18 @@ def run(v: Variant, images: ImageSet, device: str = "auto", stages=STAGES, amp: 
     return rows
 
 
-# Our step with each fast-path option added in turn (cumulative); the CUDA-only ones are skipped elsewhere.
-LADDER = [("eager fp32", {}), ("+ fused Adam", {"fused_adam": True}), ("+ channels_last", {"channels_last": True}),
-          ("+ bf16 autocast", {"amp": "bf16"}), ("+ torch.compile", {"compile": True}), ("+ CUDA graphs", {"cuda_graphs": True})]
+def _ladder() -> list[tuple[str, FastPath]]:
+    rungs, fast = [("eager fp32", FastPath())], FastPath()
+    for label, change in (("+ fused Adam", {"fused_adam": True}), ("+ channels_last", {"channels_last": True}),
+                          ("+ bf16 autocast", {"amp": "bf16"}), ("+ torch.compile", {"compile": True}),
+                          ("+ CUDA graphs", {"cuda_graphs": True})):
+        fast = dataclasses.replace(fast, **change)
+        rungs.append((label, fast))
+    return rungs
+
+
+# Our step with each fast-path option added in turn (cumulative); the CUDA-only ones are skipped on the CPU.
+LADDER = _ladder()
 
 
 ROW_FIELDS = ["time", "variant", "dataset", "stage", "items_per_s", "items_per_s_min", "items_per_s_max", "unit", "ratio_to_reference", "ratio_to_eager",

@@ -16,30 +16,27 @@ import csv
 import json
 import math
 import os
-import platform
 import signal
 import sys
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from . import __version__, atomic, checkpoint, data, distributed, nets, progress
+from . import atomic, checkpoint, data, distributed, nets, progress, runtime
 from .data import ImageSet
 from .errors import UserError, check_writable_dir
+from .step import EAGER, STAT_FIELDS, FastPath, TrainStep
 from .variants import Variant
 
-GRAPH_WARMUP = 3  # eager steps before a CUDA graph is captured
 # A BCE-with-logits loss stays within tens in a healthy run (even a collapsed one); one above
 # DIVERGED_LOSS for DIVERGED_STEPS steps means the logits have blown up: the run is stopped.
 DIVERGED_LOSS = 1e3
 DIVERGED_STEPS = 50
-LOG_FIELDS = ["step", "epoch", "loss_d", "loss_g", "d_x", "d_g_z1", "d_g_z2", "grad_norm_d", "grad_norm_g",
-              "images_per_s", "elapsed_s"]
+LOG_FIELDS = ["step", "epoch", *STAT_FIELDS, "images_per_s", "elapsed_s"]
 
 
 class TrainingStopped(UserError):
@@ -69,36 +66,11 @@ class TrainConfig:
     sheet_epochs: tuple[int, ...] = ()  # a sample sheet (fixed z) after these epochs, e.g. (1, 5) as in the paper
     resume: bool = False
     device: str = "auto"  # "auto": CUDA when available, else CPU
-    amp: str = "off"  # "bf16": bfloat16 autocast (CUDA only)
-    channels_last: bool = False
-    compile: bool = False
-    fused_adam: bool = False  # one fused kernel per optimiser step (torch's fused Adam)
-    cuda_graphs: bool = False  # the whole step (both updates) captured once and replayed (CUDA, one process)
+    fast: FastPath = EAGER  # the CUDA fast path (bf16 autocast, channels_last, compile, fused Adam, CUDA graphs)
     deterministic: bool = False  # deterministic kernels (cuDNN): bit-exact resume on CUDA, at some speed
     collapse_steps: int = 2000  # D(x)>0.99 and D(G(z))<0.01 this long stops the run; 0 disables
     progress: bool = True
     images: ImageSet | None = None  # images already in memory, in place of loading `dataset` by name
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        device = None
-    if device is None or device.type not in ("cpu", "cuda"):
-        raise UserError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N")
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"device {name!r} asked for, but CUDA is not available here; use --device cpu")
-    return device
-
-
-def versions() -> dict:
-    import torchvision
-
-    return {"dcgan_bench": __version__, "torch": str(torch.__version__), "torchvision": str(torchvision.__version__),
-            "numpy": np.__version__, "python": platform.python_version()}
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
@@ -106,11 +78,6 @@ def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     batch can be rebuilt from (seed, epoch) alone when a run resumes."""
     g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
     return torch.randperm(n, generator=g)
-
-
-def _grad_norm(net: torch.nn.Module) -> torch.Tensor:
-    norms = [p.grad.detach().norm() for p in net.parameters() if p.grad is not None]
-    return torch.linalg.vector_norm(torch.stack(norms)) if norms else torch.zeros(())
 
 
 @contextmanager
@@ -131,39 +98,31 @@ def _stop_signals():
             signal.signal(sig, old)
 
 
-class Trainer:
+class Trainer(TrainStep):
+    """The loop around a TrainStep: data, checkpoints, resume, samples, the log, health checks."""
+
     def __init__(self, cfg: TrainConfig):
         self.cfg = cfg
-        self.v = v = cfg.variant
+        v = cfg.variant
         self.out = Path(cfg.out)
         for name in ("steps", "ckpt_every", "log_every", "sample_n"):
             if getattr(cfg, name) < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be at least 1; got {getattr(cfg, name)}")
         if any(s < 1 for s in cfg.keep_steps):
             raise UserError(f"--keep-steps must be positive steps; got {','.join(map(str, cfg.keep_steps))}")
-        self.group = distributed.from_env(cfg.device)  # one process unless started by torchrun
-        if v.batch_size % self.group.world:
-            raise UserError(f"the global batch {v.batch_size} does not split evenly over {self.group.world} processes; "
+        group = distributed.from_env(cfg.device)  # one process unless started by torchrun
+        if v.batch_size % group.world:
+            raise UserError(f"the global batch {v.batch_size} does not split evenly over {group.world} processes; "
                             f"choose a batch_size that is a multiple of it (--set batch_size=N)")
-        self.device = pick_device(distributed.device_for(self.group, cfg.device))
-        if cfg.amp not in ("off", "bf16"):
-            raise UserError(f"--amp must be off or bf16; got {cfg.amp!r}")
-        if cfg.amp == "bf16" and self.device.type != "cuda":
-            raise UserError("bf16 autocast is a CUDA option; drop --amp bf16 on the CPU")
-        if cfg.cuda_graphs and self.device.type != "cuda":
-            raise UserError("CUDA graphs are a CUDA option; drop --cuda-graphs on the CPU")
-        if cfg.cuda_graphs and v.updates != "both":
-            raise UserError(f"--cuda-graphs captures one fixed step, and updates={v.updates!r} alternates two kinds; "
-                            "drop --cuda-graphs (or --set updates=both)")
-        if cfg.cuda_graphs and self.group.world > 1:
-            raise UserError("--cuda-graphs runs in one process here (its collectives are not captured); drop it under torchrun")
+        device = runtime.pick_device(distributed.device_for(group, cfg.device))
+        cfg.fast.check(device, v.updates, group.world)
         _check_out(self.out, cfg.resume)  # before any expensive work
 
-        if not self.group.main:
-            self.group.barrier()  # the first process loads first, building any decoding cache once
+        if not group.main:
+            group.barrier()  # the first process loads first, building any decoding cache once
         self.dataset = cfg.images if cfg.images is not None else data.load(cfg.dataset, cfg.split, cfg.data_root, download=cfg.download, **cfg.data_options)
-        if self.group.main:
-            self.group.barrier()
+        if group.main:
+            group.barrier()
         x = self.dataset.x
         self.resized_from = None
         if self.dataset.image_size != v.image_size:
@@ -171,14 +130,12 @@ class Trainer:
             x = data.resize_images(x, v.image_size)
         if len(x) < v.batch_size:
             raise UserError(f"{self.dataset.name}/{self.dataset.split} has {len(x)} images, fewer than one batch of {v.batch_size}; lower batch_size (--set batch_size=N)")
-        self.steps_per_epoch = len(x) // v.batch_size  # the last partial batch of an epoch is dropped
-        self.x = torch.from_numpy(np.ascontiguousarray(x)).to(self.device)  # uint8 NHWC, resident on the device
 
         # Everything that must match for a resumed run to continue the same training.
         self.identity = {
             "variant": v.to_dict(),
             "data": {"dataset": self.dataset.name, "split": self.dataset.split, "fingerprint": self.dataset.fingerprint(),
-                     "n": len(self.x), "image_size": v.image_size, "resized_from": self.resized_from},
+                     "n": len(x), "image_size": v.image_size, "resized_from": self.resized_from},
             "seed": cfg.seed,
         }
 
@@ -186,31 +143,10 @@ class Trainer:
             # CPU kernels here are deterministic already; cuDNN picks atomics-based ones unless told not to
             torch.backends.cudnn.deterministic = True
             torch.backends.cudnn.benchmark = False
-        self.netG, self.netD = nets.build(v, seed=cfg.seed)
-        self.netG.to(self.device)
-        self.netD.to(self.device)
-        if cfg.channels_last:
-            self.netG.to(memory_format=torch.channels_last)
-            self.netD.to(memory_format=torch.channels_last)
-        adam = dict(lr=v.lr, betas=(v.beta1, v.beta2), weight_decay=v.weight_decay, **({"fused": True} if cfg.fused_adam else {}),
-                    # a captured step must not read Adam's step count on the host
-                    **({"capturable": True} if cfg.cuda_graphs else {}))
-        self.optD = torch.optim.Adam(self.netD.parameters(), **adam)
-        self.optG = torch.optim.Adam(self.netG.parameters(), **adam)
-        self.noise = torch.Generator(device=self.device).manual_seed(cfg.seed + 1)
-        # compiled wrappers run the steps; checkpoints always save the plain modules
-        self.runD = torch.compile(self.netD) if cfg.compile else self.netD
-        self.runG = torch.compile(self.netG) if cfg.compile else self.netG
+        super().__init__(v, x, device, cfg.fast, cfg.seed, group)
         self.fixed_z = nets.sample_z(v, cfg.sample_n, torch.Generator().manual_seed(cfg.seed + 2)).to(self.device)
-        self.step = 0
         self.collapse_since: int | None = None
         self.diverged_since: int | None = None
-        self._graph: torch.cuda.CUDAGraph | None = None  # with cuda_graphs: the captured step, its input and outputs
-        self._graph_real: torch.Tensor | None = None
-        self._graph_out: dict[str, torch.Tensor] = {}
-        self._graph_warm = 0
-        # updates="alternate": each network's latest figures (zeros until its first update)
-        self._last = {k: torch.zeros((), device=self.device) for k in LOG_FIELDS[2:9]}
 
     # --- state ---------------------------------------------------------------------------------
     def state(self) -> dict:
@@ -227,7 +163,7 @@ class Trainer:
                            "epoch": self.step // self.steps_per_epoch, "index_in_epoch": self.step % self.steps_per_epoch,
                            "steps_per_epoch": self.steps_per_epoch},
             "bn_stats": "running",
-            "versions": versions(),
+            "versions": runtime.versions(),
         }
 
     def save_checkpoint(self) -> Path:
@@ -282,93 +218,6 @@ class Trainer:
         path = self.out / (name or f"samples-{self.step:08d}.png")
         save_image(fake.float().cpu(), path, nrow=int(math.ceil(math.sqrt(len(fake)))), normalize=True, value_range=(-1, 1))
         return path
-
-    # --- one step ------------------------------------------------------------------------------
-    def batch(self, step: int, order: torch.Tensor) -> torch.Tensor:
-        i = step % self.steps_per_epoch
-        # the global batch's indices, then this process's part of them (all of them in one process)
-        idx = self.group.part(order[i * self.v.batch_size:(i + 1) * self.v.batch_size]).to(self.device)
-        x = data.to_model_input(self.x[idx])  # on the device
-        return x.contiguous(memory_format=torch.channels_last) if self.cfg.channels_last else x
-
-    def step_on(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
-        """One training step on the batch ``real``: ``train_step``, or with cuda_graphs its
-        captured graph replayed. The first GRAPH_WARMUP steps run eagerly on a side stream, as
-        capture needs (cuDNN's algorithm choice, autograd's streams); they are real steps."""
-        if not self.cfg.cuda_graphs:
-            return self.train_step(real)
-        if self._graph is None and self._graph_warm < GRAPH_WARMUP:
-            side = torch.cuda.Stream(self.device)
-            side.wait_stream(torch.cuda.current_stream(self.device))
-            with torch.cuda.stream(side):
-                out = self.train_step(real)
-            torch.cuda.current_stream(self.device).wait_stream(side)
-            self._graph_warm += 1
-            return out
-        if self._graph is None:
-            # capture records the step without running it; the replay below runs it
-            self._graph_real = real.clone()
-            self._graph = torch.cuda.CUDAGraph()
-            self._graph.register_generator_state(self.noise)  # z's generator advances at each replay
-            with torch.cuda.graph(self._graph):
-                self._graph_out = self.train_step(self._graph_real)
-        else:
-            self._graph_real.copy_(real)
-        self._graph.replay()
-        return self._graph_out  # overwritten by the next replay: read before the next step
-
-    def train_step(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
-        """One step at ``self.step``: D then G on this minibatch (updates="both"), or one of them
-        (updates="alternate": G at even steps, D at odd ones, as the authors' loop). Under
-        "alternate" the other network's figures are those of its latest update."""
-        if self.v.updates == "alternate":
-            if self.step % 2 == 0:
-                self._last.update(self._update_g(real.shape[0], z=self._z(real.shape[0])))
-            else:
-                self._last.update(self._update_d(real, self._z(real.shape[0]))[0])
-            return dict(self._last)
-        stats, fake = self._update_d(real, self._z(real.shape[0]))
-        return {**stats, **self._update_g(real.shape[0], fake=fake)}
-
-    def _z(self, b: int) -> torch.Tensor:
-        # z for the whole global batch from the generator every rank shares, then this rank's part
-        return self.group.part(nets.sample_z(self.v, b * self.group.world, self.noise, self.device))
-
-    def _autocast(self):
-        # autocast's weight-cast cache must stay off inside a captured graph
-        return (torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=not self.cfg.cuda_graphs)
-                if self.cfg.amp == "bf16" else nullcontext())
-
-    def _update_d(self, real: torch.Tensor, z: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-        """(1) Update D: maximise log D(x) + log(1 - D(G(z))). Returns its figures and G(z)."""
-        b = real.shape[0]
-        self.optD.zero_grad(set_to_none=True)
-        with self._autocast():
-            out_real = self.runD(real).float()
-            fake = self.runG(z)
-            out_fake = self.runD(fake.detach()).float()
-        loss_d = (F.binary_cross_entropy_with_logits(out_real, torch.ones(b, device=self.device))
-                  + F.binary_cross_entropy_with_logits(out_fake, torch.zeros(b, device=self.device)))
-        loss_d.backward()
-        self.group.average_gradients(self.netD)  # the mean over the global batch, as in one process
-        grad_d = _grad_norm(self.netD)
-        self.optD.step()
-        return {"loss_d": loss_d.detach(), "d_x": torch.sigmoid(out_real).mean().detach(),
-                "d_g_z1": torch.sigmoid(out_fake).mean().detach(), "grad_norm_d": grad_d}, fake
-
-    def _update_g(self, b: int, fake: torch.Tensor | None = None, z: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """(2) Update G: maximise log D(G(z)) (the non-saturating loss), on the ``fake`` = G(z)
-        that D's update just saw, or on G of fresh ``z`` when G updates alone."""
-        self.optG.zero_grad(set_to_none=True)
-        with self._autocast():
-            fake = self.runG(z) if fake is None else fake
-            out_gen = self.runD(fake).float()
-        loss_g = F.binary_cross_entropy_with_logits(out_gen, torch.ones(b, device=self.device))
-        loss_g.backward()
-        self.group.average_gradients(self.netG)
-        grad_g = _grad_norm(self.netG)
-        self.optG.step()
-        return {"loss_g": loss_g.detach(), "d_g_z2": torch.sigmoid(out_gen).mean().detach(), "grad_norm_g": grad_g}
 
     # --- health --------------------------------------------------------------------------------
     def check_health(self, stats: dict[str, float]) -> None:
@@ -441,7 +290,7 @@ class Trainer:
                         epoch = self.step // self.steps_per_epoch
                         # on the device, so a step's indices need no host-to-device copy (which waits for the GPU)
                         order = epoch_order(len(self.x), cfg.seed, epoch).to(self.device)
-                    stats_t = self.step_on(self.batch(self.step, order))
+                    stats_t = self.run_step(self.step, order)
                     self.step += 1
                     bar.update(1)
                     # a signal reaching any process stops all of them at the same step
@@ -486,8 +335,10 @@ class Trainer:
         }
 
     def _write_run_info(self) -> None:
-        info = {**self.identity, "config": {k: (str(x) if isinstance(x, Path) else x) for k, x in vars(self.cfg).items() if k not in ("variant", "images")},
-                "device": str(self.device), "threads": torch.get_num_threads(), "versions": versions(),
+        config = {k: (str(x) if isinstance(x, Path) else x.to_dict() if isinstance(x, FastPath) else x)
+                  for k, x in vars(self.cfg).items() if k not in ("variant", "images")}
+        info = {**self.identity, "config": config,
+                "device": str(self.device), "threads": torch.get_num_threads(), "versions": runtime.versions(),
                 "processes": self.group.world, "backend": "gloo" if self.device.type == "cpu" else "nccl" if self.group.active else None,
                 "dataset_source": self.dataset.source, "started_at_step": self.step,
                 "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}

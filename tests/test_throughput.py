@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from dcgan import cli, data, nets, throughput
+from dcgan.step import FastPath
 
 from .conftest import tiny
 
@@ -83,15 +84,23 @@ def test_fused_adam_takes_the_same_steps(digits):
     v = tiny()
     losses = []
     for fused in (False, True):
-        stage = throughput.train_stage(dataclasses.replace(v), digits, torch.device("cpu"), fused_adam=fused, log_every=1)
+        stage = throughput.train_stage(dataclasses.replace(v), digits, torch.device("cpu"), FastPath(fused_adam=fused), log_every=1)
         losses.append([stage.run() for _ in range(3)])
     for a, b in zip(*losses, strict=True):
         for k in a:
             assert b[k] == pytest.approx(a[k], rel=1e-4), k
 
 
-def test_the_commands_stage_list_is_the_benchmarks():
+def test_a_stage_is_one_entry_the_command_and_suites_take_it_from(digits, monkeypatch, tmp_path, capsys):
+    """Adding a throughput stage touches one place, STAGE_MAKERS: the command's choices and help,
+    the default stage list and the suites' (which read throughput.STAGES) all follow it."""
     from dcgan import cli
 
-    # cli keeps its own copy so that parsing arguments does not import torch
-    assert cli.STAGES == throughput.STAGES
+    def zeros_stage(v, images, device, netG, netD, fast, workers, svm_n):
+        return throughput.Stage("zeros", lambda: torch.zeros(8, device=device), 8, "zeros", None, "fp32", "a throwaway stage")
+
+    monkeypatch.setitem(throughput.STAGE_MAKERS, "zeros", zeros_stage)
+    monkeypatch.setattr(throughput, "STAGES", tuple(throughput.STAGE_MAKERS))
+    assert "zeros" in cli.build_parser().parse_args(["throughput", "--variant", "dcgan32"]).stages.split(",")
+    rows = throughput.run(tiny(), digits, device="cpu", stages=("zeros",), warmup=0, iters=1, repeats=1)
+    assert rows[0]["stage"] == "zeros" and rows[0]["unit"] == "zeros" and rows[0]["items_per_s"] > 0

@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from dcgan import checkpoint, nets, variants
-from dcgan import train as train_module
+from dcgan import step as step_module
 from dcgan.errors import UserError
+from dcgan.step import FastPath
 from dcgan.train import TrainConfig, Trainer, TrainingStopped, train
 
 from .conftest import REPO, tiny
@@ -22,7 +23,9 @@ TINY_ARGS = ["train", "--variant", "dcgan32", "--set", "ngf=8", "--set", "ndf=8"
 
 
 def _cfg(out, steps, variant=None, **kw):
-    return TrainConfig(variant or tiny(), out, steps=steps, progress=False, **{"ckpt_every": 10, "log_every": 5, "device": "cpu", **kw})
+    fast = FastPath(**{k: kw.pop(k) for k in ("amp", "channels_last", "compile", "fused_adam", "cuda_graphs") if k in kw})
+    return TrainConfig(variant or tiny(), out, steps=steps, progress=False, fast=fast,
+                       **{"ckpt_every": 10, "log_every": 5, "device": "cpu", **kw})
 
 
 def _same_params(a, b):
@@ -236,10 +239,14 @@ def test_a_full_disk_during_a_checkpoint_write_is_one_line_and_the_earlier_check
 
 
 def test_cpu_refuses_cuda_only_options(tmp_path):
-    with pytest.raises(UserError, match="bf16 autocast is a CUDA option"):
+    with pytest.raises(UserError, match="--amp bf16 is a CUDA option; drop --amp bf16 on the CPU"):
         Trainer(_cfg(tmp_path / "run", 1, amp="bf16", device="cpu"))
-    with pytest.raises(UserError, match="CUDA graphs are a CUDA option"):
+    with pytest.raises(UserError, match="--cuda-graphs is a CUDA option"):
         Trainer(_cfg(tmp_path / "run", 1, cuda_graphs=True, device="cpu"))
+    # one message for all of them, before any data is loaded or a folder is made
+    with pytest.raises(UserError, match="--amp bf16 and --compile and --cuda-graphs are CUDA options"):
+        Trainer(_cfg(tmp_path / "none" / "run", 1, amp="bf16", compile=True, cuda_graphs=True, dataset="npz", data_root=tmp_path / "no"))
+    assert not (tmp_path / "none").exists()
 
 
 def test_channels_last_option_trains_the_same(tmp_path):
@@ -270,7 +277,7 @@ def test_cuda_graphs_train_as_the_eager_step(tmp_path, monkeypatch):
     # device rounds differently from the plain Adam's: 4e-4 in a gradient norm after one step).
     steps = 12
     train(_cfg(tmp_path / "graphs", steps, device="cuda", deterministic=True, log_every=1, cuda_graphs=True))
-    monkeypatch.setattr(train_module, "GRAPH_WARMUP", steps + 1)
+    monkeypatch.setattr(step_module, "GRAPH_WARMUP", steps + 1)
     train(_cfg(tmp_path / "eager", steps, device="cuda", deterministic=True, log_every=1, cuda_graphs=True))
     a, b = (list(csv.DictReader(open(tmp_path / run / "log.csv"))) for run in ("eager", "graphs"))
     assert len(a) == len(b) == steps
