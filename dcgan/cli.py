@@ -402,10 +402,11 @@ def cmd_fidelity(args) -> dict:
     import pandas as pd
 
     from . import checkpoint, data, fidelity, results
+    from . import metrics as registry
     from .runtime import pick_device
 
     device = pick_device(args.device)
-    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    metrics = [m.name for m in registry.get(m.strip() for m in args.metrics.split(",") if m.strip())]
     # the weights first: a missing file should not cost a model load and a dataset load
     weights = fidelity.resolve_weights(args.inception_weights, args.download)
     check_writable_dir(args.out_dir, f"cannot write rows to --out-dir {args.out_dir}")
@@ -568,6 +569,7 @@ def _run_options(p: argparse.ArgumentParser, out_dir: str, cache: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import metrics
     from .svm import SOLVERS
     from .throughput import STAGES
 
@@ -645,7 +647,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--val-size", type=_positive, help="validation images held out of the training set (default 10000)")
     pr.add_argument("--grid", help="'paper': exactly the paper's 7 values 1e-4 ... 1e-2; or comma-separated C values, searched as given "
                                    "(default: the paper's 7 values, extended by 1-2-5 steps while the chosen C is on an edge)")
-    pr.add_argument("--solver", default="ours", choices=sorted(SOLVERS))
+    pr.add_argument("--solver", default="ours", choices=list(SOLVERS), help="; ".join(s.description for s in SOLVERS.values()))
     pr.add_argument("--seed", type=int, default=0, help="first draw seed")
     pr.add_argument("--no-control", action="store_true", help="skip the random-init control")
     pr.add_argument("--compare-sklearn", action="store_true",
@@ -672,7 +674,7 @@ def build_parser() -> argparse.ArgumentParser:
     _data_options(fi)
     fi.add_argument("--n", type=_positive, default=50000, help="generated samples (default 50000)")
     fi.add_argument("--n-real", type=_positive, help="reference images: a seeded subset of this many (default: the whole split)")
-    fi.add_argument("--metrics", default="isc,fid,kid,prc", help="comma-separated: isc, fid, kid, prc")
+    fi.add_argument("--metrics", default=",".join(metrics.names()), help=f"comma-separated, from: {metrics.help_text()}")
     fi.add_argument("--inception-weights", help="Inception weights file (default: $DCGAN_INCEPTION_WEIGHTS or torch-fidelity's download location)")
     fi.add_argument("--download", action="store_true", help="let torch-fidelity download the Inception weights and torchvision the dataset if missing")
     fi.add_argument("--batch-size", type=_positive, default=64)

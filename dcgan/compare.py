@@ -12,36 +12,28 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from scipy import stats
 
-from . import results
+from . import metrics, results
 from .errors import UserError
+from .metrics import Band
 
 
-@dataclass(frozen=True)
-class Band:
-    higher_is_better: bool
-    tolerance: float  # the smallest change that matters
-    relative: bool = False  # tolerance as a fraction of the baseline's value
-    gated: bool = True  # a regression beyond the band fails the comparison
+def default_bands() -> dict[str, Band]:
+    """Every gated measurement and its band: the probe's and throughput's here, the generative
+    metrics' from their entries in dcgan/metrics.py (read when called, so a new entry counts)."""
+    return {
+        "test_accuracy_pct": Band(True, 1.0),  # probe accuracy: 1 point
+        "test_error_pct": Band(False, 1.0),  # probe error: 1 point
+        **metrics.bands(),
+        # timings move with the machine and its load: reported, never gating
+        "items_per_s": Band(True, 0.15, relative=True, gated=False),
+    }
 
 
-# Every gated metric and its band, in one place.
-BANDS = {
-    "test_accuracy_pct": Band(True, 1.0),  # probe accuracy: 1 point
-    "test_error_pct": Band(False, 1.0),  # probe error: 1 point
-    "KID": Band(False, 0.005),
-    "FID": Band(False, 2.0),
-    "IS": Band(True, 0.25),
-    "precision": Band(True, 0.02),
-    "recall": Band(True, 0.02),
-    # timings move with the machine and its load: reported, never gating
-    "items_per_s": Band(True, 0.15, relative=True, gated=False),
-}
 ALPHA = 0.05
 
 
@@ -123,8 +115,9 @@ def _finite(p: float) -> float:
     return 1.0 if math.isnan(p) else p  # identical constant samples: nothing to explain
 
 
-def compare(base_rows: list[dict], new_rows: list[dict], alpha: float = ALPHA, bands: dict[str, Band] = BANDS) -> list[dict]:
-    """One verdict per measurement present on both sides."""
+def compare(base_rows: list[dict], new_rows: list[dict], alpha: float = ALPHA, bands: dict[str, Band] | None = None) -> list[dict]:
+    """One verdict per measurement present on both sides (``bands``: default ``default_bands()``)."""
+    bands = default_bands() if bands is None else bands
     groups: dict[tuple, tuple[list, list]] = {}
     for side, rows in ((0, base_rows), (1, new_rows)):
         for r in rows:

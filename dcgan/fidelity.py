@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from . import cache, nets
+from . import metrics as registry  # `metrics` is compute()'s argument
 from .data import ImageSet
 from .errors import UserError
 
@@ -45,18 +46,6 @@ STANDARD_INCEPTION = {
 }
 WEIGHTS_ENV = "DCGAN_INCEPTION_WEIGHTS"
 FEATURE_EXTRACTOR = "inception-v3-compat"
-METRICS = ("isc", "fid", "kid", "prc")
-# names a user sees: standard ones only for the standard weights
-STANDARD_NAMES = {"inception_score": "IS", "frechet_inception_distance": "FID", "kernel_inception_distance": "KID",
-                  "precision": "precision (Inception pool3)", "recall": "recall (Inception pool3)"}
-NONSTANDARD_NAMES = {
-    "inception_score": "inception-style score, non-standard weights (not IS)",
-    "frechet_inception_distance": "Frechet feature distance, non-standard weights (not FID)",
-    "kernel_inception_distance": "kernel feature distance, non-standard weights (not KID)",
-    "precision": "precision, non-standard features", "recall": "recall, non-standard features",
-}
-
-
 ROW_FIELDS = ["time", "variant", "checkpoint", "metric", "value", "std", "n_fake", "n_real", "reference", "reference_fingerprint",
               "inception_standard", "inception_sha256", "resize", "batch_size", "rng_seed", "z_type", "kid_subset_size",
               "kid_subsets", "isc_splits", "prc_features", "torch_fidelity", "device", "dcgan_bench", "git_revision"]
@@ -214,16 +203,15 @@ def verify_cache(cache_root: Path) -> None:
                             f"torch-fidelity for dcgan-bench and will not be loaded; delete it (or {cache_root}) and run again")
 
 
-def compute(netG, variant, reference: ImageSet, n_fake: int, weights: InceptionWeights, metrics=METRICS,
+def compute(netG, variant, reference: ImageSet, n_fake: int, weights: InceptionWeights, metrics=None,
             batch_size: int = 64, device="cpu", seed: int = 2020, cache_dir: str | Path | None = None,
             kid_subset_size: int = 1000, progress: bool = True) -> dict:
     """torch-fidelity's metrics of G's samples against ``reference``; returns the raw numbers and
     every setting that changes them."""
     import torch_fidelity
 
-    unknown = set(metrics) - set(METRICS)
-    if unknown:
-        raise UserError(f"unknown metric(s) {', '.join(sorted(unknown))}; metrics: {', '.join(METRICS)}")
+    # every registered metric by default (dcgan/metrics.py); an unknown name fails here, before any work
+    chosen = [m.name for m in registry.get(registry.names() if metrics is None else metrics)]
     if n_fake < 2:
         raise UserError(f"--n must be at least 2; got {n_fake}")
     if reference.image_size != variant.image_size:
@@ -236,7 +224,7 @@ def compute(netG, variant, reference: ImageSet, n_fake: int, weights: InceptionW
     kwargs = dict(
         input1=generator_input(netG, variant, device), input1_model_num_samples=n_fake, input2=name,
         cuda=device.type == "cuda", batch_size=batch_size, rng_seed=seed,
-        isc="isc" in metrics, fid="fid" in metrics, kid="kid" in metrics, prc="prc" in metrics,
+        **{name: name in chosen for name in registry.names()},
         # one extractor for all four (precision/recall on Inception pool3, not torch-fidelity's VGG16 default)
         feature_extractor=FEATURE_EXTRACTOR, feature_layer_prc="2048",
         feature_extractor_weights_path=str(weights.path), kid_subset_size=kid_subset,
@@ -259,25 +247,14 @@ def compute(netG, variant, reference: ImageSet, n_fake: int, weights: InceptionW
     }
 
 
-# torch-fidelity's keys -> (our metric, which number)
-_KEYS = {
-    "inception_score_mean": ("inception_score", "value"), "inception_score_std": ("inception_score", "std"),
-    "frechet_inception_distance": ("frechet_inception_distance", "value"),
-    "kernel_inception_distance_mean": ("kernel_inception_distance", "value"),
-    "kernel_inception_distance_std": ("kernel_inception_distance", "std"),
-    "precision": ("precision", "value"), "recall": ("recall", "value"), "f_score": ("f_score", "value"),
-}
-
-
 def rows(result: dict, common: dict) -> list[dict]:
-    """Tidy rows, one per metric, named honestly: FID / IS / KID only for the standard weights."""
-    names = STANDARD_NAMES if result["settings"]["inception_standard"] else NONSTANDARD_NAMES
-    by_metric: dict[str, dict] = {}
-    for key, value in result["raw"].items():
-        if key not in _KEYS:
-            continue
-        metric, field = _KEYS[key]
-        if metric not in names:
-            continue
-        by_metric.setdefault(metric, {"metric": names[metric], "value": None, "std": None})[field] = value
-    return [{**common, **r, **result["settings"]} for r in by_metric.values()]
+    """Tidy rows, one per number a computed metric yields, named honestly: FID / IS / KID only
+    for the standard weights (dcgan/metrics.py names both)."""
+    standard = result["settings"]["inception_standard"]
+    out = []
+    for metric in registry.REGISTRY.values():
+        for m in metric.measures:
+            if m.value_key in result["raw"]:
+                out.append({**common, "metric": m.standard if standard else m.nonstandard, "value": result["raw"][m.value_key],
+                            "std": result["raw"].get(m.std_key) if m.std_key else None, **result["settings"]})
+    return out

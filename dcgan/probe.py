@@ -182,22 +182,19 @@ def _fit_cache(p: _Prepared, protocol: Protocol, solver: str, device, cache_dir)
                                 "solver_code": svm.code_fingerprint(solver)})
 
 
-def _check_solver(solver: str):
+def _check_solver(solver: str) -> svm.Solver:
     if solver not in svm.SOLVERS:
         raise UserError(f"unknown solver {solver!r}; solvers: {', '.join(svm.SOLVERS)}")
     return svm.SOLVERS[solver]
 
 
 def _fitter(solver: str, device, log):
-    fit = _check_solver(solver)
+    entry = _check_solver(solver)
 
     def fit_with_state(X, y, Cs, scratch):
-        # ours runs where the features were computed (CUDA when there is one), logs its long
-        # fits and saves their progress (cifar10-full's), so they continue too; LinearSVC runs
-        # on the CPU and saves nothing
-        if solver == "ours":
-            return fit(X, y, Cs, device=device, log=log, state=scratch)
-        return fit(X, y, Cs)
+        # where the features are (CUDA when there is one); a long fit saves its progress to
+        # ``scratch`` (cifar10-full's), so it continues too (svm.SOLVERS says which do)
+        return entry.fit(X, y, Cs, device=device, log=log, state=scratch)
     return fit_with_state
 
 

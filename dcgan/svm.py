@@ -26,6 +26,7 @@ import json
 import sys
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -549,18 +550,42 @@ def fit_sklearn(X, y, Cs=PAPER_GRID) -> list[LinearModel]:
     return models
 
 
-SOLVERS = {"ours": fit_ours, "sklearn": fit_sklearn}
+@dataclass(frozen=True)
+class Solver:
+    """A registered SVM solver: its fit, and the fingerprint of the code its figures come from."""
+
+    name: str
+    fit: Callable[..., list[LinearModel]]  # fit(X, y, Cs, device=, log=, state=) -> one model per C
+    code: Callable[[], str]  # for caches of finished fits: reused only while this is unchanged
+    description: str
+
+
+SOLVERS: dict[str, Solver] = {}
+
+
+def register_solver(solver: Solver) -> Solver:
+    if solver.name in SOLVERS:
+        raise ValueError(f"solver {solver.name!r} is registered twice")
+    SOLVERS[solver.name] = solver
+    return solver
 
 
 def code_fingerprint(solver: str) -> str:
-    """A hash of the code a solver's figures come from, for caches of finished fits: a cached fit
-    is reused only while this code is unchanged (the package version alone let a fresh clone
-    report figures an older solver had computed). Ours: this whole module. scikit-learn's: its
-    version and only the functions its figures pass through, so that editing our solver does not
-    throw away hours of finished LinearSVC fits."""
-    if solver == "sklearn":
-        import sklearn
+    """A hash of the code a solver's figures come from (the package version alone let a fresh
+    clone report figures an older solver had computed)."""
+    return SOLVERS[solver].code()
 
-        return cache.code_fingerprint(fit_sklearn, primal_objective, _objective_exact, _targets, _as_tensor, accuracies, LinearModel,
-                                      extra=(sklearn.__version__,))
-    return cache.code_fingerprint(sys.modules[__name__])
+
+def _sklearn_code() -> str:
+    # its version and only the functions its figures pass through, so that editing our solver
+    # does not throw away hours of finished LinearSVC fits
+    import sklearn
+
+    return cache.code_fingerprint(fit_sklearn, primal_objective, _objective_exact, _targets, _as_tensor, accuracies, LinearModel,
+                                  extra=(sklearn.__version__,))
+
+
+register_solver(Solver("ours", fit_ours, lambda: cache.code_fingerprint(sys.modules[__name__]),
+                       "ours: exact Gram-matrix Newton or primal Newton-CG, on the features' device; long fits save progress"))
+register_solver(Solver("sklearn", lambda X, y, Cs=PAPER_GRID, device=None, log=None, state=None: fit_sklearn(X, y, Cs), _sklearn_code,
+                       "scikit-learn's LinearSVC (the reference): on the CPU, saves no progress"))

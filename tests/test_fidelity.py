@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from dcgan import checkpoint, cli, fidelity, memorisation, nets
+from dcgan import checkpoint, cli, fidelity, memorisation, metrics, nets
 from dcgan.data import ImageSet
 
 from .test_cli import TINY, run
@@ -62,11 +62,11 @@ def test_fidelity_end_to_end_never_calls_nonstandard_numbers_fid(tmp_path, capsy
     assert code == 0, err
     result = json.loads(out)
     rows = {r["metric"]: r for r in result["rows"]}
-    assert set(rows) == set(fidelity.NONSTANDARD_NAMES.values())
+    assert set(rows) == {m.nonstandard for metric in metrics.REGISTRY.values() for m in metric.measures}
     for text in (out, (tmp_path / "res" / "fidelity-rows.csv").read_text()):
         assert "FID" not in text.replace("(not FID)", "") and "not FID" in text
     assert "not FID" in err
-    row = rows[fidelity.NONSTANDARD_NAMES["frechet_inception_distance"]]
+    row = rows[metrics.REGISTRY["fid"].measures[0].nonstandard]
     assert row["n_fake"] == 20 and row["n_real"] == 20 and row["inception_standard"] is False
     assert row["inception_sha256"] == fidelity.resolve_weights(random_inception).sha256
     assert row["torch_fidelity"] and row["batch_size"] == 64 and "299" in row["resize"]

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import time
 
@@ -114,17 +115,22 @@ def test_compare_sklearn_reports_ratio_and_agreement(svhn_root, tmp_path, capsys
     assert list((tmp_path / "rows").glob("probe-compare-svhn-1000-*.json"))
 
 
+def _use_fit(monkeypatch, fit):
+    """Our solver's registry entry with another fit function (to record or interrupt fits)."""
+    monkeypatch.setitem(svm.SOLVERS, "ours", dataclasses.replace(svm.SOLVERS["ours"], fit=fit))
+
+
 def test_full_protocol_chooses_C_on_the_pool_then_fits_every_training_image(svhn_root, tmp_path, monkeypatch):
     _, netD = nets.build(tiny(), seed=1)
     calls = []
-    real = svm.SOLVERS["ours"]
+    real = svm.SOLVERS["ours"].fit
 
     def recording(X, y, Cs, **kw):
         models = real(X, y, Cs, **kw)
         calls.append((len(X), list(Cs), models, X))
         return models
 
-    monkeypatch.setitem(svm.SOLVERS, "ours", recording)
+    _use_fit(monkeypatch, recording)
     # the cifar10-full shape (whole pool, C on validation) on the small SVHN file
     protocol = probe.get("cifar10-full", dataset="svhn", val_size=100)
     result = probe.run(netD, protocol, data_root=svhn_root, grid=[1e-3, 1e-2], cache_dir=tmp_path / "cache",
@@ -149,8 +155,8 @@ def test_the_protocol_fits_the_documented_draws(svhn_root, tmp_path, monkeypatch
     # draw(pool, train.y, per_class, seed) of the seed-42 split, row for row as a set
     _, netD = nets.build(tiny(), seed=1)
     fitted = []
-    real = svm.SOLVERS["ours"]
-    monkeypatch.setitem(svm.SOLVERS, "ours", lambda X, y, Cs, **kw: fitted.append((np.array(X), y)) or real(X, y, Cs, **kw))
+    real = svm.SOLVERS["ours"].fit
+    _use_fit(monkeypatch, lambda X, y, Cs, **kw: fitted.append((np.array(X), y)) or real(X, y, Cs, **kw))
     protocol = probe.get("svhn-1000", val_size=100, per_class=20, draws=2, test_draws=1, fresh_draws_per_C=False)  # the shared-draw machinery; svhn-1000's fresh draws are tested below
     cache = tmp_path / "cache"
     probe.run(netD, protocol, data_root=svhn_root, grid=[1e-3], seed=5, cache_dir=cache, progress=False, log=lambda m: None)
@@ -172,7 +178,7 @@ def test_an_interrupted_protocol_resumes_at_the_fit_it_was_in(svhn_root, tmp_pat
     whole = probe.run(netD, protocol, cache_dir=tmp_path / "whole", **kw)
     assert whole["fits_kept"] == 0
 
-    real, calls = svm.SOLVERS["ours"], []
+    real, calls = svm.SOLVERS["ours"].fit, []
 
     def interrupted_at_the_fourth_fit(X, y, Cs, **k):
         calls.append(len(calls))
@@ -180,11 +186,11 @@ def test_an_interrupted_protocol_resumes_at_the_fit_it_was_in(svhn_root, tmp_pat
             raise KeyboardInterrupt
         return real(X, y, Cs, **k)
 
-    monkeypatch.setitem(svm.SOLVERS, "ours", interrupted_at_the_fourth_fit)
+    _use_fit(monkeypatch, interrupted_at_the_fourth_fit)
     with pytest.raises(KeyboardInterrupt):
         probe.run(netD, protocol, cache_dir=tmp_path / "cut", **kw)
     calls.clear()
-    monkeypatch.setitem(svm.SOLVERS, "ours", lambda X, y, Cs, **k: calls.append(1) or real(X, y, Cs, **k))
+    _use_fit(monkeypatch, lambda X, y, Cs, **k: calls.append(1) or real(X, y, Cs, **k))
     resumed = probe.run(netD, protocol, cache_dir=tmp_path / "cut", **kw)
     # 3 selection fits + 2 test fits; the first 3 were finished before the interruption
     assert len(calls) == 2 and resumed["fits_kept"] == 3
