@@ -152,11 +152,11 @@ def _write_json(path: Path, record: dict) -> dict:
 def cmd_walk(args) -> dict:
     from PIL import Image
 
-    from . import figures
+    from . import figures, nets
 
     out, v, netG, _, bn = _figure_setup(args)
     z = figures.walk_z(v, args.points, args.steps, args.seed, args.mode)
-    images = figures.render(netG, z, bn)
+    images = nets.render(netG, z, bn)
     png = figures.save_png(figures.grid(images, args.points - 1), out / f"walk-{args.mode}.png", args.scale)
     # one continuous animation: each row after the first starts where the previous ended
     keep = [k for k in range(len(images)) if k == 0 or k % (args.steps + 1) != 0]
@@ -173,7 +173,7 @@ def cmd_arithmetic(args) -> dict:
     import numpy as np
     import torch
 
-    from . import figures
+    from . import figures, nets
 
     out, v, netG, _, bn = _figure_setup(args)
     sheet = figures.sheet_z(v, args.n, args.seed)
@@ -181,7 +181,7 @@ def cmd_arithmetic(args) -> dict:
     if bn == "batch":  # every image of the figure normalised as the sheet was
         netG, bn, bn_note = figures.freeze_batch_stats(netG, sheet), "running", "the sheet's batch statistics, frozen"
     record = {"ckpt": args.ckpt, "sheet_n": args.n, "sheet_seed": args.seed, "bn_stats": bn_note}
-    sheet_png = figures.save_png(figures.numbered_sheet(figures.render(netG, sheet, bn)), out / "sheet.png")
+    sheet_png = figures.save_png(figures.numbered_sheet(nets.render(netG, sheet, bn)), out / "sheet.png")
     record["sheet"] = str(sheet_png)
     print(f"numbered sample sheet: {sheet_png} (pick exemplars by index; the same --n and --seed give the same z)", file=sys.stderr)
     if args.expr:
@@ -190,7 +190,7 @@ def cmd_arithmetic(args) -> dict:
         # one batch for the whole figure: with batch BN statistics (the released models) an image
         # depends on its batch, and a lone G(mean) would have none
         parts = [sheet[idx] for _, idx in terms] + [result["means"], result["grid"]]
-        rendered = np.split(figures.render(netG, torch.cat(parts), bn), np.cumsum([len(p) for p in parts])[:-1])
+        rendered = np.split(nets.render(netG, torch.cat(parts), bn), np.cumsum([len(p) for p in parts])[:-1])
         means, result_images = rendered[-2], rendered[-1]
         rows = [np.concatenate([ex, means[k:k + 1]]) for k, ex in enumerate(rendered[:len(terms)])]
         width = max(len(r) for r in rows)
@@ -206,7 +206,7 @@ def cmd_arithmetic(args) -> dict:
         if not left or not right or any(not 0 <= i < args.n for i in left + right + rows):
             raise UserError(f"--turn-left and --turn-right need sample indices on the sheet (0..{args.n - 1}), e.g. 1,2,3,4")
         z, _ = figures.turn_rows(sheet, left, right, rows, args.steps)
-        record["turn"] = str(figures.save_png(figures.grid(figures.render(netG, z, bn), len(rows)), out / "turn.png", args.scale))
+        record["turn"] = str(figures.save_png(figures.grid(nets.render(netG, z, bn), len(rows)), out / "turn.png", args.scale))
         record.update({"turn_left": left, "turn_right": right, "turn_rows": rows, "turn_steps": args.steps})
         print(f"turn vector applied along {len(rows)} rows: {record['turn']}", file=sys.stderr)
     return _write_json(out / "arithmetic.json", record)
@@ -239,7 +239,7 @@ def cmd_visualise(args) -> dict:
 def cmd_forget(args) -> dict:
     import numpy as np
 
-    from . import figures
+    from . import figures, nets
 
     out, v, netG, _, bn = _figure_setup(args)
     layer = args.layer or figures.second_highest(netG)
@@ -252,7 +252,7 @@ def cmd_forget(args) -> dict:
         netG, bn, bn_note = figures.freeze_batch_stats(netG, sheet), "running", "the sheet's batch statistics, frozen"
     fit = figures.fit_window_detector(netG, sheet, marks, layer, args.seed, bn)
     z = figures.sheet_z(v, args.show, args.seed + 1)  # fresh samples, each drawn with and without the drop
-    before = figures.render(netG, z, bn)
+    before = nets.render(netG, z, bn)
     after = figures.generate_dropping(netG, z, layer, fit["dropped"], bn)
     png = figures.save_png(figures.grid(np.concatenate([before, after]), 2), out / "forget.png", args.scale)
     print(f"dropped {len(fit['dropped'])} of {len(fit['weights'])} feature maps of {layer} (positive weight in the logistic regression, "

@@ -139,13 +139,8 @@ class GeneratorAdapter(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         if self.z_dist == "uniform":
             z = z * 2 - 1
-        return to_uint8(self.netG(z))
-
-
-def to_uint8(x: torch.Tensor) -> torch.Tensor:
-    """[-1, 1] float NCHW -> uint8 NCHW, three channels."""
-    x = nets.to_uint8(x)
-    return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
+        x = nets.to_uint8(self.netG(z))  # uint8 NCHW, as torch-fidelity takes images
+        return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x  # its Inception takes three channels
 
 
 def generator_input(netG: nn.Module, variant, device):

@@ -21,17 +21,6 @@ from . import nets
 from .errors import UserError
 
 
-def to_uint8(x: torch.Tensor) -> np.ndarray:
-    """G's output in [-1, 1] (N, C, H, W) -> uint8 (N, H, W, C), as the samples are stored."""
-    return nets.to_uint8(x).permute(0, 2, 3, 1).cpu().numpy()
-
-
-@torch.no_grad()
-def render(netG, z: torch.Tensor, bn_stats: str = "running", batch_size: int = 256) -> np.ndarray:
-    out = [to_uint8(nets.generate(netG, z[i:i + batch_size], bn_stats)) for i in range(0, len(z), batch_size)]
-    return np.concatenate(out)
-
-
 def grid(images: np.ndarray, rows: int, pad: int = 2) -> np.ndarray:
     """uint8 (N, H, W, C) -> one uint8 image, ``rows`` rows, white padding."""
     n, h, w, c = images.shape
@@ -333,6 +322,6 @@ def generate_dropping(netG, z: torch.Tensor, layer: str, channels: list[int], bn
 
     handle = netG.blocks[layer].register_forward_hook(drop)
     try:
-        return render(netG, z, bn_stats)
+        return nets.render(netG, z, bn_stats)
     finally:
         handle.remove()

@@ -197,16 +197,22 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
     return ((x.float() + 1) * 127.5).round_().clamp_(0, 255).to(torch.uint8)
 
 
+def to_pixels(x: torch.Tensor) -> np.ndarray:
+    """G's output in [-1, 1] (N, C, H, W) -> uint8 (N, H, W, C) on the host: the training images' own format."""
+    return to_uint8(x).permute(0, 2, 3, 1).cpu().numpy()
+
+
 @torch.no_grad()
+def render(netG: Generator, z: torch.Tensor, bn_stats: str = "running", batch_size: int = 256) -> np.ndarray:
+    """G(z) as uint8 NHWC, in batches of ``batch_size`` on G's device (with batch BN statistics
+    an image depends on the batch it was drawn in)."""
+    device = next(netG.parameters()).device
+    return np.concatenate([to_pixels(generate(netG, z[i:i + batch_size].to(device), bn_stats)) for i in range(0, len(z), batch_size)])
+
+
 def sample_images(netG: Generator, n: int, seed: int = 0, bn_stats: str = "running", batch_size: int = 500,
                   device="cpu") -> np.ndarray:
     """``n`` samples as uint8 NHWC (the training images' own format), drawn in batches from one
     seeded generator: the same seed gives the same z whatever the batch size."""
-    v = netG.variant
-    z = sample_z(v, n, torch.Generator().manual_seed(seed))
-    out = np.empty((n, v.image_size, v.image_size, v.nc), np.uint8)
-    netG = netG.to(device)
-    for i in range(0, n, batch_size):
-        x = generate(netG, z[i:i + batch_size].to(device), bn_stats)
-        out[i:i + len(x)] = to_uint8(x).permute(0, 2, 3, 1).cpu().numpy()
-    return out
+    z = sample_z(netG.variant, n, torch.Generator().manual_seed(seed))
+    return render(netG.to(device), z, bn_stats, batch_size)

@@ -35,8 +35,8 @@ def test_a_walks_ends_are_the_chosen_z(ckpt):
     rows = z.view(3, 6, v.nz)
     for r in range(3):
         assert torch.equal(rows[r, 0], anchors[r]) and torch.allclose(rows[r, -1], anchors[r + 1])
-    images = figures.render(netG, z)
-    assert np.array_equal(images[0], figures.render(netG, anchors[:1])[0])  # one z, one image, whatever the batch
+    images = nets.render(netG, z)
+    assert np.array_equal(images[0], nets.render(netG, anchors[:1])[0])  # one z, one image, whatever the batch
     s = figures.walk_z(v, points=4, steps=5, seed=3, mode="slerp").view(3, 6, v.nz)
     assert torch.allclose(s[0, 0], anchors[0], atol=1e-6) and torch.allclose(s[0, -1], anchors[1], atol=1e-5)
     mid = s[0, 3]  # slerp keeps the norm between the ends' norms
@@ -68,7 +68,7 @@ def test_the_centre_of_the_arithmetic_grid_is_g_of_the_arithmetic_of_the_means(c
     assert torch.allclose(r["y"], y) and torch.equal(r["grid"][4], r["y"])
     offsets = (r["grid"] - y).abs()
     assert offsets.max() <= 0.25 and offsets[[0, 1, 2, 3, 5, 6, 7, 8]].min(1).values.gt(0).all()
-    assert np.array_equal(figures.render(netG, r["grid"])[4], figures.render(netG, y[None])[0])
+    assert np.array_equal(nets.render(netG, r["grid"])[4], nets.render(netG, y[None])[0])
     with pytest.raises(Exception, match="not on the sheet"):
         figures.arithmetic(v, sheet, [(1, [25])])
 
@@ -116,7 +116,7 @@ def test_dropping_no_feature_maps_changes_nothing_and_dropping_is_zeroing(ckpt):
     z = figures.sheet_z(v, 6, 1)
     layer = figures.second_highest(netG)
     assert layer == "deconv2"  # of deconv1..3, deconv3 being the output layer
-    assert np.array_equal(figures.generate_dropping(netG, z, layer, []), figures.render(netG, z))
+    assert np.array_equal(figures.generate_dropping(netG, z, layer, []), nets.render(netG, z))
     dropped = figures.generate_dropping(netG, z, layer, [0, 2])
     # by hand: run the layers, zero the maps, run the rest
     with torch.no_grad():
@@ -126,7 +126,7 @@ def test_dropping_no_feature_maps_changes_nothing_and_dropping_is_zeroing(ckpt):
             h = block(h)
             if name == layer:
                 h[:, [0, 2]] = 0
-    assert np.array_equal(dropped, figures.to_uint8(h))
+    assert np.array_equal(dropped, nets.to_pixels(h))
 
 
 def test_forget_command(ckpt, tmp_path, capsys):
