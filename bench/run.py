@@ -26,8 +26,7 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import suites  # noqa: E402
-from dcgan import cli, report, variants  # noqa: E402
-from dcgan.compare import gap as control_gap  # noqa: E402
+from dcgan import compare, report, variants  # noqa: E402
 from dcgan.errors import UserError  # noqa: E402
 
 
@@ -104,22 +103,33 @@ def main(argv=None) -> int:
         print("failed cells: " + ", ".join(failures), file=sys.stderr)
         return 1
     if args.compare:
-        return compare(ctx, all_cells, records, candidate)
+        return compare_candidate(ctx, all_cells, records, candidate)
     return 0
 
 
-def compare(ctx: suites.Context, all_cells, records: dict, candidate) -> int:
-    """The candidate's rows against the baseline's, both from this suite's cells, through
-    `dcgan compare`; the two row sets are kept beside the report."""
+def compare_candidate(ctx: suites.Context, all_cells, records: dict, candidate) -> int:
+    """The candidate's rows against the baseline's, both from this suite's cells, judged as
+    `dcgan compare` judges them (exit 1 on a gated regression); the two row sets are kept
+    beside the report."""
+    import pandas as pd
+
     folder = report.new_folder(ctx.results, "compare")
-    paths = []
+    sides = []
     for side, model in (("base", suites.QUICK_MODEL), ("new", candidate)):
         label = suites.Cell("train", *model).label
         rows = [r for c in all_cells if c.label == label and c.id in records and c.kind != "benchmarks" for r in records[c.id]["rows"]]
         (folder / f"{side}.json").write_text(json.dumps(rows, indent=1, default=str))
-        paths.append(str(folder / f"{side}.json"))
+        sides.append(rows)
         print(f"compare: {side} = {label} ({len(rows)} rows, {folder / f'{side}.json'})", file=sys.stderr)
-    return cli.main(["compare", *paths])
+    verdicts = compare.compare(*sides)
+    if not verdicts:
+        print("bench: error: the baseline and the candidate share no measurement", file=sys.stderr)
+        return 1
+    with pd.option_context("display.width", 200, "display.max_colwidth", 60):
+        print(pd.DataFrame(verdicts)[compare.TABLE_COLUMNS].to_string(index=False))
+    for line in compare.summary(verdicts):
+        print(line, file=sys.stderr)
+    return 1 if compare.failed(verdicts) else 0
 
 
 def _rows(records: dict, cells, kind: str) -> list[dict]:
@@ -184,7 +194,7 @@ def headline(records: dict, all_cells) -> list[str]:
         trained = f"on {c.dataset}, seed {c.seed}" if c.kind == "probe" else "(the authors' training)"
         line = f"{r['protocol']}: {c.label} {trained} ({r['weights']}): trained {r['value']:.2f}% ± {r['ci95']:.2f}"
         if control:
-            g = control_gap(control, r)
+            g = compare.gap(control, r)
             p = "" if g["p_value"] is None else f", p = {g['p_value']:.2g} ({g['test']})"
             line += f", random-init control {control['value']:.2f}% ± {control['ci95']:.2f}: gap {g['gap']:+.2f} points{p}"
         lines.append(line + " (± 1.96 std over the test draws)")

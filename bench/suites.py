@@ -9,10 +9,8 @@ editing a suite's declaration makes new cells rather than reusing stale ones.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
-import io
 import json
 import os
 import subprocess
@@ -27,7 +25,9 @@ from dcgan import (
     curve,
     data,
     fidelity,
+    memorisation,
     metrics,
+    paper_figures,
     probe,
     released,
     results,
@@ -482,21 +482,14 @@ def run_fidelity(ctx: Context, c: Cell) -> dict:
 
 
 def run_memorisation(ctx: Context, c: Cell) -> dict:
-    """The memorisation check through the command itself (its rows and closest pairs in results/)."""
-    from dcgan import cli
-
+    """The memorisation check (its rows and closest pairs in results/), with the suite's columns in its CSV row too."""
     n = dict(c.settings)["n"]
-    args = ["memorisation", "--ckpt", str(_checkpoint(ctx, c)), "--dataset", c.dataset, "--n", str(n), "--n-held-out", str(n),
-            "--out-dir", str(ctx.results), "--no-progress", "--json"] + (["--data-root", ctx.suite.data_root] if ctx.suite.data_root else [])
     common = _common(ctx, c)
-    for k in SUITE_FIELDS:  # into the command's own CSV row too, not only the suite's record
-        args += ["--tag", f"{k}={common[k]}"]
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        code = cli.main(args)
-    if code != 0:
-        raise UserError("the memorisation check failed (see the error above)")
-    row = {**json.loads(buf.getvalue())["row"], **common}
+    result = memorisation.run(_checkpoint(ctx, c), c.dataset, n=n, n_held_out=n, data_root=ctx.suite.data_root, out_dir=ctx.results,
+                              tags={k: common[k] for k in SUITE_FIELDS}, progress=False)
+    for line in memorisation.describe(result["row"]):
+        ctx.log(line)
+    row = {**result["row"], **common}
     return {"rows": [row], "artifacts": {"closest pairs (pixels)": row["pixels_closest_pairs_png"],
                                          "closest pairs (D features)": row.get("features_closest_pairs_png")}}
 
@@ -532,17 +525,13 @@ def run_benchmarks(ctx: Context, c: Cell) -> dict:
 
 
 def run_figures(ctx: Context, c: Cell) -> dict:
-    """A latent walk and a numbered sample sheet of the trained G, through the commands."""
-    from dcgan import cli
-
+    """A latent walk and a numbered sample sheet of the trained G."""
     ckpt = str(_checkpoint(ctx, c))
     folder = ctx.results / f"figures-{results.stamp()}-{c.label}-seed{c.seed}".replace("/", "_")
-    for args in (["walk", "--ckpt", ckpt, "--out", str(folder / "walk")], ["arithmetic", "--ckpt", ckpt, "--n", "100", "--out", str(folder / "sheet")]):
-        if cli.main(args) != 0:
-            raise UserError(f"dcgan {args[0]} failed (see the error above)")
+    walk = paper_figures.walk(ckpt, folder / "walk", log=ctx.log)
+    sheet = paper_figures.arithmetic(ckpt, folder / "sheet", n=100, log=ctx.log)
     row = {**_common(ctx, c), "kind": "figures", "checkpoint": ckpt, "folder": str(folder)}
-    return {"rows": [row], "artifacts": {"latent walk": str(folder / "walk" / "walk-linear.png"),
-                                         "numbered sample sheet": str(folder / "sheet" / "sheet.png")}}
+    return {"rows": [row], "artifacts": {"latent walk": walk["png"], "numbered sample sheet": sheet["sheet"]}}
 
 
 RUNNERS: dict[str, Callable[[Context, Cell], dict]] = {

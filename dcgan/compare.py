@@ -164,3 +164,13 @@ def split_by_variant(rows: list[dict], base: str, new: str) -> tuple[list[dict],
             known = sorted({str(r.get("model") or r.get("variant")) for r in rows if key(r) is not None})
             raise UserError(f"no measured rows of variant {name!r} in this result set; it holds {', '.join(known) or 'none'}")
     return a, b
+
+
+TABLE_COLUMNS = ["kind", "what", "base", "new", "delta", "band", "p_value", "verdict", "gated", "noise"]
+
+
+def summary(verdicts: list[dict]) -> list[str]:
+    """A line per gated regression, then the count: what a CI log should show."""
+    bad = failed(verdicts)
+    return ([f"regression: {v['what']}: {v['base']:.4g} -> {v['new']:.4g} ({v['delta']:+.4g}; band {v['band']:.4g}, {v['noise']})"
+             for v in bad] + [f"{len(bad)} gated regression(s) among {len(verdicts)} shared measurements"])

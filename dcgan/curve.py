@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import checkpoint, nets, probe, results, runtime, variants
-from .errors import UserError
+from . import checkpoint, nets, probe, report, results, runtime, variants
+from .errors import UserError, check_writable_dir
 
 # The curve's fixed C per protocol, declared here and written into every row. cifar10-400's is
 # inside the range its validation error chose for dcgan32 checkpoints and their random-init
@@ -87,3 +87,13 @@ def run(run_dir, protocol: str | probe.Protocol = "cifar10-400", C: float | None
 
 def write_rows(rows: list[dict], out_dir) -> tuple[Path, Path]:
     return results.write_rows(rows, out_dir, "probe-curve", "probe-curve-rows.csv", ROW_FIELDS)
+
+
+def probe_run(run_dir, out_dir="results/probe", **kw) -> dict:
+    """The `dcgan probe-curve` command's work: ``run`` (same arguments), its rows written to
+    ``out_dir`` with a plot of accuracy against step beside them."""
+    check_writable_dir(out_dir, f"cannot write rows to --out-dir {out_dir}")
+    rows = run(run_dir, **kw)
+    json_path, csv_path = write_rows(rows, out_dir)
+    png = report.curve_plot(rows, json_path.with_suffix(".png"))
+    return {"rows": rows, "json": str(json_path), "csv": str(csv_path), "plot": str(png)}

@@ -97,6 +97,11 @@ class DatasetSpec:
     options: tuple[str, ...] = ()  # extra keyword options the loader accepts
     recipe: str = ""  # how the stored images become training pictures: written into every suite row (PROTOCOL.md §1)
 
+    def summary(self) -> dict:
+        """What `dcgan datasets` lists."""
+        return {"splits": list(self.splits), "description": self.description, "needs_root": self.needs_root,
+                "options": list(self.options)}
+
 
 _REGISTRY: dict[str, DatasetSpec] = {}
 

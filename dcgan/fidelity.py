@@ -32,10 +32,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import cache, nets
+from . import cache, checkpoint, data, nets, results, runtime
 from . import metrics as registry  # `metrics` is compute()'s argument
 from .data import ImageSet
-from .errors import UserError
+from .errors import UserError, check_writable_dir
 
 # torch-fidelity's Inception-v3 (the TF 2015-12-05 graph FID was defined with), as it downloads it
 STANDARD_INCEPTION = {
@@ -253,3 +253,23 @@ def rows(result: dict, common: dict) -> list[dict]:
                 out.append({**common, "metric": m.standard if standard else m.nonstandard, "value": result["raw"][m.value_key],
                             "std": result["raw"].get(m.std_key) if m.std_key else None, **result["settings"]})
     return out
+
+
+def score_checkpoint(ckpt, dataset: str, split: str = "train", data_root=None, data_options: dict | None = None,
+                     download: bool = False, n: int = 50_000, n_real: int | None = None, metrics=None, inception_weights=None,
+                     batch_size: int = 64, kid_subset_size: int = 1000, seed: int = 2020, out_dir="results/fidelity",
+                     cache_dir=None, device="auto", progress: bool = True) -> dict:
+    """The `dcgan fidelity` command's work: the checkpoint's G scored against a dataset split
+    (a seeded subset of ``n_real``), one row per number, written to ``out_dir``."""
+    device = runtime.pick_device(device)
+    chosen = [m.name for m in registry.get(registry.names() if metrics is None else metrics)]
+    # the weights first: a missing file should not cost a model load and a dataset load
+    weights = resolve_weights(inception_weights, download)
+    check_writable_dir(out_dir, f"cannot write rows to --out-dir {out_dir}")
+    v, netG, _, _ = checkpoint.load_models(ckpt, device)
+    reference = data.subset(data.load(dataset, split, data_root, download=download, **(data_options or {})), n_real, seed)
+    result = compute(netG, v, reference, n, weights, chosen, batch_size, device, seed, cache_dir, kid_subset_size, progress=progress)
+    common = {**runtime.provenance(), "variant": v.name, "checkpoint": str(checkpoint.resolve(ckpt))}
+    out = rows(result, common)
+    json_path, csv_path = results.write_rows(out, out_dir, "fidelity", "fidelity-rows.csv", ROW_FIELDS)
+    return {"rows": out, "json": str(json_path), "csv": str(csv_path), "weights": weights}

@@ -12,6 +12,8 @@ since the features' scale is arbitrary).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -108,3 +110,64 @@ def closest_pairs_image(samples: np.ndarray, train_x: np.ndarray, distance: np.n
         grid = grid.expand(-1, 3, -1, -1)
     save_image(grid, path, nrow=len(order), padding=2, pad_value=1.0)
     return [{"sample": int(s), "train_index": int(index[s]), "distance": float(distance[s])} for s in order]
+
+
+def run(ckpt, dataset: str, split: str = "train", held_out_split: str = "test", data_root=None, data_options: dict | None = None,
+        download: bool = False, n: int = 1000, n_held_out: int = 1000, k: int = 16, pixels_only: bool = False, seed: int = 0,
+        tags: dict | None = None, out_dir="results/memorisation", cache_dir=None, device="auto", progress: bool = True) -> dict:
+    """The `dcgan memorisation` command's work: ``n`` samples of the checkpoint's G searched
+    against the training split, ``n_held_out`` held-out images as the baseline, in pixels and
+    (unless ``pixels_only``) D's features; a row (with ``tags`` as extra columns) and the
+    closest pairs' pictures in ``out_dir``."""
+    from . import checkpoint, data, features, nets, results, runtime
+    from .errors import check_writable_dir
+
+    device = runtime.pick_device(device)
+    check_writable_dir(out_dir, f"cannot write rows to --out-dir {out_dir}")  # before the search
+    v, netG, netD, state = checkpoint.load_models(ckpt, device)
+    opts = data_options or {}
+    train = data.load(dataset, split, data_root, download=download, **opts)
+    held = data.subset(data.load(dataset, held_out_split, data_root, download=download, **opts), n_held_out, seed)
+    if train.image_size != v.image_size:
+        raise UserError(f"{dataset}/{split} images are {train.image_size} px but {v.name} draws {v.image_size} px")
+    bn = "batch" if state.get("bn_stats") == "none" else "running"
+    samples = nets.sample_images(netG, n, seed, bn, device=device)
+    if samples.shape[-1] != train.x.shape[-1]:
+        raise UserError(f"{v.name} draws {samples.shape[-1]}-channel images but {dataset} has {train.x.shape[-1]}")
+    feats = {}
+    if not pixels_only:
+        f_train, _ = features.cached_features(netD, train, train, "pool", cache_dir, device=device, progress=progress)
+        net = features.cached_population_stats(netD, train, cache_dir, device)
+        feats = {"sample_features": features.extract(net, samples, device=device, progress=progress),
+                 "held_out_features": features.extract(net, held.x, device=device, progress=progress),
+                 "train_features": f_train}
+    result = check(samples, train, held, device=device, **feats)
+    out_dir = Path(out_dir)
+    base = f"memorisation-{results.stamp()}"
+    row = {**runtime.provenance(), "variant": v.name, "checkpoint": str(checkpoint.resolve(ckpt)), "dataset": dataset, "split": split,
+           "held_out": held.split, "n_generated": n, "n_held_out": len(held), "n_train": len(train), "seed": seed, "bn_stats": bn,
+           **(tags or {})}
+    for space in ("pixels", "features"):
+        if space not in result:
+            continue
+        nearest = result["pixel_nearest" if space == "pixels" else "feature_nearest"]
+        png = out_dir / f"{base}-{space}.png"
+        pairs = closest_pairs_image(samples, train.x, nearest["distance"], nearest["index"], png, k)
+        row.update({f"{space}_{key}": val for key, val in result[space].items()})
+        row[f"{space}_closest_pairs_png"] = str(png)
+        row[f"{space}_closest_pairs"] = pairs
+    json_path, csv_path = results.write_rows([row], out_dir, "memorisation", "memorisation-rows.csv", list(row))
+    return {"row": row, "json": str(json_path), "csv": str(csv_path), "samples_shape": list(np.shape(samples))}
+
+
+def describe(row: dict) -> list[str]:
+    """One line per space searched: the nearest-training distances of samples against held-out images."""
+    lines = []
+    for space in ("pixels", "features"):
+        if f"{space}_generated_q0.5" in row:
+            r = {key[len(space) + 1:]: val for key, val in row.items() if key.startswith(space + "_")}
+            lines.append(f"{space}: nearest-training distance, generated median {r['generated_q0.5']:.4g} (min {r['generated_q0']:.4g}) vs "
+                         f"held-out median {r['held_out_q0.5']:.4g} (min {r['held_out_q0']:.4g}); "
+                         f"{100 * r['frac_generated_below_held_out_q0.01']:.1f}% of samples closer than the held-out 1% quantile; "
+                         f"{r['n_generated_exact_copies']} exact copies; closest pairs in {r['closest_pairs_png']}")
+    return lines

@@ -20,14 +20,27 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from . import __version__, atomic, cache, data, features, results, runtime, svm
-from .errors import UserError
+from . import (
+    __version__,
+    atomic,
+    cache,
+    checkpoint,
+    data,
+    features,
+    nets,
+    results,
+    runtime,
+    svm,
+    variants,
+)
+from .errors import UserError, check_writable_dir, refuse_overwrite
 
 
 @dataclass(frozen=True)
@@ -417,8 +430,6 @@ def run_with_control(variant, netD, protocol: Protocol, control: bool = True, co
                      **kw) -> list[dict]:
     """The measured row, the random-init control row (same architecture, same protocol), and the
     paper's rows, as tidy dicts carrying every setting that changes a number."""
-    from . import nets
-
     log = kw.get("log", print)
     common = {**runtime.provenance(), "variant": variant.name, "device": str(kw.get("device", "cpu"))}
     rows = []
@@ -479,3 +490,97 @@ def table(rows: list[dict]):
     df = pd.DataFrame(rows)
     cols = [c for c in ("protocol", "variant", "weights", "source", "metric", "value", "std", "ci95", "C", "draws", "test_draws") if c in df]
     return df[cols]
+
+
+def export_features(ckpt, dataset: str, out, split: str = "train", data_root=None, data_options: dict | None = None,
+                    bn_stats: str = "pool", bn_pool: str | None = None, batch_size: int = 500, float16: bool = False,
+                    cache_dir=None, device="auto", force: bool = False, progress: bool = True) -> dict:
+    """The `dcgan features` command's work: D's features of a split into an .npy. BN statistics
+    (``bn_stats="pool"``) come from ``bn_pool`` ("DATASET:SPLIT"), by default the labelled pool
+    the probe uses for this dataset, so these are the very features `dcgan probe` fits."""
+    out = Path(out)
+    refuse_overwrite(out, force)
+    device = runtime.pick_device(device)
+    v, _, netD, state = checkpoint.load_models(ckpt, device)
+    if bn_stats == "running" and state.get("bn_stats") == "none":
+        raise UserError(f"{ckpt} has no BN running statistics (imported weights); use --bn-stats pool")
+    opts = data_options or {}
+    images = data.load(dataset, split, data_root, **opts)
+    if images.image_size != v.image_size:
+        raise UserError(f"{dataset}/{split} images are {images.image_size} px but {v.name} takes {v.image_size} px")
+    pool = None
+    protocol = protocol_for(dataset)
+    if bn_stats == "pool" and bn_pool is None and protocol is not None:
+        train = images if split == "train" else data.load(dataset, "train", data_root, **opts)
+        pool = labelled_pool(protocol, train)
+    elif bn_stats == "pool":
+        pool_name, _, pool_split = (bn_pool or f"{dataset}:train").partition(":")
+        pool = images if (pool_name, pool_split or "train") == (dataset, split) else data.load(
+            pool_name, pool_split or "train", data_root, **(opts if pool_name == dataset else {}))
+    feats, record = features.cached_features(netD, images, pool, bn_stats, cache_dir, batch_size, device,
+                                             np.float16 if float16 else np.float32, progress=progress)
+    with atomic.replacing(out) as tmp:
+        np.save(tmp, np.asarray(feats))
+    return {"out": str(out), "shape": list(feats.shape), "variant": v.name, "checkpoint": str(checkpoint.resolve(ckpt)), **record}
+
+
+def parse_grid(text: str | None) -> tuple[list[float] | None, bool | None]:
+    """``--grid``: (grid, extend). None: the protocol's grid, extended while C is on an edge;
+    "paper": exactly the paper's 7 values; else comma-separated values, searched as given."""
+    if not text:
+        return None, None
+    if text == "paper":
+        return list(svm.PAPER_GRID), False
+    try:
+        grid = [float(c) for c in text.split(",")]
+    except ValueError:
+        raise UserError(f"--grid must be 'paper' or comma-separated numbers, e.g. 1e-4,1e-3; got {text!r}") from None
+    if not all(c > 0 and np.isfinite(c) for c in grid):
+        raise UserError(f"--grid values must be positive numbers; got {text!r}")
+    return grid, False
+
+
+def probe_weights(protocols: str, ckpt=None, random_init: str | None = None, draws=None, test_draws=None, val_size=None,
+                  per_class=None, grid: str | None = None, solver: str = "ours", seed: int = 0, control: bool = True,
+                  control_seed: int = 0, compare_sklearn: bool = False, data_root=None, download: bool = False,
+                  out_dir="results/probe", cache_dir=None, device="auto", progress: bool = True, log=print) -> dict:
+    """The `dcgan probe` command's work: a checkpoint's D (or a random-init one of
+    ``random_init``) probed with each protocol of ``protocols`` (comma-separated), beside its
+    random-init control and the paper's rows, written to ``out_dir``; or, with
+    ``compare_sklearn``, one protocol run with our solver and scikit-learn's on the same draws."""
+    device = runtime.pick_device(device)
+    if random_init:
+        v = variants.get(random_init)
+        _, netD = nets.build(v, seed=control_seed)
+        state, label = {}, f"random init (seed {control_seed})"
+        control = False  # it is the control
+    elif ckpt:
+        v, _, netD, state = checkpoint.load_models(ckpt, device)
+        label = str(checkpoint.resolve(ckpt))
+    else:
+        raise UserError("give --ckpt CKPT (or --random-init VARIANT for an untrained D)")
+    chosen = [get(name.strip(), draws=draws, test_draws=test_draws, val_size=val_size, per_class=per_class)
+              for name in protocols.split(",")]
+    grid, extend = parse_grid(grid)
+    out_dir = Path(out_dir)
+    check_writable_dir(out_dir, f"cannot write rows to --out-dir {out_dir}")  # before hours of fits
+    kw = dict(data_root=data_root, grid=grid, extend=extend, seed=seed, device=device, cache_dir=cache_dir, progress=progress, log=log)
+    if compare_sklearn:
+        if len(chosen) != 1:
+            raise UserError("--compare-sklearn takes one protocol")
+        result = compare_solvers(netD, chosen[0], **kw)
+        stamp = results.stamp()
+        result.update(checkpoint=label, variant=v.name, device=str(device), time=stamp)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / f"probe-compare-{chosen[0].name}-{stamp}.json"
+        path.write_text(json.dumps(result, indent=1))
+        return {**result, "json": str(path)}
+    rows = []
+    name = (f"{Path(ckpt).name}" + (" (released weights)" if "released" in state else "")) if ckpt else label
+    for protocol in chosen:
+        rows += run_with_control(v, netD, protocol, control=control, control_seed=control_seed, label=name, download=download,
+                                 solver=solver, **kw)
+    for row in rows:
+        row.setdefault("checkpoint", label)
+    json_path, csv_path = write_rows(rows, out_dir)
+    return {"rows": rows, "json": str(json_path), "csv": str(csv_path)}

@@ -20,9 +20,9 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from . import features, nets, runtime, svm
+from . import checkpoint, data, features, nets, results, runtime, svm
 from .data import ImageSet
-from .errors import UserError
+from .errors import UserError, check_writable_dir
 from .step import EAGER, FastPath, TrainStep
 from .variants import Variant
 
@@ -349,3 +349,26 @@ ROW_FIELDS = ["time", "variant", "dataset", "stage", "items_per_s", "items_per_s
               "batch_size", "items_per_call", "calls_per_window", "windows", "warmup_calls", "device", "device_name", "torch",
               "dcgan_bench", "git_revision", "note"]
 
+
+
+def benchmark(variant: Variant | None = None, ckpt=None, dataset: str = "digits", split: str = "train", data_root=None,
+              data_options: dict | None = None, n_images: int = 5000, batch_size: int | None = None, device: str = "auto",
+              out_dir="results/throughput", **kw) -> dict:
+    """The `dcgan throughput` command's work: ``run`` (its other arguments in ``kw``) on random-init
+    nets of ``variant`` or a checkpoint's, on a seeded subset of a dataset, rows written to ``out_dir``."""
+    netG = netD = None
+    if ckpt:
+        variant, netG, netD, _ = checkpoint.load_models(ckpt)
+    elif variant is None:
+        raise UserError("give --variant NAME (random-init weights) or --ckpt CKPT")
+    if batch_size:
+        variant = dataclasses.replace(variant, batch_size=batch_size)
+    kw.get("fast", EAGER).check(runtime.pick_device(device), variant.updates)  # a bad device or option, before any data
+    check_writable_dir(out_dir, f"cannot write rows to --out-dir {out_dir}")
+    images = data.subset(data.load(dataset, split, data_root, **(data_options or {})), n_images, seed=0)
+    if images.image_size != variant.image_size or images.x.shape[-1] != variant.nc:
+        raise UserError(f"{dataset} images are {images.image_size}px with {images.x.shape[-1]} channels; {variant.name} takes "
+                        f"{variant.image_size}px with {variant.nc}: choose a matching dataset")
+    rows = run(variant, images, device, netG=netG, netD=netD, **kw)
+    json_path, csv_path = results.write_rows(rows, out_dir, "throughput", "throughput-rows.csv", ROW_FIELDS)
+    return {"rows": rows, "json": str(json_path), "csv": str(csv_path)}

@@ -158,6 +158,11 @@ class Variant:
         """Size of the paper's feature vector: every D conv layer max-pooled to 4x4 and concatenated."""
         return 16 * sum(width for width, _ in self.d_layers())
 
+    def summary(self) -> dict:
+        """What `dcgan variants` lists."""
+        return {"description": self.description, "image_size": self.image_size, "nz": self.nz, "d_layers": self.d_layers(),
+                "feature_dim": self.feature_dim}
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 

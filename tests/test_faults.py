@@ -94,7 +94,7 @@ FAULTS = [
     Fault("probe grid negative", ["probe", "--ckpt", "{ckpt}", "--protocol", "digits-50", "--grid=-1,1e-3"], 1,
           "--grid values must be positive numbers"),
     Fault("probe-curve C 0", ["probe-curve", "--ckpt", "{run}", "--protocol", "digits-50", "--C", "0"], 1, "the curve's C must be positive"),
-    Fault("probe-curve steps x", ["probe-curve", "--ckpt", "{run}", "--steps", "1,x"], 1, "--steps must be comma-separated checkpoint steps"),
+    Fault("probe-curve steps x", ["probe-curve", "--ckpt", "{run}", "--steps", "1,x"], 1, "--steps must be comma-separated whole numbers, e.g. 500,1000"),
     Fault("probe-curve missing step", ["probe-curve", "--ckpt", "{run}", "--protocol", "digits-50", "--steps", "3"], 1,
           "has no checkpoint at step(s) 3; it has 4"),
     Fault("probe with an unlabelled test split", ["probe", "--random-init", "dcgan32", "--protocol", "cifar10-400", "--data-root", "{tmp}",
