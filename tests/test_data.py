@@ -7,7 +7,7 @@ import pytest
 import scipy.io
 from PIL import Image
 
-from dcgan import data
+from dcgan import data, ingest
 from dcgan.errors import UserError
 
 # --- the real CIFAR-10 of ../shared/data -----------------------------------------------------------
@@ -160,7 +160,7 @@ def test_imagenet_tree_cache_is_reused_and_keyed_on_content(tmp_path, shared_dat
     def no_decoding(*a, **k):
         raise AssertionError("decoded again although nothing changed")
 
-    monkeypatch.setattr(data, "ProcessPoolExecutor", no_decoding)
+    monkeypatch.setattr(ingest, "ProcessPoolExecutor", no_decoding)
     again = data.load("imagenet", "train", root)
     assert np.array_equal(first.x, again.x) and first.fingerprint() == again.fingerprint()
     Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(written[0][0].parent / "new.JPEG")
@@ -171,7 +171,7 @@ def test_imagenet_tree_cache_is_reused_and_keyed_on_content(tmp_path, shared_dat
 def test_an_interrupted_ingestion_resumes_at_the_first_unfinished_chunk(tmp_path, shared_data, monkeypatch):
     root = tmp_path / "ilsvrc"
     written = _write_tree(root, shared_data, per_class=4, classes=3)  # 12 files: chunks of 5, 5, 2
-    monkeypatch.setattr(data, "INGEST_CHUNK", 5)
+    monkeypatch.setattr(ingest, "INGEST_CHUNK", 5)
     real_savez, saved = np.savez, []
 
     def interrupted(path, **arrays):
@@ -190,7 +190,7 @@ def test_an_interrupted_ingestion_resumes_at_the_first_unfinished_chunk(tmp_path
     report = json.loads(next((tmp_path / "cache").glob("imagenet-train-32px-*.json")).read_text())
     assert report["decoded_this_run"] == 7 and report["decoded"] == len(written) == len(s)  # chunk 1 was not decoded again
     assert not list((tmp_path / "cache").glob("*.part*"))  # parts removed once the cache is whole
-    uninterrupted = data.ingest_files([p for p, _ in written], np.array([c for _, c in written]), 32, "x", "train", "t",
+    uninterrupted = ingest.ingest_files([p for p, _ in written], np.array([c for _, c in written]), 32, "x", "train", "t",
                                       tmp_path / "other", workers=1)
     assert np.array_equal(s.x, uninterrupted.x) and s.y.tolist() == [c for _, c in written]
 
@@ -217,14 +217,14 @@ def _tar_of_class_tars(tree: Path, out: Path, evil: bool = False) -> Path:
 def test_the_train_tar_is_extracted_safely_and_read_as_the_tree(tmp_path, shared_data):
     written = _write_tree(tmp_path / "tree", shared_data, per_class=2, classes=3)
     (tmp_path / "dl").mkdir()
-    _tar_of_class_tars(tmp_path / "tree" / "train", tmp_path / "dl" / data.TRAIN_TAR)
+    _tar_of_class_tars(tmp_path / "tree" / "train", tmp_path / "dl" / ingest.TRAIN_TAR)
     from_tar = data.load("imagenet", "train", tmp_path / "dl", workers=1)
     from_tree = data.load("imagenet", "train", tmp_path / "tree", workers=1)
     assert np.array_equal(from_tar.x, from_tree.x) and from_tar.classes == from_tree.classes and len(from_tar) == len(written)
 
     bad = tmp_path / "bad"
     bad.mkdir()
-    _tar_of_class_tars(tmp_path / "tree" / "train", bad / data.TRAIN_TAR, evil=True)
+    _tar_of_class_tars(tmp_path / "tree" / "train", bad / ingest.TRAIN_TAR, evil=True)
     with pytest.raises(UserError, match="refusing to extract"):
         data.load("imagenet", "train", bad, workers=1, cache_dir=str(tmp_path / "badcache"))
     assert not list(tmp_path.rglob("escaped.JPEG"))
