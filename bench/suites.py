@@ -200,7 +200,7 @@ def ablations(scale: str = "full") -> Suite:
     """The paper's architecture rules one at a time: every registered dcgan32 ablation beside
     dcgan32, three seeds, the same budget, probed and scored the same way."""
     _check_scale("ablations", scale, ("full",))
-    names = ["dcgan32"] + [n for n in variants.names() if n.startswith("dcgan32-")]
+    names = ["dcgan32", *variants.ABLATIONS]
     return Suite("ablations", "dcgan32 and its ablations, 3 seeds, equal budget, cifar10-400 and KID/FID at 10k",
                  variants=tuple((n, ()) for n in names), datasets=("cifar10",), seeds=(0, 1, 2),
                  protocols=(("cifar10-400", None, None),), steps={"cifar10": 20_000}, fidelity_metrics=("fid", "kid"),

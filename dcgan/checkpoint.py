@@ -105,9 +105,10 @@ def load_models(path: str | os.PathLike, device="cpu") -> tuple[variants.Variant
     path = resolve(path)
     state = load(path)
     v = variants.from_dict(state["variant"])
-    netG, netD = nets.Generator(v), nets.Discriminator(v)
+    netG, netD = nets.build(v)  # the saved weights replace the initial ones (and spectral norms' u, v)
     try:
-        netG.load_state_dict(state["netG"])
+        # with g_ema on, G is the moving average: what sampling, fidelity and figures use
+        netG.load_state_dict(state.get("netG_ema", state["netG"]))
         netD.load_state_dict(state["netD"])
     except (RuntimeError, KeyError) as e:
         first = str(e).strip().splitlines()[0]

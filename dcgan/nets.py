@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import objectives
 from .variants import Variant
 
 
@@ -68,6 +69,8 @@ class Discriminator(nn.Module):
             self.head = nn.Sequential(nn.Flatten(), nn.Linear(in_ch * 16, 1, bias=v.bias))
         else:
             self.head = nn.Sequential(nn.Conv2d(in_ch, 1, 4, 1, 0, bias=v.bias), nn.Flatten())  # 1 x 1 x 1
+        if v.d_aux == "rotation":  # Chen et al.'s head: which of four turns, from the last conv layer
+            self.rotation = nn.Sequential(nn.Flatten(), nn.Linear(in_ch * 16, 4))
 
     def features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """The output (after the activation) of every conv layer, shallow to deep."""
@@ -94,6 +97,12 @@ class Discriminator(nn.Module):
         for block in self.blocks.values():
             x = block(x)
         return self.head(x).view(-1)
+
+    def rotation_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The rotation head's four logits per image (variants with d_aux="rotation")."""
+        for block in self.blocks.values():
+            x = block(x)
+        return self.rotation(x)
 
 
 class Generator(nn.Module):
@@ -165,6 +174,8 @@ def build(v: Variant, seed: int | None = None) -> tuple[Generator, Discriminator
     netG, netD = Generator(v), Discriminator(v)
     init_weights(netG, v, g)
     init_weights(netD, v, g)
+    if v.d_reg in ("sn", "sn+r1"):  # after the initialisation: its power iterations start from these weights
+        objectives.spectral_norm_all(netD, seed=0 if seed is None else seed)
     return netG, netD
 
 

@@ -7,14 +7,14 @@ the trainer's own step without importing the trainer's loop, checkpoints or file
 
 from __future__ import annotations
 
+import copy
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from . import data, distributed, nets
+from . import data, distributed, nets, objectives
 from .errors import UserError
 from .variants import Variant
 
@@ -35,7 +35,9 @@ class FastPath:
 
     CUDA_ONLY = ("amp", "compile", "cuda_graphs")
 
-    def check(self, device: torch.device, updates: str = "both", world: int = 1) -> None:
+    def check(self, device: torch.device, v: Variant | None = None, world: int = 1) -> None:
+        """One line for the first option that cannot run: a CUDA-only option on the CPU, or an
+        option that cannot capture or compile the variant's step."""
         if self.amp not in ("off", "bf16"):
             raise UserError(f"--amp must be off or bf16; got {self.amp!r}")
         on = [f"--{name.replace('_', '-')}" + (" bf16" if name == "amp" else "") for name in self.CUDA_ONLY
@@ -43,9 +45,17 @@ class FastPath:
         if on and device.type != "cuda":
             raise UserError(f"{' and '.join(on)} {'is a CUDA option' if len(on) == 1 else 'are CUDA options'}; "
                             f"drop {' and '.join(on)} on the CPU")
-        if self.cuda_graphs and updates != "both":
-            raise UserError(f"--cuda-graphs captures one fixed step, and updates={updates!r} alternates two kinds; "
-                            "drop --cuda-graphs (or --set updates=both)")
+        if v is not None and self.cuda_graphs:
+            if v.updates != "both":
+                raise UserError(f"--cuda-graphs captures one fixed step, and updates={v.updates!r} alternates two kinds; "
+                                "drop --cuda-graphs (or --set updates=both)")
+            beyond = [f"{k}={getattr(v, k)!r}" for k, paper in (("loss", "bce"), ("d_reg", "none"), ("d_aux", "none"), ("n_critic", 1))
+                      if getattr(v, k) != paper]
+            if beyond:
+                raise UserError(f"--cuda-graphs captures the paper's step only, not {', '.join(beyond)}; drop --cuda-graphs")
+        if v is not None and self.compile and (v.loss == "wgan-gp" or "r1" in v.d_reg):
+            raise UserError(f"--compile cannot differentiate a gradient penalty twice (loss={v.loss!r}, d_reg={v.d_reg!r}); "
+                            "drop --compile")
         if self.cuda_graphs and world > 1:
             raise UserError("--cuda-graphs runs in one process here (its collectives are not captured); drop it under torchrun")
 
@@ -75,7 +85,7 @@ class TrainStep:
                  group: distributed.Group | None = None):
         self.v, self.device, self.fast = v, device, fast
         self.group = group or distributed.Group()
-        fast.check(device, v.updates, self.group.world)
+        fast.check(device, v, self.group.world)
         if x.ndim != 4 or x.shape[1:] != (v.image_size, v.image_size, v.nc):
             raise UserError(f"images of shape {tuple(x.shape[1:])} do not fit {v.name}, which takes "
                             f"{v.image_size}x{v.image_size}x{v.nc}; choose a matching dataset")
@@ -98,6 +108,8 @@ class TrainStep:
         # compiled wrappers run the steps; checkpoints always save the plain modules
         self.runD = torch.compile(self.netD) if fast.compile else self.netD
         self.runG = torch.compile(self.netG) if fast.compile else self.netG
+        # with g_ema: the moving average of G's weights, updated after each G update
+        self.netG_ema = copy.deepcopy(self.netG).eval().requires_grad_(False) if v.g_ema > 0 else None
         self.step = 0
         self._graph: torch.cuda.CUDAGraph | None = None  # with cuda_graphs: the captured step, its input and outputs
         self._graph_real: torch.Tensor | None = None
@@ -157,17 +169,24 @@ class TrainStep:
         return self._graph_out  # overwritten by the next replay: read before the next step
 
     def train_step(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
-        """One step at ``self.step``: D then G on this minibatch (updates="both"), or one of them
-        (updates="alternate": G at even steps, D at odd ones, as the authors' loop). Under
-        "alternate" the other network's figures are those of its latest update."""
+        """One step at ``self.step``: D then G on this minibatch (updates="both"; G only on every
+        n_critic-th step), or one of them (updates="alternate": G at steps divisible by
+        n_critic + 1, D at the others, as the authors' loop with k = n_critic). Figures of a
+        network not updated in this step are those of its latest update."""
+        b, k = real.shape[0], self.v.n_critic
         if self.v.updates == "alternate":
-            if self.step % 2 == 0:
-                self._last.update(self._update_g(real.shape[0], z=self._z(real.shape[0])))
+            if self.step % (k + 1) == 0:
+                self._last.update(self._update_g(b, z=self._z(b)))
             else:
-                self._last.update(self._update_d(real, self._z(real.shape[0]))[0])
+                self._last.update(self._update_d(real, self._z(b))[0])
             return dict(self._last)
-        stats, fake = self._update_d(real, self._z(real.shape[0]))
-        return {**stats, **self._update_g(real.shape[0], fake=fake)}
+        stats, fake = self._update_d(real, self._z(b))
+        if k == 1:
+            return {**stats, **self._update_g(b, fake=fake)}
+        self._last.update(stats)
+        if (self.step + 1) % k == 0:
+            self._last.update(self._update_g(b, fake=fake))
+        return dict(self._last)
 
     # --- the updates ---------------------------------------------------------------------------
     def _z(self, b: int) -> torch.Tensor:
@@ -180,15 +199,21 @@ class TrainStep:
                 if self.fast.amp == "bf16" else nullcontext())
 
     def _update_d(self, real: torch.Tensor, z: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-        """(1) Update D: maximise log D(x) + log(1 - D(G(z))). Returns its figures and G(z)."""
-        b = real.shape[0]
+        """(1) Update D on the variant's objective (the paper's: maximise log D(x) + log(1 - D(G(z))))
+        with its penalties and auxiliary task. Returns its figures and G(z)."""
+        v = self.v
         self.optD.zero_grad(set_to_none=True)
         with self._autocast():
             out_real = self.runD(real).float()
             fake = self.runG(z)
             out_fake = self.runD(fake.detach()).float()
-        loss_d = (F.binary_cross_entropy_with_logits(out_real, torch.ones(b, device=self.device))
-                  + F.binary_cross_entropy_with_logits(out_fake, torch.zeros(b, device=self.device)))
+        loss_d = objectives.d_loss(v.loss, out_real, out_fake)
+        if v.loss == "wgan-gp":
+            loss_d = loss_d + v.gp_lambda * objectives.gradient_penalty(self.netD, real, fake, self.noise)
+        if "r1" in v.d_reg:
+            loss_d = loss_d + v.r1_gamma / 2 * objectives.r1_penalty(self.netD, real)
+        if v.d_aux == "rotation":
+            loss_d = loss_d + v.rot_weight_d * objectives.rotation_loss(self.netD, real)
         loss_d.backward()
         self.group.average_gradients(self.netD)  # the mean over the global batch, as in one process
         grad_d = _grad_norm(self.netD)
@@ -197,15 +222,21 @@ class TrainStep:
                 "d_g_z1": torch.sigmoid(out_fake).mean().detach(), "grad_norm_d": grad_d}, fake
 
     def _update_g(self, b: int, fake: torch.Tensor | None = None, z: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """(2) Update G: maximise log D(G(z)) (the non-saturating loss), on the ``fake`` = G(z)
-        that D's update just saw, or on G of fresh ``z`` when G updates alone."""
+        """(2) Update G on the variant's objective (the paper's non-saturating loss: maximise
+        log D(G(z))), on the ``fake`` = G(z) that D's update just saw, or on G of fresh ``z``
+        when G updates alone; then its moving average, where there is one."""
+        v = self.v
         self.optG.zero_grad(set_to_none=True)
         with self._autocast():
             fake = self.runG(z) if fake is None else fake
             out_gen = self.runD(fake).float()
-        loss_g = F.binary_cross_entropy_with_logits(out_gen, torch.ones(b, device=self.device))
+        loss_g = objectives.g_loss(v.loss, out_gen)
+        if v.d_aux == "rotation" and v.rot_weight_g > 0:
+            loss_g = loss_g + v.rot_weight_g * objectives.rotation_loss(self.netD, fake)
         loss_g.backward()
         self.group.average_gradients(self.netG)
         grad_g = _grad_norm(self.netG)
         self.optG.step()
+        if self.netG_ema is not None:
+            objectives.ema_update(self.netG_ema, self.netG, v.g_ema)
         return {"loss_g": loss_g.detach(), "d_g_z2": torch.sigmoid(out_gen).mean().detach(), "grad_norm_g": grad_g}

@@ -290,7 +290,7 @@ def run(v: Variant, images: ImageSet, device: str = "auto", stages=None, fast: F
     if unknown:
         raise UserError(f"unknown throughput stage(s) {', '.join(unknown)}; choose from {', '.join(STAGES)}")
     dev = runtime.pick_device(device)
-    fast.check(dev, v.updates)  # before any stage is built
+    fast.check(dev, v)  # before any stage is built
     if netG is None or netD is None:
         netG, netD = nets.build(v, seed=0)
     common = {**runtime.provenance(), "variant": v.name, "batch_size": v.batch_size, "dataset": images.name, "device": str(dev),
@@ -311,8 +311,10 @@ def run(v: Variant, images: ImageSet, device: str = "auto", stages=None, fast: F
         for label, rung in LADDER:
             if dev.type != "cuda" and any(getattr(rung, o) not in (False, "off") for o in FastPath.CUDA_ONLY):
                 continue  # CUDA-only pieces
-            if rung.cuda_graphs and v.updates != "both":
-                continue  # refused for the alternating schedule (one fixed step is captured)
+            try:
+                rung.check(dev, v)
+            except UserError:
+                continue  # an option this variant's step refuses (e.g. CUDA graphs of the alternating schedule)
             if log:
                 log(f"throughput: train ({label}) ...")
             stage = train_stage(v, images, dev, rung, name=f"train ({label})")
@@ -363,7 +365,7 @@ def benchmark(variant: Variant | None = None, ckpt=None, dataset: str = "digits"
         raise UserError("give --variant NAME (random-init weights) or --ckpt CKPT")
     if batch_size:
         variant = dataclasses.replace(variant, batch_size=batch_size)
-    kw.get("fast", EAGER).check(runtime.pick_device(device), variant.updates)  # a bad device or option, before any data
+    kw.get("fast", EAGER).check(runtime.pick_device(device), variant)  # a bad device or option, before any data
     check_writable_dir(out_dir, f"cannot write rows to --out-dir {out_dir}")
     images = data.subset(data.load(dataset, split, data_root, **(data_options or {})), n_images, seed=0)
     if images.image_size != variant.image_size or images.x.shape[-1] != variant.nc:

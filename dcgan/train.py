@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import atomic, checkpoint, data, distributed, nets, progress, runtime
+from . import atomic, checkpoint, data, distributed, nets, progress, runtime, variants
 from .data import ImageSet
 from .errors import UserError, check_writable_dir
 from .step import EAGER, STAT_FIELDS, FastPath, TrainStep
@@ -115,7 +115,7 @@ class Trainer(TrainStep):
             raise UserError(f"the global batch {v.batch_size} does not split evenly over {group.world} processes; "
                             f"choose a batch_size that is a multiple of it (--set batch_size=N)")
         device = runtime.pick_device(distributed.device_for(group, cfg.device))
-        cfg.fast.check(device, v.updates, group.world)
+        cfg.fast.check(device, v, group.world)
         _check_out(self.out, cfg.resume)  # before any expensive work
 
         if not group.main:
@@ -158,6 +158,7 @@ class Trainer(TrainStep):
             "step": self.step,
             "netG": self.netG.state_dict(), "netD": self.netD.state_dict(),
             "optG": self.optG.state_dict(), "optD": self.optD.state_dict(),
+            **({"netG_ema": self.netG_ema.state_dict()} if self.netG_ema is not None else {}),
             "rng": rng,
             "data_order": {"rule": "randperm(n) per epoch, generator seeded with seed * 1000003 + epoch",
                            "epoch": self.step // self.steps_per_epoch, "index_in_epoch": self.step % self.steps_per_epoch,
@@ -190,6 +191,8 @@ class Trainer(TrainStep):
 
     def restore(self, path: Path, state: dict | None = None) -> None:
         state = checkpoint.load(path) if state is None else state
+        # a run saved before a variant field existed has that field's default
+        state = {**state, "variant": variants.from_dict(state["variant"]).to_dict()} if "variant" in state else state
         differ = [k for k in self.identity if _canon(state.get(k)) != _canon(self.identity[k])]
         if differ:
             details = []
@@ -205,6 +208,8 @@ class Trainer(TrainStep):
         self.netD.load_state_dict(state["netD"])
         self.optG.load_state_dict(state["optG"])
         self.optD.load_state_dict(state["optD"])
+        if self.netG_ema is not None:
+            self.netG_ema.load_state_dict(state["netG_ema"])
         torch.set_rng_state(state["rng"]["torch_cpu"])
         self.noise.set_state(state["rng"]["noise"])
         if "cuda" in state["rng"] and torch.cuda.is_available():
@@ -214,7 +219,7 @@ class Trainer(TrainStep):
     def save_samples(self, name: str | None = None) -> Path:
         from torchvision.utils import save_image
 
-        fake = nets.generate(self.netG, self.fixed_z, "running")
+        fake = nets.generate(self.netG_ema or self.netG, self.fixed_z, "running")  # the average, where G has one
         path = self.out / (name or f"samples-{self.step:08d}.png")
         save_image(fake.float().cpu(), path, nrow=int(math.ceil(math.sqrt(len(fake)))), normalize=True, value_range=(-1, 1))
         return path
@@ -235,7 +240,8 @@ class Trainer(TrainStep):
                     f"{self.diverged_since}, now {worst:.3g}); {self._kept()}; lower the learning rate (--set lr=...)")
         else:
             self.diverged_since = None
-        if self.cfg.collapse_steps > 0 and stats["d_x"] > 0.99 and stats["d_g_z1"] < 0.01:
+        # D(x) and D(G(z)) are probabilities for the paper's loss only (other losses' scores are not)
+        if self.cfg.collapse_steps > 0 and self.v.loss == "bce" and stats["d_x"] > 0.99 and stats["d_g_z1"] < 0.01:
             if self.collapse_since is None:
                 self.collapse_since = self.step
             elif self.step - self.collapse_since >= self.cfg.collapse_steps:

@@ -28,6 +28,9 @@ CHOICES = {
     "upsample": ("stride", "nearest"),
     "bn_gain_init": ("ones", "normal"),
     "updates": ("both", "alternate"),
+    "loss": ("bce", "hinge", "ls", "wgan-gp"),
+    "d_reg": ("none", "sn", "r1", "sn+r1"),
+    "d_aux": ("none", "rotation"),
 }
 
 
@@ -41,6 +44,12 @@ _NUMBER_RANGES = {
     "bn_eps": (lambda x: x > 0, "positive, e.g. 1e-5"),
     "weight_decay": (lambda x: x >= 0, "zero or positive, e.g. 1e-5"),
     "lrelu_slope": (lambda x: x >= 0, "zero or positive, e.g. 0.2"),
+    "gp_lambda": (lambda x: x > 0, "positive, e.g. 10"),
+    "n_critic": (lambda x: x >= 1, "1 or more, e.g. 5"),
+    "r1_gamma": (lambda x: x > 0, "positive, e.g. 10"),
+    "rot_weight_d": (lambda x: x > 0, "positive, e.g. 1.0"),
+    "rot_weight_g": (lambda x: x >= 0, "zero or positive, e.g. 0.2"),
+    "g_ema": (lambda x: 0 <= x < 1, "in [0, 1): 0 is off, e.g. 0.999"),
 }
 
 
@@ -86,6 +95,26 @@ class Variant:
     # train G else: train D`, k = 1), so each network gets half the minibatches. Their ImageNet and
     # SVHN scripts were not released: the same loop is inferred for the released-model variants.
     updates: str = "both"
+    # --- training choices since the paper (dcgan/objectives.py; defaults: the paper's) ----------
+    # the objective: "bce" the paper's non-saturating GAN loss; "hinge" (Lim & Ye 2017, Miyato et
+    # al. 2018); "ls" least squares (Mao et al. 2017, a=0, b=c=1); "wgan-gp" Wasserstein with a
+    # gradient penalty of weight gp_lambda (Gulrajani et al. 2017), G updated every n_critic steps
+    loss: str = "bce"
+    gp_lambda: float = 10.0
+    n_critic: int = 1  # D updates per G update (a step updates D; G too on every n_critic-th step)
+    # D's regulariser: "sn" spectral normalisation of every D layer (Miyato et al. 2018); "r1" the
+    # R1 penalty r1_gamma/2 E||grad_x D(x)||^2 on real images (Mescheder et al. 2018); or both
+    d_reg: str = "none"
+    r1_gamma: float = 10.0
+    # an auxiliary task for D: "rotation", D also predicts which of 0/90/180/270 degrees an image
+    # was turned by (Chen et al., CVPR 2019), weighted rot_weight_d in D's loss (on real images)
+    # and rot_weight_g in G's (on its samples); their beta = 1, alpha = 0.2
+    d_aux: str = "none"
+    rot_weight_d: float = 1.0
+    rot_weight_g: float = 0.2
+    # an exponential moving average of G's weights with this decay (0: off); sampling, fidelity
+    # and figures then use the average, and checkpoints keep both
+    g_ema: float = 0.0
 
     def __post_init__(self):
         for field, allowed in CHOICES.items():
@@ -264,3 +293,24 @@ register(dataclasses.replace(_base, name="dcgan32-bnall", description="ablation:
 register(dataclasses.replace(_base, name="dcgan32-pool", description="ablation: max-pooling in D and nearest upsampling in G instead of strided convs", downsample="maxpool", upsample="nearest"))
 register(dataclasses.replace(_base, name="dcgan32-fc", description="ablation: a fully connected hidden layer (1024) in G and D", fc_hidden=1024))
 register(dataclasses.replace(_base, name="dcgan32-relud", description="ablation: ReLU instead of LeakyReLU in D", d_act="relu"))
+
+ABLATIONS = tuple(n for n in names() if n.startswith("dcgan32-"))  # the paper's rules, one at a time (above)
+
+# --- training choices since the paper, on the classic dcgan32 (dcgan/objectives.py) -------------
+# Each changes only how D and G are trained, never the architecture or what the probe reads: D's
+# conv layers (with spectral normalisation, the normalised weights). The paper's optimiser
+# (Adam, lr 2e-4, beta1 0.5) throughout, except WGAN-GP with its authors' own (Gulrajani et al.
+# 2017: lr 1e-4, betas 0 and 0.9, 5 critic steps per G step); its critic keeps the DCGAN's batch
+# norm, which they replace by layer norm.
+register(dataclasses.replace(_base, name="dcgan32-hinge", description="choice: hinge loss", loss="hinge"))
+register(dataclasses.replace(_base, name="dcgan32-hinge-sn", description="choice: hinge loss and spectral normalisation of D",
+                             loss="hinge", d_reg="sn"))
+register(dataclasses.replace(_base, name="dcgan32-sn", description="choice: spectral normalisation of D (the paper's loss)", d_reg="sn"))
+register(dataclasses.replace(_base, name="dcgan32-ls", description="choice: least-squares loss", loss="ls"))
+register(dataclasses.replace(_base, name="dcgan32-wgan-gp", description="choice: Wasserstein loss with a gradient penalty (lambda 10)",
+                             loss="wgan-gp", n_critic=5, lr=1e-4, beta1=0.0, beta2=0.9))
+register(dataclasses.replace(_base, name="dcgan32-r1", description="choice: R1 penalty on D (gamma 10)", d_reg="r1"))
+register(dataclasses.replace(_base, name="dcgan32-rotation", description="choice: D also predicts image rotations (SS-GAN)",
+                             d_aux="rotation"))
+register(dataclasses.replace(_base, name="dcgan32-ema", description="choice: G's weights averaged (EMA, decay 0.999)", g_ema=0.999))
+CHOICE_VARIANTS = tuple(n for n in names() if n.startswith("dcgan32-") and n not in ABLATIONS)

@@ -3,7 +3,6 @@ imports the trainer's loop (train.py) but the CLI, and no stage imports the CLI.
 functions count too: a lazy import is still a dependency."""
 
 import ast
-from pathlib import Path
 
 from .conftest import REPO
 

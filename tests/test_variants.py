@@ -19,12 +19,13 @@ def test_every_variant_builds_runs_and_trains_one_step(name, tmp_path):
     assert x.abs().max() <= 1  # tanh output
     assert netD(x).shape == (4,)
     assert netD.pooled_features(x).shape == (4, v.feature_dim)
-    # two CPU train steps on real (digits) images (under updates="alternate" one moves G, the
-    # next D), batch shrunk to keep the test fast
+    # CPU train steps on real (digits) images until both nets have moved (under updates="alternate"
+    # one moves G, the next D; with n_critic = k, G moves once in k + 1 steps), batch shrunk to
+    # keep the test fast
     cfg = TrainConfig(variants.get(name, batch_size=8), tmp_path / "run", steps=2, progress=False)
     trainer = Trainer(cfg)
     before = {net: [p.detach().clone() for p in getattr(trainer, net).parameters()] for net in ("netD", "netG")}
-    for step in (0, 1):
+    for step in range(v.n_critic + 1):
         trainer.step = step
         stats = trainer.train_step(trainer.batch(step, torch.arange(len(trainer.x))))
         assert all(torch.isfinite(t) for t in stats.values()), stats
