@@ -26,15 +26,16 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import suites  # noqa: E402
-from dcgan import compare, report, variants  # noqa: E402
+from dcgan import compare, probe, report, variants  # noqa: E402
 from dcgan.errors import UserError  # noqa: E402
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--suite", default="quick", choices=sorted(suites.SUITES))
-    p.add_argument("--scale", default="full", choices=("full", "smoke"),
-                   help="smoke: the paper suite's every cell at toy sizes, on stand-in data (bench/standin.py); proves the route runs")
+    p.add_argument("--scale", default="full", choices=("full", "cpu", "smoke"),
+                   help="full: the suite as declared; cpu: the choices suite overnight on a 2-core CPU; smoke: every cell at toy "
+                        "sizes (the paper suite on stand-in data from bench/standin.py), proving the route runs")
     p.add_argument("--inception-weights", metavar="PTH", help="fidelity cells: this Inception weights file instead of the standard one "
                                                                "(rows from other weights are never called FID/IS/KID)")
     p.add_argument("--only", default="", help="comma-separated: cells matching any token (kind=probe, variant=dcgan32, seed=1, "
@@ -174,7 +175,8 @@ def _write_report(ctx: suites.Context, all_cells, records: dict, folder: Path):
     return report.write(ctx.results, f"dcgan-bench: the {ctx.suite.name} suite", probe=probe,
                         fidelity=_rows(records, all_cells, "fidelity"),
                         throughput=_rows(records, all_cells, "throughput"), images=pictures, loss_logs=logs, notes=notes,
-                        headline=headline(records, all_cells), curve=_rows(records, all_cells, "curve"), folder=folder)
+                        headline=headline(records, all_cells), curve=_rows(records, all_cells, "curve"), folder=folder,
+                        first=_ranking_table(ctx.suite, records, all_cells))
 
 
 def _pairs(records: dict, all_cells, kind: str):
@@ -199,6 +201,60 @@ def headline(records: dict, all_cells) -> list[str]:
             line += f", random-init control {control['value']:.2f}% ± {control['ci95']:.2f}: gap {g['gap']:+.2f} points{p}"
         lines.append(line + " (± 1.96 std over the test draws)")
     return lines
+
+
+def ranking(records: dict, all_cells, baseline: str):
+    """One line per model, ranked by its mean probe accuracy over seeds: the spread over seeds,
+    its random-init control, the gap, KID where computed, and `dcgan compare`'s verdict against
+    ``baseline`` (the same rows, the same bands and noise test); the paper's row beside them."""
+    import numpy as np
+    import pandas as pd
+
+    probes = [(c, r) for c, r in _pairs(records, all_cells, "probe") if r.get("source") == "measured"]
+    controls = {(c.label, r["protocol"]): r for c, r in _pairs(records, all_cells, "control") if r.get("value") is not None}
+    kid = {}
+    for c, r in _pairs(records, all_cells, "fidelity"):
+        if "KID" in str(r.get("metric")) and r.get("value") is not None:
+            kid.setdefault(c.label, []).append(float(r["value"]))
+    by_model: dict[str, list[dict]] = {}
+    for c, r in probes:
+        by_model.setdefault(c.label, []).append(r)
+    if len(by_model) < 2:
+        return None
+    lines = []
+    for label, rows in by_model.items():
+        values = np.array([float(r["value"]) for r in rows])
+        control = controls.get((label, rows[0]["protocol"]))
+        verdict = "the baseline"
+        if label != baseline and baseline in by_model:
+            found = [v for v in compare.compare(by_model[baseline], rows) if v["kind"] == "probe"]
+            verdict = (f"{found[0]['verdict']} ({found[0]['delta']:+.2f} points, p = {found[0]['p_value']:.2g})"
+                       if found and found[0]["p_value"] is not None else found[0]["verdict"] if found else "no shared measurement")
+        lines.append({"model": label, "protocol": rows[0]["protocol"], "seeds": len(values), "probe accuracy %": values.mean(),
+                      "probe accuracy % ±": 1.96 * values.std() if len(values) > 1 else None,
+                      "random-init control %": control["value"] if control else None,
+                      "gap to control": values.mean() - control["value"] if control else None,
+                      "KID": float(np.mean(kid[label])) if label in kid else None, f"against {baseline}": verdict,
+                      "source": "measured"})
+    lines.sort(key=lambda d: -d["probe accuracy %"])
+    for rank, line in enumerate(lines, 1):
+        line["rank"] = rank
+    protocol = lines[0]["protocol"]
+    quoted = [{"model": m, "protocol": protocol, "probe accuracy %": v, "probe accuracy % ±": spread,
+               "source": "quoted from the paper (full-width imagenet32 features), not measured"}
+              for m, v, spread in probe.PAPER_ROWS.get(protocol, []) if m.startswith("DCGAN")]
+    cols = ["rank", "model", "protocol", "seeds", "probe accuracy %", "probe accuracy % ±", "random-init control %", "gap to control",
+            "KID", f"against {baseline}", "source"]
+    return pd.DataFrame(lines + quoted).reindex(columns=cols)
+
+
+def _ranking_table(suite, records: dict, all_cells) -> dict:
+    if not suite.ranked_against:
+        return {}
+    df = ranking(records, all_cells, suite.ranked_against)
+    caption = ("Training choices ranked by probe accuracy (mean over seeds, ± 1.96 std over seeds), each beside its random-init "
+               f"control, with dcgan compare's verdict against {suite.ranked_against}")
+    return {} if df is None else {"ranking": (caption, df)}
 
 
 def summary(records: dict, all_cells) -> None:

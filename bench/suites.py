@@ -64,6 +64,7 @@ class Suite:
     note: str = ""  # written into every row's "note" (e.g. what a smoke scale changed)
     inception_weights: str | None = None  # fidelity: a weights file (default: the standard one, where it is)
     throughput_options: tuple[tuple[str, object], ...] = ()  # keyword arguments of throughput.run (e.g. fewer calls)
+    ranked_against: str | None = None  # a model label: the report ranks every model by probe accuracy against it
 
 
 @dataclass(frozen=True)
@@ -207,6 +208,38 @@ def ablations(scale: str = "full") -> Suite:
                  fidelity_n=10_000, throughput_stages=("train",))
 
 
+def choices(scale: str = "full") -> Suite:
+    """Which training choices make good features: the paper's dcgan32 and each registered choice
+    (loss, D regulariser, rotation task, EMA of G: variants.CHOICE_VARIANTS), the same
+    architecture, 3 seeds each at equal images seen, probed beside their random-init controls,
+    with the probe curve and KID, ranked in the report by probe accuracy with `dcgan compare`'s
+    verdict against the paper's default. ``scale``: "full" for a GPU (full width, 20,000 steps
+    of 128); "cpu" overnight on a 2-core CPU (the quick suite's small model, data and probe:
+    quarter width, 4,000 steps of 64, cifar10-400 with 1 selection and 3 test draws); "smoke"
+    every cell at toy sizes on the built-in digits, for the tests."""
+    _check_scale("choices", scale, ("full", "cpu", "smoke"))
+    names = ("dcgan32", *variants.CHOICE_VARIANTS)
+    what = ("the paper's dcgan32 and each training choice (hinge, least squares, WGAN-GP, spectral norm, R1, rotation task, "
+            "EMA of G), same architecture, 3 seeds at equal images seen, probed beside random-init controls, ranked")
+    if scale == "full":
+        return Suite("choices", what + "; full width, 20k steps of 128, cifar10-400 as the paper, KID and FID at 10k",
+                     variants=tuple((n, ()) for n in names), datasets=("cifar10",), seeds=(0, 1, 2), protocols=(("cifar10-400", None, None),),
+                     steps={"cifar10": 20_000}, fidelity_metrics=("kid", "fid"), fidelity_n=10_000, ranked_against="dcgan32")
+    if scale == "cpu":
+        root = cifar10_present()
+        dataset, protocol = ("cifar10", ("cifar10-400", 1, 3)) if root else ("digits", ("digits-10", 3, 10))
+        small = (("ngf", 32), ("ndf", 32), ("batch_size", 64))  # the quick suite's model; each choice keeps its own optimiser
+        return Suite("choices-cpu", what + f"; quarter width, {QUICK_STEPS[dataset]} steps of 64 on {dataset}, KID on 500 samples",
+                     variants=tuple((n, small) for n in names), datasets=(dataset,), seeds=(0, 1, 2), protocols=(protocol,),
+                     steps={dataset: QUICK_STEPS[dataset]}, data_root=root, fidelity_metrics=("kid",), fidelity_n=500, curve_points=4,
+                     ranked_against=Cell("train", "dcgan32", small).label)
+    tiny = (("ngf", 8), ("ndf", 8), ("batch_size", 32))
+    return Suite("choices-smoke", what + "; smoke scale: width 8, 20 steps on the built-in digits, 2 seeds; proves the route runs",
+                 variants=tuple((n, tiny) for n in names), datasets=("digits",), seeds=(0, 1), protocols=(("digits-10", 1, 2),),
+                 steps={"digits": 20}, curve_points=2, ranked_against=Cell("train", "dcgan32", tiny).label,
+                 note="smoke scale: not a figure to cite")
+
+
 # The authors' released models (Newmu/dcgan_code models/, PROTOCOL.md §2-3) and what each is
 # probed with: the SVHN model for Table 2 (and cifar10-400, which the data here allows); the
 # ImageNet model for Table 1.
@@ -229,7 +262,8 @@ def released_suite(scale: str = "full") -> Suite:
 
 
 # name -> the suite at a scale ("full" is every suite's; `--scale` picks another where one is declared)
-SUITES: dict[str, Callable[..., Suite]] = {"quick": quick, "paper": paper, "ablations": ablations, "released": released_suite}
+SUITES: dict[str, Callable[..., Suite]] = {"quick": quick, "paper": paper, "ablations": ablations, "released": released_suite,
+                                           "choices": choices}
 
 
 # Which (variant, dataset) pairs a suite trains: every pair, except where the suite names the

@@ -232,13 +232,15 @@ def new_folder(parent, name: str) -> Path:
 
 def write(out_dir, title: str, probe=(), fidelity=(), throughput=(), images: dict[str, Path] | None = None,
           loss_logs: dict[str, Path] | None = None, notes: list[str] = (), headline: list[str] = (), curve=(),
-          folder: Path | None = None) -> dict[str, Path]:
+          folder: Path | None = None, first: dict[str, tuple[str, pd.DataFrame]] | None = None) -> dict[str, Path]:
     """Every table with rows, as CSV and Markdown, plus report.md and report.html (the
     headline first, then tables, the probe curve, sample grids and other pictures, loss
-    curves), into ``folder`` (default: a new folder under ``out_dir``)."""
+    curves), into ``folder`` (default: a new folder under ``out_dir``). ``first``: tables of the
+    caller's (name -> (caption, table)) shown before the paper's."""
     folder = folder or new_folder(out_dir, "report")
     folder.mkdir(parents=True, exist_ok=True)
     tables = {
+        **(first or {}),
         "table1-cifar10": ("Table 1: CIFAR-10 classification with the discriminator's features (accuracy, %)", table1(list(probe))),
         "table2-svhn": ("Table 2: SVHN classification with 1000 labels (test error, %)", table2(list(probe))),
         "generative": ("Generative metrics (torch-fidelity)", generative_table(list(fidelity)) if fidelity else pd.DataFrame()),

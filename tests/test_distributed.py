@@ -97,3 +97,17 @@ def test_the_authors_alternating_schedule_under_two_processes_matches_one(tmp_pa
     diffs = torch.cat([(w2[k].float() - w1[k].float()).abs().reshape(-1) for k in w1])
     assert diffs.max() <= 5 * 2e-4
     assert checkpoint.load(checkpoint.latest(tmp_path / "two"))["variant"]["updates"] == "alternate"
+
+
+def test_the_training_choices_under_two_processes_match_one(tmp_path):
+    # hinge loss, spectral norm and R1, the rotation task and G's moving average: every term is a
+    # mean over the batch, so the average of the two halves' gradients is one process's (no BN here)
+    choices = ["--set", "loss=hinge", "--set", "d_reg=sn+r1", "--set", "d_aux=rotation", "--set", "g_ema=0.9"]
+    run(tmp_path / "one", 10, procs=1, extra=choices)
+    run(tmp_path / "two", 10, extra=choices)
+    for (s1, d1, g1), (s2, d2, g2) in zip(losses(tmp_path / "one"), losses(tmp_path / "two"), strict=True):
+        assert s1 == s2 and d2 == pytest.approx(d1, rel=1e-4) and g2 == pytest.approx(g1, rel=1e-4)
+    one, two = (checkpoint.load(checkpoint.latest(tmp_path / r)) for r in ("one", "two"))
+    for net in ("netG", "netD", "netG_ema"):
+        diffs = torch.cat([(two[net][k].float() - one[net][k].float()).abs().reshape(-1) for k in one[net]])
+        assert diffs.max() <= 1e-3, net
