@@ -327,7 +327,8 @@ def _released_cells(s: Suite) -> list[Cell]:
 
 def select(all_cells: list[Cell], only: list[str]) -> list[Cell]:
     """The cells matching any token of ``only`` (``key=value`` on kind, variant, dataset, seed,
-    protocol; or a substring of the cell's id), with the training cells they need."""
+    protocol; or a substring of the cell's id; conditions joined by "+" must all hold, e.g.
+    ``variant=dcgan32+seed=0``), with the training cells they need."""
     if not only:
         return all_cells
 
@@ -339,7 +340,7 @@ def select(all_cells: list[Cell], only: list[str]) -> list[Cell]:
             return c.fields()[k] == v
         return token in c.id
 
-    chosen = [c for c in all_cells if any(hit(c, t) for t in only)]
+    chosen = [c for c in all_cells if any(all(hit(c, part) for part in t.split("+")) for t in only)]
     if not chosen:
         raise UserError(f"--only {','.join(only)} matches no cell; the cells are:\n  " + "\n  ".join(c.id for c in all_cells))
     needed = {(c.variant, c.overrides, c.dataset, c.seed) for c in chosen if c.kind in ("probe", "curve", "fidelity", "memorisation", "figures")}

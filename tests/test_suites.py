@@ -52,6 +52,8 @@ def test_only_selects_cells_and_the_training_they_need():
     chosen = suites.select(cells, ["kind=probe", "seed=1"])
     assert [(c.kind, c.seed) for c in chosen] == [("train", 0), ("probe", 0), ("train", 1), ("probe", 1), ("curve", 1), ("figures", 1)]
     assert [c.kind for c in suites.select(cells, ["throughput"])] == ["throughput"]
+    # "+" joins conditions that must all hold: seed 1's probe alone (and its training)
+    assert [(c.kind, c.seed) for c in suites.select(cells, ["kind=probe+seed=1"])] == [("train", 1), ("probe", 1)]
     with pytest.raises(UserError, match="matches no cell"):
         suites.select(cells, ["kind=nothing"])
     with pytest.raises(UserError, match="unknown key 'colour'"):
