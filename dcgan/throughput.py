@@ -97,9 +97,12 @@ def train_stage(v: Variant, images: ImageSet, device: torch.device, fast: FastPa
 
     # counted on the eager step: a compiled or replayed step hides its operations from the counter
     # (two steps halved: under updates="alternate" one updates G, the next D)
-    flops = count_flops(lambda: [trainer.run_step(k, order, eager=True) for k in (0, 1)]) / 2
+    # a gradient penalty's double backward (wgan-gp, r1) is beyond torch's flop counter: not counted
+    penalty = v.loss == "wgan-gp" or "r1" in v.d_reg
+    flops = None if penalty else count_flops(lambda: [trainer.run_step(k, order, eager=True) for k in (0, 1)]) / 2
     return Stage(name, step, v.batch_size, "images", flops, "bf16" if fast.amp == "bf16" else "fp32",
-                 f"ours: {fast.describe()}, data resident on the device")
+                 f"ours: {fast.describe()}, data resident on the device"
+                 + ("; FLOPs not counted (torch's flop counter cannot follow a gradient penalty's double backward)" if penalty else ""))
 
 
 class _PILImages(torch.utils.data.Dataset):

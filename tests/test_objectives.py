@@ -156,3 +156,16 @@ def test_the_features_read_the_normalised_weights_under_spectral_norm():
     x = torch.randn(2, 3, 32, 32)
     by_hand = torch.nn.functional.leaky_relu(torch.nn.functional.conv2d(x, conv.weight, None, 2, 1), 0.2)
     assert torch.allclose(netD.features(x)["conv1"], by_hand, atol=1e-6)
+
+
+def test_throughput_times_the_step_of_every_choice():
+    from dcgan import data, throughput
+
+    images = data.subset(data.load("digits", "train"), 64, seed=0)
+    v = tiny(loss="wgan-gp", n_critic=2, d_reg="sn+r1", d_aux="rotation", g_ema=0.9)
+    stage = throughput.train_stage(v, images, torch.device("cpu"), log_every=1)
+    stats = [stage.run() for _ in range(3)]
+    assert all(math.isfinite(s["loss_d"]) and math.isfinite(s["loss_g"]) for s in stats)
+    assert stage.flops is None and "FLOPs not counted" in stage.note  # the flop counter cannot follow double backward
+    plain = throughput.train_stage(tiny(loss="hinge", d_reg="sn", d_aux="rotation", g_ema=0.9), images, torch.device("cpu"))
+    assert plain.flops > 0 and plain.run() is None  # losses read back every 10 steps
