@@ -228,8 +228,9 @@ def ranking(records: dict, all_cells, baseline: str):
         verdict = "the baseline"
         if label != baseline and baseline in by_model:
             found = [v for v in compare.compare(by_model[baseline], rows) if v["kind"] == "probe"]
-            verdict = (f"{found[0]['verdict']} ({found[0]['delta']:+.2f} points, p = {found[0]['p_value']:.2g})"
-                       if found and found[0]["p_value"] is not None else found[0]["verdict"] if found else "no shared measurement")
+            v = found[0] if found else None
+            p = "" if v is None or v["p_value"] is None else f", p = {v['p_value']:.2g}"
+            verdict = f"{v['verdict']} ({v['delta']:+.2f} points{p}; {v['noise']})" if v else "no shared measurement"
         lines.append({"model": label, "protocol": rows[0]["protocol"], "seeds": len(values), "probe accuracy %": values.mean(),
                       "probe accuracy % ±": 1.96 * values.std() if len(values) > 1 else None,
                       "random-init control %": control["value"] if control else None,
