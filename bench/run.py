@@ -112,7 +112,6 @@ def compare_candidate(ctx: suites.Context, all_cells, records: dict, candidate) 
     """The candidate's rows against the baseline's, both from this suite's cells, judged as
     `dcgan compare` judges them (exit 1 on a gated regression); the two row sets are kept
     beside the report."""
-    import pandas as pd
 
     folder = report.new_folder(ctx.results, "compare")
     sides = []
@@ -126,8 +125,7 @@ def compare_candidate(ctx: suites.Context, all_cells, records: dict, candidate) 
     if not verdicts:
         print("bench: error: the baseline and the candidate share no measurement", file=sys.stderr)
         return 1
-    with pd.option_context("display.width", 200, "display.max_colwidth", 60):
-        print(pd.DataFrame(verdicts)[compare.TABLE_COLUMNS].to_string(index=False))
+    print(compare.table_text(verdicts))
     for line in compare.summary(verdicts):
         print(line, file=sys.stderr)
     return 1 if compare.failed(verdicts) else 0

@@ -235,7 +235,7 @@ def cmd_compare(args) -> dict:
         raise UserError("the two sides share no measurement (same protocol and metric, fidelity reference or throughput stage)")
     bad = compare.failed(verdicts)
     if not args.json:
-        print(_table(verdicts, compare.TABLE_COLUMNS))
+        print(compare.table_text(verdicts))
     for line in compare.summary(verdicts):
         _say(line)
     return {"verdicts": verdicts, "regressions": len(bad), "exit_code": 1 if bad else 0}

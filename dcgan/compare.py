@@ -169,6 +169,14 @@ def split_by_variant(rows: list[dict], base: str, new: str) -> tuple[list[dict],
 TABLE_COLUMNS = ["kind", "what", "base", "new", "delta", "band", "p_value", "verdict", "gated", "noise"]
 
 
+def table_text(verdicts: list[dict]) -> str:
+    """The verdicts as the text table `dcgan compare` and the main job print."""
+    import pandas as pd
+
+    with pd.option_context("display.width", 200, "display.max_colwidth", 60):
+        return pd.DataFrame(verdicts).reindex(columns=TABLE_COLUMNS).to_string(index=False)
+
+
 def summary(verdicts: list[dict]) -> list[str]:
     """A line per gated regression, then the count: what a CI log should show."""
     bad = failed(verdicts)

@@ -53,7 +53,7 @@ class FastPath:
                       if getattr(v, k) != paper]
             if beyond:
                 raise UserError(f"--cuda-graphs captures the paper's step only, not {', '.join(beyond)}; drop --cuda-graphs")
-        if v is not None and self.compile and (v.loss == "wgan-gp" or "r1" in v.d_reg):
+        if v is not None and self.compile and v.double_backward:
             raise UserError(f"--compile cannot differentiate a gradient penalty twice (loss={v.loss!r}, d_reg={v.d_reg!r}); "
                             "drop --compile")
         if self.cuda_graphs and world > 1:

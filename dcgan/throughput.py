@@ -98,7 +98,7 @@ def train_stage(v: Variant, images: ImageSet, device: torch.device, fast: FastPa
     # counted on the eager step: a compiled or replayed step hides its operations from the counter
     # (two steps halved: under updates="alternate" one updates G, the next D)
     # a gradient penalty's double backward (wgan-gp, r1) is beyond torch's flop counter: not counted
-    penalty = v.loss == "wgan-gp" or "r1" in v.d_reg
+    penalty = v.double_backward
     flops = None if penalty else count_flops(lambda: [trainer.run_step(k, order, eager=True) for k in (0, 1)]) / 2
     return Stage(name, step, v.batch_size, "images", flops, "bf16" if fast.amp == "bf16" else "fp32",
                  f"ours: {fast.describe()}, data resident on the device"
@@ -312,12 +312,10 @@ def run(v: Variant, images: ImageSet, device: str = "auto", stages=None, fast: F
             log(f"throughput: {name}: {r['items_per_s']:.1f} {r['unit']}/s")
     if ladder:
         for label, rung in LADDER:
-            if dev.type != "cuda" and any(getattr(rung, o) not in (False, "off") for o in FastPath.CUDA_ONLY):
-                continue  # CUDA-only pieces
             try:
                 rung.check(dev, v)
             except UserError:
-                continue  # an option this variant's step refuses (e.g. CUDA graphs of the alternating schedule)
+                continue  # a CUDA-only piece on the CPU, or an option this variant's step refuses
             if log:
                 log(f"throughput: train ({label}) ...")
             stage = train_stage(v, images, dev, rung, name=f"train ({label})")

@@ -187,6 +187,11 @@ class Variant:
         """Size of the paper's feature vector: every D conv layer max-pooled to 4x4 and concatenated."""
         return 16 * sum(width for width, _ in self.d_layers())
 
+    @property
+    def double_backward(self) -> bool:
+        """Whether D's loss holds a gradient penalty (wgan-gp, r1): a step differentiated twice."""
+        return self.loss == "wgan-gp" or "r1" in self.d_reg
+
     def summary(self) -> dict:
         """What `dcgan variants` lists."""
         return {"description": self.description, "image_size": self.image_size, "nz": self.nz, "d_layers": self.d_layers(),
