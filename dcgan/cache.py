@@ -8,10 +8,12 @@ same images, the same recipe and the same code.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import inspect
 import json
 import os
+import textwrap
 from pathlib import Path
 
 ENV = "DCGAN_CACHE"
@@ -30,8 +32,25 @@ def key(parts: dict, length: int = 20) -> str:
 
 
 def code_fingerprint(*code, extra: tuple[str, ...] = ()) -> str:
-    """A hash of ``extra`` (e.g. a library's version) and the source text of each function,
-    class or module in ``code``: a cache keyed on it is recomputed when that code is edited,
-    which a package version nobody remembers to bump does not do."""
-    parts = list(extra) + [inspect.getsource(c) for c in code]
+    """A hash of ``extra`` (e.g. a library's version) and the syntax of each function, class or
+    module in ``code``: a cache keyed on it is recomputed when that code is edited, which a
+    package version nobody remembers to bump does not do, but not when only its layout,
+    comments or docstrings change (reformatting the source keeps every cached file)."""
+    parts = list(extra) + [syntax(inspect.getsource(c)) for c in code]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def syntax(source: str) -> str:
+    """The syntax tree of ``source`` as text, without positions, comments or docstrings."""
+    tree = ast.parse(textwrap.dedent(source))
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (
+            isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree)

@@ -24,7 +24,22 @@ def other():
     return 1
 
 
-def test_the_code_fingerprint_follows_the_source_text_and_the_extra_parts():
-    assert cache.code_fingerprint(one) != cache.code_fingerprint(other)  # same behaviour, other text
-    assert cache.code_fingerprint(one, extra=("1.5",)) != cache.code_fingerprint(one, extra=("1.6",))
+def test_the_code_fingerprint_follows_the_code_and_the_extra_parts():
+    # same behaviour, other name: other code
+    assert cache.code_fingerprint(one) != cache.code_fingerprint(other)
+    one_15, one_16 = (cache.code_fingerprint(one, extra=(v,)) for v in ("1.5", "1.6"))
+    assert one_15 != one_16
     assert cache.code_fingerprint(one, other) != cache.code_fingerprint(one)
+
+
+def test_the_code_fingerprint_ignores_layout_comments_and_docstrings_but_not_edits():
+    plain = "def f(x, y):\n    return x + y\n"
+    laid_out = (
+        '    def f(\n        x,\n        y,\n    ):\n        """Adds."""\n'
+        "        # a comment\n        return (x\n                + y)\n"
+    )
+    assert cache.syntax(plain) == cache.syntax(laid_out)
+    assert cache.syntax(plain) != cache.syntax(plain.replace("x + y", "x - y"))
+    assert cache.syntax('def g():\n    """Only a docstring."""\n') == cache.syntax(
+        "def g():\n    pass\n"
+    )
