@@ -3,7 +3,8 @@ recomputed, an interrupted suite resumes), then write its report.
 
     python bench/run.py                       # the quick suite: offline, 2-core CPU, < 15 min
     python bench/run.py --suite paper         # Table 1 and 2 at full scale (a GPU, ImageNet, SVHN)
-    python bench/run.py --suite paper --scale smoke   # every paper cell at toy sizes (bench/standin.py's data)
+    python bench/run.py --suite paper --scale smoke   # every paper cell at toy sizes
+    (bench/standin.py's data)
     python bench/run.py --suite ablations --only variant=dcgan32-nobn,kind=throughput
     python bench/run.py --list                # the cells, and which are finished
 
@@ -33,21 +34,61 @@ from dcgan.errors import UserError  # noqa: E402
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--suite", default="quick", choices=sorted(suites.SUITES))
-    p.add_argument("--scale", default="full", choices=("full", "cpu", "smoke"),
-                   help="full: the suite as declared; cpu: the choices suite overnight on a 2-core CPU; smoke: every cell at toy "
-                        "sizes (the paper suite on stand-in data from bench/standin.py), proving the route runs")
-    p.add_argument("--inception-weights", metavar="PTH", help="fidelity cells: this Inception weights file instead of the standard one "
-                                                               "(rows from other weights are never called FID/IS/KID)")
-    p.add_argument("--only", default="", help="comma-separated: cells matching any token (kind=probe, variant=dcgan32, seed=1, "
-                                               "or a substring of a cell id); the training they need runs too")
-    p.add_argument("--runs", default="runs/bench", help="run folders and the cell cache (reused and resumed)")
-    p.add_argument("--results", default="results", help="rows and reports go to RESULTS/<suite>/ (appended, never overwritten)")
-    p.add_argument("--released", help="the released suite: the folder holding the authors' model folders "
-                                       "(dcgan_code's models/; default: <data root>/released)")
-    p.add_argument("--list", action="store_true", help="list the cells and whether each has finished; run nothing")
-    p.add_argument("--candidate", help="quick suite: a second variant run beside the baseline, with the baseline's overrides")
-    p.add_argument("--candidate-set", action="append", default=[], metavar="KEY=VALUE", help="an override of the candidate")
-    p.add_argument("--compare", action="store_true", help="then `dcgan compare` the candidate against the baseline; exit 1 on a gated regression")
+    p.add_argument(
+        "--scale",
+        default="full",
+        choices=("full", "cpu", "smoke"),
+        help="full: the suite as declared; cpu: the choices suite overnight on a 2-core CPU;"
+        " smoke: every cell at toy "
+        "sizes (the paper suite on stand-in data from bench/standin.py), proving the route runs",
+    )
+    p.add_argument(
+        "--inception-weights",
+        metavar="PTH",
+        help="fidelity cells: this Inception weights file instead of the standard one "
+        "(rows from other weights are never called FID/IS/KID)",
+    )
+    p.add_argument(
+        "--only",
+        default="",
+        help="comma-separated: cells matching any token (kind=probe, variant=dcgan32, seed=1, "
+        "or a substring of a cell id); the training they need runs too",
+    )
+    p.add_argument(
+        "--runs", default="runs/bench", help="run folders and the cell cache (reused and resumed)"
+    )
+    p.add_argument(
+        "--results",
+        default="results",
+        help="rows and reports go to RESULTS/<suite>/ (appended, never overwritten)",
+    )
+    p.add_argument(
+        "--released",
+        help="the released suite: the folder holding the authors' model folders "
+        "(dcgan_code's models/; default: <data root>/released)",
+    )
+    p.add_argument(
+        "--list",
+        action="store_true",
+        help="list the cells and whether each has finished; run nothing",
+    )
+    p.add_argument(
+        "--candidate",
+        help="quick suite: a second variant run beside the baseline, with the baseline's overrides",
+    )
+    p.add_argument(
+        "--candidate-set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an override of the candidate",
+    )
+    p.add_argument(
+        "--compare",
+        action="store_true",
+        help="then `dcgan compare` the candidate against the baseline; exit 1 on a gated"
+        " regression",
+    )
     args = p.parse_args(argv)
     try:
         candidate = None
@@ -55,20 +96,38 @@ def main(argv=None) -> int:
             if args.suite != "quick" or not args.candidate:
                 raise UserError("--candidate NAME and --compare go together, with the quick suite")
             over = {**dict(suites.QUICK_MODEL[1]), **variants.parse_overrides(args.candidate_set)}
-            variants.get(args.candidate, **over)  # unknown names and fields fail here, before any work
+            # unknown names and fields fail here, before any work
+            variants.get(args.candidate, **over)
             candidate = (args.candidate, tuple(over.items()))
             if candidate == suites.QUICK_MODEL:
-                raise UserError(f"the candidate is the baseline itself ({args.candidate} with {over}); change a field with --candidate-set")
+                raise UserError(
+                    f"the candidate is the baseline itself ({args.candidate} with {over}); change"
+                    " a field with --candidate-set"
+                )
         if candidate:
             suite = suites.quick(candidate)
-        else:  # a suite's own scale unless another is asked for (a suite without it refuses, in one line)
-            suite = suites.SUITES[args.suite]() if args.scale == "full" else suites.SUITES[args.suite](scale=args.scale)
+        # a suite's own scale unless another is asked for (a suite without it refuses, in one line)
+        else:
+            suite = (
+                suites.SUITES[args.suite]()
+                if args.scale == "full"
+                else suites.SUITES[args.suite](scale=args.scale)
+            )
         if args.inception_weights:
             if not Path(args.inception_weights).is_file():
-                raise UserError(f"--inception-weights {args.inception_weights} is not a file; give the path of an Inception .pth")
-            suite = dataclasses.replace(suite, inception_weights=str(Path(args.inception_weights).resolve()))
-        ctx = suites.Context(suite, Path(args.runs) / suite.name, Path(args.results) / suite.name,
-                             released_dir=Path(args.released) if args.released else None)
+                raise UserError(
+                    f"--inception-weights {args.inception_weights} is not a file; give the path of"
+                    " an Inception .pth"
+                )
+            suite = dataclasses.replace(
+                suite, inception_weights=str(Path(args.inception_weights).resolve())
+            )
+        ctx = suites.Context(
+            suite,
+            Path(args.runs) / suite.name,
+            Path(args.results) / suite.name,
+            released_dir=Path(args.released) if args.released else None,
+        )
         all_cells = suites.cells(suite)
         chosen = suites.select(all_cells, [t.strip() for t in args.only.split(",") if t.strip()])
     except UserError as e:
@@ -82,10 +141,16 @@ def main(argv=None) -> int:
 
     t0 = time.time()
     records, failures = {}, []
-    print(f"suite {suite.name}: {suite.description}; {len(chosen)} of {len(all_cells)} cells", file=sys.stderr)
+    print(
+        f"suite {suite.name}: {suite.description}; {len(chosen)} of {len(all_cells)} cells",
+        file=sys.stderr,
+    )
     for i, c in enumerate(chosen, 1):
         finished = ctx.cell_file(c).exists()
-        print(f"[{i}/{len(chosen)}] {c.id}{' (finished earlier: reused)' if finished else ''}", file=sys.stderr)
+        print(
+            f"[{i}/{len(chosen)}] {c.id}{' (finished earlier: reused)' if finished else ''}",
+            file=sys.stderr,
+        )
         try:
             records[c.id], _ = suites.run_cell(ctx, c)
         except UserError as e:  # the others can still run; the suite fails at the end
@@ -96,7 +161,11 @@ def main(argv=None) -> int:
         if c.id not in records and ctx.cell_file(c).exists():
             records[c.id], _ = suites.run_cell(ctx, c)
     written = write_report(ctx, all_cells, records)
-    print(f"\nsuite {suite.name}: {len(records)} cells finished, {len(failures)} failed, {time.time() - t0:.0f} s this run", file=sys.stderr)
+    print(
+        f"\nsuite {suite.name}: {len(records)} cells finished, {len(failures)} failed,"
+        f" {time.time() - t0:.0f} s this run",
+        file=sys.stderr,
+    )
     summary(records, all_cells)
     if written:
         print(f"report: {written['html']} (tables as CSV and Markdown beside it)", file=sys.stderr)
@@ -117,10 +186,18 @@ def compare_candidate(ctx: suites.Context, all_cells, records: dict, candidate) 
     sides = []
     for side, model in (("base", suites.QUICK_MODEL), ("new", candidate)):
         label = suites.Cell("train", *model).label
-        rows = [r for c in all_cells if c.label == label and c.id in records and c.kind != "benchmarks" for r in records[c.id]["rows"]]
+        rows = [
+            r
+            for c in all_cells
+            if c.label == label and c.id in records and c.kind != "benchmarks"
+            for r in records[c.id]["rows"]
+        ]
         (folder / f"{side}.json").write_text(json.dumps(rows, indent=1, default=str))
         sides.append(rows)
-        print(f"compare: {side} = {label} ({len(rows)} rows, {folder / f'{side}.json'})", file=sys.stderr)
+        print(
+            f"compare: {side} = {label} ({len(rows)} rows, {folder / f'{side}.json'})",
+            file=sys.stderr,
+        )
     verdicts = compare.compare(*sides)
     if not verdicts:
         print("bench: error: the baseline and the candidate share no measurement", file=sys.stderr)
@@ -153,7 +230,11 @@ def write_report(ctx: suites.Context, all_cells, records: dict):
 
 
 def _write_report(ctx: suites.Context, all_cells, records: dict, folder: Path):
-    probe = _rows(records, all_cells, "probe") + _rows(records, all_cells, "released-probe") + _rows(records, all_cells, "control")
+    probe = (
+        _rows(records, all_cells, "probe")
+        + _rows(records, all_cells, "released-probe")
+        + _rows(records, all_cells, "control")
+    )
     pictures, logs = {}, {}
     for c in all_cells:
         rec = records.get(c.id)
@@ -164,21 +245,45 @@ def _write_report(ctx: suites.Context, all_cells, records: dict, folder: Path):
                 logs[f"{c.label} on {c.dataset}, seed {c.seed}"] = Path(path)
             elif path and str(path).endswith(".png"):
                 pictures[f"{name}: {c.label} on {c.dataset}, seed {c.seed}"] = Path(path)
-    notes = [f"suite {ctx.suite.name}: {ctx.suite.description}",
-             f"cells finished: {len(records)} of {len(all_cells)}; rows in {ctx.results}",
-             "measured rows beside the paper's (labelled quoted, never measured here); control = the same architecture, random init"]
-    # what each model was trained on and how: a deviation from the authors' recipe is said here and in every row
-    notes += list(dict.fromkeys(f"{c.label} trained on {c.dataset} ({suites.train_recipe(c.dataset)}), updates={c.variant_obj().updates}"
-                                for c in all_cells if c.kind == "train"))
-    return report.write(ctx.results, f"dcgan-bench: the {ctx.suite.name} suite", probe=probe,
-                        fidelity=_rows(records, all_cells, "fidelity"),
-                        throughput=_rows(records, all_cells, "throughput"), images=pictures, loss_logs=logs, notes=notes,
-                        headline=headline(records, all_cells), curve=_rows(records, all_cells, "curve"), folder=folder,
-                        first=_ranking_table(ctx.suite, records, all_cells))
+    notes = [
+        f"suite {ctx.suite.name}: {ctx.suite.description}",
+        f"cells finished: {len(records)} of {len(all_cells)}; rows in {ctx.results}",
+        "measured rows beside the paper's (labelled quoted, never measured here); control = the"
+        " same architecture, random init",
+    ]
+    # what each model was trained on and how: a deviation from the authors' recipe is said here
+    # and in every row
+    notes += list(
+        dict.fromkeys(
+            f"{c.label} trained on {c.dataset} ({suites.train_recipe(c.dataset)}),"
+            f" updates={c.variant_obj().updates}"
+            for c in all_cells
+            if c.kind == "train"
+        )
+    )
+    return report.write(
+        ctx.results,
+        f"dcgan-bench: the {ctx.suite.name} suite",
+        probe=probe,
+        fidelity=_rows(records, all_cells, "fidelity"),
+        throughput=_rows(records, all_cells, "throughput"),
+        images=pictures,
+        loss_logs=logs,
+        notes=notes,
+        headline=headline(records, all_cells),
+        curve=_rows(records, all_cells, "curve"),
+        folder=folder,
+        first=_ranking_table(ctx.suite, records, all_cells),
+    )
 
 
 def _pairs(records: dict, all_cells, kind: str):
-    return [(c, r) for c in all_cells if c.kind == kind and c.id in records for r in records[c.id]["rows"]]
+    return [
+        (c, r)
+        for c in all_cells
+        if c.kind == kind and c.id in records
+        for r in records[c.id]["rows"]
+    ]
 
 
 def headline(records: dict, all_cells) -> list[str]:
@@ -191,12 +296,20 @@ def headline(records: dict, all_cells) -> list[str]:
             continue
         control = controls.get((c.label, r["protocol"]))
         control = control if control and control.get("value") is not None else None
-        trained = f"on {c.dataset}, seed {c.seed}" if c.kind == "probe" else "(the authors' training)"
-        line = f"{r['protocol']}: {c.label} {trained} ({r['weights']}): trained {r['value']:.2f}% ± {r['ci95']:.2f}"
+        trained = (
+            f"on {c.dataset}, seed {c.seed}" if c.kind == "probe" else "(the authors' training)"
+        )
+        line = (
+            f"{r['protocol']}: {c.label} {trained} ({r['weights']}):"
+            f" trained {r['value']:.2f}% ± {r['ci95']:.2f}"
+        )
         if control:
             g = compare.gap(control, r)
             p = "" if g["p_value"] is None else f", p = {g['p_value']:.2g} ({g['test']})"
-            line += f", random-init control {control['value']:.2f}% ± {control['ci95']:.2f}: gap {g['gap']:+.2f} points{p}"
+            line += (
+                f", random-init control {control['value']:.2f}% ± {control['ci95']:.2f}:"
+                f" gap {g['gap']:+.2f} points{p}"
+            )
         lines.append(line + " (± 1.96 std over the test draws)")
     return lines
 
@@ -208,8 +321,14 @@ def ranking(records: dict, all_cells, baseline: str):
     import numpy as np
     import pandas as pd
 
-    probes = [(c, r) for c, r in _pairs(records, all_cells, "probe") if r.get("source") == "measured"]
-    controls = {(c.label, r["protocol"]): r for c, r in _pairs(records, all_cells, "control") if r.get("value") is not None}
+    probes = [
+        (c, r) for c, r in _pairs(records, all_cells, "probe") if r.get("source") == "measured"
+    ]
+    controls = {
+        (c.label, r["protocol"]): r
+        for c, r in _pairs(records, all_cells, "control")
+        if r.get("value") is not None
+    }
     kid = {}
     for c, r in _pairs(records, all_cells, "fidelity"):
         if "KID" in str(r.get("metric")) and r.get("value") is not None:
@@ -228,22 +347,53 @@ def ranking(records: dict, all_cells, baseline: str):
             found = [v for v in compare.compare(by_model[baseline], rows) if v["kind"] == "probe"]
             v = found[0] if found else None
             p = "" if v is None or v["p_value"] is None else f", p = {v['p_value']:.2g}"
-            verdict = f"{v['verdict']} ({v['delta']:+.2f} points{p}; {v['noise']})" if v else "no shared measurement"
-        lines.append({"model": label, "protocol": rows[0]["protocol"], "seeds": len(values), "probe accuracy %": values.mean(),
-                      "probe accuracy % ±": 1.96 * values.std() if len(values) > 1 else None,
-                      "random-init control %": control["value"] if control else None,
-                      "gap to control": values.mean() - control["value"] if control else None,
-                      "KID": float(np.mean(kid[label])) if label in kid else None, f"against {baseline}": verdict,
-                      "source": "measured"})
+            verdict = (
+                f"{v['verdict']} ({v['delta']:+.2f} points{p}; {v['noise']})"
+                if v
+                else "no shared measurement"
+            )
+        lines.append(
+            {
+                "model": label,
+                "protocol": rows[0]["protocol"],
+                "seeds": len(values),
+                "probe accuracy %": values.mean(),
+                "probe accuracy % ±": 1.96 * values.std() if len(values) > 1 else None,
+                "random-init control %": control["value"] if control else None,
+                "gap to control": values.mean() - control["value"] if control else None,
+                "KID": float(np.mean(kid[label])) if label in kid else None,
+                f"against {baseline}": verdict,
+                "source": "measured",
+            }
+        )
     lines.sort(key=lambda d: -d["probe accuracy %"])
     for rank, line in enumerate(lines, 1):
         line["rank"] = rank
     protocol = lines[0]["protocol"]
-    quoted = [{"model": m, "protocol": protocol, "probe accuracy %": v, "probe accuracy % ±": spread,
-               "source": "quoted from the paper (full-width imagenet32 features), not measured"}
-              for m, v, spread in probe.PAPER_ROWS.get(protocol, []) if m.startswith("DCGAN")]
-    cols = ["rank", "model", "protocol", "seeds", "probe accuracy %", "probe accuracy % ±", "random-init control %", "gap to control",
-            "KID", f"against {baseline}", "source"]
+    quoted = [
+        {
+            "model": m,
+            "protocol": protocol,
+            "probe accuracy %": v,
+            "probe accuracy % ±": spread,
+            "source": "quoted from the paper (full-width imagenet32 features), not measured",
+        }
+        for m, v, spread in probe.PAPER_ROWS.get(protocol, [])
+        if m.startswith("DCGAN")
+    ]
+    cols = [
+        "rank",
+        "model",
+        "protocol",
+        "seeds",
+        "probe accuracy %",
+        "probe accuracy % ±",
+        "random-init control %",
+        "gap to control",
+        "KID",
+        f"against {baseline}",
+        "source",
+    ]
     return pd.DataFrame(lines + quoted).reindex(columns=cols)
 
 
@@ -251,8 +401,11 @@ def _ranking_table(suite, records: dict, all_cells) -> dict:
     if not suite.ranked_against:
         return {}
     df = ranking(records, all_cells, suite.ranked_against)
-    caption = ("Training choices ranked by probe accuracy (mean over seeds, ± 1.96 std over seeds), each beside its random-init "
-               f"control, with dcgan compare's verdict against {suite.ranked_against}")
+    caption = (
+        "Training choices ranked by probe accuracy (mean over seeds, ± 1.96 std over seeds), each"
+        " beside its random-init "
+        f"control, with dcgan compare's verdict against {suite.ranked_against}"
+    )
     return {} if df is None else {"ranking": (caption, df)}
 
 
@@ -261,13 +414,29 @@ def summary(records: dict, all_cells) -> None:
         print(f"  {line}", file=sys.stderr)
     pairs = functools.partial(_pairs, records, all_cells)
     for c, r in pairs("curve"):
-        print(f"  probe curve {c.label} step {r['step']}: {r['test_accuracy_pct']:.2f}%", file=sys.stderr)
+        print(
+            f"  probe curve {c.label} step {r['step']}: {r['test_accuracy_pct']:.2f}%",
+            file=sys.stderr,
+        )
     for c, r in pairs("fidelity"):
-        value = "not computed" if r.get("value") is None else f"{r['value']:.4g} ± {r.get('std') or 0:.2g}"
+        value = (
+            "not computed"
+            if r.get("value") is None
+            else f"{r['value']:.4g} ± {r.get('std') or 0:.2g}"
+        )
         print(f"  {r['metric']}: {c.label} seed {c.seed}: {value}", file=sys.stderr)
     for c, r in pairs("throughput"):
-        ratio = f" ({r['ratio_to_reference']:.2f}x the pytorch/examples-style loop)" if r.get("ratio_to_reference") else ""
-        print(f"  throughput {r['stage']}: {c.label}: {r['items_per_s']:.0f} {r['unit']}/s on {r['device_name']}{ratio}", file=sys.stderr)
+        ratio = (
+            f" ({r['ratio_to_reference']:.2f}x the pytorch/examples-style loop)"
+            if r.get("ratio_to_reference")
+            else ""
+        )
+        print(
+            f"  throughput {r['stage']}: {c.label}: {r['items_per_s']:.0f} {r['unit']}/s on"
+            f" {r['device_name']}{ratio}",
+            file=sys.stderr,
+        )
+
 
 if __name__ == "__main__":
     sys.exit(main())

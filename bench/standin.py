@@ -36,13 +36,16 @@ if __package__ in (None, ""):  # run as a script: make `dcgan` importable from a
 from dcgan.errors import UserError  # noqa: E402
 
 SIZES = {"cifar10_train": 2000, "cifar10_test": 500, "svhn_train": 1200, "svhn_test": 500}
-_SVHN_FROM = 20_000  # SVHN's stand-in images: CIFAR-10 train images from here, never in the CIFAR-10 stand-in
+# SVHN's stand-in images: CIFAR-10 train images from here, never in the CIFAR-10 stand-in
+_SVHN_FROM = 20_000
 
 
 def _need(src: Path, name: str) -> Path:
     path = src / name
     if not path.is_file():
-        raise UserError(f"{path} is missing; point --source at the shared data folder (../shared/data)")
+        raise UserError(
+            f"{path} is missing; point --source at the shared data folder (../shared/data)"
+        )
     return path
 
 
@@ -62,7 +65,8 @@ def _imagenet_tree(x64: np.ndarray, wnids: np.ndarray, dest: Path) -> None:
 
 def _imagenet32_batch(x32: np.ndarray, y: np.ndarray, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    planes = np.ascontiguousarray(x32.transpose(0, 3, 1, 2).reshape(len(x32), -1))  # all R, then G, then B
+    # all R, then G, then B
+    planes = np.ascontiguousarray(x32.transpose(0, 3, 1, 2).reshape(len(x32), -1))
     with open(path, "wb") as f:
         pickle.dump({"data": planes, "labels": [int(v) + 1 for v in y]}, f)  # labels are 1-based
 
@@ -81,18 +85,26 @@ def build(src, dest) -> Path:
     train = np.load(_need(src, "cifar10_train.npz"))
     test = np.load(_need(src, "cifar10_test.npz"))
     if dest.is_dir() and any(dest.iterdir()) and not (dest / "STANDIN.md").is_file():
-        raise UserError(f"{dest} holds other files; give an empty or new folder (nothing there is overwritten)")
+        raise UserError(
+            f"{dest} holds other files; give an empty or new folder (nothing there is overwritten)"
+        )
     dest.mkdir(parents=True, exist_ok=True)
 
     _imagenet_tree(imagenet["x64"], imagenet["wnids"], dest)
-    _imagenet32_batch(imagenet["x32"], imagenet["y"], dest / "Imagenet32_train" / "train_data_batch_1")
-    _imagenet32_batch(imagenet["x32"][:100], imagenet["y"][:100], dest / "Imagenet32_val" / "val_data")
+    _imagenet32_batch(
+        imagenet["x32"], imagenet["y"], dest / "Imagenet32_train" / "train_data_batch_1"
+    )
+    _imagenet32_batch(
+        imagenet["x32"][:100], imagenet["y"][:100], dest / "Imagenet32_val" / "val_data"
+    )
 
     x, y = train["x"], train["y"]
     n = SIZES["cifar10_train"]
     np.savez(dest / "cifar10_train.npz", x=x[:n], y=y[:n], classes=train["classes"])
     keep = _balanced(test["y"], SIZES["cifar10_test"])
-    np.savez(dest / "cifar10_test.npz", x=test["x"][keep], y=test["y"][keep], classes=test["classes"])
+    np.savez(
+        dest / "cifar10_test.npz", x=test["x"][keep], y=test["y"][keep], classes=test["classes"]
+    )
 
     pool = np.arange(_SVHN_FROM, len(x))
     svhn_train = pool[_balanced(y[pool], SIZES["svhn_train"])]
@@ -102,17 +114,24 @@ def build(src, dest) -> Path:
     _svhn_mat(x[svhn_test], y[svhn_test], dest / "test_32x32.mat")
 
     (dest / "STANDIN.md").write_text(
-        "Stand-in data for `--suite paper --scale smoke`, written by bench/standin.py from the real images in\n"
-        f"{src}. Not ImageNet, SVHN or CIFAR-10 as released: see bench/standin.py for what each file holds.\n"
-        "Numbers measured on it check that the paper's route runs end to end; they are not the paper's.\n")
+        "Stand-in data for `--suite paper --scale smoke`, written by bench/standin.py from the"
+        " real images in\n"
+        f"{src}. Not ImageNet, SVHN or CIFAR-10 as released: see bench/standin.py for what each"
+        " file holds.\n"
+        "Numbers measured on it check that the paper's route runs end to end; they are not the"
+        " paper's.\n"
+    )
     return dest
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description="write the smoke-scale stand-in data root")
     p.add_argument("dest", help="the folder to write (use it as DCGAN_DATA_ROOT)")
-    p.add_argument("--source", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"),
-                   help="the shared data folder with imagenet_sample.npz and cifar10_{train,test}.npz")
+    p.add_argument(
+        "--source",
+        default=str(Path(__file__).resolve().parents[2] / "shared" / "data"),
+        help="the shared data folder with imagenet_sample.npz and cifar10_{train,test}.npz",
+    )
     args = p.parse_args(argv)
     try:
         print(build(args.source, args.dest))

@@ -42,8 +42,10 @@ def save(state: dict, path: str | os.PathLike) -> Path:
             os.fsync(f.fileno())
     except (OSError, RuntimeError) as e:  # a full disk reaches us as torch's C++ "enforce fail"
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UserError(f"could not write checkpoint {path} ({first}); free space or choose another --out: "
-                        "the checkpoints written before it are whole") from None
+        raise UserError(
+            f"could not write checkpoint {path} ({first}); free space or choose another --out: "
+            "the checkpoints written before it are whole"
+        ) from None
     return path
 
 
@@ -57,9 +59,15 @@ def load(path: str | os.PathLike, map_location="cpu") -> dict:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UserError(f"checkpoint {path} is corrupt or truncated ({first}); use an earlier ckpt-*.pt of the run or retrain") from None
+        raise UserError(
+            f"checkpoint {path} is corrupt or truncated ({first}); use an earlier ckpt-*.pt of the"
+            " run or retrain"
+        ) from None
     except Exception as e:  # weights_only refuses anything but tensors and plain values
-        raise UserError(f"checkpoint {path} holds objects a weights-only load refuses ({type(e).__name__}); it was not written by dcgan-bench") from None
+        raise UserError(
+            f"checkpoint {path} holds objects a weights-only load refuses ({type(e).__name__}); it"
+            " was not written by dcgan-bench"
+        ) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise UserError(f"{path} is not a dcgan-bench checkpoint (expected format {FORMAT})")
     return state
@@ -100,19 +108,24 @@ def resolve(path: str | os.PathLike) -> Path:
     return path
 
 
-def load_models(path: str | os.PathLike, device="cpu") -> tuple[variants.Variant, nets.Generator, nets.Discriminator, dict]:
+def load_models(
+    path: str | os.PathLike, device="cpu"
+) -> tuple[variants.Variant, nets.Generator, nets.Discriminator, dict]:
     """checkpoint -> (variant, netG, netD, state). The nets are in eval mode on ``device``."""
     path = resolve(path)
     state = load(path)
     v = variants.from_dict(state["variant"])
-    netG, netD = nets.build(v)  # the saved weights replace the initial ones (and spectral norms' u, v)
+    # the saved weights replace the initial ones (and spectral norms' u, v)
+    netG, netD = nets.build(v)
     try:
         # with g_ema on, G is the moving average: what sampling, fidelity and figures use
         netG.load_state_dict(state.get("netG_ema", state["netG"]))
         netD.load_state_dict(state["netD"])
     except (RuntimeError, KeyError) as e:
         first = str(e).strip().splitlines()[0]
-        raise UserError(f"checkpoint {path}: the weights do not fit variant {v.name!r} ({first})") from None
+        raise UserError(
+            f"checkpoint {path}: the weights do not fit variant {v.name!r} ({first})"
+        ) from None
     if state.get("bn_stats") == "none":
         # imported weights: the BN buffers are placeholders, so drop them; BN then normalises
         # with each batch's statistics even in eval mode, as the authors' code ran, and nothing

@@ -28,12 +28,15 @@ def _ints(text: str | None, what: str, example: str = "e.g. 1,5") -> tuple[int, 
     try:
         return tuple(int(e) for e in (text or "").split(",") if e.strip())
     except ValueError:
-        raise UserError(f"{what} must be comma-separated whole numbers, {example}; got {text!r}") from None
+        raise UserError(
+            f"{what} must be comma-separated whole numbers, {example}; got {text!r}"
+        ) from None
 
 
-def _kw(args, *names: str) -> dict:
-    """The named options, as keyword arguments of the library function they feed."""
-    return {name: getattr(args, name) for name in names}
+def _kw(args, names: str) -> dict:
+    """The options named in ``names`` (space-separated), as keyword arguments of the library
+    function they feed: one string keeps each command a few lines long."""
+    return {name: getattr(args, name) for name in names.split()}
 
 
 def _data(args) -> dict:
@@ -68,18 +71,29 @@ def cmd_train(args) -> dict:
     from .train import TrainConfig, train
 
     cfg = TrainConfig(
-        variant=variants.get(args.variant, **variants.parse_overrides(args.set or [])), out=Path(args.out),
-        **_kw(args, "steps", "dataset", "split", "data_root", "download", "seed", "ckpt_every", "keep", "log_every", "sample_n",
-              "resume", "device", "deterministic", "collapse_steps"),
-        data_options=_pairs(args.data_opt, "--data-opt"), sheet_epochs=_ints(args.sheet_epochs, "--sheet-epochs"),
-        keep_steps=_ints(args.keep_steps, "--keep-steps"), fast=_fast_path(args), progress=not args.no_progress)
+        variant=variants.get(args.variant, **variants.parse_overrides(args.set or [])),
+        out=Path(args.out),
+        **_kw(
+            args,
+            "steps dataset split data_root download seed ckpt_every keep log_every sample_n"
+            " resume device deterministic collapse_steps",
+        ),
+        data_options=_pairs(args.data_opt, "--data-opt"),
+        sheet_epochs=_ints(args.sheet_epochs, "--sheet-epochs"),
+        keep_steps=_ints(args.keep_steps, "--keep-steps"),
+        fast=_fast_path(args),
+        progress=not args.no_progress,
+    )
     result = train(cfg)
     if result["rank"] != 0:  # under torchrun, the first process speaks for all
         args.json = False
         return result
     procs = f" x {result['processes']} processes" if result["processes"] > 1 else ""
-    _say(f"trained {result['variant']} on {result['dataset']}/{result['split']} to step {result['steps']} "
-         f"({result['images_per_s']:.0f} images/s on {result['device']}{procs}); checkpoint {result['checkpoint']}")
+    r = result
+    _say(
+        f"trained {r['variant']} on {r['dataset']}/{r['split']} to step {r['steps']}"
+        f" ({r['images_per_s']:.0f} images/s on {r['device']}{procs}); checkpoint {r['checkpoint']}"
+    )
     return result
 
 
@@ -89,7 +103,8 @@ def cmd_variants(args) -> dict:
     rows = {name: variants.get(name).summary() for name in variants.names()}
     if not args.json:
         for name, r in rows.items():
-            print(f"{name:16s} {r['image_size']:>3d}px  nz={r['nz']:<3d} features={r['feature_dim']:<6d} {r['description']}")
+            size = f"{r['image_size']:>3d}px  nz={r['nz']:<3d} features={r['feature_dim']:<6d}"
+            print(f"{name:16s} {size} {r['description']}")
     return {"variants": rows}
 
 
@@ -104,63 +119,54 @@ def cmd_datasets(args) -> dict:
     return {"datasets": rows}
 
 
-def cmd_sample(args) -> dict:
-    from . import paper_figures
+def _figure(function: str, options: str, with_data: bool = False):
+    """A figure command: ``paper_figures.<function>`` fed the options named in ``options``."""
 
-    return paper_figures.sample(**_kw(args, "ckpt", "out", "n", "seed", "bn_stats", "force"))
+    def command(args) -> dict:
+        from . import paper_figures
 
+        return getattr(paper_figures, function)(
+            **_kw(args, options), **(_data(args) if with_data else {})
+        )
 
-def cmd_walk(args) -> dict:
-    from . import paper_figures
-
-    return paper_figures.walk(**_kw(args, "ckpt", "out", "points", "steps", "mode", "seed", "scale", "bn_stats", "force"))
-
-
-def cmd_arithmetic(args) -> dict:
-    from . import paper_figures
-
-    return paper_figures.arithmetic(**_kw(args, "ckpt", "out", "n", "seed", "expr", "noise", "turn_left", "turn_right", "turn_rows",
-                                          "steps", "scale", "bn_stats", "force"))
-
-
-def cmd_visualise(args) -> dict:
-    from . import paper_figures
-
-    return paper_figures.visualise(**_kw(args, "ckpt", "out", "dataset", "split", "n_images", "layer", "seed", "scale", "force"),
-                                   **_data(args), n_features=args.features)
-
-
-def cmd_forget(args) -> dict:
-    from . import paper_figures
-
-    return paper_figures.forget(**_kw(args, "ckpt", "out", "boxes", "n", "show", "layer", "seed", "scale", "bn_stats", "force"))
+    return command
 
 
 def cmd_features(args) -> dict:
     from . import probe
 
-    result = probe.export_features(**_kw(args, "ckpt", "dataset", "out", "split", "bn_stats", "bn_pool", "batch_size", "float16",
-                                         "cache_dir", "device", "force"), **_data(args), progress=not args.no_progress)
-    _say(f"wrote {result['shape'][0]} x {result['shape'][1]} features of {result['variant']} ({result['bn_stats']}) to "
-         f"{result['out']}{' (from the cache)' if result['cached'] else ''}")
+    result = probe.export_features(
+        **_kw(
+            args,
+            "ckpt dataset out split bn_stats bn_pool batch_size float16 cache_dir device force",
+        ),
+        **_data(args),
+        progress=not args.no_progress,
+    )
+    r = result
+    _say(
+        f"wrote {r['shape'][0]} x {r['shape'][1]} features of {r['variant']} ({r['bn_stats']}) to"
+        f" {r['out']}{' (from the cache)' if r['cached'] else ''}"
+    )
     return result
 
 
 def cmd_probe(args) -> dict:
     from . import probe
 
-    result = probe.probe_weights(args.protocol, **_kw(args, "ckpt", "random_init", "draws", "test_draws", "val_size", "per_class",
-                                                      "grid", "solver", "seed", "control_seed", "compare_sklearn", "data_root",
-                                                      "download", "out_dir", "cache_dir", "device"),
-                                 control=not args.no_control, progress=not args.no_progress, log=_log(args))
+    result = probe.probe_weights(
+        args.protocol,
+        **_kw(
+            args,
+            "ckpt random_init draws test_draws val_size per_class grid solver seed control_seed"
+            " compare_sklearn data_root download out_dir cache_dir device",
+        ),
+        control=not args.no_control,
+        progress=not args.no_progress,
+        log=_log(args),
+    )
     if args.compare_sklearn:
-        r = result
-        kept = (f" ({r['fits_kept_ours']} + {r['fits_kept_sklearn']} fits kept from an interrupted earlier run, with their own seconds)"
-                if r["fits_kept_ours"] or r["fits_kept_sklearn"] else "")
-        _say(f"{r['protocol']}, {r['draws']} draw(s) x {len(r['grid'])} C + {r['test_draws']} test draw(s), {r['feature_dim']} dims: "
-             f"ours {r['seconds_ours']:.1f} s, scikit-learn {r['seconds_sklearn']:.1f} s, ratio {r['speed_ratio']:.1f}x; objective "
-             f"within {r['max_objective_rel_diff']:.1e} relative, test accuracy within {r['max_test_acc_diff_points']:.2f} points at "
-             f"every C{kept}; written to {r['json']}")
+        _say(probe.describe_comparison(result))
         return result
     if not args.json:
         print(probe.table(result["rows"]).to_string(index=False))
@@ -170,36 +176,45 @@ def cmd_probe(args) -> dict:
 
 def cmd_probe_curve(args) -> dict:
     from . import curve
-
-    steps = list(_ints(args.steps, "--steps", "e.g. 500,1000")) if args.steps else None  # default: every checkpoint
-    result = curve.probe_run(args.ckpt, protocol=args.protocol, steps=steps, device=_device(args), progress=not args.no_progress,
-                             log=_log(args), **_kw(args, "out_dir", "C", "draw_seed", "data_root", "cache_dir"))
-    if not args.json:
-        for r in result["rows"]:
-            print(f"step {r['step']:>8} ({r['images_seen']:>9} images seen): {r['test_accuracy_pct']:.2f}%")
-    _say(f"rows: {result['json']} and {result['csv']}; plot: {result['plot']}")
-    return result
-
-
-def _device(args):
     from .runtime import pick_device
 
-    return pick_device(args.device)
+    # no --steps: every checkpoint
+    steps = list(_ints(args.steps, "--steps", "e.g. 500,1000")) if args.steps else None
+    result = curve.probe_run(
+        args.ckpt,
+        protocol=args.protocol,
+        steps=steps,
+        device=pick_device(args.device),
+        progress=not args.no_progress,
+        log=_log(args),
+        **_kw(args, "out_dir C draw_seed data_root cache_dir"),
+    )
+    if not args.json:
+        for r in result["rows"]:
+            seen = f"({r['images_seen']:>9} images seen)"
+            print(f"step {r['step']:>8} {seen}: {r['test_accuracy_pct']:.2f}%")
+    _say(f"rows: {result['json']} and {result['csv']}; plot: {result['plot']}")
+    return result
 
 
 def cmd_fidelity(args) -> dict:
     from . import fidelity
 
-    result = fidelity.score_checkpoint(**_kw(args, "ckpt", "dataset", "split", "download", "n", "n_real", "inception_weights",
-                                             "batch_size", "kid_subset_size", "seed", "out_dir", "cache_dir", "device"),
-                                       **_data(args), metrics=[m.strip() for m in args.metrics.split(",") if m.strip()],
-                                       progress=not args.no_progress)
+    result = fidelity.score_checkpoint(
+        **_kw(
+            args,
+            "ckpt dataset split download n n_real inception_weights batch_size kid_subset_size"
+            " seed out_dir cache_dir device",
+        ),
+        **_data(args),
+        metrics=[m.strip() for m in args.metrics.split(",") if m.strip()],
+        progress=not args.no_progress,
+    )
     if not args.json:
         print(_table(result["rows"], ["metric", "value", "std", "n_fake", "n_real", "reference"]))
-    weights = result.pop("weights")
-    if not weights.standard:
-        _say(f"note: {weights.path} (sha256 {weights.sha256[:16]}...) is not the standard Inception file "
-             f"({fidelity.STANDARD_INCEPTION['sha256'][:16]}...): these are non-standard feature distances, not FID/IS/KID")
+    note = result.pop("weights").note()
+    if note:
+        _say(note)
     _say(f"rows: {result['json']} and {result['csv']}")
     return result
 
@@ -207,14 +222,25 @@ def cmd_fidelity(args) -> dict:
 def cmd_throughput(args) -> dict:
     from . import throughput, variants
 
-    variant = variants.get(args.variant, **variants.parse_overrides(args.set or [])) if args.variant and not args.ckpt else None
-    result = throughput.benchmark(variant, **_kw(args, "ckpt", "dataset", "split", "n_images", "batch_size", "device", "out_dir",
-                                                 "warmup", "iters", "repeats", "workers", "svm_n", "ladder"),
-                                  **_data(args), stages=[s.strip() for s in args.stages.split(",") if s.strip()],
-                                  fast=_fast_path(args), log=None if args.no_progress else _say)
+    variant = (
+        variants.get(args.variant, **variants.parse_overrides(args.set or []))
+        if args.variant and not args.ckpt
+        else None
+    )
+    result = throughput.benchmark(
+        variant,
+        **_kw(
+            args,
+            "ckpt dataset split n_images batch_size device out_dir warmup iters repeats workers"
+            " svm_n ladder",
+        ),
+        **_data(args),
+        stages=[s.strip() for s in args.stages.split(",") if s.strip()],
+        fast=_fast_path(args),
+        log=None if args.no_progress else _say,
+    )
     if not args.json:
-        print(_table(result["rows"], ["stage", "items_per_s", "unit", "ratio_to_reference", "gflops_per_item", "tflops_achieved",
-                                      "peak_fraction", "peak_memory_mb"]))
+        print(_table(result["rows"], throughput.TABLE_COLUMNS))
     _say(f"rows: {result['json']} and {result['csv']}")
     return result
 
@@ -222,17 +248,13 @@ def cmd_throughput(args) -> dict:
 def cmd_compare(args) -> dict:
     from . import compare
 
-    if args.variants:
-        if args.new:
-            raise UserError("give either two result sets (BASE NEW) or one with --variants BASE_VARIANT NEW_VARIANT, not both")
-        base, new = compare.split_by_variant(compare.load(args.base), *args.variants)
-    elif args.new:
-        base, new = compare.load(args.base), compare.load(args.new)
-    else:
-        raise UserError("give two result sets (dcgan compare BASE NEW) or one with --variants BASE_VARIANT NEW_VARIANT")
+    base, new = compare.sides(args.base, args.new, args.variants)
     verdicts = compare.compare(base, new, alpha=args.alpha)
     if not verdicts:
-        raise UserError("the two sides share no measurement (same protocol and metric, fidelity reference or throughput stage)")
+        raise UserError(
+            "the two sides share no measurement (same protocol and metric, fidelity reference or"
+            " throughput stage)"
+        )
     bad = compare.failed(verdicts)
     if not args.json:
         print(compare.table_text(verdicts))
@@ -245,9 +267,16 @@ def cmd_memorisation(args) -> dict:
     from . import memorisation
 
     tags = _pairs(args.tag, "--tag")  # checked before the work, not after
-    result = memorisation.run(**_kw(args, "ckpt", "dataset", "split", "held_out_split", "download", "n", "n_held_out", "k",
-                                    "pixels_only", "seed", "out_dir", "cache_dir", "device"),
-                              **_data(args), tags=tags, progress=not args.no_progress)
+    result = memorisation.run(
+        **_kw(
+            args,
+            "ckpt dataset split held_out_split download n n_held_out k pixels_only seed out_dir"
+            " cache_dir device",
+        ),
+        **_data(args),
+        tags=tags,
+        progress=not args.no_progress,
+    )
     for line in memorisation.describe(result["row"]):
         print(line, file=sys.stderr if args.json else sys.stdout)
     _say(f"rows: {result['json']} and {result['csv']}")
@@ -259,16 +288,42 @@ def cmd_import_released(args) -> dict:
 
     path, state = released.import_to(args.folder, args.out, force=args.force)
     v = state["variant"]["name"]
-    _say(f"imported {v} (released checkpoint {state['step']}, {len(state['released']['sha256'])} arrays) into {path}; "
-         "it has no BN running statistics: sampling uses batch statistics")
-    return {"checkpoint": str(path), "variant": v, "released_checkpoint": state["step"], "bn_stats": state["bn_stats"]}
+    _say(
+        f"imported {v} (released checkpoint {state['step']}, {len(state['released']['sha256'])}"
+        f" arrays) into {path}; it has no BN running statistics: sampling uses batch statistics"
+    )
+    return {
+        "checkpoint": str(path),
+        "variant": v,
+        "released_checkpoint": state["step"],
+        "bn_stats": state["bn_stats"],
+    }
 
 
 COMMANDS = {
-    "train": cmd_train, "sample": cmd_sample, "features": cmd_features, "probe": cmd_probe, "probe-curve": cmd_probe_curve,
-    "fidelity": cmd_fidelity, "memorisation": cmd_memorisation, "walk": cmd_walk, "arithmetic": cmd_arithmetic,
-    "visualise": cmd_visualise, "forget": cmd_forget, "throughput": cmd_throughput, "compare": cmd_compare,
-    "import-released": cmd_import_released, "variants": cmd_variants, "datasets": cmd_datasets,
+    "train": cmd_train,
+    "sample": _figure("sample", "ckpt out n seed bn_stats force"),
+    "features": cmd_features,
+    "probe": cmd_probe,
+    "probe-curve": cmd_probe_curve,
+    "fidelity": cmd_fidelity,
+    "memorisation": cmd_memorisation,
+    "walk": _figure("walk", "ckpt out points steps mode seed scale bn_stats force"),
+    "arithmetic": _figure(
+        "arithmetic",
+        "ckpt out n seed expr noise turn_left turn_right turn_rows steps scale bn_stats force",
+    ),
+    "visualise": _figure(
+        "visualise",
+        "ckpt out dataset split n_images n_features layer seed scale force",
+        with_data=True,
+    ),
+    "forget": _figure("forget", "ckpt out boxes n show layer seed scale bn_stats force"),
+    "throughput": cmd_throughput,
+    "compare": cmd_compare,
+    "import-released": cmd_import_released,
+    "variants": cmd_variants,
+    "datasets": cmd_datasets,
 }
 
 

@@ -42,14 +42,18 @@ def load(path) -> list[dict]:
     file under a folder; files of other shapes (e.g. solver comparisons) are skipped."""
     path = Path(path)
     if not path.exists():
-        raise UserError(f"{path} does not exist; give a results folder (e.g. results/quick) or a rows JSON file")
+        raise UserError(
+            f"{path} does not exist; give a results folder (e.g. results/quick) or a rows JSON file"
+        )
     files = sorted(path.rglob("*.json")) if path.is_dir() else [path]
     rows = []
     for f in files:
         try:
             content = json.loads(f.read_text())
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise UserError(f"{f} is not readable JSON ({e}); remove it or give another result set") from None
+            raise UserError(
+                f"{f} is not readable JSON ({e}); remove it or give another result set"
+            ) from None
         if isinstance(content, dict):
             content = content.get("rows")
         if isinstance(content, list):
@@ -66,7 +70,12 @@ def key(row: dict) -> tuple | None:
     if source.startswith("quoted") or row.get("value", row.get("items_per_s")) is None:
         return None
     if "protocol" in row:
-        return ("probe", row["protocol"], row["metric"], "control" if "control" in source else "measured")
+        return (
+            "probe",
+            row["protocol"],
+            row["metric"],
+            "control" if "control" in source else "measured",
+        )
     if "stage" in row:
         return ("throughput", row["stage"], row.get("device_name"), "items_per_s")
     if "metric" in row:
@@ -80,7 +89,9 @@ def _value(row: dict) -> float:
 
 def _newest_per_run(rows: list[dict]) -> list[dict]:
     """One row per (variant, seed, weights, checkpoint): each model once, newest measurement."""
-    return results.newest(rows, lambda r: (r.get("variant"), r.get("seed"), r.get("weights"), r.get("checkpoint")))
+    return results.newest(
+        rows, lambda r: (r.get("variant"), r.get("seed"), r.get("weights"), r.get("checkpoint"))
+    )
 
 
 def _test(base: list[dict], new: list[dict]) -> tuple[float, float, float | None, str]:
@@ -88,18 +99,33 @@ def _test(base: list[dict], new: list[dict]) -> tuple[float, float, float | None
     one_each = len(base) == 1 and len(new) == 1
     if one_each and base[0].get("per_draw") and new[0].get("per_draw"):
         a, b = np.asarray(base[0]["per_draw"], float), np.asarray(new[0]["per_draw"], float)
-        if len(a) == len(b) and len(a) > 1 and base[0].get("draw_seeds") == new[0].get("draw_seeds"):
+        if (
+            len(a) == len(b)
+            and len(a) > 1
+            and base[0].get("draw_seeds") == new[0].get("draw_seeds")
+        ):
             diff = b - a
-            if np.ptp(diff) <= 1e-9 * max(1.0, float(np.abs(diff).max())):  # the same shift on every draw: no noise at all
+            # the same shift on every draw: no noise at all
+            if np.ptp(diff) <= 1e-9 * max(1.0, float(np.abs(diff).max())):
                 p = 1.0 if abs(diff[0]) <= 1e-12 else 0.0
             else:
                 p = float(stats.ttest_rel(b, a).pvalue)
             return a.mean(), b.mean(), _finite(p), f"paired t-test over {len(a)} shared draws"
         if len(a) > 1 and len(b) > 1:
-            return a.mean(), b.mean(), _finite(float(stats.ttest_ind(b, a, equal_var=False).pvalue)), f"Welch over {len(a)} and {len(b)} draws"
+            return (
+                a.mean(),
+                b.mean(),
+                _finite(float(stats.ttest_ind(b, a, equal_var=False).pvalue)),
+                f"Welch over {len(a)} and {len(b)} draws",
+            )
     a, b = np.array([_value(r) for r in base]), np.array([_value(r) for r in new])
     if len(a) > 1 and len(b) > 1:
-        return a.mean(), b.mean(), _finite(float(stats.ttest_ind(b, a, equal_var=False).pvalue)), f"Welch over {len(a)} and {len(b)} runs"
+        return (
+            a.mean(),
+            b.mean(),
+            _finite(float(stats.ttest_ind(b, a, equal_var=False).pvalue)),
+            f"Welch over {len(a)} and {len(b)} runs",
+        )
     return a.mean(), b.mean(), None, "no spread on both sides: band only"
 
 
@@ -115,8 +141,14 @@ def _finite(p: float) -> float:
     return 1.0 if math.isnan(p) else p  # identical constant samples: nothing to explain
 
 
-def compare(base_rows: list[dict], new_rows: list[dict], alpha: float = ALPHA, bands: dict[str, Band] | None = None) -> list[dict]:
-    """One verdict per measurement present on both sides (``bands``: default ``default_bands()``)."""
+def compare(
+    base_rows: list[dict],
+    new_rows: list[dict],
+    alpha: float = ALPHA,
+    bands: dict[str, Band] | None = None,
+) -> list[dict]:
+    """One verdict per measurement present on both sides (``bands``: default
+    ``default_bands()``)."""
     bands = default_bands() if bands is None else bands
     groups: dict[tuple, tuple[list, list]] = {}
     for side, rows in ((0, base_rows), (1, new_rows)):
@@ -143,15 +175,46 @@ def compare(base_rows: list[dict], new_rows: list[dict], alpha: float = ALPHA, b
                 verdict = "no change (within noise)"
             else:
                 verdict = "regression" if worse > 0 else "improvement"
-        out.append({"kind": k[0], "what": " / ".join(str(x) for x in k[1:] if x is not None), "base": mean_a, "new": mean_b,
-                    "delta": delta, "band": threshold, "p_value": p, "noise": how, "verdict": verdict,
-                    # the random-init control describes the architecture, not what training did: reported, not gated
-                    "gated": bool(band and band.gated and k[-1] != "control"), "n_base": len(base), "n_new": len(new)})
+        out.append(
+            {
+                "kind": k[0],
+                "what": " / ".join(str(x) for x in k[1:] if x is not None),
+                "base": mean_a,
+                "new": mean_b,
+                "delta": delta,
+                "band": threshold,
+                "p_value": p,
+                "noise": how,
+                "verdict": verdict,
+                # the random-init control describes the architecture, not what training
+                # did: reported, not gated
+                "gated": bool(band and band.gated and k[-1] != "control"),
+                "n_base": len(base),
+                "n_new": len(new),
+            }
+        )
     return out
 
 
 def failed(verdicts: list[dict]) -> list[dict]:
     return [v for v in verdicts if v["gated"] and v["verdict"] == "regression"]
+
+
+def sides(base: str, new: str | None, variants: list[str] | None) -> tuple[list, list]:
+    """The two sides `dcgan compare` is given: two result sets, or one set and two variants."""
+    if variants and new:
+        raise UserError(
+            "give either two result sets (BASE NEW) or one with --variants BASE_VARIANT"
+            " NEW_VARIANT, not both"
+        )
+    if variants:
+        return split_by_variant(load(base), *variants)
+    if not new:
+        raise UserError(
+            "give two result sets (dcgan compare BASE NEW) or one with --variants BASE_VARIANT"
+            " NEW_VARIANT"
+        )
+    return load(base), load(new)
 
 
 def split_by_variant(rows: list[dict], base: str, new: str) -> tuple[list[dict], list[dict]]:
@@ -161,12 +224,28 @@ def split_by_variant(rows: list[dict], base: str, new: str) -> tuple[list[dict],
     b = [r for r in rows if new in (r.get("model"), r.get("variant"))]
     for name, side in ((base, a), (new, b)):
         if not side:
-            known = sorted({str(r.get("model") or r.get("variant")) for r in rows if key(r) is not None})
-            raise UserError(f"no measured rows of variant {name!r} in this result set; it holds {', '.join(known) or 'none'}")
+            known = sorted(
+                {str(r.get("model") or r.get("variant")) for r in rows if key(r) is not None}
+            )
+            raise UserError(
+                f"no measured rows of variant {name!r} in this result set; it holds"
+                f" {', '.join(known) or 'none'}"
+            )
     return a, b
 
 
-TABLE_COLUMNS = ["kind", "what", "base", "new", "delta", "band", "p_value", "verdict", "gated", "noise"]
+TABLE_COLUMNS = [
+    "kind",
+    "what",
+    "base",
+    "new",
+    "delta",
+    "band",
+    "p_value",
+    "verdict",
+    "gated",
+    "noise",
+]
 
 
 def table_text(verdicts: list[dict]) -> str:
@@ -180,5 +259,8 @@ def table_text(verdicts: list[dict]) -> str:
 def summary(verdicts: list[dict]) -> list[str]:
     """A line per gated regression, then the count: what a CI log should show."""
     bad = failed(verdicts)
-    return ([f"regression: {v['what']}: {v['base']:.4g} -> {v['new']:.4g} ({v['delta']:+.4g}; band {v['band']:.4g}, {v['noise']})"
-             for v in bad] + [f"{len(bad)} gated regression(s) among {len(verdicts)} shared measurements"])
+    return [
+        f"regression: {v['what']}: {v['base']:.4g} -> {v['new']:.4g} ({v['delta']:+.4g}; band"
+        f" {v['band']:.4g}, {v['noise']})"
+        for v in bad
+    ] + [f"{len(bad)} gated regression(s) among {len(verdicts)} shared measurements"]

@@ -26,35 +26,81 @@ from .errors import UserError, check_writable_dir
 # The curve's fixed C per protocol, declared here and written into every row. cifar10-400's is
 # inside the range its validation error chose for dcgan32 checkpoints and their random-init
 # controls in this harness (2e-4 to 1e-3 on the paper's grid).
-CURVE_C = {"cifar10-400": 5e-4, "digits-50": 1e-3, "digits-10": 1e-3, "svhn-1000": 1e-3, "cifar10-full": 1e-4}
+CURVE_C = {
+    "cifar10-400": 5e-4,
+    "digits-50": 1e-3,
+    "digits-10": 1e-3,
+    "svhn-1000": 1e-3,
+    "cifar10-full": 1e-4,
+}
 
-ROW_FIELDS = ["time", "run_dir", "variant", "step", "images_seen", "weights", "protocol", "C", "draw_seed", "per_class",
-              "test_accuracy_pct", "val_accuracy_pct", "feature_dim", "bn_stats", "solver", "n_test", "checkpoint",
-              "dcgan_bench", "git_revision", "seconds_features", "seconds_svm"]
+ROW_FIELDS = [
+    "time",
+    "run_dir",
+    "variant",
+    "step",
+    "images_seen",
+    "weights",
+    "protocol",
+    "C",
+    "draw_seed",
+    "per_class",
+    "test_accuracy_pct",
+    "val_accuracy_pct",
+    "feature_dim",
+    "bn_stats",
+    "solver",
+    "n_test",
+    "checkpoint",
+    "dcgan_bench",
+    "git_revision",
+    "seconds_features",
+    "seconds_svm",
+]
 
 
 def curve_steps(total: int, points: int = 5) -> tuple[int, ...]:
     """Checkpoint steps for a curve over a run of ``total`` steps: halving back from the end
     (total, total/2, total/4, ...), where features change fastest early on."""
     if total < 1 or points < 1:
-        raise UserError(f"a probe curve needs a positive number of steps and points; got {total} steps, {points} points")
+        raise UserError(
+            f"a probe curve needs a positive number of steps and points; got {total} steps,"
+            f" {points} points"
+        )
     return tuple(sorted({max(1, round(total / 2**k)) for k in range(points)}))
 
 
 def _run_state(run_dir: Path) -> tuple[variants.Variant, int, list[tuple[int, Path]]]:
     found = checkpoint.list_checkpoints(run_dir)
     if not run_dir.is_dir() or not found:
-        raise UserError(f"{run_dir} is not a run folder with ckpt-*.pt checkpoints; give the --out folder of a `dcgan train` run")
+        raise UserError(
+            f"{run_dir} is not a run folder with ckpt-*.pt checkpoints; give the --out folder of a"
+            " `dcgan train` run"
+        )
     state = checkpoint.load(found[-1][1])
     if "seed" not in state:  # imported weights: no run, no initial weights to start the curve from
-        raise UserError(f"{found[-1][1]} is not from a training run (no seed); a probe curve needs a run folder of `dcgan train`")
+        raise UserError(
+            f"{found[-1][1]} is not from a training run (no seed); a probe curve needs a run"
+            " folder of `dcgan train`"
+        )
     return variants.from_dict(state["variant"]), int(state["seed"]), found
 
 
-def run(run_dir, protocol: str | probe.Protocol = "cifar10-400", C: float | None = None, steps=None, draw_seed: int = 0, data_root=None,
-        device="cpu", cache_dir=None, progress: bool = True, log=print) -> list[dict]:
+def run(
+    run_dir,
+    protocol: str | probe.Protocol = "cifar10-400",
+    C: float | None = None,
+    steps=None,
+    draw_seed: int = 0,
+    data_root=None,
+    device="cpu",
+    cache_dir=None,
+    progress: bool = True,
+    log=print,
+) -> list[dict]:
     """One row per point: step 0 (the run's initial weights) and each checkpoint of ``steps``
-    (default: every checkpoint in the folder). ``protocol``: a name, or a Protocol with other sizes."""
+    (default: every checkpoint in the folder). ``protocol``: a name, or a Protocol with other
+    sizes."""
     run_dir = Path(run_dir)
     proto = protocol if isinstance(protocol, probe.Protocol) else probe.get(protocol)
     C = CURVE_C.get(proto.name, 5e-4) if C is None else float(C)
@@ -65,8 +111,11 @@ def run(run_dir, protocol: str | probe.Protocol = "cifar10-400", C: float | None
     wanted = sorted(set(by_step) if steps is None else {int(s) for s in steps} - {0})
     missing = [s for s in wanted if s not in by_step]
     if missing:
-        raise UserError(f"{run_dir} has no checkpoint at step(s) {', '.join(map(str, missing))}; it has "
-                        f"{', '.join(map(str, by_step))} (train with --keep-steps to keep a curve's checkpoints)")
+        raise UserError(
+            f"{run_dir} has no checkpoint at step(s) {', '.join(map(str, missing))}; it has "
+            f"{', '.join(map(str, by_step))} (train with --keep-steps to keep a curve's"
+            " checkpoints)"
+        )
     common = {**runtime.provenance(), "run_dir": str(run_dir), "variant": v.name}
     rows = []
     for step in [0] + wanted:
@@ -77,10 +126,28 @@ def run(run_dir, protocol: str | probe.Protocol = "cifar10-400", C: float | None
             _, _, netD, _ = checkpoint.load_models(by_step[step], device)
             weights, ckpt = f"step {step}", str(by_step[step])
         log(f"probe curve: {run_dir.name} {weights}")
-        out = probe.single_draw(netD, proto, C, draw_seed, data_root=data_root, device=device, cache_dir=cache_dir,
-                                progress=progress, log=log)
-        rows.append({**common, "time": results.now(), "step": step, "images_seen": step * v.batch_size, "weights": weights,
-                     "checkpoint": ckpt, **out})
+        out = probe.single_draw(
+            netD,
+            proto,
+            C,
+            draw_seed,
+            data_root=data_root,
+            device=device,
+            cache_dir=cache_dir,
+            progress=progress,
+            log=log,
+        )
+        rows.append(
+            {
+                **common,
+                "time": results.now(),
+                "step": step,
+                "images_seen": step * v.batch_size,
+                "weights": weights,
+                "checkpoint": ckpt,
+                **out,
+            }
+        )
         log(f"  test accuracy {out['test_accuracy_pct']:.2f}% (C = {C:g}, draw {draw_seed})")
     return rows
 

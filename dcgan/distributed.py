@@ -41,7 +41,7 @@ class Group:
         if not self.active:
             return x
         n = x.shape[0] // self.world
-        return x[self.rank * n:(self.rank + 1) * n]
+        return x[self.rank * n : (self.rank + 1) * n]
 
     def average_gradients(self, net: torch.nn.Module) -> None:
         """Gradients averaged over ranks, in one collective per network."""
@@ -53,7 +53,7 @@ class Group:
         flat /= self.world
         offset = 0
         for g in grads:
-            g.copy_(flat[offset:offset + g.numel()].view_as(g))
+            g.copy_(flat[offset : offset + g.numel()].view_as(g))
             offset += g.numel()
 
     def mean(self, stats: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

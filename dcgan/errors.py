@@ -34,4 +34,6 @@ def check_writable_dir(folder, what: str | None = None) -> None:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as e:
-        raise UserError(f"{what or f'cannot write to {folder}'} ({e.strerror or e}); choose a writable folder") from None
+        raise UserError(
+            f"{what or f'cannot write to {folder}'} ({e.strerror or e}); choose a writable folder"
+        ) from None

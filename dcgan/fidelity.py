@@ -40,15 +40,41 @@ from .errors import UserError, check_writable_dir
 # torch-fidelity's Inception-v3 (the TF 2015-12-05 graph FID was defined with), as it downloads it
 STANDARD_INCEPTION = {
     "file": "weights-inception-2015-12-05-6726825d.pth",
-    "url": "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth",
+    "url": (
+        "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
+        "weights-inception-2015-12-05-6726825d.pth"
+    ),
     "sha256": "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2",
     "bytes": 95628359,
 }
 WEIGHTS_ENV = "DCGAN_INCEPTION_WEIGHTS"
 FEATURE_EXTRACTOR = "inception-v3-compat"
-ROW_FIELDS = ["time", "variant", "checkpoint", "metric", "value", "std", "n_fake", "n_real", "reference", "reference_fingerprint",
-              "inception_standard", "inception_sha256", "resize", "batch_size", "rng_seed", "z_type", "kid_subset_size",
-              "kid_subsets", "isc_splits", "prc_features", "torch_fidelity", "device", "dcgan_bench", "git_revision"]
+ROW_FIELDS = [
+    "time",
+    "variant",
+    "checkpoint",
+    "metric",
+    "value",
+    "std",
+    "n_fake",
+    "n_real",
+    "reference",
+    "reference_fingerprint",
+    "inception_standard",
+    "inception_sha256",
+    "resize",
+    "batch_size",
+    "rng_seed",
+    "z_type",
+    "kid_subset_size",
+    "kid_subsets",
+    "isc_splits",
+    "prc_features",
+    "torch_fidelity",
+    "device",
+    "dcgan_bench",
+    "git_revision",
+]
 
 
 @dataclass(frozen=True)
@@ -56,6 +82,17 @@ class InceptionWeights:
     path: Path
     sha256: str
     standard: bool
+
+    def note(self) -> str | None:
+        """A line for a person where these are not the standard weights: then the numbers are
+        feature distances of another network, never to be called FID, IS or KID."""
+        if self.standard:
+            return None
+        return (
+            f"note: {self.path} (sha256 {self.sha256[:16]}...) is not the standard Inception file"
+            f" ({STANDARD_INCEPTION['sha256'][:16]}...): these are non-standard feature"
+            " distances, not FID/IS/KID"
+        )
 
 
 def hub_path() -> Path:
@@ -71,7 +108,9 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def resolve_weights(path: str | os.PathLike | None = None, download: bool = False) -> InceptionWeights:
+def resolve_weights(
+    path: str | os.PathLike | None = None, download: bool = False
+) -> InceptionWeights:
     """The Inception weights to use: ``path``, else $DCGAN_INCEPTION_WEIGHTS, else torch-fidelity's
     download location (fetched there with ``download``)."""
     explicit = path or os.environ.get(WEIGHTS_ENV)
@@ -79,15 +118,22 @@ def resolve_weights(path: str | os.PathLike | None = None, download: bool = Fals
         p = Path(explicit).expanduser()
         if not p.is_file():
             source = "--inception-weights" if path else f"${WEIGHTS_ENV}"
-            raise UserError(f"Inception weights {p} (from {source}) do not exist; give the path of {STANDARD_INCEPTION['file']}")
+            raise UserError(
+                f"Inception weights {p} (from {source}) do not exist; give the path of"
+                f" {STANDARD_INCEPTION['file']}"
+            )
     else:
         p = hub_path()
         if not p.is_file():
             if not download:
                 raise UserError(
-                    f"Inception weights missing: {p} does not exist. Put {STANDARD_INCEPTION['file']} "
-                    f"(sha256 {STANDARD_INCEPTION['sha256'][:16]}..., from {STANDARD_INCEPTION['url']}) there, "
-                    f"or pass --inception-weights PATH (or set ${WEIGHTS_ENV}), or pass --download where there is internet")
+                    f"Inception weights missing: {p} does not exist. Put"
+                    f" {STANDARD_INCEPTION['file']} "
+                    f"(sha256 {STANDARD_INCEPTION['sha256'][:16]}..., from"
+                    f" {STANDARD_INCEPTION['url']}) there, "
+                    f"or pass --inception-weights PATH (or set ${WEIGHTS_ENV}), or pass --download"
+                    " where there is internet"
+                )
             _download(p)
     _check_loadable(p)
     sha = _sha256(p)
@@ -97,28 +143,42 @@ def resolve_weights(path: str | os.PathLike | None = None, download: bool = Fals
 def _download(dest: Path) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     try:
-        torch.hub.download_url_to_file(STANDARD_INCEPTION["url"], str(dest), hash_prefix=STANDARD_INCEPTION["sha256"][:8])
+        torch.hub.download_url_to_file(
+            STANDARD_INCEPTION["url"], str(dest), hash_prefix=STANDARD_INCEPTION["sha256"][:8]
+        )
     except Exception as e:  # network errors come in many types; all mean the same to the user
-        raise UserError(f"could not download the Inception weights from {STANDARD_INCEPTION['url']} ({type(e).__name__}: {e}); "
-                        f"put {STANDARD_INCEPTION['file']} at {dest} by hand") from None
+        raise UserError(
+            f"could not download the Inception weights from {STANDARD_INCEPTION['url']}"
+            f" ({type(e).__name__}: {e}); "
+            f"put {STANDARD_INCEPTION['file']} at {dest} by hand"
+        ) from None
 
 
 def _check_loadable(path: Path) -> None:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise UserError(f"Inception weights {path} are not a plain state dict loadable with weights_only=True "
-                        f"({type(e).__name__}); refusing to unpickle them") from None
+        raise UserError(
+            f"Inception weights {path} are not a plain state dict loadable with weights_only=True "
+            f"({type(e).__name__}); refusing to unpickle them"
+        ) from None
     if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
         raise UserError(f"Inception weights {path} are not a state dict of tensors")
     # the layers torch-fidelity's Inception-v3 loads them into (its stem and its 1008-way head):
     # other weights would fail later in a page-long load_state_dict error
     expected = {"Conv2d_1a_3x3.conv.weight": (32, 3, 3, 3), "fc.weight": (1008, 2048)}
-    wrong = [f"{k} {tuple(state[k].shape) if k in state else 'missing'}" for k, shape in expected.items()
-             if k not in state or tuple(state[k].shape) != shape]
+    wrong = [
+        f"{k} {tuple(state[k].shape) if k in state else 'missing'}"
+        for k, shape in expected.items()
+        if k not in state or tuple(state[k].shape) != shape
+    ]
     if wrong:
-        raise UserError(f"Inception weights {path} do not fit torch-fidelity's Inception-v3 ({', '.join(wrong)}; expected "
-                        f"{', '.join(f'{k} {s}' for k, s in expected.items())}); use {STANDARD_INCEPTION['file']}")
+        raise UserError(
+            f"Inception weights {path} do not fit torch-fidelity's Inception-v3"
+            f" ({', '.join(wrong)}; expected "
+            f"{', '.join(f'{k} {s}' for k, s in expected.items())}); use"
+            f" {STANDARD_INCEPTION['file']}"
+        )
 
 
 class GeneratorAdapter(nn.Module):
@@ -140,7 +200,8 @@ class GeneratorAdapter(nn.Module):
         if self.z_dist == "uniform":
             z = z * 2 - 1
         x = nets.to_uint8(self.netG(z))  # uint8 NCHW, as torch-fidelity takes images
-        return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x  # its Inception takes three channels
+        # its Inception takes three channels
+        return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
 
 
 def generator_input(netG: nn.Module, variant, device):
@@ -148,7 +209,9 @@ def generator_input(netG: nn.Module, variant, device):
 
     adapter = GeneratorAdapter(netG.to(device), variant.z_dist)
     # eval mode: BN uses running statistics, or batch statistics for imported nets that have none
-    return torch_fidelity.GenerativeModelModuleWrapper(adapter, variant.nz, adapter.z_type, 0, make_eval=True)
+    return torch_fidelity.GenerativeModelModuleWrapper(
+        adapter, variant.nz, adapter.z_type, 0, make_eval=True
+    )
 
 
 class ImagesDataset(torch.utils.data.Dataset):
@@ -179,7 +242,12 @@ def register_reference(images: ImageSet) -> str:
 
 # What torch-fidelity's cache files may reference beyond tensors: numpy arrays and their dtypes
 # (its FID statistics are numpy arrays). Rebuilding an array runs no code of the file's choosing.
-_CACHE_GLOBALS = {"numpy.ndarray", "numpy.dtype", "numpy._core.multiarray._reconstruct", "numpy.core.multiarray._reconstruct"}
+_CACHE_GLOBALS = {
+    "numpy.ndarray",
+    "numpy.dtype",
+    "numpy._core.multiarray._reconstruct",
+    "numpy.core.multiarray._reconstruct",
+}
 
 
 def verify_cache(cache_root: Path) -> None:
@@ -192,38 +260,69 @@ def verify_cache(cache_root: Path) -> None:
             needed = set(torch.serialization.get_unsafe_globals_in_checkpoint(path))
         except Exception as e:  # not a torch.save file at all (truncated, planted)
             needed = {f"unreadable: {type(e).__name__}"}
-        extra = sorted(g for g in needed if g not in _CACHE_GLOBALS and not g.startswith("numpy.dtypes."))
+        extra = sorted(
+            g for g in needed if g not in _CACHE_GLOBALS and not g.startswith("numpy.dtypes.")
+        )
         if extra:
-            raise UserError(f"fidelity cache file {path} holds more than arrays ({', '.join(extra)}), so it was not written by "
-                            f"torch-fidelity for dcgan-bench and will not be loaded; delete it (or {cache_root}) and run again")
+            raise UserError(
+                f"fidelity cache file {path} holds more than arrays ({', '.join(extra)}), so it"
+                " was not written by "
+                "torch-fidelity for dcgan-bench and will not be loaded; delete it (or"
+                f" {cache_root}) and run again"
+            )
 
 
-def compute(netG, variant, reference: ImageSet, n_fake: int, weights: InceptionWeights, metrics=None,
-            batch_size: int = 64, device="cpu", seed: int = 2020, cache_dir: str | Path | None = None,
-            kid_subset_size: int = 1000, progress: bool = True) -> dict:
+def compute(
+    netG,
+    variant,
+    reference: ImageSet,
+    n_fake: int,
+    weights: InceptionWeights,
+    metrics=None,
+    batch_size: int = 64,
+    device="cpu",
+    seed: int = 2020,
+    cache_dir: str | Path | None = None,
+    kid_subset_size: int = 1000,
+    progress: bool = True,
+) -> dict:
     """torch-fidelity's metrics of G's samples against ``reference``; returns the raw numbers and
     every setting that changes them."""
     import torch_fidelity
 
-    # every registered metric by default (dcgan/metrics.py); an unknown name fails here, before any work
+    # every registered metric by default (dcgan/metrics.py); an unknown name fails here,
+    # before any work
     chosen = [m.name for m in registry.get(registry.names() if metrics is None else metrics)]
     if n_fake < 2:
         raise UserError(f"--n must be at least 2; got {n_fake}")
     if reference.image_size != variant.image_size:
-        raise UserError(f"{reference.name}/{reference.split} images are {reference.image_size} px but {variant.name} draws "
-                        f"{variant.image_size} px; compare with a dataset of the generator's size")
+        raise UserError(
+            f"{reference.name}/{reference.split} images are {reference.image_size} px but"
+            f" {variant.name} draws "
+            f"{variant.image_size} px; compare with a dataset of the generator's size"
+        )
     device = torch.device(device)
     cache_root = cache.root(cache_dir) / "fidelity" / weights.sha256[:16]
     name = register_reference(reference)
     kid_subset = min(kid_subset_size, n_fake, len(reference))
     kwargs = dict(
-        input1=generator_input(netG, variant, device), input1_model_num_samples=n_fake, input2=name,
-        cuda=device.type == "cuda", batch_size=batch_size, rng_seed=seed,
+        input1=generator_input(netG, variant, device),
+        input1_model_num_samples=n_fake,
+        input2=name,
+        cuda=device.type == "cuda",
+        batch_size=batch_size,
+        rng_seed=seed,
         **{name: name in chosen for name in registry.names()},
-        # one extractor for all four (precision/recall on Inception pool3, not torch-fidelity's VGG16 default)
-        feature_extractor=FEATURE_EXTRACTOR, feature_layer_prc="2048",
-        feature_extractor_weights_path=str(weights.path), kid_subset_size=kid_subset,
-        cache=True, cache_root=str(cache_root), datasets_root=str(cache_root / "datasets"), datasets_download=False,
+        # one extractor for all four (precision/recall on Inception pool3, not
+        # torch-fidelity's VGG16 default)
+        feature_extractor=FEATURE_EXTRACTOR,
+        feature_layer_prc="2048",
+        feature_extractor_weights_path=str(weights.path),
+        kid_subset_size=kid_subset,
+        cache=True,
+        cache_root=str(cache_root),
+        datasets_root=str(cache_root / "datasets"),
+        datasets_download=False,
         verbose=progress,
     )
     verify_cache(cache_root)  # torch-fidelity unpickles what it finds there
@@ -231,13 +330,26 @@ def compute(netG, variant, reference: ImageSet, n_fake: int, weights: InceptionW
     return {
         "raw": {k: float(v) for k, v in raw.items()},
         "settings": {
-            "n_fake": n_fake, "n_real": len(reference), "reference": f"{reference.name}/{reference.split}",
-            "reference_fingerprint": reference.fingerprint(), "torch_fidelity_name": name,
-            "inception_sha256": weights.sha256, "inception_standard": weights.standard, "inception_path": str(weights.path),
-            "resize": "torch-fidelity: uint8 -> bilinear to 299x299 (TF1.x-compatible)", "batch_size": batch_size,
-            "rng_seed": seed, "z_type": kwargs["input1"].z_type, "kid_subset_size": kid_subset, "kid_subsets": 100,
-            "isc_splits": 10, "prc_features": f"{FEATURE_EXTRACTOR} 2048 (torch-fidelity's default for prc is VGG16 fc2)",
-            "prc_neighborhood": 3, "torch_fidelity": torch_fidelity.__version__, "device": str(device),
+            "n_fake": n_fake,
+            "n_real": len(reference),
+            "reference": f"{reference.name}/{reference.split}",
+            "reference_fingerprint": reference.fingerprint(),
+            "torch_fidelity_name": name,
+            "inception_sha256": weights.sha256,
+            "inception_standard": weights.standard,
+            "inception_path": str(weights.path),
+            "resize": "torch-fidelity: uint8 -> bilinear to 299x299 (TF1.x-compatible)",
+            "batch_size": batch_size,
+            "rng_seed": seed,
+            "z_type": kwargs["input1"].z_type,
+            "kid_subset_size": kid_subset,
+            "kid_subsets": 100,
+            "isc_splits": 10,
+            "prc_features": f"{FEATURE_EXTRACTOR} 2048 (torch-fidelity's default for prc is VGG16"
+            " fc2)",
+            "prc_neighborhood": 3,
+            "torch_fidelity": torch_fidelity.__version__,
+            "device": str(device),
         },
     }
 
@@ -250,15 +362,37 @@ def rows(result: dict, common: dict) -> list[dict]:
     for metric in registry.REGISTRY.values():
         for m in metric.measures:
             if m.value_key in result["raw"]:
-                out.append({**common, "metric": m.standard if standard else m.nonstandard, "value": result["raw"][m.value_key],
-                            "std": result["raw"].get(m.std_key) if m.std_key else None, **result["settings"]})
+                out.append(
+                    {
+                        **common,
+                        "metric": m.standard if standard else m.nonstandard,
+                        "value": result["raw"][m.value_key],
+                        "std": result["raw"].get(m.std_key) if m.std_key else None,
+                        **result["settings"],
+                    }
+                )
     return out
 
 
-def score_checkpoint(ckpt, dataset: str, split: str = "train", data_root=None, data_options: dict | None = None,
-                     download: bool = False, n: int = 50_000, n_real: int | None = None, metrics=None, inception_weights=None,
-                     batch_size: int = 64, kid_subset_size: int = 1000, seed: int = 2020, out_dir="results/fidelity",
-                     cache_dir=None, device="auto", progress: bool = True) -> dict:
+def score_checkpoint(
+    ckpt,
+    dataset: str,
+    split: str = "train",
+    data_root=None,
+    data_options: dict | None = None,
+    download: bool = False,
+    n: int = 50_000,
+    n_real: int | None = None,
+    metrics=None,
+    inception_weights=None,
+    batch_size: int = 64,
+    kid_subset_size: int = 1000,
+    seed: int = 2020,
+    out_dir="results/fidelity",
+    cache_dir=None,
+    device="auto",
+    progress: bool = True,
+) -> dict:
     """The `dcgan fidelity` command's work: the checkpoint's G scored against a dataset split
     (a seeded subset of ``n_real``), one row per number, written to ``out_dir``."""
     device = runtime.pick_device(device)
@@ -267,9 +401,32 @@ def score_checkpoint(ckpt, dataset: str, split: str = "train", data_root=None, d
     weights = resolve_weights(inception_weights, download)
     check_writable_dir(out_dir, f"cannot write rows to --out-dir {out_dir}")
     v, netG, _, _ = checkpoint.load_models(ckpt, device)
-    reference = data.subset(data.load(dataset, split, data_root, download=download, **(data_options or {})), n_real, seed)
-    result = compute(netG, v, reference, n, weights, chosen, batch_size, device, seed, cache_dir, kid_subset_size, progress=progress)
-    common = {**runtime.provenance(), "variant": v.name, "checkpoint": str(checkpoint.resolve(ckpt))}
+    reference = data.subset(
+        data.load(dataset, split, data_root, download=download, **(data_options or {})),
+        n_real,
+        seed,
+    )
+    result = compute(
+        netG,
+        v,
+        reference,
+        n,
+        weights,
+        chosen,
+        batch_size,
+        device,
+        seed,
+        cache_dir,
+        kid_subset_size,
+        progress=progress,
+    )
+    common = {
+        **runtime.provenance(),
+        "variant": v.name,
+        "checkpoint": str(checkpoint.resolve(ckpt)),
+    }
     out = rows(result, common)
-    json_path, csv_path = results.write_rows(out, out_dir, "fidelity", "fidelity-rows.csv", ROW_FIELDS)
+    json_path, csv_path = results.write_rows(
+        out, out_dir, "fidelity", "fidelity-rows.csv", ROW_FIELDS
+    )
     return {"rows": out, "json": str(json_path), "csv": str(csv_path), "weights": weights}

@@ -28,7 +28,10 @@ def grid(images: np.ndarray, rows: int, pad: int = 2) -> np.ndarray:
     out = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, c), 255, np.uint8)
     for k in range(n):
         r, q = divmod(k, cols)
-        out[pad + r * (h + pad):pad + r * (h + pad) + h, pad + q * (w + pad):pad + q * (w + pad) + w] = images[k]
+        out[
+            pad + r * (h + pad) : pad + r * (h + pad) + h,
+            pad + q * (w + pad) : pad + q * (w + pad) + w,
+        ] = images[k]
     return out
 
 
@@ -77,7 +80,8 @@ def freeze_batch_stats(netG, z_ref: torch.Tensor):
         h.remove()
     for m in bns:
         n = counts[id(m)]
-        m.running_var.mul_((n - 1) / n)  # BN stores the unbiased variance, but normalised with the biased one
+        # BN stores the unbiased variance, but normalised with the biased one
+        m.running_var.mul_((n - 1) / n)
     return net.eval()
 
 
@@ -116,7 +120,9 @@ def walk_z(v, points: int = 9, steps: int = 8, seed: int = 0, mode: str = "linea
     if mode not in ("linear", "slerp"):
         raise UserError(f"--mode must be linear or slerp; got {mode!r}")
     if points < 2 or steps < 1:
-        raise UserError(f"a walk needs at least 2 points and 1 step; got {points} points, {steps} steps")
+        raise UserError(
+            f"a walk needs at least 2 points and 1 step; got {points} points, {steps} steps"
+        )
     anchors = sheet_z(v, points, seed)
     rows = []
     for a, b in zip(anchors[:-1], anchors[1:], strict=True):
@@ -136,11 +142,17 @@ def parse_expression(expr: str) -> list[tuple[int, list[int]]]:
         try:
             idx = [int(i) for i in token.split(",") if i]
         except ValueError:
-            raise UserError(f"--expr: {token!r} is not a comma-separated list of sample indices (e.g. '1,2,3 - 4,5,6 + 7,8,9')") from None
+            raise UserError(
+                f"--expr: {token!r} is not a comma-separated list of sample indices (e.g. '1,2,3 -"
+                " 4,5,6 + 7,8,9')"
+            ) from None
         terms.append((sign, idx))
         sign = 1
     if not terms or any(not idx for _, idx in terms):
-        raise UserError(f"--expr {expr!r} names no exemplars; write e.g. '1,2,3 - 4,5,6 + 7,8,9' (indices from the sample sheet)")
+        raise UserError(
+            f"--expr {expr!r} names no exemplars; write e.g. '1,2,3 - 4,5,6 + 7,8,9' (indices from"
+            " the sample sheet)"
+        )
     return terms
 
 
@@ -159,7 +171,14 @@ def arithmetic(v, sheet: torch.Tensor, terms, noise: float = 0.25, seed: int = 0
     return {"means": torch.stack(means), "y": y, "grid": around}
 
 
-def turn_rows(sheet: torch.Tensor, left: list[int], right: list[int], rows: list[int], steps: int = 8, scale: float = 1.0):
+def turn_rows(
+    sheet: torch.Tensor,
+    left: list[int],
+    right: list[int],
+    rows: list[int],
+    steps: int = 8,
+    scale: float = 1.0,
+):
     """The "turn" vector (mean z of ``left`` minus mean of ``right``) added to each z of ``rows``
     in ``steps`` equal parts, from 0 to ``scale`` times the vector."""
     vec = sheet[left].mean(0) - sheet[right].mean(0)
@@ -204,7 +223,9 @@ def guided(net: nn.Module) -> nn.Module:
     return net
 
 
-def guided_backprop(netD, images: np.ndarray, n_features: int = 6, layer: str | None = None) -> dict:
+def guided_backprop(
+    netD, images: np.ndarray, n_features: int = 6, layer: str | None = None
+) -> dict:
     """For each of the first ``n_features`` channels of D's last conv layer (or ``layer``): the
     image of ``images`` with the largest response anywhere, and the guided gradient of that one
     response with respect to the image."""
@@ -225,18 +246,29 @@ def guided_backprop(netD, images: np.ndarray, n_features: int = 6, layer: str | 
         flat = acts[:, f].flatten(1)
         best = int(flat.max(1).values.argmax())
         pos = int(flat[best].argmax())
-        xi = x[best:best + 1].clone().requires_grad_(True)
+        xi = x[best : best + 1].clone().requires_grad_(True)
         response = net.features(xi)[layer][0, f].flatten()[pos]
         (grad,) = torch.autograd.grad(response, xi)
-        out.append({"feature": f, "image_index": best, "position": divmod(pos, acts.shape[-1]), "response": float(response.detach()),
-                    "gradient": grad[0].permute(1, 2, 0).numpy()})
+        out.append(
+            {
+                "feature": f,
+                "image_index": best,
+                "position": divmod(pos, acts.shape[-1]),
+                "response": float(response.detach()),
+                "gradient": grad[0].permute(1, 2, 0).numpy(),
+            }
+        )
     return {"layer": layer, "features": out}
 
 
 def gradient_image(g: np.ndarray) -> np.ndarray:
     """A gradient shown as an image: centred on grey, scaled by its largest magnitude."""
     m = np.abs(g).max()
-    return np.clip(127.5 + 127.5 * g / m, 0, 255).round().astype(np.uint8) if m > 0 else np.full(g.shape, 128, np.uint8)
+    return (
+        np.clip(127.5 + 127.5 * g / m, 0, 255).round().astype(np.uint8)
+        if m > 0
+        else np.full(g.shape, 128, np.uint8)
+    )
 
 
 # --- forgetting an object ----------------------------------------------------------------------
@@ -253,7 +285,9 @@ def second_highest(netG) -> str:
 
 def activations(netG, z: torch.Tensor, layer: str, bn_stats: str = "running") -> torch.Tensor:
     store = {}
-    handle = netG.blocks[layer].register_forward_hook(lambda m, i, o: store.__setitem__("a", o.detach()))
+    handle = netG.blocks[layer].register_forward_hook(
+        lambda m, i, o: store.__setitem__("a", o.detach())
+    )
     try:
         nets.generate(netG, z, bn_stats)
     finally:
@@ -266,19 +300,42 @@ def read_boxes(path) -> list[dict]:
     try:
         marks = json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as e:
-        raise UserError(f"{path}: not a readable boxes JSON ({e}); expected [{{\"sample\": 3, \"boxes\": [[x0, y0, x1, y1]]}}, ...]") from None
-    ok = isinstance(marks, list) and all(isinstance(m, dict) and isinstance(m.get("sample"), int) and isinstance(m.get("boxes"), list)
-                                         and all(isinstance(b, list) and len(b) == 4 for b in m["boxes"]) for m in marks)
+        raise UserError(
+            f'{path}: not a readable boxes JSON ({e}); expected [{{"sample": 3, "boxes": [[x0, y0,'
+            f" x1, y1]]}}, ...]"
+        ) from None
+    ok = isinstance(marks, list) and all(
+        isinstance(m, dict)
+        and isinstance(m.get("sample"), int)
+        and isinstance(m.get("boxes"), list)
+        and all(isinstance(b, list) and len(b) == 4 for b in m["boxes"])
+        for m in marks
+    )
     if not ok or not marks:
-        raise UserError(f"{path}: expected a non-empty list of {{\"sample\": INDEX, \"boxes\": [[x0, y0, x1, y1], ...]}}")
+        raise UserError(
+            f'{path}: expected a non-empty list of {{"sample": INDEX, "boxes": [[x0, y0, x1, y1],'
+            f" ...]}}"
+        )
     for m in marks:
         for box in m["boxes"]:
-            if not all(isinstance(c, (int, float)) for c in box) or not (0 <= box[0] < box[2] and 0 <= box[1] < box[3]):
-                raise UserError(f"{path}: box {box} of sample {m['sample']} is not [x0, y0, x1, y1] with 0 <= x0 < x1 and 0 <= y0 < y1")
+            if not all(isinstance(c, (int, float)) for c in box) or not (
+                0 <= box[0] < box[2] and 0 <= box[1] < box[3]
+            ):
+                raise UserError(
+                    f"{path}: box {box} of sample {m['sample']} is not [x0, y0, x1, y1] with 0 <="
+                    " x0 < x1 and 0 <= y0 < y1"
+                )
     return marks
 
 
-def fit_window_detector(netG, sheet: torch.Tensor, marks: list[dict], layer: str, seed: int = 0, bn_stats: str = "running") -> dict:
+def fit_window_detector(
+    netG,
+    sheet: torch.Tensor,
+    marks: list[dict],
+    layer: str,
+    seed: int = 0,
+    bn_stats: str = "running",
+) -> dict:
     """Logistic regression on the activations of ``layer``: positions inside a marked box are
     positives, as many random positions outside the boxes of the same images negatives."""
     from sklearn.linear_model import LogisticRegression
@@ -287,8 +344,11 @@ def fit_window_detector(netG, sheet: torch.Tensor, marks: list[dict], layer: str
     rng = np.random.default_rng(seed)
     for m in marks:
         if not 0 <= m["sample"] < len(sheet):
-            raise UserError(f"boxes name sample {m['sample']}, not on the sheet of {len(sheet)} samples")
-    acts = activations(netG, sheet, layer, bn_stats)  # the whole sheet in one batch, as it was drawn
+            raise UserError(
+                f"boxes name sample {m['sample']}, not on the sheet of {len(sheet)} samples"
+            )
+    # the whole sheet in one batch, as it was drawn
+    acts = activations(netG, sheet, layer, bn_stats)
     X, y = [], []
     for m in marks:
         a = acts[m["sample"]]  # C x h x w
@@ -296,7 +356,10 @@ def fit_window_detector(netG, sheet: torch.Tensor, marks: list[dict], layer: str
         inside = np.zeros((h, h), bool)
         for x0, y0, x1, y1 in m["boxes"]:
             s = h / size  # image pixels -> layer positions
-            inside[int(y0 * s):max(int(y0 * s) + 1, math.ceil(y1 * s)), int(x0 * s):max(int(x0 * s) + 1, math.ceil(x1 * s))] = True
+            inside[
+                int(y0 * s) : max(int(y0 * s) + 1, math.ceil(y1 * s)),
+                int(x0 * s) : max(int(x0 * s) + 1, math.ceil(x1 * s)),
+            ] = True
         pos, neg = np.argwhere(inside), np.argwhere(~inside)
         if len(neg):
             neg = neg[rng.choice(len(neg), size=min(len(neg), len(pos)), replace=False)]
@@ -304,16 +367,26 @@ def fit_window_detector(netG, sheet: torch.Tensor, marks: list[dict], layer: str
         X += [flat[i, j] for i, j in pos] + [flat[i, j] for i, j in neg]
         y += [1] * len(pos) + [0] * len(neg)
     if len(set(y)) < 2:
-        raise UserError("the boxes give no positives or no negatives; mark boxes smaller than the whole image")
+        raise UserError(
+            "the boxes give no positives or no negatives; mark boxes smaller than the whole image"
+        )
     clf = LogisticRegression(max_iter=2000).fit(np.asarray(X), np.asarray(y))
     w = clf.coef_[0]
-    return {"weights": w, "dropped": np.flatnonzero(w > 0).tolist(), "n_positive": int(sum(y)), "n_negative": len(y) - int(sum(y)),
-            "train_accuracy": float(clf.score(np.asarray(X), np.asarray(y)))}
+    return {
+        "weights": w,
+        "dropped": np.flatnonzero(w > 0).tolist(),
+        "n_positive": int(sum(y)),
+        "n_negative": len(y) - int(sum(y)),
+        "train_accuracy": float(clf.score(np.asarray(X), np.asarray(y))),
+    }
 
 
 @torch.no_grad()
-def generate_dropping(netG, z: torch.Tensor, layer: str, channels: list[int], bn_stats: str = "running") -> np.ndarray:
+def generate_dropping(
+    netG, z: torch.Tensor, layer: str, channels: list[int], bn_stats: str = "running"
+) -> np.ndarray:
     """G(z) with the feature maps ``channels`` of ``layer`` set to zero at every location."""
+
     def drop(module, inputs, output):
         if channels:
             output = output.clone()

@@ -28,10 +28,14 @@ class ImageSet:
     def __post_init__(self):
         if self.x.dtype != np.uint8 or self.x.ndim != 4 or self.x.shape[-1] not in (1, 3):
             raise UserError(
-                f"{self.name}/{self.split} from {self.source}: images must be uint8 (N, H, W, 3); got {self.x.dtype} {self.x.shape}"
+                f"{self.name}/{self.split} from {self.source}: images must be uint8 (N, H, W, 3);"
+                f" got {self.x.dtype} {self.x.shape}"
             )
         if self.y is not None and len(self.y) != len(self.x):
-            raise UserError(f"{self.name}/{self.split} from {self.source}: {len(self.y)} labels for {len(self.x)} images")
+            raise UserError(
+                f"{self.name}/{self.split} from {self.source}: {len(self.y)} labels for"
+                f" {len(self.x)} images"
+            )
 
     def __len__(self) -> int:
         return len(self.x)
@@ -41,7 +45,7 @@ class ImageSet:
         return self.x.shape[1]
 
     def fingerprint(self) -> str:
-        """A hash of the pixels and labels: caches and resume checks key on the content, not the name."""
+        """A hash of the pixels and labels: caches and resume checks key on content, not name."""
         if self._fingerprint is None:
             h = hashlib.sha256()
             h.update(repr((self.x.shape, None if self.y is None else self.y.shape)).encode())
@@ -53,8 +57,13 @@ class ImageSet:
 
     def describe(self) -> dict:
         return {
-            "dataset": self.name, "split": self.split, "n": len(self), "image_size": self.image_size,
-            "labelled": self.y is not None, "fingerprint": self.fingerprint(), "source": self.source,
+            "dataset": self.name,
+            "split": self.split,
+            "n": len(self),
+            "image_size": self.image_size,
+            "labelled": self.y is not None,
+            "fingerprint": self.fingerprint(),
+            "source": self.source,
         }
 
 
@@ -78,7 +87,9 @@ def resize_images(x: np.ndarray, size: int) -> np.ndarray:
         return x
     out = np.empty((len(x), size, size, x.shape[-1]), np.uint8)
     for i in range(0, len(x), 1024):
-        t = torch.from_numpy(x[i:i + 1024]).permute(0, 3, 1, 2).float()
-        t = F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False, antialias=size < x.shape[1])
-        out[i:i + 1024] = t.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+        t = torch.from_numpy(x[i : i + 1024]).permute(0, 3, 1, 2).float()
+        t = F.interpolate(
+            t, size=(size, size), mode="bilinear", align_corners=False, antialias=size < x.shape[1]
+        )
+        out[i : i + 1024] = t.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
     return out

@@ -1,4 +1,4 @@
-"""Does G copy its training images? Nearest-neighbour distances, with held-out images as the baseline.
+"""Does G copy its training images? Nearest-neighbour distances, held-out images the baseline.
 
 The paper argues against memorisation without searching for it. Here every generated sample's
 nearest training image is found, and so is every held-out real image's: held-out images were
@@ -29,8 +29,11 @@ def _rows(x) -> torch.Tensor:
 
 
 @torch.no_grad()
-def nearest_pixels(queries: np.ndarray, base: np.ndarray, chunk: int = 4096, device="cpu") -> tuple[np.ndarray, np.ndarray]:
-    """For each uint8 query image, its nearest ``base`` image (L2): (RMS distance in 0-255 units, index).
+def nearest_pixels(
+    queries: np.ndarray, base: np.ndarray, chunk: int = 4096, device="cpu"
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each uint8 query image, its nearest ``base`` image (L2):
+    (RMS distance in 0-255 units, index).
 
     Candidates come from one matrix product per chunk of the base; the winner's distance is then
     recomputed directly, so an exact copy reads 0 rather than float32 cancellation noise."""
@@ -39,7 +42,7 @@ def nearest_pixels(queries: np.ndarray, base: np.ndarray, chunk: int = 4096, dev
     best = torch.full((len(q),), float("inf"), device=device)
     arg = torch.zeros(len(q), dtype=torch.long, device=device)
     for i in range(0, len(base), chunk):
-        b = _rows(base[i:i + chunk]).to(device)
+        b = _rows(base[i : i + chunk]).to(device)
         d2 = qn[:, None] - 2 * q @ b.T + (b * b).sum(1)[None, :]
         m, j = d2.min(1)
         better = m < best
@@ -51,13 +54,15 @@ def nearest_pixels(queries: np.ndarray, base: np.ndarray, chunk: int = 4096, dev
 
 
 @torch.no_grad()
-def nearest_cosine(queries: np.ndarray, base: np.ndarray, chunk: int = 2048, device="cpu") -> tuple[np.ndarray, np.ndarray]:
+def nearest_cosine(
+    queries: np.ndarray, base: np.ndarray, chunk: int = 2048, device="cpu"
+) -> tuple[np.ndarray, np.ndarray]:
     """For each query feature vector, its nearest ``base`` vector by cosine distance (1 - cos)."""
     q = torch.nn.functional.normalize(_rows(queries).to(device), dim=1)
     best = torch.full((len(q),), -2.0, device=device)
     arg = torch.zeros(len(q), dtype=torch.long, device=device)
     for i in range(0, len(base), chunk):
-        b = torch.nn.functional.normalize(_rows(base[i:i + chunk]).to(device), dim=1)
+        b = torch.nn.functional.normalize(_rows(base[i : i + chunk]).to(device), dim=1)
         s, j = (q @ b.T).max(1)
         better = s > best
         best = torch.where(better, s, best)
@@ -73,31 +78,55 @@ def summarise(generated: np.ndarray, held_out: np.ndarray) -> dict:
         for q in QUANTILES:
             out[f"{name}_q{q:g}"] = float(np.quantile(d, q))
     threshold = float(np.quantile(held_out, 0.01))
-    out["median_ratio"] = out["generated_q0.5"] / out["held_out_q0.5"] if out["held_out_q0.5"] > 0 else float("inf")
+    out["median_ratio"] = (
+        out["generated_q0.5"] / out["held_out_q0.5"] if out["held_out_q0.5"] > 0 else float("inf")
+    )
     out["frac_generated_below_held_out_q0.01"] = float(np.mean(generated < threshold))
     out["n_generated_exact_copies"] = int(np.sum(generated <= 1e-6))
     return out
 
 
-def check(samples: np.ndarray, train: ImageSet, held_out: ImageSet, sample_features=None, train_features=None,
-          held_out_features=None, device="cpu") -> dict:
+def check(
+    samples: np.ndarray,
+    train: ImageSet,
+    held_out: ImageSet,
+    sample_features=None,
+    train_features=None,
+    held_out_features=None,
+    device="cpu",
+) -> dict:
     """The memorisation check on uint8 NHWC ``samples``; features optional (all three or none)."""
     if samples.shape[1:] != train.x.shape[1:] or held_out.x.shape[1:] != train.x.shape[1:]:
-        raise UserError(f"samples {samples.shape[1:]}, training {train.x.shape[1:]} and held-out {held_out.x.shape[1:]} "
-                        "images must have the same shape")
+        raise UserError(
+            f"samples {samples.shape[1:]}, training {train.x.shape[1:]} and held-out"
+            f" {held_out.x.shape[1:]} "
+            "images must have the same shape"
+        )
     gen_d, gen_i = nearest_pixels(samples, train.x, device=device)
     held_d, _ = nearest_pixels(held_out.x, train.x, device=device)
-    result = {"pixels": {"distance": "RMS per value, 0-255", **summarise(gen_d, held_d)},
-              "pixel_nearest": {"distance": gen_d, "index": gen_i}}
+    result = {
+        "pixels": {"distance": "RMS per value, 0-255", **summarise(gen_d, held_d)},
+        "pixel_nearest": {"distance": gen_d, "index": gen_i},
+    }
     if sample_features is not None:
         fgen_d, fgen_i = nearest_cosine(sample_features, train_features, device=device)
         fheld_d, _ = nearest_cosine(held_out_features, train_features, device=device)
-        result["features"] = {"distance": "cosine (1 - cos) of D's pooled features", **summarise(fgen_d, fheld_d)}
+        result["features"] = {
+            "distance": "cosine (1 - cos) of D's pooled features",
+            **summarise(fgen_d, fheld_d),
+        }
         result["feature_nearest"] = {"distance": fgen_d, "index": fgen_i}
     return result
 
 
-def closest_pairs_image(samples: np.ndarray, train_x: np.ndarray, distance: np.ndarray, index: np.ndarray, path, k: int = 16) -> list[dict]:
+def closest_pairs_image(
+    samples: np.ndarray,
+    train_x: np.ndarray,
+    distance: np.ndarray,
+    index: np.ndarray,
+    path,
+    k: int = 16,
+) -> list[dict]:
     """The ``k`` generated samples closest to the training set, each above its nearest training
     image, as one PNG (top row: samples; bottom row: their neighbours). Returns the pairs."""
     from torchvision.utils import save_image
@@ -109,12 +138,31 @@ def closest_pairs_image(samples: np.ndarray, train_x: np.ndarray, distance: np.n
     if grid.shape[1] == 1:
         grid = grid.expand(-1, 3, -1, -1)
     save_image(grid, path, nrow=len(order), padding=2, pad_value=1.0)
-    return [{"sample": int(s), "train_index": int(index[s]), "distance": float(distance[s])} for s in order]
+    return [
+        {"sample": int(s), "train_index": int(index[s]), "distance": float(distance[s])}
+        for s in order
+    ]
 
 
-def run(ckpt, dataset: str, split: str = "train", held_out_split: str = "test", data_root=None, data_options: dict | None = None,
-        download: bool = False, n: int = 1000, n_held_out: int = 1000, k: int = 16, pixels_only: bool = False, seed: int = 0,
-        tags: dict | None = None, out_dir="results/memorisation", cache_dir=None, device="auto", progress: bool = True) -> dict:
+def run(
+    ckpt,
+    dataset: str,
+    split: str = "train",
+    held_out_split: str = "test",
+    data_root=None,
+    data_options: dict | None = None,
+    download: bool = False,
+    n: int = 1000,
+    n_held_out: int = 1000,
+    k: int = 16,
+    pixels_only: bool = False,
+    seed: int = 0,
+    tags: dict | None = None,
+    out_dir="results/memorisation",
+    cache_dir=None,
+    device="auto",
+    progress: bool = True,
+) -> dict:
     """The `dcgan memorisation` command's work: ``n`` samples of the checkpoint's G searched
     against the training split, ``n_held_out`` held-out images as the baseline, in pixels and
     (unless ``pixels_only``) D's features; a row (with ``tags`` as extra columns) and the
@@ -127,26 +175,49 @@ def run(ckpt, dataset: str, split: str = "train", held_out_split: str = "test", 
     v, netG, netD, state = checkpoint.load_models(ckpt, device)
     opts = data_options or {}
     train = data.load(dataset, split, data_root, download=download, **opts)
-    held = data.subset(data.load(dataset, held_out_split, data_root, download=download, **opts), n_held_out, seed)
+    held = data.subset(
+        data.load(dataset, held_out_split, data_root, download=download, **opts), n_held_out, seed
+    )
     if train.image_size != v.image_size:
-        raise UserError(f"{dataset}/{split} images are {train.image_size} px but {v.name} draws {v.image_size} px")
+        raise UserError(
+            f"{dataset}/{split} images are {train.image_size} px but {v.name} draws {v.image_size}"
+            " px"
+        )
     bn = "batch" if state.get("bn_stats") == "none" else "running"
     samples = nets.sample_images(netG, n, seed, bn, device=device)
     if samples.shape[-1] != train.x.shape[-1]:
-        raise UserError(f"{v.name} draws {samples.shape[-1]}-channel images but {dataset} has {train.x.shape[-1]}")
+        raise UserError(
+            f"{v.name} draws {samples.shape[-1]}-channel images but {dataset} has"
+            f" {train.x.shape[-1]}"
+        )
     feats = {}
     if not pixels_only:
-        f_train, _ = features.cached_features(netD, train, train, "pool", cache_dir, device=device, progress=progress)
+        f_train, _ = features.cached_features(
+            netD, train, train, "pool", cache_dir, device=device, progress=progress
+        )
         net = features.cached_population_stats(netD, train, cache_dir, device)
-        feats = {"sample_features": features.extract(net, samples, device=device, progress=progress),
-                 "held_out_features": features.extract(net, held.x, device=device, progress=progress),
-                 "train_features": f_train}
+        feats = {
+            "sample_features": features.extract(net, samples, device=device, progress=progress),
+            "held_out_features": features.extract(net, held.x, device=device, progress=progress),
+            "train_features": f_train,
+        }
     result = check(samples, train, held, device=device, **feats)
     out_dir = Path(out_dir)
     base = f"memorisation-{results.stamp()}"
-    row = {**runtime.provenance(), "variant": v.name, "checkpoint": str(checkpoint.resolve(ckpt)), "dataset": dataset, "split": split,
-           "held_out": held.split, "n_generated": n, "n_held_out": len(held), "n_train": len(train), "seed": seed, "bn_stats": bn,
-           **(tags or {})}
+    row = {
+        **runtime.provenance(),
+        "variant": v.name,
+        "checkpoint": str(checkpoint.resolve(ckpt)),
+        "dataset": dataset,
+        "split": split,
+        "held_out": held.split,
+        "n_generated": n,
+        "n_held_out": len(held),
+        "n_train": len(train),
+        "seed": seed,
+        "bn_stats": bn,
+        **(tags or {}),
+    }
     for space in ("pixels", "features"):
         if space not in result:
             continue
@@ -156,18 +227,34 @@ def run(ckpt, dataset: str, split: str = "train", held_out_split: str = "test", 
         row.update({f"{space}_{key}": val for key, val in result[space].items()})
         row[f"{space}_closest_pairs_png"] = str(png)
         row[f"{space}_closest_pairs"] = pairs
-    json_path, csv_path = results.write_rows([row], out_dir, "memorisation", "memorisation-rows.csv", list(row))
-    return {"row": row, "json": str(json_path), "csv": str(csv_path), "samples_shape": list(np.shape(samples))}
+    json_path, csv_path = results.write_rows(
+        [row], out_dir, "memorisation", "memorisation-rows.csv", list(row)
+    )
+    return {
+        "row": row,
+        "json": str(json_path),
+        "csv": str(csv_path),
+        "samples_shape": list(np.shape(samples)),
+    }
 
 
 def describe(row: dict) -> list[str]:
-    """One line per space searched: the nearest-training distances of samples against held-out images."""
+    """One line per space searched: samples' nearest-training distances against held-out ones."""
     lines = []
     for space in ("pixels", "features"):
         if f"{space}_generated_q0.5" in row:
-            r = {key[len(space) + 1:]: val for key, val in row.items() if key.startswith(space + "_")}
-            lines.append(f"{space}: nearest-training distance, generated median {r['generated_q0.5']:.4g} (min {r['generated_q0']:.4g}) vs "
-                         f"held-out median {r['held_out_q0.5']:.4g} (min {r['held_out_q0']:.4g}); "
-                         f"{100 * r['frac_generated_below_held_out_q0.01']:.1f}% of samples closer than the held-out 1% quantile; "
-                         f"{r['n_generated_exact_copies']} exact copies; closest pairs in {r['closest_pairs_png']}")
+            r = {
+                key[len(space) + 1 :]: val
+                for key, val in row.items()
+                if key.startswith(space + "_")
+            }
+            lines.append(
+                f"{space}: nearest-training distance, generated median {r['generated_q0.5']:.4g}"
+                f" (min {r['generated_q0']:.4g}) vs "
+                f"held-out median {r['held_out_q0.5']:.4g} (min {r['held_out_q0']:.4g}); "
+                f"{100 * r['frac_generated_below_held_out_q0.01']:.1f}% of samples closer than the"
+                " held-out 1% quantile; "
+                f"{r['n_generated_exact_copies']} exact copies; closest pairs in"
+                f" {r['closest_pairs_png']}"
+            )
     return lines

@@ -63,22 +63,82 @@ def get(chosen) -> list[Metric]:
 
 def bands() -> dict[str, Band]:
     """Each row name (standard and non-standard) -> its band."""
-    return {name: m.band for metric in REGISTRY.values() for m in metric.measures for name in (m.standard, m.nonstandard)}
+    return {
+        name: m.band
+        for metric in REGISTRY.values()
+        for m in metric.measures
+        for name in (m.standard, m.nonstandard)
+    }
 
 
 def help_text() -> str:
     return ", ".join(f"{m.name} ({m.description})" for m in REGISTRY.values())
 
 
-register(Metric("isc", "Inception Score", (
-    Measure("inception_score_mean", "inception_score_std", "IS", "inception-style score, non-standard weights (not IS)",
-            Band(True, 0.25)),)))
-register(Metric("fid", "Frechet Inception Distance", (
-    Measure("frechet_inception_distance", None, "FID", "Frechet feature distance, non-standard weights (not FID)",
-            Band(False, 2.0)),)))
-register(Metric("kid", "Kernel Inception Distance", (
-    Measure("kernel_inception_distance_mean", "kernel_inception_distance_std", "KID",
-            "kernel feature distance, non-standard weights (not KID)", Band(False, 0.005)),)))
-register(Metric("prc", "precision and recall on Inception pool3 features", (
-    Measure("precision", None, "precision (Inception pool3)", "precision, non-standard features", Band(True, 0.02)),
-    Measure("recall", None, "recall (Inception pool3)", "recall, non-standard features", Band(True, 0.02)))))
+register(
+    Metric(
+        "isc",
+        "Inception Score",
+        (
+            Measure(
+                "inception_score_mean",
+                "inception_score_std",
+                "IS",
+                "inception-style score, non-standard weights (not IS)",
+                Band(True, 0.25),
+            ),
+        ),
+    )
+)
+register(
+    Metric(
+        "fid",
+        "Frechet Inception Distance",
+        (
+            Measure(
+                "frechet_inception_distance",
+                None,
+                "FID",
+                "Frechet feature distance, non-standard weights (not FID)",
+                Band(False, 2.0),
+            ),
+        ),
+    )
+)
+register(
+    Metric(
+        "kid",
+        "Kernel Inception Distance",
+        (
+            Measure(
+                "kernel_inception_distance_mean",
+                "kernel_inception_distance_std",
+                "KID",
+                "kernel feature distance, non-standard weights (not KID)",
+                Band(False, 0.005),
+            ),
+        ),
+    )
+)
+register(
+    Metric(
+        "prc",
+        "precision and recall on Inception pool3 features",
+        (
+            Measure(
+                "precision",
+                None,
+                "precision (Inception pool3)",
+                "precision, non-standard features",
+                Band(True, 0.02),
+            ),
+            Measure(
+                "recall",
+                None,
+                "recall (Inception pool3)",
+                "recall, non-standard features",
+                Band(True, 0.02),
+            ),
+        ),
+    )
+)

@@ -26,7 +26,10 @@ def _conv(in_ch: int, out_ch: int, kernel: int, stride: int, bias: bool) -> nn.M
         # "same" size with an even kernel needs asymmetric padding (1 before, 2 after for k=4)
         before = (kernel - 1) // 2
         after = kernel - 1 - before
-        return nn.Sequential(nn.ZeroPad2d((before, after, before, after)), nn.Conv2d(in_ch, out_ch, kernel, 1, 0, bias=bias))
+        return nn.Sequential(
+            nn.ZeroPad2d((before, after, before, after)),
+            nn.Conv2d(in_ch, out_ch, kernel, 1, 0, bias=bias),
+        )
     return nn.Conv2d(in_ch, out_ch, kernel, 1, kernel // 2, bias=bias)
 
 
@@ -35,8 +38,11 @@ def _convT(in_ch: int, out_ch: int, kernel: int, stride: int, bias: bool) -> nn.
     if kernel == 4:
         assert stride == 2, "4x4 kernels only upsample by 2"
         return nn.ConvTranspose2d(in_ch, out_ch, 4, 2, 1, bias=bias)
-    # odd kernel, padding k//2: out = (H-1)*s - 2*(k//2) + k + output_padding = s*H when output_padding = s-1
-    return nn.ConvTranspose2d(in_ch, out_ch, kernel, stride, kernel // 2, output_padding=stride - 1, bias=bias)
+    # odd kernel, padding k//2:
+    # out = (H-1)*s - 2*(k//2) + k + output_padding = s*H when output_padding = s-1
+    return nn.ConvTranspose2d(
+        in_ch, out_ch, kernel, stride, kernel // 2, output_padding=stride - 1, bias=bias
+    )
 
 
 def _activation(v: Variant) -> nn.Module:
@@ -63,13 +69,18 @@ class Discriminator(nn.Module):
         self.blocks = nn.ModuleDict(blocks)  # the last block ends at ndf*2**(stages-1) x 4 x 4
         if v.fc_hidden:
             self.head = nn.Sequential(
-                nn.Flatten(), nn.Linear(in_ch * 16, v.fc_hidden, bias=v.bias), _activation(v), nn.Linear(v.fc_hidden, 1, bias=v.bias)
+                nn.Flatten(),
+                nn.Linear(in_ch * 16, v.fc_hidden, bias=v.bias),
+                _activation(v),
+                nn.Linear(v.fc_hidden, 1, bias=v.bias),
             )
         elif v.d_output == "linear":
             self.head = nn.Sequential(nn.Flatten(), nn.Linear(in_ch * 16, 1, bias=v.bias))
         else:
-            self.head = nn.Sequential(nn.Conv2d(in_ch, 1, 4, 1, 0, bias=v.bias), nn.Flatten())  # 1 x 1 x 1
-        if v.d_aux == "rotation":  # Chen et al.'s head: which of four turns, from the last conv layer
+            # 1 x 1 x 1
+            self.head = nn.Sequential(nn.Conv2d(in_ch, 1, 4, 1, 0, bias=v.bias), nn.Flatten())
+        # Chen et al.'s head: which of four turns, from the last conv layer
+        if v.d_aux == "rotation":
             self.rotation = nn.Sequential(nn.Flatten(), nn.Linear(in_ch * 16, 4))
 
     def features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -88,7 +99,9 @@ class Discriminator(nn.Module):
         for name, h in self.features(x).items():
             size = h.shape[-1]
             if size % grid:
-                raise ValueError(f"layer {name} is {size}x{size}, not a multiple of the {grid}x{grid} grid")
+                raise ValueError(
+                    f"layer {name} is {size}x{size}, not a multiple of the {grid}x{grid} grid"
+                )
             flat.append(F.max_pool2d(h, size // grid).flatten(1))
         return torch.cat(flat, 1)
 
@@ -123,7 +136,10 @@ class Generator(nn.Module):
             head += [nn.BatchNorm1d(c0 * 16, eps=v.bn_eps)] if v.batchnorm else []
             head += [nn.ReLU(), nn.Unflatten(1, (c0, 4, 4))]
         else:
-            head += [nn.Unflatten(1, (in_dim, 1, 1)), nn.ConvTranspose2d(in_dim, c0, 4, 1, 0, bias=v.bias)]
+            head += [
+                nn.Unflatten(1, (in_dim, 1, 1)),
+                nn.ConvTranspose2d(in_dim, c0, 4, 1, 0, bias=v.bias),
+            ]
             head += [nn.BatchNorm2d(c0, eps=v.bn_eps)] if v.batchnorm else []
             head += [nn.ReLU()]
         self.project = nn.Sequential(*head)  # c0 x 4 x 4
@@ -134,8 +150,10 @@ class Generator(nn.Module):
             last = j == len(layers_spec) - 1
             layers: list[nn.Module] = []
             if stride == 2 and v.upsample == "nearest":
-                layers += [nn.Upsample(scale_factor=2, mode="nearest"),
-                           _conv(in_ch, width, v.kernel, 1, v.bias)]
+                layers += [
+                    nn.Upsample(scale_factor=2, mode="nearest"),
+                    _conv(in_ch, width, v.kernel, 1, v.bias),
+                ]
             else:
                 layers.append(_convT(in_ch, width, v.kernel, stride, v.bias))
             if v.batchnorm and (not last or v.bn_g_output):
@@ -174,12 +192,18 @@ def build(v: Variant, seed: int | None = None) -> tuple[Generator, Discriminator
     netG, netD = Generator(v), Discriminator(v)
     init_weights(netG, v, g)
     init_weights(netD, v, g)
-    if v.d_reg in ("sn", "sn+r1"):  # after the initialisation: its power iterations start from these weights
+    # after the initialisation: its power iterations start from these weights
+    if v.d_reg in (
+        "sn",
+        "sn+r1",
+    ):
         objectives.spectral_norm_all(netD, seed=0 if seed is None else seed)
     return netG, netD
 
 
-def sample_z(v: Variant, n: int, generator: torch.Generator | None = None, device="cpu") -> torch.Tensor:
+def sample_z(
+    v: Variant, n: int, generator: torch.Generator | None = None, device="cpu"
+) -> torch.Tensor:
     """Latent codes from the variant's prior: U(-1, 1) or N(0, 1)."""
     if v.z_dist == "uniform":
         return torch.rand(n, v.nz, generator=generator, device=device) * 2 - 1
@@ -209,20 +233,34 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
 
 
 def to_pixels(x: torch.Tensor) -> np.ndarray:
-    """G's output in [-1, 1] (N, C, H, W) -> uint8 (N, H, W, C) on the host: the training images' own format."""
+    """G's output in [-1, 1] (N, C, H, W) -> uint8 (N, H, W, C) on the host: the training
+    images' own format."""
     return to_uint8(x).permute(0, 2, 3, 1).cpu().numpy()
 
 
 @torch.no_grad()
-def render(netG: Generator, z: torch.Tensor, bn_stats: str = "running", batch_size: int = 256) -> np.ndarray:
+def render(
+    netG: Generator, z: torch.Tensor, bn_stats: str = "running", batch_size: int = 256
+) -> np.ndarray:
     """G(z) as uint8 NHWC, in batches of ``batch_size`` on G's device (with batch BN statistics
     an image depends on the batch it was drawn in)."""
     device = next(netG.parameters()).device
-    return np.concatenate([to_pixels(generate(netG, z[i:i + batch_size].to(device), bn_stats)) for i in range(0, len(z), batch_size)])
+    return np.concatenate(
+        [
+            to_pixels(generate(netG, z[i : i + batch_size].to(device), bn_stats))
+            for i in range(0, len(z), batch_size)
+        ]
+    )
 
 
-def sample_images(netG: Generator, n: int, seed: int = 0, bn_stats: str = "running", batch_size: int = 500,
-                  device="cpu") -> np.ndarray:
+def sample_images(
+    netG: Generator,
+    n: int,
+    seed: int = 0,
+    bn_stats: str = "running",
+    batch_size: int = 500,
+    device="cpu",
+) -> np.ndarray:
     """``n`` samples as uint8 NHWC (the training images' own format), drawn in batches from one
     seeded generator: the same seed gives the same z whatever the batch size."""
     z = sample_z(netG.variant, n, torch.Generator().manual_seed(seed))

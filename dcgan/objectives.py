@@ -44,8 +44,11 @@ def _input_gradients(netD, x: torch.Tensor) -> torch.Tensor:
     return grad.flatten(1)
 
 
-def gradient_penalty(netD, real: torch.Tensor, fake: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """WGAN-GP's E[(||grad D(x_hat)||_2 - 1)^2], x_hat a uniform random mix of a real and a fake image."""
+def gradient_penalty(
+    netD, real: torch.Tensor, fake: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """WGAN-GP's E[(||grad D(x_hat)||_2 - 1)^2], x_hat a uniform random mix of a real and a
+    fake image."""
     eps = torch.rand(real.shape[0], 1, 1, 1, device=real.device, generator=generator)
     mixed = eps * real.detach() + (1 - eps) * fake.detach()
     return ((_input_gradients(netD, mixed).norm(dim=1) - 1) ** 2).mean()
@@ -85,7 +88,7 @@ def spectral_norm_all(net: nn.Module, seed: int = 0) -> nn.Module:
 
 @torch.no_grad()
 def ema_update(ema: nn.Module, net: nn.Module, decay: float) -> None:
-    """ema <- decay * ema + (1 - decay) * net for every parameter; buffers (BN statistics) copied."""
+    """ema <- decay * ema + (1 - decay) * net for every parameter; buffers (BN stats) copied."""
     for e, p in zip(ema.parameters(), net.parameters(), strict=True):
         e.lerp_(p, 1 - decay)
     for e, b in zip(ema.buffers(), net.buffers(), strict=True):

@@ -18,7 +18,7 @@ def _whole(text: str, low: int, what: str) -> int:
 
 
 def _positive(text: str) -> int:
-    """argparse type: a count that must be at least 1 (a zero would divide by zero or measure nothing)."""
+    """argparse type: a count of at least 1 (a zero would divide by zero or measure nothing)."""
     return _whole(text, 1, "at least 1")
 
 
@@ -32,37 +32,63 @@ DEVICE = "auto (CUDA if available), cpu, cuda, cuda:1, ..."
 
 def _data_options(p: argparse.ArgumentParser, download: bool = True) -> None:
     p.add_argument("--data-root", help="dataset root (default: $DCGAN_DATA_ROOT)")
-    p.add_argument("--data-opt", action="append", metavar="KEY=VALUE", help="a dataset option, e.g. x_key=x32 for npz")
+    p.add_argument(
+        "--data-opt",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a dataset option, e.g. x_key=x32 for npz",
+    )
     if download:
-        p.add_argument("--download", action="store_true", help="let torchvision download the dataset if it is missing")
+        p.add_argument(
+            "--download",
+            action="store_true",
+            help="let torchvision download the dataset if it is missing",
+        )
 
 
 def _run_options(p: argparse.ArgumentParser, out_dir: str, cache: str) -> None:
     """Where rows go, the cache, the device and progress: the same for every measuring command."""
-    p.add_argument("--out-dir", default=out_dir, help="where the rows go (CSV appended, one JSON per run)")
-    p.add_argument("--cache-dir", help=f"{cache} cache (default: $DCGAN_CACHE or ~/.cache/dcgan-bench)")
+    p.add_argument(
+        "--out-dir", default=out_dir, help="where the rows go (CSV appended, one JSON per run)"
+    )
+    p.add_argument(
+        "--cache-dir", help=f"{cache} cache (default: $DCGAN_CACHE or ~/.cache/dcgan-bench)"
+    )
     p.add_argument("--device", default="auto", help=DEVICE)
     p.add_argument("--no-progress", action="store_true")
 
 
 def _fast_options(p: argparse.ArgumentParser) -> None:
     """The fast path (dcgan.step.FastPath), for train and throughput alike."""
-    p.add_argument("--amp", default="off", choices=["off", "bf16"], help="bf16 autocast (CUDA only)")
-    p.add_argument("--channels-last", action="store_true", help="channels_last memory format (for CUDA)")
+    p.add_argument(
+        "--amp", default="off", choices=["off", "bf16"], help="bf16 autocast (CUDA only)"
+    )
+    p.add_argument(
+        "--channels-last", action="store_true", help="channels_last memory format (for CUDA)"
+    )
     p.add_argument("--compile", action="store_true", help="torch.compile the nets (CUDA only)")
     p.add_argument("--fused-adam", action="store_true", help="torch's fused Adam kernels")
-    p.add_argument("--cuda-graphs", action="store_true", help="capture the whole step once as a CUDA graph and replay it "
-                                                               "(CUDA, one process)")
+    p.add_argument(
+        "--cuda-graphs",
+        action="store_true",
+        help="capture the whole step once as a CUDA graph and replay it (CUDA, one process)",
+    )
 
 
 def _figure_options(p: argparse.ArgumentParser, bn_stats: bool = True) -> None:
     p.add_argument("--ckpt", required=True, help=CKPT)
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--scale", type=_positive, default=3, help="pixel upscaling of the written images")
+    p.add_argument(
+        "--scale", type=_positive, default=3, help="pixel upscaling of the written images"
+    )
     p.add_argument("--force", action="store_true", help="write into a folder that is not empty")
     if bn_stats:
-        p.add_argument("--bn-stats", choices=["running", "batch"], help="BN statistics for sampling (default: the checkpoint's)")
+        p.add_argument(
+            "--bn-stats",
+            choices=["running", "batch"],
+            help="BN statistics for sampling (default: the checkpoint's)",
+        )
 
 
 def build_parser(names: list[str]) -> argparse.ArgumentParser:
@@ -81,28 +107,60 @@ def build_parser(names: list[str]) -> argparse.ArgumentParser:
 
     t = command("train", "train a variant on a dataset (resumable)")
     t.add_argument("--variant", required=True, help="a registered variant (see `dcgan variants`)")
-    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a variant field, e.g. --set ngf=32 (repeatable)")
-    t.add_argument("--dataset", default="digits", help="a registered dataset (see `dcgan datasets`); default: the built-in digits")
+    t.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a variant field, e.g. --set ngf=32 (repeatable)",
+    )
+    t.add_argument(
+        "--dataset",
+        default="digits",
+        help="a registered dataset (see `dcgan datasets`); default: the built-in digits",
+    )
     t.add_argument("--split", default="train")
     _data_options(t)
-    t.add_argument("--steps", type=_positive, required=True, help="total steps of the run (a resumed run continues to this)")
+    t.add_argument(
+        "--steps",
+        type=_positive,
+        required=True,
+        help="total steps of the run (a resumed run continues to this)",
+    )
     t.add_argument("--out", required=True, help="run folder (checkpoints, samples, log.csv)")
-    t.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
+    t.add_argument(
+        "--resume", action="store_true", help="continue the run in --out from its newest checkpoint"
+    )
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--ckpt-every", type=_positive, default=500)
     t.add_argument("--keep", type=_non_negative, default=3, help="newest checkpoints kept (0: all)")
-    t.add_argument("--keep-steps", help="comma-separated steps whose checkpoints are also written and never pruned "
-                                        "(e.g. a probe curve's points: 250,500,1000,2000)")
+    t.add_argument(
+        "--keep-steps",
+        help="comma-separated steps whose checkpoints are also written and never pruned "
+        "(e.g. a probe curve's points: 250,500,1000,2000)",
+    )
     t.add_argument("--log-every", type=_positive, default=10)
-    t.add_argument("--sample-n", type=_positive, default=64, help="images in the fixed-z sample grid")
-    t.add_argument("--sheet-epochs", help="comma-separated epochs after which a sample sheet (the fixed z) is kept, "
-                                          "e.g. 1,5 as in the paper")
+    t.add_argument(
+        "--sample-n", type=_positive, default=64, help="images in the fixed-z sample grid"
+    )
+    t.add_argument(
+        "--sheet-epochs",
+        help="comma-separated epochs after which a sample sheet (the fixed z) is kept, "
+        "e.g. 1,5 as in the paper",
+    )
     t.add_argument("--device", default="auto", help=DEVICE)
     _fast_options(t)
-    t.add_argument("--deterministic", action="store_true", help="deterministic cuDNN kernels: a resumed CUDA run equals an "
-                                                                 "uninterrupted one bit for bit")
-    t.add_argument("--collapse-steps", type=_non_negative, default=2000,
-                   help="stop when D has looked collapsed this many steps (0: never)")
+    t.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="deterministic cuDNN kernels: a resumed CUDA run equals an "
+        "uninterrupted one bit for bit",
+    )
+    t.add_argument(
+        "--collapse-steps",
+        type=_non_negative,
+        default=2000,
+        help="stop when D has looked collapsed this many steps (0: never)",
+    )
     t.add_argument("--no-progress", action="store_true")
 
     s = command("sample", "draw samples from a checkpoint into a PNG grid")
@@ -110,53 +168,125 @@ def build_parser(names: list[str]) -> argparse.ArgumentParser:
     s.add_argument("--n", type=_positive, default=100)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", required=True, help="PNG file")
-    s.add_argument("--bn-stats", choices=["running", "batch"], help="BN statistics for sampling (default: the checkpoint's)")
+    s.add_argument(
+        "--bn-stats",
+        choices=["running", "batch"],
+        help="BN statistics for sampling (default: the checkpoint's)",
+    )
     s.add_argument("--force", action="store_true", help="overwrite --out")
 
-    f = command("features", "the paper's discriminator features (4x4 max-pooled conv layers) into an .npy")
+    f = command(
+        "features", "the paper's discriminator features (4x4 max-pooled conv layers) into an .npy"
+    )
     f.add_argument("--ckpt", required=True, help=CKPT)
     f.add_argument("--dataset", required=True)
     f.add_argument("--split", default="train")
     _data_options(f, download=False)
     f.add_argument("--out", required=True, help=".npy file (N x feature_dim)")
-    f.add_argument("--bn-stats", default="pool", choices=["pool", "running"],
-                   help="pool: population statistics estimated on --bn-pool (the paper's recipe); running: the checkpoint's own")
-    f.add_argument("--bn-pool", help="DATASET:SPLIT to estimate BN statistics on (default: the labelled pool `dcgan probe` uses "
-                                     "for the dataset, its train split shuffled with seed 42 less the validation images, so the "
-                                     "features are the ones the probe fits; the train split where no protocol probes the dataset)")
+    f.add_argument(
+        "--bn-stats",
+        default="pool",
+        choices=["pool", "running"],
+        help="pool: population statistics estimated on --bn-pool (the paper's recipe); running:"
+        " the checkpoint's own",
+    )
+    f.add_argument(
+        "--bn-pool",
+        help="DATASET:SPLIT to estimate BN statistics on (default: the labelled pool `dcgan probe`"
+        " uses "
+        "for the dataset, its train split shuffled with seed 42 less the validation images, so the "
+        "features are the ones the probe fits; the train split where no protocol probes the"
+        " dataset)",
+    )
     f.add_argument("--batch-size", type=_positive, default=500)
     f.add_argument("--float16", action="store_true", help="store float16 instead of float32")
     f.add_argument("--force", action="store_true", help="overwrite --out")
-    f.add_argument("--cache-dir", help="feature cache (default: $DCGAN_CACHE or ~/.cache/dcgan-bench)")
+    f.add_argument(
+        "--cache-dir", help="feature cache (default: $DCGAN_CACHE or ~/.cache/dcgan-bench)"
+    )
     f.add_argument("--device", default="auto", help=DEVICE)
     f.add_argument("--no-progress", action="store_true")
 
-    pr = command("probe", "the paper's L2-SVM probe protocols on D's features, with a random-init control")
+    pr = command(
+        "probe", "the paper's L2-SVM probe protocols on D's features, with a random-init control"
+    )
     pr.add_argument("--ckpt", help=CKPT)
-    pr.add_argument("--random-init", metavar="VARIANT", help="probe a randomly initialised D of VARIANT (seed --control-seed)")
-    pr.add_argument("--protocol", required=True, help="svhn-1000, cifar10-400 or cifar10-full (comma-separated for several)")
+    pr.add_argument(
+        "--random-init",
+        metavar="VARIANT",
+        help="probe a randomly initialised D of VARIANT (seed --control-seed)",
+    )
+    pr.add_argument(
+        "--protocol",
+        required=True,
+        help="svhn-1000, cifar10-400 or cifar10-full (comma-separated for several)",
+    )
     _data_options(pr)
-    pr.add_argument("--draws", type=_positive, help="draws per C for choosing C (default: the protocol's)")
-    pr.add_argument("--test-draws", type=_positive, help="fresh draws with the chosen C, scored on the test set (default: the protocol's)")
-    pr.add_argument("--per-class", type=_positive, help="labels per class in a draw (default: the protocol's, e.g. 400)")
-    pr.add_argument("--val-size", type=_positive, help="validation images held out of the training set (default 10000)")
-    pr.add_argument("--grid", help="'paper': exactly the paper's 7 values 1e-4 ... 1e-2; or comma-separated C values, searched as "
-                                   "given (default: the paper's 7 values, extended by 1-2-5 steps while the chosen C is on an edge)")
-    pr.add_argument("--solver", default="ours", choices=list(SOLVERS), help="; ".join(s.description for s in SOLVERS.values()))
+    pr.add_argument(
+        "--draws", type=_positive, help="draws per C for choosing C (default: the protocol's)"
+    )
+    pr.add_argument(
+        "--test-draws",
+        type=_positive,
+        help="fresh draws with the chosen C, scored on the test set (default: the protocol's)",
+    )
+    pr.add_argument(
+        "--per-class",
+        type=_positive,
+        help="labels per class in a draw (default: the protocol's, e.g. 400)",
+    )
+    pr.add_argument(
+        "--val-size",
+        type=_positive,
+        help="validation images held out of the training set (default 10000)",
+    )
+    pr.add_argument(
+        "--grid",
+        help="'paper': exactly the paper's 7 values 1e-4 ... 1e-2; or comma-separated C values,"
+        " searched as "
+        "given (default: the paper's 7 values, extended by 1-2-5 steps while the chosen C is on an"
+        " edge)",
+    )
+    pr.add_argument(
+        "--solver",
+        default="ours",
+        choices=list(SOLVERS),
+        help="; ".join(s.description for s in SOLVERS.values()),
+    )
     pr.add_argument("--seed", type=int, default=0, help="first draw seed")
     pr.add_argument("--no-control", action="store_true", help="skip the random-init control")
-    pr.add_argument("--compare-sklearn", action="store_true", help="benchmark: the protocol with our solver and scikit-learn's "
-                                                                    "LinearSVC on the same features: the speed ratio and agreement")
+    pr.add_argument(
+        "--compare-sklearn",
+        action="store_true",
+        help="benchmark: the protocol with our solver and scikit-learn's "
+        "LinearSVC on the same features: the speed ratio and agreement",
+    )
     pr.add_argument("--control-seed", type=int, default=0)
     _run_options(pr, "results/probe", "feature")
 
-    pc = command("probe-curve", "representation quality over training: a cheap declared probe of each "
-                                                 "checkpoint of a run, step 0 being the run's own random init")
+    pc = command(
+        "probe-curve",
+        "representation quality over training: a cheap declared probe of each "
+        "checkpoint of a run, step 0 being the run's own random init",
+    )
     pc.add_argument("--ckpt", required=True, help="a run folder (its ckpt-*.pt checkpoints)")
-    pc.add_argument("--protocol", default="cifar10-400", help="the protocol whose first draw is fitted (default cifar10-400)")
-    pc.add_argument("--C", type=float, help="the fixed C (default: the curve's declared C for the protocol, e.g. 5e-4 for cifar10-400)")
-    pc.add_argument("--steps", help="comma-separated checkpoint steps (default: every checkpoint in the folder)")
-    pc.add_argument("--draw-seed", type=int, default=0, help="the class-balanced draw fitted at every point")
+    pc.add_argument(
+        "--protocol",
+        default="cifar10-400",
+        help="the protocol whose first draw is fitted (default cifar10-400)",
+    )
+    pc.add_argument(
+        "--C",
+        type=float,
+        help="the fixed C (default: the curve's declared C for the protocol, e.g. 5e-4 for"
+        " cifar10-400)",
+    )
+    pc.add_argument(
+        "--steps", help="comma-separated checkpoint steps (default: every checkpoint in the folder)"
+    )
+    pc.add_argument(
+        "--draw-seed", type=int, default=0, help="the class-balanced draw fitted at every point"
+    )
     pc.add_argument("--data-root", help="dataset root (default: $DCGAN_DATA_ROOT)")
     _run_options(pc, "results/probe", "feature")
 
@@ -166,30 +296,63 @@ def build_parser(names: list[str]) -> argparse.ArgumentParser:
     fi.add_argument("--split", default="train")
     _data_options(fi, download=False)
     fi.add_argument("--n", type=_positive, default=50000, help="generated samples (default 50000)")
-    fi.add_argument("--n-real", type=_positive, help="reference images: a seeded subset of this many (default: the whole split)")
-    fi.add_argument("--metrics", default=",".join(metrics.names()), help=f"comma-separated, from: {metrics.help_text()}")
-    fi.add_argument("--inception-weights", help="Inception weights file (default: $DCGAN_INCEPTION_WEIGHTS or torch-fidelity's "
-                                                "download location)")
-    fi.add_argument("--download", action="store_true", help="let torch-fidelity download the Inception weights and torchvision "
-                                                            "the dataset if missing")
+    fi.add_argument(
+        "--n-real",
+        type=_positive,
+        help="reference images: a seeded subset of this many (default: the whole split)",
+    )
+    fi.add_argument(
+        "--metrics",
+        default=",".join(metrics.names()),
+        help=f"comma-separated, from: {metrics.help_text()}",
+    )
+    fi.add_argument(
+        "--inception-weights",
+        help="Inception weights file (default: $DCGAN_INCEPTION_WEIGHTS or torch-fidelity's "
+        "download location)",
+    )
+    fi.add_argument(
+        "--download",
+        action="store_true",
+        help="let torch-fidelity download the Inception weights and torchvision "
+        "the dataset if missing",
+    )
     fi.add_argument("--batch-size", type=_positive, default=64)
     fi.add_argument("--kid-subset-size", type=_positive, default=1000)
-    fi.add_argument("--seed", type=int, default=2020, help="z draws (torch-fidelity's rng_seed) and the reference subset")
+    fi.add_argument(
+        "--seed",
+        type=int,
+        default=2020,
+        help="z draws (torch-fidelity's rng_seed) and the reference subset",
+    )
     _run_options(fi, "results/fidelity", "statistics")
 
-    m = command("memorisation", "nearest training images of G's samples, against held-out real images")
+    m = command(
+        "memorisation", "nearest training images of G's samples, against held-out real images"
+    )
     m.add_argument("--ckpt", required=True, help=CKPT)
     m.add_argument("--dataset", required=True, help="G's training data (a registered dataset)")
     m.add_argument("--split", default="train", help="the training split searched")
-    m.add_argument("--held-out-split", default="test", help="real images never trained on: the baseline")
+    m.add_argument(
+        "--held-out-split", default="test", help="real images never trained on: the baseline"
+    )
     _data_options(m)
     m.add_argument("--n", type=_positive, default=1000, help="generated samples")
-    m.add_argument("--n-held-out", type=_positive, default=1000, help="held-out images (a seeded subset)")
+    m.add_argument(
+        "--n-held-out", type=_positive, default=1000, help="held-out images (a seeded subset)"
+    )
     m.add_argument("--k", type=_positive, default=16, help="closest pairs shown in the image")
-    m.add_argument("--pixels-only", action="store_true", help="skip the discriminator-feature space")
+    m.add_argument(
+        "--pixels-only", action="store_true", help="skip the discriminator-feature space"
+    )
     m.add_argument("--seed", type=int, default=0)
-    m.add_argument("--tag", action="append", metavar="KEY=VALUE",
-                   help="an extra column in the row written, e.g. --tag run=baseline (repeatable; a suite labels its rows so)")
+    m.add_argument(
+        "--tag",
+        action="append",
+        metavar="KEY=VALUE",
+        help="an extra column in the row written, e.g. --tag run=baseline (repeatable; a suite"
+        " labels its rows so)",
+    )
     _run_options(m, "results/memorisation", "feature")
 
     w = command("walk", "a latent walk through 9 random z (PNG grid and animated GIF)")
@@ -198,64 +361,137 @@ def build_parser(names: list[str]) -> argparse.ArgumentParser:
     w.add_argument("--steps", type=_positive, default=8, help="steps between neighbouring points")
     w.add_argument("--mode", default="linear", choices=["linear", "slerp"])
 
-    ar = command("arithmetic", "vector arithmetic on z: a numbered sample sheet, then --expr '1,2,3 - 4,5,6 + 7,8,9'")
+    ar = command(
+        "arithmetic",
+        "vector arithmetic on z: a numbered sample sheet, then --expr '1,2,3 - 4,5,6 + 7,8,9'",
+    )
     _figure_options(ar)
     ar.add_argument("--n", type=_positive, default=100, help="samples on the numbered sheet")
-    ar.add_argument("--expr", help="concepts as sheet indices, e.g. '1,2,3 - 4,5,6 + 7,8,9' (the paper: 3 exemplars each)")
-    ar.add_argument("--noise", type=float, default=0.25, help="the 8 around G(Y) are G(Y + U(-noise, noise))")
+    ar.add_argument(
+        "--expr",
+        help="concepts as sheet indices, e.g. '1,2,3 - 4,5,6 + 7,8,9' (the paper: 3 exemplars"
+        " each)",
+    )
+    ar.add_argument(
+        "--noise", type=float, default=0.25, help="the 8 around G(Y) are G(Y + U(-noise, noise))"
+    )
     ar.add_argument("--turn-left", help="sheet indices of left-facing exemplars (the paper: 4)")
     ar.add_argument("--turn-right", help="sheet indices of right-facing exemplars (the paper: 4)")
-    ar.add_argument("--turn-rows", help="sheet indices the turn vector is applied to, one row each (default 0,1,2,3)")
+    ar.add_argument(
+        "--turn-rows",
+        help="sheet indices the turn vector is applied to, one row each (default 0,1,2,3)",
+    )
     ar.add_argument("--steps", type=_positive, default=8, help="steps of the turn along a row")
 
-    vi = command("visualise", "guided backpropagation of D's last-layer features, beside a random-init D")
+    vi = command(
+        "visualise", "guided backpropagation of D's last-layer features, beside a random-init D"
+    )
     _figure_options(vi, bn_stats=False)
-    vi.add_argument("--dataset", required=True, help="images searched for each feature's maximal response")
+    vi.add_argument(
+        "--dataset", required=True, help="images searched for each feature's maximal response"
+    )
     vi.add_argument("--split", default="train")
     _data_options(vi, download=False)
-    vi.add_argument("--n-images", type=_positive, default=2000, help="a seeded subset of this many images")
-    vi.add_argument("--features", type=_positive, default=6, help="the first N features (the paper: 6)")
+    vi.add_argument(
+        "--n-images", type=_positive, default=2000, help="a seeded subset of this many images"
+    )
+    vi.add_argument(
+        "--features",
+        dest="n_features",
+        type=_positive,
+        default=6,
+        help="the first N features (the paper: 6)",
+    )
     vi.add_argument("--layer", help="a D layer (default: the last conv layer)")
 
     fo = command("forget", "drop the feature maps of G that draw the marked object, and draw again")
     _figure_options(fo)
-    fo.add_argument("--boxes", required=True, help='JSON: [{"sample": INDEX, "boxes": [[x0, y0, x1, y1], ...]}, ...] on the '
-                                                   "numbered sheet")
-    fo.add_argument("--n", type=_positive, default=150, help="samples on the sheet the boxes refer to "
-                                                             "(dcgan arithmetic --n N --seed S draws it)")
-    fo.add_argument("--show", type=_positive, default=16, help="fresh samples drawn with and without the drop")
+    fo.add_argument(
+        "--boxes",
+        required=True,
+        help='JSON: [{"sample": INDEX, "boxes": [[x0, y0, x1, y1], ...]}, ...] on the '
+        "numbered sheet",
+    )
+    fo.add_argument(
+        "--n",
+        type=_positive,
+        default=150,
+        help="samples on the sheet the boxes refer to (dcgan arithmetic --n N --seed S draws it)",
+    )
+    fo.add_argument(
+        "--show", type=_positive, default=16, help="fresh samples drawn with and without the drop"
+    )
     fo.add_argument("--layer", help="a G layer (default: the last hidden one)")
 
-    tp = command("throughput", "images/s of a training step (ours and a pytorch/examples-style loop), "
-                                               "sampling, features, the SVM")
+    tp = command(
+        "throughput",
+        "images/s of a training step (ours and a pytorch/examples-style loop), "
+        "sampling, features, the SVM",
+    )
     tp.add_argument("--variant", help="a registered variant, random-init weights (or give --ckpt)")
     tp.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a variant field")
     tp.add_argument("--ckpt", help="a checkpoint instead of --variant")
-    tp.add_argument("--dataset", default="digits", help="images to train and extract on (a registered dataset)")
+    tp.add_argument(
+        "--dataset", default="digits", help="images to train and extract on (a registered dataset)"
+    )
     tp.add_argument("--split", default="train")
     _data_options(tp, download=False)
-    tp.add_argument("--n-images", type=_positive, default=5000, help="a seeded subset of this many images")
-    tp.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated, from {','.join(STAGES)}")
+    tp.add_argument(
+        "--n-images", type=_positive, default=5000, help="a seeded subset of this many images"
+    )
+    tp.add_argument(
+        "--stages", default=",".join(STAGES), help=f"comma-separated, from {','.join(STAGES)}"
+    )
     tp.add_argument("--batch-size", type=_positive, help="training batch (default: the variant's)")
     tp.add_argument("--warmup", type=_non_negative, default=3, help="untimed calls first")
     tp.add_argument("--iters", type=_positive, default=10, help="calls per timed window")
-    tp.add_argument("--repeats", type=_positive, default=3, help="timed windows (the median is reported, min and max beside it)")
-    tp.add_argument("--workers", type=_non_negative, default=2, help="DataLoader workers of the reference loop (pytorch/examples: 2)")
-    tp.add_argument("--svm-n", type=_positive, default=1000, help="training samples of the timed SVM solve")
+    tp.add_argument(
+        "--repeats",
+        type=_positive,
+        default=3,
+        help="timed windows (the median is reported, min and max beside it)",
+    )
+    tp.add_argument(
+        "--workers",
+        type=_non_negative,
+        default=2,
+        help="DataLoader workers of the reference loop (pytorch/examples: 2)",
+    )
+    tp.add_argument(
+        "--svm-n", type=_positive, default=1000, help="training samples of the timed SVM solve"
+    )
     _fast_options(tp)
-    tp.add_argument("--ladder", action="store_true", help="also time our step with each fast-path option added in turn (eager, "
-                                                          "fused Adam, channels_last, and on CUDA bf16, torch.compile, CUDA graphs)")
+    tp.add_argument(
+        "--ladder",
+        action="store_true",
+        help="also time our step with each fast-path option added in turn (eager, "
+        "fused Adam, channels_last, and on CUDA bf16, torch.compile, CUDA graphs)",
+    )
     _run_options(tp, "results/throughput", "feature")
 
-    c = command("compare", "deltas between two result sets (or two variants in one) with noise-aware verdicts; "
-                                        "exit 1 on a gated regression")
+    c = command(
+        "compare",
+        "deltas between two result sets (or two variants in one) with noise-aware verdicts; "
+        "exit 1 on a gated regression",
+    )
     c.add_argument("base", help="the baseline: a results folder or rows JSON file")
     c.add_argument("new", nargs="?", help="the candidate: a results folder or rows JSON file")
-    c.add_argument("--variants", nargs=2, metavar=("BASE_VARIANT", "NEW_VARIANT"), help="compare two variants within BASE")
+    c.add_argument(
+        "--variants",
+        nargs=2,
+        metavar=("BASE_VARIANT", "NEW_VARIANT"),
+        help="compare two variants within BASE",
+    )
     c.add_argument("--alpha", type=float, default=0.05, help="significance level of the noise test")
 
-    r = command("import-released", "import the paper authors' released Theano weights (dcgan_code models/)")
-    r.add_argument("folder", help="a released model folder, e.g. dcgan_code/models/svhn_unsup_all_conv_dcgan_100z_gaussian_lr_0.0005_64mb")
+    r = command(
+        "import-released", "import the paper authors' released Theano weights (dcgan_code models/)"
+    )
+    r.add_argument(
+        "folder",
+        help="a released model folder, e.g."
+        " dcgan_code/models/svhn_unsup_all_conv_dcgan_100z_gaussian_lr_0.0005_64mb",
+    )
     r.add_argument("--out", required=True, help="the checkpoint file to write")
     r.add_argument("--force", action="store_true", help="overwrite --out")
 

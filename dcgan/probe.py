@@ -54,7 +54,8 @@ class Protocol:
     split_seed: int = 42
     metric: str = "accuracy"  # what the paper reports: "accuracy" or "error"
     test_split: str = "test"
-    grid: tuple[float, ...] = svm.PAPER_GRID  # where the search for C starts (PROTOCOL.md §5: the SVHN script's grid)
+    # where the search for C starts (PROTOCOL.md §5: the SVHN script's grid)
+    grid: tuple[float, ...] = svm.PAPER_GRID
     extend_grid: bool = True  # grow the grid past an edge while the chosen C sits on it
     grid_range: tuple[float, float] = (1e-7, 1.0)  # ... never beyond these
     # fresh selection draws for every C (the authors' SVHN script: 10 draws x 7 C = 70 fits), or
@@ -63,7 +64,9 @@ class Protocol:
 
 
 PROTOCOLS = {
-    "svhn-1000": Protocol("svhn-1000", "svhn", 100, 10, 100, metric="error", fresh_draws_per_C=True),
+    "svhn-1000": Protocol(
+        "svhn-1000", "svhn", 100, 10, 100, metric="error", fresh_draws_per_C=True
+    ),
     "cifar10-400": Protocol("cifar10-400", "cifar10", 400, 10, 10),
     "cifar10-full": Protocol("cifar10-full", "cifar10", None, 1, 0),
     # not the paper's: the same shape on the built-in digits, so the offline quick suite can probe
@@ -76,18 +79,30 @@ PROTOCOLS = {
 # The paper's rows (PROTOCOL.md §6), shown beside measured ones, never as measurements.
 PAPER_ROWS = {
     "svhn-1000": [
-        ("KNN", 77.93, None), ("TSVM", 66.55, None), ("M1+KNN", 65.63, None), ("M1+TSVM", 54.33, None),
-        ("M1+M2", 36.02, None), ("SWWAE without dropout", 27.83, None), ("SWWAE with dropout", 23.56, None),
-        ("DCGAN + L2-SVM (arXiv v2 text)", 22.48, None), ("DCGAN + L2-SVM (as later papers cite it)", 22.18, 1.13),
+        ("KNN", 77.93, None),
+        ("TSVM", 66.55, None),
+        ("M1+KNN", 65.63, None),
+        ("M1+TSVM", 54.33, None),
+        ("M1+M2", 36.02, None),
+        ("SWWAE without dropout", 27.83, None),
+        ("SWWAE with dropout", 23.56, None),
+        ("DCGAN + L2-SVM (arXiv v2 text)", 22.48, None),
+        ("DCGAN + L2-SVM (as later papers cite it)", 22.18, 1.13),
         ("Supervised CNN, same architecture (validation error)", 28.87, None),
     ],
     "cifar10-400": [
-        ("1 Layer K-means", 63.7, 0.7), ("3 Layer K-means Learned RF", 70.7, 0.7), ("View Invariant K-means", 72.6, 0.7),
-        ("Exemplar CNN", 77.4, 0.2), ("DCGAN + L2-SVM", 73.8, 0.4),
+        ("1 Layer K-means", 63.7, 0.7),
+        ("3 Layer K-means Learned RF", 70.7, 0.7),
+        ("View Invariant K-means", 72.6, 0.7),
+        ("Exemplar CNN", 77.4, 0.2),
+        ("DCGAN + L2-SVM", 73.8, 0.4),
     ],
     "cifar10-full": [
-        ("1 Layer K-means", 80.6, None), ("3 Layer K-means Learned RF", 82.0, None), ("View Invariant K-means", 81.9, None),
-        ("Exemplar CNN", 84.3, None), ("DCGAN + L2-SVM", 82.8, None),
+        ("1 Layer K-means", 80.6, None),
+        ("3 Layer K-means Learned RF", 82.0, None),
+        ("View Invariant K-means", 81.9, None),
+        ("Exemplar CNN", 84.3, None),
+        ("DCGAN + L2-SVM", 82.8, None),
     ],
 }
 
@@ -95,22 +110,28 @@ PAPER_ROWS = {
 def get(name: str, **overrides) -> Protocol:
     if name not in PROTOCOLS:
         raise UserError(f"unknown protocol {name!r}; protocols: {', '.join(PROTOCOLS)}")
-    return dataclasses.replace(PROTOCOLS[name], **{k: v for k, v in overrides.items() if v is not None})
+    return dataclasses.replace(
+        PROTOCOLS[name], **{k: v for k, v in overrides.items() if v is not None}
+    )
 
 
 def split(n: int, val_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(validation, pool) indices: a seeded shuffle of range(n), as the authors' SVHN script
-    (scikit-learn's ``shuffle(..., random_state=seed)`` [inferred]); the first ``val_size`` validate."""
+    (scikit-learn's ``shuffle(..., random_state=seed)`` [inferred]); the first ``val_size``
+    validate."""
     from sklearn.utils import shuffle
 
     if val_size >= n:
-        raise UserError(f"a validation split of {val_size} leaves nothing to draw from {n} training images")
+        raise UserError(
+            f"a validation split of {val_size} leaves nothing to draw from {n} training images"
+        )
     order = shuffle(np.arange(n), random_state=seed)
     return order[:val_size], order[val_size:]
 
 
 def draw(pool: np.ndarray, labels: np.ndarray, per_class: int | None, seed: int) -> np.ndarray:
-    """A class-balanced draw of ``per_class`` images per class from ``pool`` (indices), or the whole pool."""
+    """A class-balanced draw of ``per_class`` images per class from ``pool`` (indices), or the
+    whole pool."""
     if per_class is None:
         return pool
     rng = np.random.default_rng(seed)
@@ -118,7 +139,9 @@ def draw(pool: np.ndarray, labels: np.ndarray, per_class: int | None, seed: int)
     for c in np.unique(labels[pool]):
         members = pool[labels[pool] == c]
         if len(members) < per_class:
-            raise UserError(f"class {c} has {len(members)} images in the pool, fewer than {per_class} per draw")
+            raise UserError(
+                f"class {c} has {len(members)} images in the pool, fewer than {per_class} per draw"
+            )
         chosen.append(rng.choice(members, per_class, replace=False))
     return np.sort(np.concatenate(chosen))
 
@@ -128,8 +151,13 @@ def labelled_pool(protocol: Protocol, train: data.ImageSet) -> data.ImageSet:
     shuffled order, as the authors' script ran its BN statistics batches: where the paper's
     features take their BN population statistics."""
     _, pool_idx = split(len(train), protocol.val_size, protocol.split_seed)
-    return data.ImageSet(train.x[pool_idx], None if train.y is None else train.y[pool_idx], train.name,
-                         f"train-pool(seed={protocol.split_seed},val={protocol.val_size})", train.source)
+    return data.ImageSet(
+        train.x[pool_idx],
+        None if train.y is None else train.y[pool_idx],
+        train.name,
+        f"train-pool(seed={protocol.split_seed},val={protocol.val_size})",
+        train.source,
+    )
 
 
 def protocol_for(dataset: str) -> Protocol | None:
@@ -160,39 +188,67 @@ class _Prepared:
 
     @property
     def f_val(self) -> np.ndarray:
-        return self.f_train[:self.n_val]
+        return self.f_train[: self.n_val]
 
     @property
     def y_val(self) -> np.ndarray:
-        return self.y_train[:self.n_val]
+        return self.y_train[: self.n_val]
 
 
-def _prepare(netD, protocol: Protocol, data_root, device, cache_dir, progress: bool, download: bool) -> _Prepared:
+def _prepare(
+    netD, protocol: Protocol, data_root, device, cache_dir, progress: bool, download: bool
+) -> _Prepared:
     train = data.load(protocol.dataset, "train", data_root, download=download)
     test = data.load(protocol.dataset, protocol.test_split, data_root, download=download)
     for images in (train, test):
         if images.y is None:  # scoring unlabelled images would report 0% as if measured
-            raise UserError(f"{protocol.dataset}/{images.split} has no labels; a probe needs labelled train and test splits")
+            raise UserError(
+                f"{protocol.dataset}/{images.split} has no labels; a probe needs labelled train"
+                " and test splits"
+            )
     val_idx, pool_idx = split(len(train), protocol.val_size, protocol.split_seed)
     pool = labelled_pool(protocol, train)
     t0 = time.perf_counter()
-    _, rec_train = features.cached_features(netD, train, pool, "pool", cache_dir, device=device, progress=progress)
-    _, rec_test = features.cached_features(netD, test, pool, "pool", cache_dir, device=device, progress=progress)
+    _, rec_train = features.cached_features(
+        netD, train, pool, "pool", cache_dir, device=device, progress=progress
+    )
+    _, rec_test = features.cached_features(
+        netD, test, pool, "pool", cache_dir, device=device, progress=progress
+    )
     t_features = time.perf_counter() - t0
     # In memory once (one sequential read of each cache file: random row reads from a memmap
     # for every draw cost more than the fits), the training rows in the order [validation, pool]:
     # the validation and pool features are then views of one array, not copies, which keeps
     # cifar10-full (50,000 x 28672 float32, 5.7 GB) at one copy of its features.
     order = np.concatenate([val_idx, pool_idx])
-    return _Prepared(features.read_rows(rec_train["cache"], order), train.y[order], features.read_rows(rec_test["cache"]), test.y,
-                     len(val_idx), rec_train, rec_test, t_features, len(train))
+    return _Prepared(
+        features.read_rows(rec_train["cache"], order),
+        train.y[order],
+        features.read_rows(rec_test["cache"]),
+        test.y,
+        len(val_idx),
+        rec_train,
+        rec_test,
+        t_features,
+        len(train),
+    )
 
 
 def _fit_cache(p: _Prepared, protocol: Protocol, solver: str, device, cache_dir) -> FitCache:
-    return FitCache(cache_dir, {"train_features": p.rec_train["key"], "test_features": p.rec_test["key"], "solver": solver,
-                                "val_size": protocol.val_size, "split_seed": protocol.split_seed,
-                                "per_class": protocol.per_class, "device": str(device), "code": __version__,
-                                "solver_code": svm.code_fingerprint(solver)})
+    return FitCache(
+        cache_dir,
+        {
+            "train_features": p.rec_train["key"],
+            "test_features": p.rec_test["key"],
+            "solver": solver,
+            "val_size": protocol.val_size,
+            "split_seed": protocol.split_seed,
+            "per_class": protocol.per_class,
+            "device": str(device),
+            "code": __version__,
+            "solver_code": svm.code_fingerprint(solver),
+        },
+    )
 
 
 def _check_solver(solver: str) -> svm.Solver:
@@ -208,17 +264,22 @@ def _fitter(solver: str, device, log):
         # where the features are (CUDA when there is one); a long fit saves its progress to
         # ``scratch`` (cifar10-full's), so it continues too (svm.SOLVERS says which do)
         return entry.fit(X, y, Cs, device=device, log=log, state=scratch)
+
     return fit_with_state
 
 
-def _fit_draw(p: _Prepared, per_class: int | None, fit_with_state, draw_seed: int, Cs, scratch) -> dict:
+def _fit_draw(
+    p: _Prepared, per_class: int | None, fit_with_state, draw_seed: int, Cs, scratch
+) -> dict:
     """One class-balanced draw from the pool fitted at every C of ``Cs``, scored on the
     validation and test splits."""
     idx = draw(p.pool_idx, p.y_train, per_class, draw_seed)
     models = fit_with_state(_rows(p.f_train, idx), p.y_train[idx], Cs, scratch)
-    return {"val_acc": svm.accuracies(models, p.f_val, p.y_val).tolist(),
-            "test_acc": svm.accuracies(models, p.f_test, p.y_test).tolist(),
-            "objective": [float(m.objective.sum()) for m in models]}
+    return {
+        "val_acc": svm.accuracies(models, p.f_val, p.y_val).tolist(),
+        "test_acc": svm.accuracies(models, p.f_test, p.y_test).tolist(),
+        "objective": [float(m.objective.sum()) for m in models],
+    }
 
 
 def _fresh_seed(seed: int, draw_index: int, C: float, draws: int) -> int:
@@ -229,7 +290,9 @@ def _fresh_seed(seed: int, draw_index: int, C: float, draws: int) -> int:
     return seed + 100_000 + draws * place + draw_index
 
 
-def ladder_steps(c: float, direction: int, n: int = 3, lo: float = 1e-7, hi: float = 1.0) -> list[float]:
+def ladder_steps(
+    c: float, direction: int, n: int = 3, lo: float = 1e-7, hi: float = 1.0
+) -> list[float]:
     """The next ``n`` values of the 1-2-5 ladder (..., 1e-4, 2e-4, 5e-4, 1e-3, ...) strictly
     below (direction -1) or above (+1) ``c``, within [lo, hi], nearest first."""
     ladder = [m * 10.0**e for e in range(-12, 4) for m in (1, 2, 5)]
@@ -239,8 +302,20 @@ def ladder_steps(c: float, direction: int, n: int = 3, lo: float = 1e-7, hi: flo
     return sorted(x for x in ladder if x > c * (1 + 1e-9))[:n]
 
 
-def run(netD, protocol: Protocol, data_root=None, solver: str = "ours", grid=None, seed: int = 0,
-        device="cpu", cache_dir=None, progress: bool = True, log=print, download: bool = False, extend: bool | None = None) -> dict:
+def run(
+    netD,
+    protocol: Protocol,
+    data_root=None,
+    solver: str = "ours",
+    grid=None,
+    seed: int = 0,
+    device="cpu",
+    cache_dir=None,
+    progress: bool = True,
+    log=print,
+    download: bool = False,
+    extend: bool | None = None,
+) -> dict:
     """Probe ``netD`` (BN population statistics estimated on the protocol's labelled pool)
     with ``protocol``. Returns a summary with the chosen C, the test figures and every draw.
 
@@ -255,7 +330,8 @@ def run(netD, protocol: Protocol, data_root=None, solver: str = "ours", grid=Non
     grid = sorted(protocol.grid if grid is None else grid)
     lo, hi = protocol.grid_range
     start = list(grid)
-    fit_with_state = _fitter(solver, device, log)  # an unknown solver fails here, before any features
+    # an unknown solver fails here, before any features
+    fit_with_state = _fitter(solver, device, log)
     p = _prepare(netD, protocol, data_root, device, cache_dir, progress, download)
     f_train, y_train, f_test = p.f_train, p.y_train, p.f_test
     rec_train, t_features = p.rec_train, p.seconds_features
@@ -266,7 +342,8 @@ def run(netD, protocol: Protocol, data_root=None, solver: str = "ours", grid=Non
 
     # choose C on the validation split; each chunk of C values is one fit per draw (the Gram
     # matrix is shared by the chunk's C), kept in the fit cache under the chunk's values
-    per_C: dict[float, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # C -> per-draw (val error, test acc, objective)
+    # C -> per-draw (val error, test acc, objective)
+    per_C: dict[float, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def select(chunk: list[float]) -> None:
         if protocol.fresh_draws_per_C:
@@ -275,18 +352,37 @@ def run(netD, protocol: Protocol, data_root=None, solver: str = "ours", grid=Non
                 val, test, obj = (np.zeros(protocol.draws) for _ in range(3))
                 for j in range(protocol.draws):
                     s = _fresh_seed(seed, j, c, protocol.draws)
-                    out = fits.get({"fit": "select", "seed": s, "grid": [c]}, functools.partial(fit_draw, s, [c]))
-                    val[j], test[j], obj[j] = 1 - out["val_acc"][0], out["test_acc"][0], out["objective"][0]
-                log(f"  C = {c:g}: validation error over {protocol.draws} fresh draws {np.round(100 * val, 2).tolist()}")
+                    out = fits.get(
+                        {"fit": "select", "seed": s, "grid": [c]},
+                        functools.partial(fit_draw, s, [c]),
+                    )
+                    val[j], test[j], obj[j] = (
+                        1 - out["val_acc"][0],
+                        out["test_acc"][0],
+                        out["objective"][0],
+                    )
+                log(
+                    f"  C = {c:g}: validation error over {protocol.draws} fresh draws"
+                    f" {np.round(100 * val, 2).tolist()}"
+                )
                 per_C[c] = (val, test, obj)
             return
         val, test, obj = (np.zeros((protocol.draws, len(chunk))) for _ in range(3))
         for j in range(protocol.draws):
-            out = fits.get({"fit": "select", "seed": seed + j, "grid": list(chunk)},
-                           functools.partial(fit_draw, seed + j, chunk))
-            val[j], test[j], obj[j] = 1 - np.asarray(out["val_acc"]), out["test_acc"], out["objective"]
-            log(f"  draw {j + 1}/{protocol.draws}: validation error at C {chunk}: {np.round(100 * val[j], 2).tolist()}"
-                + (" (kept from an earlier run)" if out["kept"] else f" ({out['seconds']:.0f} s)"))
+            out = fits.get(
+                {"fit": "select", "seed": seed + j, "grid": list(chunk)},
+                functools.partial(fit_draw, seed + j, chunk),
+            )
+            val[j], test[j], obj[j] = (
+                1 - np.asarray(out["val_acc"]),
+                out["test_acc"],
+                out["objective"],
+            )
+            log(
+                f"  draw {j + 1}/{protocol.draws}: validation error at C {chunk}:"
+                f" {np.round(100 * val[j], 2).tolist()}"
+                + (" (kept from an earlier run)" if out["kept"] else f" ({out['seconds']:.0f} s)")
+            )
         for k, c in enumerate(chunk):
             per_C[c] = (val[:, k], test[:, k], obj[:, k])
 
@@ -296,12 +392,20 @@ def run(netD, protocol: Protocol, data_root=None, solver: str = "ours", grid=Non
         val_err = np.stack([per_C[c][0] for c in grid], 1)
         best = int(np.argmin(val_err.mean(0)))
         edge = -1 if best == 0 else 1 if best == len(grid) - 1 else 0
-        more = ladder_steps(grid[0] if edge < 0 else grid[-1], edge, lo=lo, hi=hi) if extend and edge else []
+        more = (
+            ladder_steps(grid[0] if edge < 0 else grid[-1], edge, lo=lo, hi=hi)
+            if extend and edge
+            else []
+        )
         if not more:
             break
-        log(f"  C = {grid[best]:g} is on the grid's {'lower' if edge < 0 else 'upper'} edge: extending it by {more}")
+        log(
+            f"  C = {grid[best]:g} is on the grid's {'lower' if edge < 0 else 'upper'} edge:"
+            f" extending it by {more}"
+        )
         select(sorted(more))
-    test_acc_per_C = np.stack([per_C[c][1] for c in grid], 1)  # for checking solvers against each other
+    # for checking solvers against each other
+    test_acc_per_C = np.stack([per_C[c][1] for c in grid], 1)
     objectives = np.stack([per_C[c][2] for c in grid], 1)
     C = float(grid[best])
     interior = 0 < best < len(grid) - 1
@@ -311,46 +415,97 @@ def run(netD, protocol: Protocol, data_root=None, solver: str = "ours", grid=Non
         # walked along the grid up to C, each C warm-started from the one before: from w = 0 at
         # a large C, Newton's active sets swing for dozens of steps (measured 24+ on 5,000 images
         # at C = 2e-2, against 4-5 per C on the walk)
-        walk = list(grid[:best + 1])
+        walk = list(grid[: best + 1])
         log(f"  fitting all {p.n_train} training images with C = {C:g} (warm-started along {walk})")
-        out = fits.get({"fit": "all", "C": C, "walk": walk}, lambda scratch: {
-            "test_acc": svm.accuracies(fit_with_state(f_train, y_train, walk, scratch)[-1:], f_test, p.y_test).tolist()})
+        out = fits.get(
+            {"fit": "all", "C": C, "walk": walk},
+            lambda scratch: {
+                "test_acc": svm.accuracies(
+                    fit_with_state(f_train, y_train, walk, scratch)[-1:], f_test, p.y_test
+                ).tolist()
+            },
+        )
         test_acc = out["test_acc"]
-        final_fit = f"all {p.n_train} training images (pool + validation), C = {C:g}, warm-started along the grid up to C"
+        final_fit = (
+            f"all {p.n_train} training images (pool + validation), C = {C:g},"
+            " warm-started along the grid up to C"
+        )
     else:
         # fresh draws with the chosen C, scored on the test split
         test_acc = []
         for j in range(protocol.test_draws):
-            out = fits.get({"fit": "test", "seed": seed + 1000 + j, "C": C},
-                           functools.partial(fit_draw, seed + 1000 + j, [C]))
+            out = fits.get(
+                {"fit": "test", "seed": seed + 1000 + j, "C": C},
+                functools.partial(fit_draw, seed + 1000 + j, [C]),
+            )
             test_acc += out["test_acc"]
-        final_fit = f"{protocol.test_draws} fresh draws of {protocol.per_class} per class from the pool, C = {C:g}"
+        final_fit = (
+            f"{protocol.test_draws} fresh draws of {protocol.per_class} per class from the pool,"
+            f" C = {C:g}"
+        )
     t_svm, kept = fits.seconds, fits.kept
     acc = np.asarray(test_acc)
     value = 100 * (acc if protocol.metric == "accuracy" else 1 - acc)
     return {
-        "protocol": protocol.name, "metric": f"test_{protocol.metric}_pct", "value": float(value.mean()),
-        "std": float(value.std()), "ci95": float(1.96 * value.std()), "per_draw": value.tolist(),
-        "C": C, "grid": list(grid), "C_interior": interior, "grid_rule": (
+        "protocol": protocol.name,
+        "metric": f"test_{protocol.metric}_pct",
+        "value": float(value.mean()),
+        "std": float(value.std()),
+        "ci95": float(1.96 * value.std()),
+        "per_draw": value.tolist(),
+        "C": C,
+        "grid": list(grid),
+        "C_interior": interior,
+        "grid_rule": (
             f"started at {start}, extended by 1-2-5 steps while C was on an edge, "
-            f"within {lo:g}..{hi:g}" if extend else "fixed (not extended)"),
+            f"within {lo:g}..{hi:g}"
+            if extend
+            else "fixed (not extended)"
+        ),
         "val_error_pct_per_C": (100 * val_err.mean(0)).tolist(),
-        "objective_per_C": objectives.mean(0).tolist(), "test_acc_pct_per_C": (100 * test_acc_per_C.mean(0)).tolist(),
-        "draws": protocol.draws, "test_draws": protocol.test_draws, "per_class": protocol.per_class,
-        "draw_seeds": (f"selection: fresh draws for every C (seed {seed} + 100000 + {protocol.draws} x round(1000 (log10 C + 12)) + draw)"
-                       if protocol.fresh_draws_per_C else f"selection {seed}..{seed + protocol.draws - 1}, the same draws for every C")
-        + f", test {seed + 1000}..{seed + 999 + protocol.test_draws} (numpy default_rng, fresh test draws)",
-        "val_size": protocol.val_size, "split": f"sklearn.utils.shuffle(random_state={protocol.split_seed}); first {protocol.val_size} validate",
-        "bn_stats": rec_train["bn_stats"], "feature_dim": rec_train["feature_dim"], "solver": solver,
-        "dataset": protocol.dataset, "test_split": protocol.test_split, "n_test": len(p.y_test),
-        "final_fit": final_fit, "seconds_features": t_features, "seconds_svm": t_svm, "fits_kept": kept,
+        "objective_per_C": objectives.mean(0).tolist(),
+        "test_acc_pct_per_C": (100 * test_acc_per_C.mean(0)).tolist(),
+        "draws": protocol.draws,
+        "test_draws": protocol.test_draws,
+        "per_class": protocol.per_class,
+        "draw_seeds": (
+            f"selection: fresh draws for every C (seed {seed} + 100000 + {protocol.draws} x"
+            " round(1000 (log10 C + 12)) + draw)"
+            if protocol.fresh_draws_per_C
+            else f"selection {seed}..{seed + protocol.draws - 1}, the same draws for every C"
+        )
+        + f", test {seed + 1000}..{seed + 999 + protocol.test_draws} (numpy default_rng, fresh"
+        " test draws)",
+        "val_size": protocol.val_size,
+        "split": f"sklearn.utils.shuffle(random_state={protocol.split_seed}); first"
+        f" {protocol.val_size} validate",
+        "bn_stats": rec_train["bn_stats"],
+        "feature_dim": rec_train["feature_dim"],
+        "solver": solver,
+        "dataset": protocol.dataset,
+        "test_split": protocol.test_split,
+        "n_test": len(p.y_test),
+        "final_fit": final_fit,
+        "seconds_features": t_features,
+        "seconds_svm": t_svm,
+        "fits_kept": kept,
         "seconds_per_fit": fits.seconds_per_fit,
         "peak_rss_gib": _peak_rss_gib(),
     }
 
 
-def single_draw(netD, protocol: Protocol, C: float, draw_seed: int = 0, data_root=None, solver: str = "ours", device="cpu",
-                cache_dir=None, progress: bool = True, log=print) -> dict:
+def single_draw(
+    netD,
+    protocol: Protocol,
+    C: float,
+    draw_seed: int = 0,
+    data_root=None,
+    solver: str = "ours",
+    device="cpu",
+    cache_dir=None,
+    progress: bool = True,
+    log=print,
+) -> dict:
     """A cheap, declared probe for comparing checkpoints of one run (the probe curve): one
     class-balanced draw of the protocol (its first selection draw by default) fitted at one
     fixed C, scored on the whole validation and test splits. Same features, BN statistics,
@@ -358,18 +513,33 @@ def single_draw(netD, protocol: Protocol, C: float, draw_seed: int = 0, data_roo
     fit_with_state = _fitter(solver, device, log)
     p = _prepare(netD, protocol, data_root, device, cache_dir, progress, download=False)
     fits = _fit_cache(p, protocol, solver, device, cache_dir)
-    out = fits.get({"fit": "single", "seed": draw_seed, "C": C},
-                   functools.partial(_fit_draw, p, protocol.per_class, fit_with_state, draw_seed, [C]))
-    return {"protocol": protocol.name, "dataset": protocol.dataset, "per_class": protocol.per_class, "C": C, "draw_seed": draw_seed,
-            "val_accuracy_pct": 100 * out["val_acc"][0], "test_accuracy_pct": 100 * out["test_acc"][0],
-            "objective": out["objective"][0], "bn_stats": p.rec_train["bn_stats"], "feature_dim": p.rec_train["feature_dim"],
-            "solver": solver, "n_test": len(p.y_test), "seconds_features": p.seconds_features, "seconds_svm": fits.seconds,
-            "fit_kept": bool(fits.kept)}
+    out = fits.get(
+        {"fit": "single", "seed": draw_seed, "C": C},
+        functools.partial(_fit_draw, p, protocol.per_class, fit_with_state, draw_seed, [C]),
+    )
+    return {
+        "protocol": protocol.name,
+        "dataset": protocol.dataset,
+        "per_class": protocol.per_class,
+        "C": C,
+        "draw_seed": draw_seed,
+        "val_accuracy_pct": 100 * out["val_acc"][0],
+        "test_accuracy_pct": 100 * out["test_acc"][0],
+        "objective": out["objective"][0],
+        "bn_stats": p.rec_train["bn_stats"],
+        "feature_dim": p.rec_train["feature_dim"],
+        "solver": solver,
+        "n_test": len(p.y_test),
+        "seconds_features": p.seconds_features,
+        "seconds_svm": fits.seconds,
+        "fit_kept": bool(fits.kept),
+    }
 
 
 class FitCache:
     """Each finished fit's figures (accuracies, objectives, seconds; not its weights) on disk,
-    keyed on the features, the solver and its code, the draw and the grid: an interrupted protocol resumes at
+    keyed on the features, the solver and its code, the draw and the grid: an interrupted protocol
+    resumes at
     the fit it was in (scikit-learn's 10 cifar10-400 draws take hours), and a rerun refits nothing.
     ``compute`` gets a scratch path where a long fit may save its own progress (our primal
     solver does, after every Newton step) and continue from it; the seconds an interrupted run
@@ -386,7 +556,8 @@ class FitCache:
         path = self.dir / f"{cache.key({**self.base, **what})}.json"
         scratch = path.with_suffix(".partial.npz")  # where a long fit saves its progress
 
-        spent = scratch.with_suffix(".seconds")  # seconds of interrupted runs, while the scratch file holds their work
+        # seconds of interrupted runs, while the scratch file holds their work
+        spent = scratch.with_suffix(".seconds")
 
         def timed():
             self.dir.mkdir(parents=True, exist_ok=True)  # for the scratch file, before the record
@@ -404,7 +575,9 @@ class FitCache:
         scratch.unlink(missing_ok=True)
         spent.unlink(missing_ok=True)
         self.seconds += out["seconds"]
-        self.seconds_per_fit[" ".join(f"{k} {v}" for k, v in what.items() if k != "grid")] = out["seconds"]
+        self.seconds_per_fit[" ".join(f"{k} {v}" for k, v in what.items() if k != "grid")] = out[
+            "seconds"
+        ]
         self.kept += kept
         return {**out, "kept": kept}
 
@@ -422,27 +595,61 @@ def _peak_rss_gib() -> float | None:
 def _rows(f: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """f[idx], as a view where idx is a run of consecutive rows (the whole pool), else a copy."""
     if len(idx) and idx[-1] - idx[0] + 1 == len(idx) and np.all(np.diff(idx) == 1):
-        return f[idx[0]:idx[-1] + 1]
+        return f[idx[0] : idx[-1] + 1]
     return f[idx]
 
 
-def run_with_control(variant, netD, protocol: Protocol, control: bool = True, control_seed: int = 0, label: str = "",
-                     **kw) -> list[dict]:
+def run_with_control(
+    variant,
+    netD,
+    protocol: Protocol,
+    control: bool = True,
+    control_seed: int = 0,
+    label: str = "",
+    **kw,
+) -> list[dict]:
     """The measured row, the random-init control row (same architecture, same protocol), and the
     paper's rows, as tidy dicts carrying every setting that changes a number."""
     log = kw.get("log", print)
-    common = {**runtime.provenance(), "variant": variant.name, "device": str(kw.get("device", "cpu"))}
+    common = {
+        **runtime.provenance(),
+        "variant": variant.name,
+        "device": str(kw.get("device", "cpu")),
+    }
     rows = []
     log(f"{protocol.name}: probing {label or variant.name}")
-    rows.append({**common, "weights": label or "checkpoint", "source": "measured", **run(netD, protocol, **kw)})
+    rows.append(
+        {
+            **common,
+            "weights": label or "checkpoint",
+            "source": "measured",
+            **run(netD, protocol, **kw),
+        }
+    )
     if control:
         _, random_D = nets.build(variant, seed=control_seed)
         log(f"{protocol.name}: probing the random-init control (seed {control_seed})")
-        rows.append({**common, "weights": f"random init (seed {control_seed})", "source": "measured (control)",
-                     **run(random_D, protocol, **kw)})
+        rows.append(
+            {
+                **common,
+                "weights": f"random init (seed {control_seed})",
+                "source": "measured (control)",
+                **run(random_D, protocol, **kw),
+            }
+        )
     for method, value, spread in PAPER_ROWS.get(protocol.name, []):
-        rows.append({"variant": method, "weights": "", "source": "quoted from the paper (PROTOCOL.md §6), not measured",
-                     "protocol": protocol.name, "metric": rows[0]["metric"], "value": value, "std": None, "ci95": spread})
+        rows.append(
+            {
+                "variant": method,
+                "weights": "",
+                "source": "quoted from the paper (PROTOCOL.md §6), not measured",
+                "protocol": protocol.name,
+                "metric": rows[0]["metric"],
+                "value": value,
+                "std": None,
+                "ci95": spread,
+            }
+        )
     return rows
 
 
@@ -451,30 +658,94 @@ def compare_solvers(netD, protocol: Protocol, **kw) -> dict:
     scikit-learn's LinearSVC: the speed ratio of the SVM work and their agreement at every C."""
     ours = run(netD, protocol, solver="ours", **kw)
     ref = run(netD, protocol, solver="sklearn", **kw)
-    rel = np.abs(np.subtract(ours["objective_per_C"], ref["objective_per_C"])) / np.abs(ref["objective_per_C"])
+    rel = np.abs(np.subtract(ours["objective_per_C"], ref["objective_per_C"])) / np.abs(
+        ref["objective_per_C"]
+    )
     acc = np.abs(np.subtract(ours["test_acc_pct_per_C"], ref["test_acc_pct_per_C"]))
     return {
-        "protocol": protocol.name, "draws": protocol.draws, "test_draws": protocol.test_draws, "grid": ours["grid"],
-        "feature_dim": ours["feature_dim"], "seconds_ours": ours["seconds_svm"], "seconds_sklearn": ref["seconds_svm"],
+        "protocol": protocol.name,
+        "draws": protocol.draws,
+        "test_draws": protocol.test_draws,
+        "grid": ours["grid"],
+        "feature_dim": ours["feature_dim"],
+        "seconds_ours": ours["seconds_svm"],
+        "seconds_sklearn": ref["seconds_svm"],
         "speed_ratio": ref["seconds_svm"] / ours["seconds_svm"],
-        # each fit's seconds (a selection draw over the grid, or a test draw at the chosen C): where the ratio comes from
-        "seconds_per_fit_ours": ours["seconds_per_fit"], "seconds_per_fit_sklearn": ref["seconds_per_fit"],
-        "objective_ours_per_C": ours["objective_per_C"], "objective_sklearn_per_C": ref["objective_per_C"],
-        "objective_rel_diff_per_C": rel.tolist(), "max_objective_rel_diff": float(rel.max()),
-        "test_acc_ours_per_C": ours["test_acc_pct_per_C"], "test_acc_sklearn_per_C": ref["test_acc_pct_per_C"],
-        "max_test_acc_diff_points": float(acc.max()), "C_ours": ours["C"], "C_sklearn": ref["C"],
-        "value_ours": ours["value"], "value_sklearn": ref["value"], "metric": ours["metric"],
+        # each fit's seconds (a selection draw over the grid, or a test draw at the chosen
+        # C): where the ratio comes from
+        "seconds_per_fit_ours": ours["seconds_per_fit"],
+        "seconds_per_fit_sklearn": ref["seconds_per_fit"],
+        "objective_ours_per_C": ours["objective_per_C"],
+        "objective_sklearn_per_C": ref["objective_per_C"],
+        "objective_rel_diff_per_C": rel.tolist(),
+        "max_objective_rel_diff": float(rel.max()),
+        "test_acc_ours_per_C": ours["test_acc_pct_per_C"],
+        "test_acc_sklearn_per_C": ref["test_acc_pct_per_C"],
+        "max_test_acc_diff_points": float(acc.max()),
+        "C_ours": ours["C"],
+        "C_sklearn": ref["C"],
+        "value_ours": ours["value"],
+        "value_sklearn": ref["value"],
+        "metric": ours["metric"],
         # seconds are each fit's own, measured when it ran; fits kept from an interrupted earlier
         # run of the same command count with the seconds they took then
-        "fits_kept_ours": ours["fits_kept"], "fits_kept_sklearn": ref["fits_kept"],
+        "fits_kept_ours": ours["fits_kept"],
+        "fits_kept_sklearn": ref["fits_kept"],
         "peak_rss_gib": _peak_rss_gib(),
     }
 
 
-ROW_FIELDS = ["time", "protocol", "variant", "weights", "source", "metric", "value", "std", "ci95", "C", "C_interior", "grid",
-              "draws", "test_draws",
-              "per_class", "val_size", "split", "draw_seeds", "bn_stats", "feature_dim", "solver", "dataset", "n_test", "device",
-              "checkpoint", "final_fit", "dcgan_bench", "git_revision", "seconds_features", "seconds_svm", "fits_kept", "peak_rss_gib"]
+def describe_comparison(r: dict) -> str:
+    """One line for a person: the speed ratio and the agreement of ``compare_solvers``' result."""
+    kept = ""
+    if r["fits_kept_ours"] or r["fits_kept_sklearn"]:
+        kept = (
+            f" ({r['fits_kept_ours']} + {r['fits_kept_sklearn']} fits kept from an interrupted"
+            " earlier run, with their own seconds)"
+        )
+    return (
+        f"{r['protocol']}, {r['draws']} draw(s) x {len(r['grid'])} C + {r['test_draws']} test"
+        f" draw(s), {r['feature_dim']} dims: ours {r['seconds_ours']:.1f} s, scikit-learn"
+        f" {r['seconds_sklearn']:.1f} s, ratio {r['speed_ratio']:.1f}x; objective within"
+        f" {r['max_objective_rel_diff']:.1e} relative, test accuracy within"
+        f" {r['max_test_acc_diff_points']:.2f} points at every C{kept}; written to {r['json']}"
+    )
+
+
+ROW_FIELDS = [
+    "time",
+    "protocol",
+    "variant",
+    "weights",
+    "source",
+    "metric",
+    "value",
+    "std",
+    "ci95",
+    "C",
+    "C_interior",
+    "grid",
+    "draws",
+    "test_draws",
+    "per_class",
+    "val_size",
+    "split",
+    "draw_seeds",
+    "bn_stats",
+    "feature_dim",
+    "solver",
+    "dataset",
+    "n_test",
+    "device",
+    "checkpoint",
+    "final_fit",
+    "dcgan_bench",
+    "git_revision",
+    "seconds_features",
+    "seconds_svm",
+    "fits_kept",
+    "peak_rss_gib",
+]
 
 
 def write_rows(rows: list[dict], out_dir) -> tuple[Path, Path]:
@@ -488,13 +759,42 @@ def table(rows: list[dict]):
     import pandas as pd
 
     df = pd.DataFrame(rows)
-    cols = [c for c in ("protocol", "variant", "weights", "source", "metric", "value", "std", "ci95", "C", "draws", "test_draws") if c in df]
+    cols = [
+        c
+        for c in (
+            "protocol",
+            "variant",
+            "weights",
+            "source",
+            "metric",
+            "value",
+            "std",
+            "ci95",
+            "C",
+            "draws",
+            "test_draws",
+        )
+        if c in df
+    ]
     return df[cols]
 
 
-def export_features(ckpt, dataset: str, out, split: str = "train", data_root=None, data_options: dict | None = None,
-                    bn_stats: str = "pool", bn_pool: str | None = None, batch_size: int = 500, float16: bool = False,
-                    cache_dir=None, device="auto", force: bool = False, progress: bool = True) -> dict:
+def export_features(
+    ckpt,
+    dataset: str,
+    out,
+    split: str = "train",
+    data_root=None,
+    data_options: dict | None = None,
+    bn_stats: str = "pool",
+    bn_pool: str | None = None,
+    batch_size: int = 500,
+    float16: bool = False,
+    cache_dir=None,
+    device="auto",
+    force: bool = False,
+    progress: bool = True,
+) -> dict:
     """The `dcgan features` command's work: D's features of a split into an .npy. BN statistics
     (``bn_stats="pool"``) come from ``bn_pool`` ("DATASET:SPLIT"), by default the labelled pool
     the probe uses for this dataset, so these are the very features `dcgan probe` fits."""
@@ -503,11 +803,16 @@ def export_features(ckpt, dataset: str, out, split: str = "train", data_root=Non
     device = runtime.pick_device(device)
     v, _, netD, state = checkpoint.load_models(ckpt, device)
     if bn_stats == "running" and state.get("bn_stats") == "none":
-        raise UserError(f"{ckpt} has no BN running statistics (imported weights); use --bn-stats pool")
+        raise UserError(
+            f"{ckpt} has no BN running statistics (imported weights); use --bn-stats pool"
+        )
     opts = data_options or {}
     images = data.load(dataset, split, data_root, **opts)
     if images.image_size != v.image_size:
-        raise UserError(f"{dataset}/{split} images are {images.image_size} px but {v.name} takes {v.image_size} px")
+        raise UserError(
+            f"{dataset}/{split} images are {images.image_size} px but {v.name} takes"
+            f" {v.image_size} px"
+        )
     pool = None
     protocol = protocol_for(dataset)
     if bn_stats == "pool" and bn_pool is None and protocol is not None:
@@ -515,13 +820,36 @@ def export_features(ckpt, dataset: str, out, split: str = "train", data_root=Non
         pool = labelled_pool(protocol, train)
     elif bn_stats == "pool":
         pool_name, _, pool_split = (bn_pool or f"{dataset}:train").partition(":")
-        pool = images if (pool_name, pool_split or "train") == (dataset, split) else data.load(
-            pool_name, pool_split or "train", data_root, **(opts if pool_name == dataset else {}))
-    feats, record = features.cached_features(netD, images, pool, bn_stats, cache_dir, batch_size, device,
-                                             np.float16 if float16 else np.float32, progress=progress)
+        pool = (
+            images
+            if (pool_name, pool_split or "train") == (dataset, split)
+            else data.load(
+                pool_name,
+                pool_split or "train",
+                data_root,
+                **(opts if pool_name == dataset else {}),
+            )
+        )
+    feats, record = features.cached_features(
+        netD,
+        images,
+        pool,
+        bn_stats,
+        cache_dir,
+        batch_size,
+        device,
+        np.float16 if float16 else np.float32,
+        progress=progress,
+    )
     with atomic.replacing(out) as tmp:
         np.save(tmp, np.asarray(feats))
-    return {"out": str(out), "shape": list(feats.shape), "variant": v.name, "checkpoint": str(checkpoint.resolve(ckpt)), **record}
+    return {
+        "out": str(out),
+        "shape": list(feats.shape),
+        "variant": v.name,
+        "checkpoint": str(checkpoint.resolve(ckpt)),
+        **record,
+    }
 
 
 def parse_grid(text: str | None) -> tuple[list[float] | None, bool | None]:
@@ -534,16 +862,36 @@ def parse_grid(text: str | None) -> tuple[list[float] | None, bool | None]:
     try:
         grid = [float(c) for c in text.split(",")]
     except ValueError:
-        raise UserError(f"--grid must be 'paper' or comma-separated numbers, e.g. 1e-4,1e-3; got {text!r}") from None
+        raise UserError(
+            f"--grid must be 'paper' or comma-separated numbers, e.g. 1e-4,1e-3; got {text!r}"
+        ) from None
     if not all(c > 0 and np.isfinite(c) for c in grid):
         raise UserError(f"--grid values must be positive numbers; got {text!r}")
     return grid, False
 
 
-def probe_weights(protocols: str, ckpt=None, random_init: str | None = None, draws=None, test_draws=None, val_size=None,
-                  per_class=None, grid: str | None = None, solver: str = "ours", seed: int = 0, control: bool = True,
-                  control_seed: int = 0, compare_sklearn: bool = False, data_root=None, download: bool = False,
-                  out_dir="results/probe", cache_dir=None, device="auto", progress: bool = True, log=print) -> dict:
+def probe_weights(
+    protocols: str,
+    ckpt=None,
+    random_init: str | None = None,
+    draws=None,
+    test_draws=None,
+    val_size=None,
+    per_class=None,
+    grid: str | None = None,
+    solver: str = "ours",
+    seed: int = 0,
+    control: bool = True,
+    control_seed: int = 0,
+    compare_sklearn: bool = False,
+    data_root=None,
+    download: bool = False,
+    out_dir="results/probe",
+    cache_dir=None,
+    device="auto",
+    progress: bool = True,
+    log=print,
+) -> dict:
     """The `dcgan probe` command's work: a checkpoint's D (or a random-init one of
     ``random_init``) probed with each protocol of ``protocols`` (comma-separated), beside its
     random-init control and the paper's rows, written to ``out_dir``; or, with
@@ -559,12 +907,25 @@ def probe_weights(protocols: str, ckpt=None, random_init: str | None = None, dra
         label = str(checkpoint.resolve(ckpt))
     else:
         raise UserError("give --ckpt CKPT (or --random-init VARIANT for an untrained D)")
-    chosen = [get(name.strip(), draws=draws, test_draws=test_draws, val_size=val_size, per_class=per_class)
-              for name in protocols.split(",")]
+    chosen = [
+        get(
+            name.strip(), draws=draws, test_draws=test_draws, val_size=val_size, per_class=per_class
+        )
+        for name in protocols.split(",")
+    ]
     grid, extend = parse_grid(grid)
     out_dir = Path(out_dir)
     check_writable_dir(out_dir, f"cannot write rows to --out-dir {out_dir}")  # before hours of fits
-    kw = dict(data_root=data_root, grid=grid, extend=extend, seed=seed, device=device, cache_dir=cache_dir, progress=progress, log=log)
+    kw = dict(
+        data_root=data_root,
+        grid=grid,
+        extend=extend,
+        seed=seed,
+        device=device,
+        cache_dir=cache_dir,
+        progress=progress,
+        log=log,
+    )
     if compare_sklearn:
         if len(chosen) != 1:
             raise UserError("--compare-sklearn takes one protocol")
@@ -576,10 +937,23 @@ def probe_weights(protocols: str, ckpt=None, random_init: str | None = None, dra
         path.write_text(json.dumps(result, indent=1))
         return {**result, "json": str(path)}
     rows = []
-    name = (f"{Path(ckpt).name}" + (" (released weights)" if "released" in state else "")) if ckpt else label
+    name = (
+        (f"{Path(ckpt).name}" + (" (released weights)" if "released" in state else ""))
+        if ckpt
+        else label
+    )
     for protocol in chosen:
-        rows += run_with_control(v, netD, protocol, control=control, control_seed=control_seed, label=name, download=download,
-                                 solver=solver, **kw)
+        rows += run_with_control(
+            v,
+            netD,
+            protocol,
+            control=control,
+            control_seed=control_seed,
+            label=name,
+            download=download,
+            solver=solver,
+            **kw,
+        )
     for row in rows:
         row.setdefault("checkpoint", label)
     json_path, csv_path = write_rows(rows, out_dir)

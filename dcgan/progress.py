@@ -46,5 +46,13 @@ def bar(iterable=None, *, total: int | None = None, stream=None, **kw):
     left = (total or 0) - kw.get("initial", 0)
     # print every `left / LINES` iterations, whatever the time: a fixed count of lines per bar
     # (a huge maxinterval keeps tqdm's monitor thread from switching to every iteration)
-    return tqdm(iterable, total=total, file=_Lines(stream), ncols=100, mininterval=0, maxinterval=float("inf"),
-                miniters=max(1, left // LINES) if left > 0 else 1, **kw)
+    return tqdm(
+        iterable,
+        total=total,
+        file=_Lines(stream),
+        ncols=100,
+        mininterval=0,
+        maxinterval=float("inf"),
+        miniters=max(1, left // LINES) if left > 0 else 1,
+        **kw,
+    )

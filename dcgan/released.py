@@ -41,7 +41,10 @@ def expected_shards(v: variants.Variant) -> dict[str, list[tuple[str, tuple[int,
     netG, netD = nets.Generator(v), nets.Discriminator(v)
     out = {}
     for part, net in (("gen", netG), ("discrim", netD)):
-        out[part] = [(name, tuple(reversed(p.shape)) if p.dim() == 2 else tuple(p.shape)) for name, p in net.named_parameters()]
+        out[part] = [
+            (name, tuple(reversed(p.shape)) if p.dim() == 2 else tuple(p.shape))
+            for name, p in net.named_parameters()
+        ]
     return out
 
 
@@ -57,15 +60,26 @@ def to_torch(array: np.ndarray) -> torch.Tensor:
 
 def find_shards(folder: Path) -> tuple[int, dict[str, dict[int, Path]]]:
     if not folder.is_dir():
-        raise UserError(f"{folder} is not a folder; give the released model folder (e.g. dcgan_code/models/svhn_unsup_...)")
+        raise UserError(
+            f"{folder} is not a folder; give the released model folder (e.g."
+            " dcgan_code/models/svhn_unsup_...)"
+        )
     found: dict[int, dict[str, dict[int, Path]]] = {}
     for p in folder.iterdir():
         if m := _SHARD.match(p.name):
-            found.setdefault(int(m.group(1)), {"gen": {}, "discrim": {}})[m.group(2)][int(m.group(3))] = p
+            found.setdefault(int(m.group(1)), {"gen": {}, "discrim": {}})[m.group(2)][
+                int(m.group(3))
+            ] = p
     if not found:
-        raise UserError(f"no N_gen_params.jl_NN.npy / N_discrim_params.jl_NN.npy shards in {folder}; is it a dcgan_code model folder?")
+        raise UserError(
+            f"no N_gen_params.jl_NN.npy / N_discrim_params.jl_NN.npy shards in {folder}; is it a"
+            " dcgan_code model folder?"
+        )
     if len(found) > 1:
-        raise UserError(f"{folder} holds several checkpoints ({', '.join(map(str, sorted(found)))}); copy one checkpoint's shards into a folder of its own")
+        raise UserError(
+            f"{folder} holds several checkpoints ({', '.join(map(str, sorted(found)))}); copy one"
+            " checkpoint's shards into a folder of its own"
+        )
     number, shards = next(iter(found.items()))
     return number, shards
 
@@ -74,11 +88,16 @@ def _shape(path: Path) -> tuple[int, ...]:
     try:
         return tuple(np.load(path, mmap_mode="r", allow_pickle=False).shape)
     except Exception as e:
-        raise UserError(f"{path} is not a readable .npy array ({type(e).__name__}: {e}); copy it again from dcgan_code") from None
+        raise UserError(
+            f"{path} is not a readable .npy array ({type(e).__name__}: {e}); copy it again from"
+            " dcgan_code"
+        ) from None
 
 
-def recognise(number: int, shards: dict[str, dict[int, Path]]) -> tuple[variants.Variant, list[str]]:
-    """The released variant whose layout fits every present shard, and the names of the missing ones."""
+def recognise(
+    number: int, shards: dict[str, dict[int, Path]]
+) -> tuple[variants.Variant, list[str]]:
+    """The released variant whose layout fits every present shard, and the missing shards."""
     shapes = {part: {i: _shape(p) for i, p in files.items()} for part, files in shards.items()}
     best = None
     for name in RELEASED_VARIANTS:
@@ -93,14 +112,19 @@ def recognise(number: int, shards: dict[str, dict[int, Path]]) -> tuple[variants
                 elif shapes[part][i] != shape:
                     misfits.append(f"{fname} is {shapes[part][i]}, expected {shape}")
             extra = sorted(set(shapes[part]) - set(range(1, len(expected) + 1)))
-            misfits += [f"{number}_{part}_params.jl_{i:02d}.npy is not part of {name}" for i in extra]
+            misfits += [
+                f"{number}_{part}_params.jl_{i:02d}.npy is not part of {name}" for i in extra
+            ]
         if not misfits:
             return v, missing
         score = len(misfits)
         if best is None or score < best[0]:
             best = (score, name, misfits)
     _, name, misfits = best
-    raise UserError(f"the shards fit no released model; closest is {name}: {'; '.join(misfits[:4])}{' ...' if len(misfits) > 4 else ''}")
+    raise UserError(
+        f"the shards fit no released model; closest is {name}:"
+        f" {'; '.join(misfits[:4])}{' ...' if len(misfits) > 4 else ''}"
+    )
 
 
 def import_folder(folder: str | Path) -> dict:
@@ -109,7 +133,10 @@ def import_folder(folder: str | Path) -> dict:
     number, shards = find_shards(folder)
     v, missing = recognise(number, shards)
     if missing:
-        raise UserError(f"{folder} is incomplete for {v.name}: missing {', '.join(missing)}; copy them from dcgan_code's models/ folder")
+        raise UserError(
+            f"{folder} is incomplete for {v.name}: missing {', '.join(missing)}; copy them from"
+            " dcgan_code's models/ folder"
+        )
     netG, netD = nets.Generator(v), nets.Discriminator(v)
     layout = expected_shards(v)
     digests = {}
@@ -125,12 +152,17 @@ def import_folder(folder: str | Path) -> dict:
                 digests[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
     return {
         "variant": v.to_dict(),
-        "netG": netG.state_dict(), "netD": netD.state_dict(),
+        "netG": netG.state_dict(),
+        "netD": netD.state_dict(),
         "step": number,
         # no running statistics exist in the files: the BN buffers above are placeholders
         "bn_stats": "none",
-        "released": {"folder": str(folder.resolve()), "checkpoint": number, "source": "Newmu/dcgan_code models/ (MIT licence)",
-                     "sha256": digests},
+        "released": {
+            "folder": str(folder.resolve()),
+            "checkpoint": number,
+            "source": "Newmu/dcgan_code models/ (MIT licence)",
+            "sha256": digests,
+        },
     }
 
 

@@ -59,7 +59,9 @@ def _kind(row: dict) -> str:
 def probe_table(rows: list[dict], columns: dict[str, str], extra_dim: bool = True) -> pd.DataFrame:
     """One line per model; for each protocol in ``columns`` (protocol -> column title) the mean
     and its spread (1.96 std where measured, the paper's ± where quoted)."""
-    rows = results.newest([r for r in rows if r.get("protocol") in columns], lambda r: (_model(r), r["protocol"]))
+    rows = results.newest(
+        [r for r in rows if r.get("protocol") in columns], lambda r: (_model(r), r["protocol"])
+    )
     lines: dict[str, dict] = {}
     for r in rows:
         line = lines.setdefault(_model(r), {"model": _model(r), "source": _kind(r)})
@@ -74,13 +76,20 @@ def probe_table(rows: list[dict], columns: dict[str, str], extra_dim: bool = Tru
             line["source"] = "measured"
     order = {"measured": 0, "not measured": 0, "control": 1, "paper (quoted, not measured)": 2}
     df = pd.DataFrame(sorted(lines.values(), key=lambda d: order[d["source"]]))
-    cols = ["model"] + [c for t in columns.values() for c in (t, f"{t} ±")] + (["max # of features units"] if extra_dim else []) + ["source"]
+    cols = (
+        ["model"]
+        + [c for t in columns.values() for c in (t, f"{t} ±")]
+        + (["max # of features units"] if extra_dim else [])
+        + ["source"]
+    )
     return df.reindex(columns=cols + (["note"] if "note" in df else []))
 
 
 def table1(rows: list[dict]) -> pd.DataFrame:
     """The paper's Table 1: CIFAR-10 accuracy with the full training set and with 400 per class."""
-    return probe_table(rows, {"cifar10-full": "Accuracy", "cifar10-400": "Accuracy (400 per class)"})
+    return probe_table(
+        rows, {"cifar10-full": "Accuracy", "cifar10-400": "Accuracy (400 per class)"}
+    )
 
 
 def table2(rows: list[dict]) -> pd.DataFrame:
@@ -91,24 +100,81 @@ def table2(rows: list[dict]) -> pd.DataFrame:
 def generative_table(rows: list[dict]) -> pd.DataFrame:
     """One line per checkpoint and metric; rows that could not be computed say why."""
     rows = results.newest(rows, lambda r: (r.get("checkpoint"), r.get("metric")))
-    out = [{"model": _model({**r, "weights": r.get("weights", "")}), "checkpoint": r.get("checkpoint"), "metric": r.get("metric"),
-            "value": _num(r.get("value")), "std": _num(r.get("std")), "n_fake": r.get("n_fake"), "n_real": r.get("n_real"),
-            "reference": r.get("reference"), "note": r.get("note") or ""} for r in rows]
-    return pd.DataFrame(out).reindex(columns=["model", "checkpoint", "metric", "value", "std", "n_fake", "n_real", "reference", "note"])
+    out = [
+        {
+            "model": _model({**r, "weights": r.get("weights", "")}),
+            "checkpoint": r.get("checkpoint"),
+            "metric": r.get("metric"),
+            "value": _num(r.get("value")),
+            "std": _num(r.get("std")),
+            "n_fake": r.get("n_fake"),
+            "n_real": r.get("n_real"),
+            "reference": r.get("reference"),
+            "note": r.get("note") or "",
+        }
+        for r in rows
+    ]
+    return pd.DataFrame(out).reindex(
+        columns=[
+            "model",
+            "checkpoint",
+            "metric",
+            "value",
+            "std",
+            "n_fake",
+            "n_real",
+            "reference",
+            "note",
+        ]
+    )
 
 
 def throughput_table(rows: list[dict]) -> pd.DataFrame:
-    rows = results.newest(rows, lambda r: (r.get("variant"), r.get("device_name"), r.get("stage"), r.get("batch_size")))
+    rows = results.newest(
+        rows,
+        lambda r: (r.get("variant"), r.get("device_name"), r.get("stage"), r.get("batch_size")),
+    )
     out = []
     for r in rows:
         fraction = _num(r.get("peak_fraction"))
-        out.append({"variant": r.get("variant"), "device": r.get("device_name"), "stage": r.get("stage"),
-                    "items/s": _num(r.get("items_per_s")), "min": _num(r.get("items_per_s_min")), "max": _num(r.get("items_per_s_max")),
-                    "unit": r.get("unit"), "× reference": _num(r.get("ratio_to_reference")), "× eager": _num(r.get("ratio_to_eager")), "GFLOP/item": _num(r.get("gflops_per_item")),
-                    "TFLOP/s": _num(r.get("tflops_achieved")), "% of peak": 100 * fraction if fraction is not None else None,
-                    "peak memory MiB": _num(r.get("peak_memory_mb")), "batch": r.get("batch_size"), "note": r.get("note", "")})
-    return pd.DataFrame(out).reindex(columns=["variant", "device", "stage", "items/s", "min", "max", "unit", "× reference", "× eager",
-                                              "GFLOP/item", "TFLOP/s", "% of peak", "peak memory MiB", "batch", "note"])
+        out.append(
+            {
+                "variant": r.get("variant"),
+                "device": r.get("device_name"),
+                "stage": r.get("stage"),
+                "items/s": _num(r.get("items_per_s")),
+                "min": _num(r.get("items_per_s_min")),
+                "max": _num(r.get("items_per_s_max")),
+                "unit": r.get("unit"),
+                "× reference": _num(r.get("ratio_to_reference")),
+                "× eager": _num(r.get("ratio_to_eager")),
+                "GFLOP/item": _num(r.get("gflops_per_item")),
+                "TFLOP/s": _num(r.get("tflops_achieved")),
+                "% of peak": 100 * fraction if fraction is not None else None,
+                "peak memory MiB": _num(r.get("peak_memory_mb")),
+                "batch": r.get("batch_size"),
+                "note": r.get("note", ""),
+            }
+        )
+    return pd.DataFrame(out).reindex(
+        columns=[
+            "variant",
+            "device",
+            "stage",
+            "items/s",
+            "min",
+            "max",
+            "unit",
+            "× reference",
+            "× eager",
+            "GFLOP/item",
+            "TFLOP/s",
+            "% of peak",
+            "peak memory MiB",
+            "batch",
+            "note",
+        ]
+    )
 
 
 def display(df: pd.DataFrame) -> pd.DataFrame:
@@ -120,15 +186,19 @@ def display(df: pd.DataFrame) -> pd.DataFrame:
         if f"{col} ±" in df.columns:
             out[col] = [_pm(v, s) for v, s in zip(df[col], df[f"{col} ±"], strict=True)]
         elif df[col].dtype.kind == "f":
-            whole = all(_num(v) is None or float(v).is_integer() for v in df[col])  # e.g. feature counts beside empty cells
-            out[col] = ["" if _num(v) is None else (f"{int(v)}" if whole else _short(v)) for v in df[col]]
+            # e.g. feature counts beside empty cells
+            whole = all(_num(v) is None or float(v).is_integer() for v in df[col])
+            out[col] = [
+                "" if _num(v) is None else (f"{int(v)}" if whole else _short(v)) for v in df[col]
+            ]
         else:
             out[col] = df[col].fillna("")
     return out
 
 
 def _short(v: float) -> str:
-    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.4g}"  # rates in thousands read better without exponents
+    # rates in thousands read better without exponents
+    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.4g}"
 
 
 def loss_curves(logs: dict[str, Path], out: Path) -> Path | None:
@@ -161,23 +231,55 @@ def edge_notes(rows: list[dict]) -> list[str]:
     """A line for every measured probe whose C was chosen on an edge of the grid it searched:
     its optimum may lie beyond, so its figure may be biased low."""
     out = []
-    for r in results.newest([r for r in rows if r.get("C_interior") is False and _kind(r) != "paper (quoted, not measured)"],
-                            lambda r: (_model(r), r.get("protocol"))):
+    for r in results.newest(
+        [
+            r
+            for r in rows
+            if r.get("C_interior") is False and _kind(r) != "paper (quoted, not measured)"
+        ],
+        lambda r: (_model(r), r.get("protocol")),
+    ):
         grid = r.get("grid") or []
         span = f" (grid searched {min(grid):g} to {max(grid):g})" if grid else ""
-        out.append(f"EDGE: {_model(r)}, {r.get('protocol')}: C = {r.get('C'):g} is on the edge of the grid searched{span}; "
-                   "the optimum may lie beyond it")
+        out.append(
+            f"EDGE: {_model(r)}, {r.get('protocol')}: C = {r.get('C'):g} is on the edge of the"
+            f" grid searched{span}; "
+            "the optimum may lie beyond it"
+        )
     return out
 
 
 def curve_table(rows: list[dict]) -> pd.DataFrame:
     """The probe curve's points: one line per run and step, newest measurement of each."""
-    rows = results.newest(rows, lambda r: (r.get("run_dir"), r.get("protocol"), _num(r.get("C")), int(float(r["step"]))))
-    out = [{"run": Path(str(r.get("run_dir"))).name, "step": int(float(r["step"])), "images seen": int(float(r["images_seen"])),
-            "weights": r.get("weights"), "protocol": r.get("protocol"), "C": _num(r.get("C")), "draw": r.get("draw_seed"),
-            "test accuracy %": _num(r.get("test_accuracy_pct"))} for r in rows]
+    rows = results.newest(
+        rows,
+        lambda r: (r.get("run_dir"), r.get("protocol"), _num(r.get("C")), int(float(r["step"]))),
+    )
+    out = [
+        {
+            "run": Path(str(r.get("run_dir"))).name,
+            "step": int(float(r["step"])),
+            "images seen": int(float(r["images_seen"])),
+            "weights": r.get("weights"),
+            "protocol": r.get("protocol"),
+            "C": _num(r.get("C")),
+            "draw": r.get("draw_seed"),
+            "test accuracy %": _num(r.get("test_accuracy_pct")),
+        }
+        for r in rows
+    ]
     return pd.DataFrame(sorted(out, key=lambda d: (d["run"], d["step"]))).reindex(
-        columns=["run", "step", "images seen", "weights", "protocol", "C", "draw", "test accuracy %"])
+        columns=[
+            "run",
+            "step",
+            "images seen",
+            "weights",
+            "protocol",
+            "C",
+            "draw",
+            "test accuracy %",
+        ]
+    )
 
 
 def curve_plot(rows: list[dict], out) -> Path | None:
@@ -195,8 +297,19 @@ def curve_plot(rows: list[dict], out) -> Path | None:
     per_image = None
     for (run, protocol, C), g in df.groupby(["run", "protocol", "C"], sort=False):
         g = g.sort_values("step")
-        ax.plot(g["step"], g["test accuracy %"], marker="o", label=f"{run} ({protocol}, C = {C:g}, one draw)")
-        ax.scatter(g["step"][g["step"] == 0], g["test accuracy %"][g["step"] == 0], s=90, facecolors="none", edgecolors="k")
+        ax.plot(
+            g["step"],
+            g["test accuracy %"],
+            marker="o",
+            label=f"{run} ({protocol}, C = {C:g}, one draw)",
+        )
+        ax.scatter(
+            g["step"][g["step"] == 0],
+            g["test accuracy %"][g["step"] == 0],
+            s=90,
+            facecolors="none",
+            edgecolors="k",
+        )
         seen = g[g["step"] > 0]
         if len(seen):
             per_image = float(seen["images seen"].iloc[0]) / float(seen["step"].iloc[0])
@@ -205,7 +318,9 @@ def curve_plot(rows: list[dict], out) -> Path | None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     if per_image:
-        top = ax.secondary_xaxis("top", functions=(lambda s: s * per_image, lambda n: n / per_image))
+        top = ax.secondary_xaxis(
+            "top", functions=(lambda s: s * per_image, lambda n: n / per_image)
+        )
         top.set_xlabel("images seen")
     fig.tight_layout()
     fig.savefig(out, dpi=100)
@@ -214,9 +329,12 @@ def curve_plot(rows: list[dict], out) -> Path | None:
 
 
 def _img(path: Path, caption: str) -> str:
-    data = base64.b64encode(Path(path).read_bytes()).decode()  # embedded: the report is one self-contained file
-    return (f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(caption)}">'
-            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+    # embedded: the report is one self-contained file
+    data = base64.b64encode(Path(path).read_bytes()).decode()
+    return (
+        f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(caption)}">'
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+    )
 
 
 def new_folder(parent, name: str) -> Path:
@@ -230,9 +348,20 @@ def new_folder(parent, name: str) -> Path:
     return path
 
 
-def write(out_dir, title: str, probe=(), fidelity=(), throughput=(), images: dict[str, Path] | None = None,
-          loss_logs: dict[str, Path] | None = None, notes: list[str] = (), headline: list[str] = (), curve=(),
-          folder: Path | None = None, first: dict[str, tuple[str, pd.DataFrame]] | None = None) -> dict[str, Path]:
+def write(
+    out_dir,
+    title: str,
+    probe=(),
+    fidelity=(),
+    throughput=(),
+    images: dict[str, Path] | None = None,
+    loss_logs: dict[str, Path] | None = None,
+    notes: list[str] = (),
+    headline: list[str] = (),
+    curve=(),
+    folder: Path | None = None,
+    first: dict[str, tuple[str, pd.DataFrame]] | None = None,
+) -> dict[str, Path]:
     """Every table with rows, as CSV and Markdown, plus report.md and report.html (the
     headline first, then tables, the probe curve, sample grids and other pictures, loss
     curves), into ``folder`` (default: a new folder under ``out_dir``). ``first``: tables of the
@@ -241,20 +370,46 @@ def write(out_dir, title: str, probe=(), fidelity=(), throughput=(), images: dic
     folder.mkdir(parents=True, exist_ok=True)
     tables = {
         **(first or {}),
-        "table1-cifar10": ("Table 1: CIFAR-10 classification with the discriminator's features (accuracy, %)", table1(list(probe))),
-        "table2-svhn": ("Table 2: SVHN classification with 1000 labels (test error, %)", table2(list(probe))),
-        "generative": ("Generative metrics (torch-fidelity)", generative_table(list(fidelity)) if fidelity else pd.DataFrame()),
-        "throughput": ("Throughput", throughput_table(list(throughput)) if throughput else pd.DataFrame()),
-        "probe-curve": ("Probe curve: representation quality over training (one declared draw at a fixed C per point; "
-                        "step 0 = the run's random init)", curve_table(list(curve)) if curve else pd.DataFrame()),
+        "table1-cifar10": (
+            "Table 1: CIFAR-10 classification with the discriminator's features (accuracy, %)",
+            table1(list(probe)),
+        ),
+        "table2-svhn": (
+            "Table 2: SVHN classification with 1000 labels (test error, %)",
+            table2(list(probe)),
+        ),
+        "generative": (
+            "Generative metrics (torch-fidelity)",
+            generative_table(list(fidelity)) if fidelity else pd.DataFrame(),
+        ),
+        "throughput": (
+            "Throughput",
+            throughput_table(list(throughput)) if throughput else pd.DataFrame(),
+        ),
+        "probe-curve": (
+            "Probe curve: representation quality over training (one declared draw at a fixed C per"
+            " point; "
+            "step 0 = the run's random init)",
+            curve_table(list(curve)) if curve else pd.DataFrame(),
+        ),
     }
     written: dict[str, Path] = {}
     notes = list(notes) + edge_notes(list(probe))
-    md = [f"# {title}", ""] + [f"**{h}**" for h in headline] + ([""] if headline else []) + [f"- {n}" for n in notes] + [""]
-    body = [f"<h1>{html.escape(title)}</h1>"] + [f"<p><b>{html.escape(h)}</b></p>" for h in headline]
+    md = (
+        [f"# {title}", ""]
+        + [f"**{h}**" for h in headline]
+        + ([""] if headline else [])
+        + [f"- {n}" for n in notes]
+        + [""]
+    )
+    body = [f"<h1>{html.escape(title)}</h1>"] + [
+        f"<p><b>{html.escape(h)}</b></p>" for h in headline
+    ]
     body += ["<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>"]
     for name, (caption, df) in tables.items():
-        if df.empty or (name.startswith("table") and not (df["source"] != "paper (quoted, not measured)").any()):
+        if df.empty or (
+            name.startswith("table") and not (df["source"] != "paper (quoted, not measured)").any()
+        ):
             continue  # a paper table with no measured row is left out rather than shown as if run
         df.to_csv(folder / f"{name}.csv", index=False)
         shown = display(df)
@@ -262,7 +417,10 @@ def write(out_dir, title: str, probe=(), fidelity=(), throughput=(), images: dic
         (folder / f"{name}.md").write_text(f"## {caption}\n\n{text}\n")
         written[name] = folder / f"{name}.csv"
         md += [f"## {caption}", "", text, ""]
-        body += [f"<h2>{html.escape(caption)}</h2>", shown.to_html(index=False, escape=True, border=0)]
+        body += [
+            f"<h2>{html.escape(caption)}</h2>",
+            shown.to_html(index=False, escape=True, border=0),
+        ]
     curves = loss_curves(loss_logs or {}, folder / "loss-curves.png")
     pictures = dict(images or {})
     probe_curve = curve_plot(list(curve), folder / "probe-curve.png") if curve else None
@@ -279,15 +437,28 @@ def write(out_dir, title: str, probe=(), fidelity=(), throughput=(), images: dic
             if Path(path).exists():
                 body.append(_img(path, caption))
                 # a copy beside report.md, so the Markdown shows it wherever the folder goes
-                local = Path(path) if Path(path).parent == folder else folder / f"picture-{k:02d}-{Path(path).name}"
+                local = (
+                    Path(path)
+                    if Path(path).parent == folder
+                    else folder / f"picture-{k:02d}-{Path(path).name}"
+                )
                 if local != Path(path):
                     shutil.copyfile(path, local)
-                alt = caption.replace("[", "(").replace("]", ")")  # brackets would end Markdown's alt text
+                # brackets would end Markdown's alt text
+                alt = caption.replace("[", "(").replace("]", ")")
                 md += [f"### {caption}", "", f"![{alt}]({local.name})", ""]
     (folder / "report.md").write_text("\n".join(md) + "\n")
-    style = ("body{font-family:sans-serif;max-width:1200px;margin:auto}table{border-collapse:collapse;font-size:13px}"
-             "td,th{padding:3px 8px;border-bottom:1px solid #ddd;text-align:left}img{max-width:100%;image-rendering:pixelated}")
-    (folder / "report.html").write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-                                        f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n")
-    written.update({"folder": folder, "markdown": folder / "report.md", "html": folder / "report.html"})
+    style = (
+        "body{font-family:sans-serif;max-width:1200px;margin:auto}"
+        "table{border-collapse:collapse;font-size:13px}"
+        "td,th{padding:3px 8px;border-bottom:1px solid #ddd;text-align:left}"
+        "img{max-width:100%;image-rendering:pixelated}"
+    )
+    (folder / "report.html").write_text(
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n"
+    )
+    written.update(
+        {"folder": folder, "markdown": folder / "report.md", "html": folder / "report.html"}
+    )
     return written

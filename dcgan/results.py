@@ -25,7 +25,13 @@ def now() -> str:
 
 def git_revision() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
         return out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         return None
@@ -40,7 +46,9 @@ def newest(rows: list[dict], key) -> list[dict]:
     return list(out.values())
 
 
-def write_rows(rows: list[dict], out_dir, name: str, csv_name: str, fields: list[str]) -> tuple[Path, Path]:
+def write_rows(
+    rows: list[dict], out_dir, name: str, csv_name: str, fields: list[str]
+) -> tuple[Path, Path]:
     """``rows`` to ``out_dir/name-<stamp>.json`` (never an existing file) and appended to
     ``out_dir/csv_name`` (columns ``fields``; the CSV's header is written once)."""
     out_dir = Path(out_dir)

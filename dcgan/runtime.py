@@ -12,7 +12,15 @@ import torch
 from . import __version__, results
 from .errors import UserError
 
-PACKAGES = ("dcgan-bench", "torch", "torchvision", "numpy", "scikit-learn", "torch-fidelity", "pandas")
+PACKAGES = (
+    "dcgan-bench",
+    "torch",
+    "torchvision",
+    "numpy",
+    "scikit-learn",
+    "torch-fidelity",
+    "pandas",
+)
 
 
 def no_cuda(name: str) -> UserError:
@@ -35,7 +43,7 @@ def pick_device(name: str) -> torch.device:
 
 
 def versions() -> dict:
-    """The installed versions of what changes a number (None where a package is absent), and Python's."""
+    """The installed versions of what changes a number (None where absent), and Python's."""
     out = {}
     for pkg in PACKAGES:
         try:
@@ -49,4 +57,9 @@ def versions() -> dict:
 def provenance() -> dict:
     """The common part of every result row: when, which code (version and git revision), which
     versions of what it ran on."""
-    return {"time": results.now(), "dcgan_bench": __version__, "git_revision": results.git_revision(), "versions": versions()}
+    return {
+        "time": results.now(),
+        "dcgan_bench": __version__,
+        "git_revision": results.git_revision(),
+        "versions": versions(),
+    }

@@ -40,29 +40,62 @@ class FastPath:
         option that cannot capture or compile the variant's step."""
         if self.amp not in ("off", "bf16"):
             raise UserError(f"--amp must be off or bf16; got {self.amp!r}")
-        on = [f"--{name.replace('_', '-')}" + (" bf16" if name == "amp" else "") for name in self.CUDA_ONLY
-              if getattr(self, name) not in (False, "off")]
+        on = [
+            f"--{name.replace('_', '-')}" + (" bf16" if name == "amp" else "")
+            for name in self.CUDA_ONLY
+            if getattr(self, name) not in (False, "off")
+        ]
         if on and device.type != "cuda":
-            raise UserError(f"{' and '.join(on)} {'is a CUDA option' if len(on) == 1 else 'are CUDA options'}; "
-                            f"drop {' and '.join(on)} on the CPU")
+            raise UserError(
+                f"{' and '.join(on)} {'is a CUDA option' if len(on) == 1 else 'are CUDA options'}; "
+                f"drop {' and '.join(on)} on the CPU"
+            )
         if v is not None and self.cuda_graphs:
             if v.updates != "both":
-                raise UserError(f"--cuda-graphs captures one fixed step, and updates={v.updates!r} alternates two kinds; "
-                                "drop --cuda-graphs (or --set updates=both)")
-            beyond = [f"{k}={getattr(v, k)!r}" for k, paper in (("loss", "bce"), ("d_reg", "none"), ("d_aux", "none"), ("n_critic", 1))
-                      if getattr(v, k) != paper]
+                raise UserError(
+                    f"--cuda-graphs captures one fixed step, and updates={v.updates!r} alternates"
+                    " two kinds; "
+                    "drop --cuda-graphs (or --set updates=both)"
+                )
+            beyond = [
+                f"{k}={getattr(v, k)!r}"
+                for k, paper in (
+                    ("loss", "bce"),
+                    ("d_reg", "none"),
+                    ("d_aux", "none"),
+                    ("n_critic", 1),
+                )
+                if getattr(v, k) != paper
+            ]
             if beyond:
-                raise UserError(f"--cuda-graphs captures the paper's step only, not {', '.join(beyond)}; drop --cuda-graphs")
+                raise UserError(
+                    f"--cuda-graphs captures the paper's step only, not {', '.join(beyond)}; drop"
+                    " --cuda-graphs"
+                )
         if v is not None and self.compile and v.double_backward:
-            raise UserError(f"--compile cannot differentiate a gradient penalty twice (loss={v.loss!r}, d_reg={v.d_reg!r}); "
-                            "drop --compile")
+            raise UserError(
+                f"--compile cannot differentiate a gradient penalty twice (loss={v.loss!r},"
+                f" d_reg={v.d_reg!r}); "
+                "drop --compile"
+            )
         if self.cuda_graphs and world > 1:
-            raise UserError("--cuda-graphs runs in one process here (its collectives are not captured); drop it under torchrun")
+            raise UserError(
+                "--cuda-graphs runs in one process here (its collectives are not captured); drop"
+                " it under torchrun"
+            )
 
     def describe(self) -> str:
-        on = [label for label, flag in (("fused Adam", self.fused_adam), ("channels_last", self.channels_last),
-                                        ("bf16 autocast", self.amp == "bf16"), ("torch.compile", self.compile),
-                                        ("CUDA graphs", self.cuda_graphs)) if flag]
+        on = [
+            label
+            for label, flag in (
+                ("fused Adam", self.fused_adam),
+                ("channels_last", self.channels_last),
+                ("bf16 autocast", self.amp == "bf16"),
+                ("torch.compile", self.compile),
+                ("CUDA graphs", self.cuda_graphs),
+            )
+            if flag
+        ]
         return ", ".join(on) if on else "eager fp32"
 
     def to_dict(self) -> dict:
@@ -81,27 +114,46 @@ class TrainStep:
     """G, D, their optimisers and the z generator, with the step that updates them on a batch
     of the images resident on ``device`` (uint8 NHWC), converted there."""
 
-    def __init__(self, v: Variant, x: np.ndarray, device: torch.device, fast: FastPath = EAGER, seed: int = 0,
-                 group: distributed.Group | None = None):
+    def __init__(
+        self,
+        v: Variant,
+        x: np.ndarray,
+        device: torch.device,
+        fast: FastPath = EAGER,
+        seed: int = 0,
+        group: distributed.Group | None = None,
+    ):
         self.v, self.device, self.fast = v, device, fast
         self.group = group or distributed.Group()
         fast.check(device, v, self.group.world)
         if x.ndim != 4 or x.shape[1:] != (v.image_size, v.image_size, v.nc):
-            raise UserError(f"images of shape {tuple(x.shape[1:])} do not fit {v.name}, which takes "
-                            f"{v.image_size}x{v.image_size}x{v.nc}; choose a matching dataset")
+            raise UserError(
+                f"images of shape {tuple(x.shape[1:])} do not fit {v.name}, which takes "
+                f"{v.image_size}x{v.image_size}x{v.nc}; choose a matching dataset"
+            )
         if len(x) < v.batch_size:
-            raise UserError(f"{len(x)} images are fewer than one batch of {v.batch_size}; lower batch_size (--set batch_size=N)")
-        self.steps_per_epoch = len(x) // v.batch_size  # the last partial batch of an epoch is dropped
-        self.x = torch.from_numpy(np.ascontiguousarray(x)).to(device)  # uint8 NHWC, resident on the device
+            raise UserError(
+                f"{len(x)} images are fewer than one batch of {v.batch_size}; lower batch_size"
+                " (--set batch_size=N)"
+            )
+        # the last partial batch of an epoch is dropped
+        self.steps_per_epoch = len(x) // v.batch_size
+        # uint8 NHWC, resident on the device
+        self.x = torch.from_numpy(np.ascontiguousarray(x)).to(device)
         self.netG, self.netD = nets.build(v, seed=seed)
         self.netG.to(device)
         self.netD.to(device)
         if fast.channels_last:
             self.netG.to(memory_format=torch.channels_last)
             self.netD.to(memory_format=torch.channels_last)
-        adam = dict(lr=v.lr, betas=(v.beta1, v.beta2), weight_decay=v.weight_decay, **({"fused": True} if fast.fused_adam else {}),
-                    # a captured step must not read Adam's step count on the host
-                    **({"capturable": True} if fast.cuda_graphs else {}))
+        adam = dict(
+            lr=v.lr,
+            betas=(v.beta1, v.beta2),
+            weight_decay=v.weight_decay,
+            **({"fused": True} if fast.fused_adam else {}),
+            # a captured step must not read Adam's step count on the host
+            **({"capturable": True} if fast.cuda_graphs else {}),
+        )
         self.optD = torch.optim.Adam(self.netD.parameters(), **adam)
         self.optG = torch.optim.Adam(self.netG.parameters(), **adam)
         self.noise = torch.Generator(device=device).manual_seed(seed + 1)
@@ -109,9 +161,12 @@ class TrainStep:
         self.runD = torch.compile(self.netD) if fast.compile else self.netD
         self.runG = torch.compile(self.netG) if fast.compile else self.netG
         # with g_ema: the moving average of G's weights, updated after each G update
-        self.netG_ema = copy.deepcopy(self.netG).eval().requires_grad_(False) if v.g_ema > 0 else None
+        self.netG_ema = (
+            copy.deepcopy(self.netG).eval().requires_grad_(False) if v.g_ema > 0 else None
+        )
         self.step = 0
-        self._graph: torch.cuda.CUDAGraph | None = None  # with cuda_graphs: the captured step, its input and outputs
+        # with cuda_graphs: the captured step, its input and outputs
+        self._graph: torch.cuda.CUDAGraph | None = None
         self._graph_real: torch.Tensor | None = None
         self._graph_out: dict[str, torch.Tensor] = {}
         self._graph_warm = 0
@@ -119,7 +174,9 @@ class TrainStep:
         self._last = {k: torch.zeros((), device=device) for k in STAT_FIELDS}
 
     # --- the public step -----------------------------------------------------------------------
-    def run_step(self, step: int, order: torch.Tensor, eager: bool = False) -> dict[str, torch.Tensor]:
+    def run_step(
+        self, step: int, order: torch.Tensor, eager: bool = False
+    ) -> dict[str, torch.Tensor]:
         """The step ``step`` (which network updates, under updates="alternate") on its batch of
         ``order`` (an epoch's permutation, on the device). ``eager``: the plain modules, never
         compiled or replayed (where the layers must be seen, e.g. to count FLOPs). Figures are
@@ -138,7 +195,9 @@ class TrainStep:
     def batch(self, step: int, order: torch.Tensor) -> torch.Tensor:
         i = step % self.steps_per_epoch
         # the global batch's indices, then this process's part of them (all of them in one process)
-        idx = self.group.part(order[i * self.v.batch_size:(i + 1) * self.v.batch_size]).to(self.device)
+        idx = self.group.part(order[i * self.v.batch_size : (i + 1) * self.v.batch_size]).to(
+            self.device
+        )
         x = data.to_model_input(self.x[idx])  # on the device
         return x.contiguous(memory_format=torch.channels_last) if self.fast.channels_last else x
 
@@ -160,7 +219,8 @@ class TrainStep:
             # capture records the step without running it; the replay below runs it
             self._graph_real = real.clone()
             self._graph = torch.cuda.CUDAGraph()
-            self._graph.register_generator_state(self.noise)  # z's generator advances at each replay
+            # z's generator advances at each replay
+            self._graph.register_generator_state(self.noise)
             with torch.cuda.graph(self._graph):
                 self._graph_out = self.train_step(self._graph_real)
         else:
@@ -195,12 +255,18 @@ class TrainStep:
 
     def _autocast(self):
         # autocast's weight-cast cache must stay off inside a captured graph
-        return (torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=not self.fast.cuda_graphs)
-                if self.fast.amp == "bf16" else nullcontext())
+        return (
+            torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=not self.fast.cuda_graphs)
+            if self.fast.amp == "bf16"
+            else nullcontext()
+        )
 
-    def _update_d(self, real: torch.Tensor, z: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-        """(1) Update D on the variant's objective (the paper's: maximise log D(x) + log(1 - D(G(z))))
-        with its penalties and auxiliary task. Returns its figures and G(z)."""
+    def _update_d(
+        self, real: torch.Tensor, z: torch.Tensor
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """(1) Update D on the variant's objective (the paper's: maximise
+        log D(x) + log(1 - D(G(z)))) with its penalties and auxiliary task. Returns its figures
+        and G(z)."""
         v = self.v
         self.optD.zero_grad(set_to_none=True)
         with self._autocast():
@@ -209,7 +275,9 @@ class TrainStep:
             out_fake = self.runD(fake.detach()).float()
         loss_d = objectives.d_loss(v.loss, out_real, out_fake)
         if v.loss == "wgan-gp":
-            loss_d = loss_d + v.gp_lambda * objectives.gradient_penalty(self.netD, real, fake, self.noise)
+            loss_d = loss_d + v.gp_lambda * objectives.gradient_penalty(
+                self.netD, real, fake, self.noise
+            )
         if "r1" in v.d_reg:
             loss_d = loss_d + v.r1_gamma / 2 * objectives.r1_penalty(self.netD, real)
         if v.d_aux == "rotation":
@@ -218,10 +286,16 @@ class TrainStep:
         self.group.average_gradients(self.netD)  # the mean over the global batch, as in one process
         grad_d = _grad_norm(self.netD)
         self.optD.step()
-        return {"loss_d": loss_d.detach(), "d_x": torch.sigmoid(out_real).mean().detach(),
-                "d_g_z1": torch.sigmoid(out_fake).mean().detach(), "grad_norm_d": grad_d}, fake
+        return {
+            "loss_d": loss_d.detach(),
+            "d_x": torch.sigmoid(out_real).mean().detach(),
+            "d_g_z1": torch.sigmoid(out_fake).mean().detach(),
+            "grad_norm_d": grad_d,
+        }, fake
 
-    def _update_g(self, b: int, fake: torch.Tensor | None = None, z: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def _update_g(
+        self, b: int, fake: torch.Tensor | None = None, z: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
         """(2) Update G on the variant's objective (the paper's non-saturating loss: maximise
         log D(G(z))), on the ``fake`` = G(z) that D's update just saw, or on G of fresh ``z``
         when G updates alone; then its moving average, where there is one."""
@@ -239,4 +313,8 @@ class TrainStep:
         self.optG.step()
         if self.netG_ema is not None:
             objectives.ema_update(self.netG_ema, self.netG, v.g_ema)
-        return {"loss_g": loss_g.detach(), "d_g_z2": torch.sigmoid(out_gen).mean().detach(), "grad_norm_g": grad_g}
+        return {
+            "loss_g": loss_g.detach(),
+            "d_g_z2": torch.sigmoid(out_gen).mean().detach(),
+            "grad_norm_g": grad_g,
+        }

@@ -74,7 +74,7 @@ def accuracies(models: list[LinearModel], X, y) -> np.ndarray:
     out, col, y = [], 0, np.asarray(y)
     for m in models:
         k = len(m.W)
-        out.append(float((m.labels(scores[:, col:col + k] + m.b) == y).mean()))
+        out.append(float((m.labels(scores[:, col : col + k] + m.b) == y).mean()))
         col += k
     return np.asarray(out)
 
@@ -112,9 +112,9 @@ def _objective_exact(X: torch.Tensor, T: torch.Tensor, W, b, C) -> np.ndarray:
     T = T.to(device=X.device, dtype=torch.float64)
     loss = torch.zeros(len(W), dtype=torch.float64, device=X.device)
     for i in range(0, X.shape[0], 1024):
-        slack = (1 - T[i:i + 1024] * (X[i:i + 1024].double() @ W.T + b)).clamp(min=0)
-        loss += (slack ** 2).sum(0)
-    return (0.5 * ((W ** 2).sum(1) + b ** 2) + C * loss).cpu().numpy()
+        slack = (1 - T[i : i + 1024] * (X[i : i + 1024].double() @ W.T + b)).clamp(min=0)
+        loss += (slack**2).sum(0)
+    return (0.5 * ((W**2).sum(1) + b**2) + C * loss).cpu().numpy()
 
 
 def gram(X: torch.Tensor, blocks: int = 8) -> torch.Tensor:
@@ -164,7 +164,8 @@ class _Ridge:
                 z[idx] = x
                 Kz = self.K64 @ z
                 r = T - Kz[idx] - self.ridge * x
-                if float(r.abs().sum()) <= 1e-9 * scale:  # far below what the objective or the active set can notice
+                # far below what the objective or the active set can notice
+                if float(r.abs().sum()) <= 1e-9 * scale:
                     return x.reshape(t.shape), (Kz if t.dim() == 2 else Kz[:, 0])
                 x += torch.cholesky_solve(r.float(), L).double()
         A = self.K64[idx[:, None], idx]
@@ -172,8 +173,14 @@ class _Ridge:
         return torch.cholesky_solve(T, torch.linalg.cholesky(A)).reshape(t.shape), None
 
 
-def _newton(K: torch.Tensor, ridge: _Ridge, t: torch.Tensor, C: float, beta: torch.Tensor,
-            max_iter: int = 100) -> tuple[torch.Tensor, float, int, bool]:
+def _newton(
+    K: torch.Tensor,
+    ridge: _Ridge,
+    t: torch.Tensor,
+    C: float,
+    beta: torch.Tensor,
+    max_iter: int = 100,
+) -> tuple[torch.Tensor, float, int, bool]:
     """Chapelle's primal Newton for the squared hinge in the span of the samples."""
 
     def value(beta, o):
@@ -197,7 +204,8 @@ def _newton(K: torch.Tensor, ridge: _Ridge, t: torch.Tensor, C: float, beta: tor
         else:
             f_target = value(target, o_target)
         if torch.equal(t * o_target < 1, active):
-            # the Newton point keeps its own active set: it satisfies the optimality conditions exactly
+            # the Newton point keeps its own active set: it satisfies the optimality
+            # conditions exactly
             return target, f_target, it, True
         # otherwise backtrack on the convex piecewise quadratic towards it
         step, s = target - beta, 1.0
@@ -214,12 +222,12 @@ def _weights(X: torch.Tensor, betas: torch.Tensor, rows: int = 1024) -> np.ndarr
     features are all positive: a float32 sum would cancel), without a float64 copy of X."""
     W = torch.zeros(betas.shape[1], X.shape[1], dtype=torch.float64, device=X.device)
     for i in range(0, X.shape[0], rows):
-        W += betas[i:i + rows].T @ X[i:i + rows].double()
+        W += betas[i : i + rows].T @ X[i : i + rows].double()
     return W.float().cpu().numpy()
 
 
 def fit_gram(X, y, Cs=PAPER_GRID, device="cpu") -> list[LinearModel]:
-    """One model per C of ``Cs`` (walked in the given order, warm-started), all from one Gram matrix."""
+    """One model per C of ``Cs`` (walked in order, warm-started), all from one Gram matrix."""
     y = np.asarray(y)
     classes, T = _targets(y)
     Xt = _as_tensor(X).to(device)
@@ -244,8 +252,17 @@ def fit_gram(X, y, Cs=PAPER_GRID, device="cpu") -> list[LinearModel]:
             iters.append(it)
             converged.append(ok)
         solved.append(betas.clone())
-        infos.append((objective, {"newton_iterations": iters, "converged": all(converged), "seconds": time.perf_counter() - t1,
-                                  "gram_seconds": t_gram}))
+        infos.append(
+            (
+                objective,
+                {
+                    "newton_iterations": iters,
+                    "converged": all(converged),
+                    "seconds": time.perf_counter() - t1,
+                    "gram_seconds": t_gram,
+                },
+            )
+        )
     # w~ = X~' beta: the weights over the features (one pass over X for every C and class), and
     # the intercept as the weight of the constant feature 1
     all_betas = torch.cat(solved, 1)
@@ -254,13 +271,17 @@ def fit_gram(X, y, Cs=PAPER_GRID, device="cpu") -> list[LinearModel]:
     # reported: the objective of the weights returned, in float64 on X (one pass for every C).
     # The Newton's own figure comes from the float32 K and can be ~1e-3 off on features with a
     # large mean.
-    objective_all = _objective_exact(Xt, Tt.repeat(1, len(Cs)), W_all, b_all, np.repeat(np.asarray(Cs, np.float64), problems))
+    objective_all = _objective_exact(
+        Xt, Tt.repeat(1, len(Cs)), W_all, b_all, np.repeat(np.asarray(Cs, np.float64), problems)
+    )
     models = []
     for i, C in enumerate(Cs):
         rows = slice(i * problems, (i + 1) * problems)
         objective_K, info = infos[i]
         info["objective_from_K"] = objective_K.tolist()
-        models.append(LinearModel(W_all[rows], b_all[rows], classes, C, objective_all[rows], "ours", info))
+        models.append(
+            LinearModel(W_all[rows], b_all[rows], classes, C, objective_all[rows], "ours", info)
+        )
     return models
 
 
@@ -270,7 +291,9 @@ def _xt(X: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
     return R.T.contiguous() @ X
 
 
-def top_eigen(X: torch.Tensor, k: int = 128, iters: int = 2, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def top_eigen(
+    X: torch.Tensor, k: int = 128, iters: int = 2, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The top ``k`` eigenpairs of X~'X~, X~ = [X, 1], by randomized subspace iteration (Halko,
     Martinsson & Tropp 2011): ``iters`` + 2 passes of X @ Q and X' Y, float32. Returns
     (eigenvalues (k,), eigenvectors as rows (k, d + 1)). Only a preconditioner rests on it."""
@@ -301,7 +324,9 @@ class _Preconditioner:
     Woodbury: M^-1 r = r - V' diag(mu / (1 + mu)) V r, mu = 2C f lambda. Deflating the large
     eigenvalues is what lets CG converge at large C. float64 throughout (see fit_primal)."""
 
-    def __init__(self, evals: torch.Tensor, V: torch.Tensor, C: float, active_fraction: torch.Tensor):
+    def __init__(
+        self, evals: torch.Tensor, V: torch.Tensor, C: float, active_fraction: torch.Tensor
+    ):
         mu = 2 * C * evals[:, None].double() * active_fraction[None, :].double()  # (k, classes)
         self.V, self.shrink = V, mu / (1 + mu)
 
@@ -326,8 +351,18 @@ def _margins(X: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (X @ W.float().T).double() + b
 
 
-def fit_primal(X, y, Cs=PAPER_GRID, device="cpu", tol: float = 1e-6, max_newton: int = 100, max_cg: int = 1000,
-               rank: int = 1024, log=None, state: str | Path | None = None) -> list[LinearModel]:
+def fit_primal(
+    X,
+    y,
+    Cs=PAPER_GRID,
+    device="cpu",
+    tol: float = 1e-6,
+    max_newton: int = 100,
+    max_cg: int = 1000,
+    rank: int = 1024,
+    log=None,
+    state: str | Path | None = None,
+) -> list[LinearModel]:
     """Truncated Newton (Newton-CG) in the primal, for many samples: every class at once, the
     C grid walked in order with warm starts, CG preconditioned by the top ``rank`` eigenpairs of
     X~'X~ (computed once for every C). X stays float32 and is never copied: each CG step costs
@@ -358,18 +393,27 @@ def fit_primal(X, y, Cs=PAPER_GRID, device="cpu", tol: float = 1e-6, max_newton:
     W = torch.zeros(c, d, **f64) if saved is None else torch.from_numpy(saved.W).to(**f64)
     b = torch.zeros(c, **f64) if saved is None else torch.from_numpy(saved.b).to(**f64)
     t0 = time.perf_counter()
-    evals, V = top_eigen(X, rank) if rank else (torch.zeros(0, device=device), torch.zeros(0, d + 1, device=device))
+    evals, V = (
+        top_eigen(X, rank)
+        if rank
+        else (torch.zeros(0, device=device), torch.zeros(0, d + 1, device=device))
+    )
     V = _orthonormal64(V)
     t_eigen = time.perf_counter() - t0
     models = [] if saved is None else saved.models(classes, Cs)
     if saved is not None and log:
         log(f"    continuing a saved fit: {len(models)} of {len(Cs)} C values done")
-    for C in Cs[len(models):]:
+    for C in Cs[len(models) :]:
         t1 = time.perf_counter()
         todo = torch.ones(c, dtype=torch.bool, device=device)
         iters, cg_steps, converged, earlier = 0, 0, False, 0.0
         if saved is not None and saved.iters:  # this C was under way
-            todo, iters, cg_steps, earlier = torch.from_numpy(saved.todo).to(device), saved.iters, saved.cg_steps, saved.seconds
+            todo, iters, cg_steps, earlier = (
+                torch.from_numpy(saved.todo).to(device),
+                saved.iters,
+                saved.cg_steps,
+                saved.seconds,
+            )
         saved = None
         while iters < max_newton:
             M = _margins(X, W, b)
@@ -380,7 +424,9 @@ def fit_primal(X, y, Cs=PAPER_GRID, device="cpu", tol: float = 1e-6, max_newton:
             f = _objective(W, b, M, T, C)
             iters += 1
             a = active.double()
-            S, sb, steps = _cg(X, a, G, gb, C, todo, max_cg, _Preconditioner(evals, V, C, a.mean(0)))
+            S, sb, steps = _cg(
+                X, a, G, gb, C, todo, max_cg, _Preconditioner(evals, V, C, a.mean(0))
+            )
             cg_steps += steps
             # the Newton decrement g' H^-1 g: twice the decrease the quadratic model promises
             decrement = -((G * S).sum(1) + gb * sb)
@@ -391,20 +437,53 @@ def fit_primal(X, y, Cs=PAPER_GRID, device="cpu", tol: float = 1e-6, max_newton:
                 converged = True
                 break
             if state is not None:
-                _PrimalState.save(state, Cs, classes, models, W, b, todo, iters, cg_steps, earlier + time.perf_counter() - t1)
+                _PrimalState.save(
+                    state,
+                    Cs,
+                    classes,
+                    models,
+                    W,
+                    b,
+                    todo,
+                    iters,
+                    cg_steps,
+                    earlier + time.perf_counter() - t1,
+                )
             if log and n > 20000:  # minutes per step on a CPU: say how far it is
-                log(f"      C={C:g}: Newton step {iters}, {cg_steps} CG steps, {int(todo.sum())} of {c} classes to go,"
-                    f" {earlier + time.perf_counter() - t1:.0f} s")
+                log(
+                    f"      C={C:g}: Newton step {iters}, {cg_steps} CG steps, {int(todo.sum())}"
+                    f" of {c} classes to go,"
+                    f" {earlier + time.perf_counter() - t1:.0f} s"
+                )
         if log:
-            log(f"    C={C:g}: {iters} Newton steps, {cg_steps} CG steps, {earlier + time.perf_counter() - t1:.0f} s")
+            log(
+                f"    C={C:g}: {iters} Newton steps, {cg_steps} CG steps,"
+                f" {earlier + time.perf_counter() - t1:.0f} s"
+            )
         W32 = W.float()  # what the model keeps; its objective is the one reported
         objective = _objective_exact(X, T, W32.cpu().numpy(), b.cpu().numpy(), C)
-        models.append(LinearModel(W32.cpu().numpy(), b.cpu().numpy(), classes, C, objective, "ours-primal",
-                                  {"newton_iterations": iters, "cg_steps": cg_steps, "converged": converged,
-                                   "seconds": earlier + time.perf_counter() - t1, "eigen_seconds": t_eigen,
-                                   "preconditioner_rank": int(V.shape[0])}))
+        models.append(
+            LinearModel(
+                W32.cpu().numpy(),
+                b.cpu().numpy(),
+                classes,
+                C,
+                objective,
+                "ours-primal",
+                {
+                    "newton_iterations": iters,
+                    "cg_steps": cg_steps,
+                    "converged": converged,
+                    "seconds": earlier + time.perf_counter() - t1,
+                    "eigen_seconds": t_eigen,
+                    "preconditioner_rank": int(V.shape[0]),
+                },
+            )
+        )
         if state is not None:
-            _PrimalState.save(state, Cs, classes, models, W, b, torch.ones(c, dtype=torch.bool), 0, 0, 0.0)
+            _PrimalState.save(
+                state, Cs, classes, models, W, b, torch.ones(c, dtype=torch.bool), 0, 0, 0.0
+            )
     return models
 
 
@@ -426,20 +505,40 @@ class _PrimalState:
     done_info: np.ndarray
 
     def models(self, classes, Cs) -> list[LinearModel]:
-        return [LinearModel(self.done_W[i], self.done_b[i], classes, Cs[i], self.done_objective[i], "ours-primal",
-                            json.loads(str(self.done_info[i]))) for i in range(len(self.done_W))]
+        return [
+            LinearModel(
+                self.done_W[i],
+                self.done_b[i],
+                classes,
+                Cs[i],
+                self.done_objective[i],
+                "ours-primal",
+                json.loads(str(self.done_info[i])),
+            )
+            for i in range(len(self.done_W))
+        ]
 
     @staticmethod
     def save(path, Cs, classes, models, W, b, todo, iters, cg_steps, seconds):
         c, d = W.shape
         with atomic.replacing(path) as tmp:
-            np.savez(tmp, Cs=np.asarray(Cs, np.float64), classes=np.asarray(classes),
-                     W=W.cpu().numpy(), b=b.cpu().numpy(), todo=todo.cpu().numpy(), iters=np.int64(iters),
-                     cg_steps=np.int64(cg_steps), seconds=np.float64(seconds),
-                     done_W=np.asarray([m.W for m in models], np.float32).reshape(len(models), c, d),
-                     done_b=np.asarray([m.b for m in models], np.float64).reshape(len(models), c),
-                     done_objective=np.asarray([m.objective for m in models], np.float64).reshape(len(models), c),
-                     done_info=np.asarray([json.dumps(m.info) for m in models], dtype=str))
+            np.savez(
+                tmp,
+                Cs=np.asarray(Cs, np.float64),
+                classes=np.asarray(classes),
+                W=W.cpu().numpy(),
+                b=b.cpu().numpy(),
+                todo=todo.cpu().numpy(),
+                iters=np.int64(iters),
+                cg_steps=np.int64(cg_steps),
+                seconds=np.float64(seconds),
+                done_W=np.asarray([m.W for m in models], np.float32).reshape(len(models), c, d),
+                done_b=np.asarray([m.b for m in models], np.float64).reshape(len(models), c),
+                done_objective=np.asarray([m.objective for m in models], np.float64).reshape(
+                    len(models), c
+                ),
+                done_info=np.asarray([json.dumps(m.info) for m in models], dtype=str),
+            )
 
     @classmethod
     def load(cls, path, Cs, classes, d) -> _PrimalState | None:
@@ -450,17 +549,31 @@ class _PrimalState:
                 f = {k: z[k] for k in z.files}
         except (OSError, ValueError, EOFError, zipfile.BadZipFile):
             return None  # torn or not ours: start again
-        if (not np.array_equal(f["Cs"], np.asarray(Cs, np.float64)) or not np.array_equal(f["classes"], np.asarray(classes))
-                or f["W"].shape[1] != d or len(f["done_W"]) >= len(Cs)):
+        if (
+            not np.array_equal(f["Cs"], np.asarray(Cs, np.float64))
+            or not np.array_equal(f["classes"], np.asarray(classes))
+            or f["W"].shape[1] != d
+            or len(f["done_W"]) >= len(Cs)
+        ):
             return None
-        return cls(f["W"], f["b"], f["todo"], int(f["iters"]), int(f["cg_steps"]), float(f["seconds"]), f["done_W"],
-                   f["done_b"], f["done_objective"], f["done_info"])
+        return cls(
+            f["W"],
+            f["b"],
+            f["todo"],
+            int(f["iters"]),
+            int(f["cg_steps"]),
+            float(f["seconds"]),
+            f["done_W"],
+            f["done_b"],
+            f["done_objective"],
+            f["done_info"],
+        )
 
 
 def _objective(W, b, M, T, C) -> torch.Tensor:
     """The primal objective per class from float64 weights and margins M = X~ w."""
     slack = (1 - T * M).clamp(min=0)
-    return 0.5 * ((W ** 2).sum(1) + b ** 2) + C * (slack ** 2).sum(0)
+    return 0.5 * ((W**2).sum(1) + b**2) + C * (slack**2).sum(0)
 
 
 def _cg(X, active, G, gb, C, todo, max_cg, precondition):
@@ -480,7 +593,8 @@ def _cg(X, active, G, gb, C, todo, max_cg, precondition):
     Zw, Zb = precondition(Rw, Rb)
     Pw, Pb = Zw.clone(), Zb.clone()
     rz = dot(Rw, Rb, Zw, Zb)
-    stop = 0.1 * torch.sqrt(dot(Rw, Rb, Rw, Rb))  # truncated Newton: a loose inner solve is enough far from the optimum
+    # truncated Newton: a loose inner solve is enough far from the optimum
+    stop = 0.1 * torch.sqrt(dot(Rw, Rb, Rw, Rb))
     steps = 0
     while steps < max_cg:
         steps += 1
@@ -500,7 +614,8 @@ def _cg(X, active, G, gb, C, todo, max_cg, precondition):
 
 
 def _line_search(W, b, S, sb, M, XS, T, C, todo):
-    """Backtracking per class on f(w + a s); margins along the line are M + a XS, so no pass over X."""
+    """Backtracking per class on f(w + a s); margins along the line are M + a XS, so no
+    pass over X."""
 
     def f(a):
         return _objective(W + a[:, None] * S, b + a * sb, M + a * XS, T, C)
@@ -540,13 +655,34 @@ def fit_sklearn(X, y, Cs=PAPER_GRID) -> list[LinearModel]:
         t1 = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConvergenceWarning)
-            clf = LinearSVC(C=C, loss="squared_hinge", penalty="l2", dual=True, tol=1e-4, max_iter=1000,
-                            fit_intercept=True, intercept_scaling=1).fit(X, y)
+            clf = LinearSVC(
+                C=C,
+                loss="squared_hinge",
+                penalty="l2",
+                dual=True,
+                tol=1e-4,
+                max_iter=1000,
+                fit_intercept=True,
+                intercept_scaling=1,
+            ).fit(X, y)
         W, b = clf.coef_.astype(np.float32), clf.intercept_.astype(np.float64)
         objective = primal_objective(X, y, W, b, C)
         converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
-        models.append(LinearModel(W, b, clf.classes_, C, objective, "sklearn", {
-            "converged": converged, "seconds": time.perf_counter() - t1, "n_iter": int(np.max(clf.n_iter_))}))
+        models.append(
+            LinearModel(
+                W,
+                b,
+                clf.classes_,
+                C,
+                objective,
+                "sklearn",
+                {
+                    "converged": converged,
+                    "seconds": time.perf_counter() - t1,
+                    "n_iter": int(np.max(clf.n_iter_)),
+                },
+            )
+        )
     return models
 
 
@@ -581,11 +717,32 @@ def _sklearn_code() -> str:
     # does not throw away hours of finished LinearSVC fits
     import sklearn
 
-    return cache.code_fingerprint(fit_sklearn, primal_objective, _objective_exact, _targets, _as_tensor, accuracies, LinearModel,
-                                  extra=(sklearn.__version__,))
+    return cache.code_fingerprint(
+        fit_sklearn,
+        primal_objective,
+        _objective_exact,
+        _targets,
+        _as_tensor,
+        accuracies,
+        LinearModel,
+        extra=(sklearn.__version__,),
+    )
 
 
-register_solver(Solver("ours", fit_ours, lambda: cache.code_fingerprint(sys.modules[__name__]),
-                       "ours: exact Gram-matrix Newton or primal Newton-CG, on the features' device; long fits save progress"))
-register_solver(Solver("sklearn", lambda X, y, Cs=PAPER_GRID, device=None, log=None, state=None: fit_sklearn(X, y, Cs), _sklearn_code,
-                       "scikit-learn's LinearSVC (the reference): on the CPU, saves no progress"))
+register_solver(
+    Solver(
+        "ours",
+        fit_ours,
+        lambda: cache.code_fingerprint(sys.modules[__name__]),
+        "ours: exact Gram-matrix Newton or primal Newton-CG, on the features' device; long fits"
+        " save progress",
+    )
+)
+register_solver(
+    Solver(
+        "sklearn",
+        lambda X, y, Cs=PAPER_GRID, device=None, log=None, state=None: fit_sklearn(X, y, Cs),
+        _sklearn_code,
+        "scikit-learn's LinearSVC (the reference): on the CPU, saves no progress",
+    )
+)

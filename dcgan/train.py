@@ -60,17 +60,22 @@ class TrainConfig:
     seed: int = 0
     ckpt_every: int = 500
     keep: int = 3  # newest checkpoints kept (0 keeps all)
-    keep_steps: tuple[int, ...] = ()  # checkpoints also written at these steps and never pruned (the probe curve's points)
+    # checkpoints also written at these steps and never pruned (the probe curve's points)
+    keep_steps: tuple[int, ...] = ()
     log_every: int = 10
     sample_n: int = 64
-    sheet_epochs: tuple[int, ...] = ()  # a sample sheet (fixed z) after these epochs, e.g. (1, 5) as in the paper
+    # a sample sheet (fixed z) after these epochs, e.g. (1, 5) as in the paper
+    sheet_epochs: tuple[int, ...] = ()
     resume: bool = False
     device: str = "auto"  # "auto": CUDA when available, else CPU
-    fast: FastPath = EAGER  # the CUDA fast path (bf16 autocast, channels_last, compile, fused Adam, CUDA graphs)
-    deterministic: bool = False  # deterministic kernels (cuDNN): bit-exact resume on CUDA, at some speed
+    # the CUDA fast path (bf16 autocast, channels_last, compile, fused Adam, CUDA graphs)
+    fast: FastPath = EAGER
+    # deterministic kernels (cuDNN): bit-exact resume on CUDA, at some speed
+    deterministic: bool = False
     collapse_steps: int = 2000  # D(x)>0.99 and D(G(z))<0.01 this long stops the run; 0 disables
     progress: bool = True
-    images: ImageSet | None = None  # images already in memory, in place of loading `dataset` by name
+    # images already in memory, in place of loading `dataset` by name
+    images: ImageSet | None = None
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
@@ -107,20 +112,33 @@ class Trainer(TrainStep):
         self.out = Path(cfg.out)
         for name in ("steps", "ckpt_every", "log_every", "sample_n"):
             if getattr(cfg, name) < 1:
-                raise UserError(f"--{name.replace('_', '-')} must be at least 1; got {getattr(cfg, name)}")
+                raise UserError(
+                    f"--{name.replace('_', '-')} must be at least 1; got {getattr(cfg, name)}"
+                )
         if any(s < 1 for s in cfg.keep_steps):
-            raise UserError(f"--keep-steps must be positive steps; got {','.join(map(str, cfg.keep_steps))}")
+            raise UserError(
+                f"--keep-steps must be positive steps; got {','.join(map(str, cfg.keep_steps))}"
+            )
         group = distributed.from_env(cfg.device)  # one process unless started by torchrun
         if v.batch_size % group.world:
-            raise UserError(f"the global batch {v.batch_size} does not split evenly over {group.world} processes; "
-                            f"choose a batch_size that is a multiple of it (--set batch_size=N)")
+            raise UserError(
+                f"the global batch {v.batch_size} does not split evenly over {group.world}"
+                " processes; "
+                f"choose a batch_size that is a multiple of it (--set batch_size=N)"
+            )
         device = runtime.pick_device(distributed.device_for(group, cfg.device))
         cfg.fast.check(device, v, group.world)
         _check_out(self.out, cfg.resume)  # before any expensive work
 
         if not group.main:
             group.barrier()  # the first process loads first, building any decoding cache once
-        self.dataset = cfg.images if cfg.images is not None else data.load(cfg.dataset, cfg.split, cfg.data_root, download=cfg.download, **cfg.data_options)
+        self.dataset = (
+            cfg.images
+            if cfg.images is not None
+            else data.load(
+                cfg.dataset, cfg.split, cfg.data_root, download=cfg.download, **cfg.data_options
+            )
+        )
         if group.main:
             group.barrier()
         x = self.dataset.x
@@ -129,22 +147,34 @@ class Trainer(TrainStep):
             self.resized_from = self.dataset.image_size
             x = data.resize_images(x, v.image_size)
         if len(x) < v.batch_size:
-            raise UserError(f"{self.dataset.name}/{self.dataset.split} has {len(x)} images, fewer than one batch of {v.batch_size}; lower batch_size (--set batch_size=N)")
+            raise UserError(
+                f"{self.dataset.name}/{self.dataset.split} has {len(x)} images, fewer than one"
+                f" batch of {v.batch_size}; lower batch_size (--set batch_size=N)"
+            )
 
         # Everything that must match for a resumed run to continue the same training.
         self.identity = {
             "variant": v.to_dict(),
-            "data": {"dataset": self.dataset.name, "split": self.dataset.split, "fingerprint": self.dataset.fingerprint(),
-                     "n": len(x), "image_size": v.image_size, "resized_from": self.resized_from},
+            "data": {
+                "dataset": self.dataset.name,
+                "split": self.dataset.split,
+                "fingerprint": self.dataset.fingerprint(),
+                "n": len(x),
+                "image_size": v.image_size,
+                "resized_from": self.resized_from,
+            },
             "seed": cfg.seed,
         }
 
         if cfg.deterministic:
-            # CPU kernels here are deterministic already; cuDNN picks atomics-based ones unless told not to
+            # CPU kernels here are deterministic already; cuDNN picks atomics-based ones
+            # unless told not to
             torch.backends.cudnn.deterministic = True
             torch.backends.cudnn.benchmark = False
         super().__init__(v, x, device, cfg.fast, cfg.seed, group)
-        self.fixed_z = nets.sample_z(v, cfg.sample_n, torch.Generator().manual_seed(cfg.seed + 2)).to(self.device)
+        self.fixed_z = nets.sample_z(
+            v, cfg.sample_n, torch.Generator().manual_seed(cfg.seed + 2)
+        ).to(self.device)
         self.collapse_since: int | None = None
         self.diverged_since: int | None = None
 
@@ -156,13 +186,18 @@ class Trainer(TrainStep):
         return {
             **self.identity,
             "step": self.step,
-            "netG": self.netG.state_dict(), "netD": self.netD.state_dict(),
-            "optG": self.optG.state_dict(), "optD": self.optD.state_dict(),
+            "netG": self.netG.state_dict(),
+            "netD": self.netD.state_dict(),
+            "optG": self.optG.state_dict(),
+            "optD": self.optD.state_dict(),
             **({"netG_ema": self.netG_ema.state_dict()} if self.netG_ema is not None else {}),
             "rng": rng,
-            "data_order": {"rule": "randperm(n) per epoch, generator seeded with seed * 1000003 + epoch",
-                           "epoch": self.step // self.steps_per_epoch, "index_in_epoch": self.step % self.steps_per_epoch,
-                           "steps_per_epoch": self.steps_per_epoch},
+            "data_order": {
+                "rule": "randperm(n) per epoch, generator seeded with seed * 1000003 + epoch",
+                "epoch": self.step // self.steps_per_epoch,
+                "index_in_epoch": self.step % self.steps_per_epoch,
+                "steps_per_epoch": self.steps_per_epoch,
+            },
             "bn_stats": "running",
             "versions": runtime.versions(),
         }
@@ -183,7 +218,10 @@ class Trainer(TrainStep):
             try:
                 state = checkpoint.load(path)
             except UserError as e:
-                print(f"note: skipping {path.name} ({e}); resuming from the checkpoint before it", file=sys.stderr)
+                print(
+                    f"note: skipping {path.name} ({e}); resuming from the checkpoint before it",
+                    file=sys.stderr,
+                )
                 continue
             self.restore(path, state)
             return path
@@ -192,18 +230,31 @@ class Trainer(TrainStep):
     def restore(self, path: Path, state: dict | None = None) -> None:
         state = checkpoint.load(path) if state is None else state
         # a run saved before a variant field existed has that field's default
-        state = {**state, "variant": variants.from_dict(state["variant"]).to_dict()} if "variant" in state else state
+        state = (
+            {**state, "variant": variants.from_dict(state["variant"]).to_dict()}
+            if "variant" in state
+            else state
+        )
         differ = [k for k in self.identity if _canon(state.get(k)) != _canon(self.identity[k])]
         if differ:
             details = []
             for k in differ:
                 old, new = state.get(k), self.identity[k]
                 if isinstance(old, dict) and isinstance(new, dict):
-                    keys = sorted(kk for kk in set(old) | set(new) if _canon(old.get(kk)) != _canon(new.get(kk)))
-                    details += [f"{k}.{kk}: {old.get(kk)!r} in the run, {new.get(kk)!r} now" for kk in keys]
+                    keys = sorted(
+                        kk
+                        for kk in set(old) | set(new)
+                        if _canon(old.get(kk)) != _canon(new.get(kk))
+                    )
+                    details += [
+                        f"{k}.{kk}: {old.get(kk)!r} in the run, {new.get(kk)!r} now" for kk in keys
+                    ]
                 else:
                     details.append(f"{k}: {old!r} in the run, {new!r} now")
-            raise UserError(f"refusing to resume {path}: the run differs ({'; '.join(details)}); use the run's own settings or a new --out")
+            raise UserError(
+                f"refusing to resume {path}: the run differs ({'; '.join(details)}); use the run's"
+                " own settings or a new --out"
+            )
         self.netG.load_state_dict(state["netG"])
         self.netD.load_state_dict(state["netD"])
         self.optG.load_state_dict(state["optG"])
@@ -219,57 +270,90 @@ class Trainer(TrainStep):
     def save_samples(self, name: str | None = None) -> Path:
         from torchvision.utils import save_image
 
-        fake = nets.generate(self.netG_ema or self.netG, self.fixed_z, "running")  # the average, where G has one
+        # the average, where G has one
+        fake = nets.generate(self.netG_ema or self.netG, self.fixed_z, "running")
         path = self.out / (name or f"samples-{self.step:08d}.png")
-        save_image(fake.float().cpu(), path, nrow=int(math.ceil(math.sqrt(len(fake)))), normalize=True, value_range=(-1, 1))
+        save_image(
+            fake.float().cpu(),
+            path,
+            nrow=int(math.ceil(math.sqrt(len(fake)))),
+            normalize=True,
+            value_range=(-1, 1),
+        )
         return path
 
     # --- health --------------------------------------------------------------------------------
     def check_health(self, stats: dict[str, float]) -> None:
         bad = [k for k in ("loss_d", "loss_g") if not math.isfinite(stats[k])]
         if bad:
-            raise TrainingStopped(f"training stopped at step {self.step}: {' and '.join(bad)} became {stats[bad[0]]}; "
-                                  f"{self._kept()}; lower the learning rate (--set lr=...) and resume from it")
+            raise TrainingStopped(
+                f"training stopped at step {self.step}: {' and '.join(bad)} became"
+                f" {stats[bad[0]]}; "
+                f"{self._kept()}; lower the learning rate (--set lr=...) and resume from it"
+            )
         worst = max(stats["loss_d"], stats["loss_g"])
-        if worst > DIVERGED_LOSS:  # diverged without NaNs: logits blown up (e.g. a learning rate far too high)
+        # diverged without NaNs: logits blown up (e.g. a learning rate far too high)
+        if worst > DIVERGED_LOSS:
             if self.diverged_since is None:
                 self.diverged_since = self.step
             elif self.step - self.diverged_since >= DIVERGED_STEPS:
                 raise TrainingStopped(
-                    f"training stopped at step {self.step}: it diverged (a loss above {DIVERGED_LOSS:g} since step "
-                    f"{self.diverged_since}, now {worst:.3g}); {self._kept()}; lower the learning rate (--set lr=...)")
+                    f"training stopped at step {self.step}: it diverged (a loss above"
+                    f" {DIVERGED_LOSS:g} since step "
+                    f"{self.diverged_since}, now {worst:.3g}); {self._kept()}; lower the learning"
+                    " rate (--set lr=...)"
+                )
         else:
             self.diverged_since = None
-        # D(x) and D(G(z)) are probabilities for the paper's loss only (other losses' scores are not)
-        if self.cfg.collapse_steps > 0 and self.v.loss == "bce" and stats["d_x"] > 0.99 and stats["d_g_z1"] < 0.01:
+        # D(x) and D(G(z)) are probabilities for the paper's loss only (other losses'
+        # scores are not)
+        if (
+            self.cfg.collapse_steps > 0
+            and self.v.loss == "bce"
+            and stats["d_x"] > 0.99
+            and stats["d_g_z1"] < 0.01
+        ):
             if self.collapse_since is None:
                 self.collapse_since = self.step
             elif self.step - self.collapse_since >= self.cfg.collapse_steps:
                 raise TrainingStopped(
-                    f"training stopped at step {self.step}: the discriminator collapsed (D(x) > 0.99 and D(G(z)) < 0.01 "
-                    f"since step {self.collapse_since}, so G gets no useful gradient); {self._kept()}")
+                    f"training stopped at step {self.step}: the discriminator collapsed (D(x) >"
+                    " 0.99 and D(G(z)) < 0.01 "
+                    f"since step {self.collapse_since}, so G gets no useful gradient);"
+                    f" {self._kept()}"
+                )
         else:
             self.collapse_since = None
 
     def _kept(self) -> str:
         last = checkpoint.latest(self.out)
-        return f"the last good checkpoint is {last}" if last else "no checkpoint had been written yet"
+        return (
+            f"the last good checkpoint is {last}" if last else "no checkpoint had been written yet"
+        )
 
     # --- the loop ------------------------------------------------------------------------------
     def run(self) -> dict:
         cfg, v = self.cfg, self.v
         self.out.mkdir(parents=True, exist_ok=True)
         if self.group.main:
-            for stale in self.out.glob(".ckpt-*.tmp-*"):  # a write killed before its rename; the checkpoints are whole
+            # a write killed before its rename; the checkpoints are whole
+            for stale in self.out.glob(".ckpt-*.tmp-*"):
                 stale.unlink(missing_ok=True)
-                print(f"note: removed {stale.name}, left by a checkpoint write that was killed", file=sys.stderr)
+                print(
+                    f"note: removed {stale.name}, left by a checkpoint write that was killed",
+                    file=sys.stderr,
+                )
         last = None
         if cfg.resume:
             last = self._restore_newest_loadable()
             if last is None:
-                print(f"note: {self.out} holds no checkpoint yet; starting a new run", file=sys.stderr)
+                print(
+                    f"note: {self.out} holds no checkpoint yet; starting a new run", file=sys.stderr
+                )
         if self.step >= cfg.steps:
-            raise UserError(f"{last} is already at step {self.step}; ask for more --steps than that to continue")
+            raise UserError(
+                f"{last} is already at step {self.step}; ask for more --steps than that to continue"
+            )
         main = self.group.main  # only the first process writes files
         if main:
             self._write_run_info()
@@ -287,67 +371,128 @@ class Trainer(TrainStep):
         t_window, window_start = t_start, self.step
         speeds = []
         epoch, order = None, None
-        bar = progress.bar(total=cfg.steps, initial=self.step, desc=f"train {v.name}", unit="step",
-                           disable=not (cfg.progress and main))
+        bar = progress.bar(
+            total=cfg.steps,
+            initial=self.step,
+            desc=f"train {v.name}",
+            unit="step",
+            disable=not (cfg.progress and main),
+        )
         try:
             with _stop_signals() as caught:
                 while self.step < cfg.steps:
                     if self.step // self.steps_per_epoch != epoch:
                         epoch = self.step // self.steps_per_epoch
-                        # on the device, so a step's indices need no host-to-device copy (which waits for the GPU)
+                        # on the device, so a step's indices need no host-to-device
+                        # copy (which waits for the GPU)
                         order = epoch_order(len(self.x), cfg.seed, epoch).to(self.device)
                     stats_t = self.run_step(self.step, order)
                     self.step += 1
                     bar.update(1)
                     # a signal reaching any process stops all of them at the same step
                     stop = self.group.any(bool(caught), self.device)
-                    at_ckpt = self.step % cfg.ckpt_every == 0 or self.step == cfg.steps or self.step in keep_steps
+                    at_ckpt = (
+                        self.step % cfg.ckpt_every == 0
+                        or self.step == cfg.steps
+                        or self.step in keep_steps
+                    )
                     if self.step % cfg.log_every == 0 or at_ckpt or stop:
                         if self.device.type == "cuda":
                             torch.cuda.synchronize()
                         now = time.perf_counter()
-                        speed = (self.step - window_start) * v.batch_size / max(now - t_window, 1e-9)
+                        speed = (
+                            (self.step - window_start) * v.batch_size / max(now - t_window, 1e-9)
+                        )
                         speeds.append(speed)
                         t_window, window_start = now, self.step
                         stats = {k: float(t) for k, t in self.group.mean(stats_t).items()}
-                        log.writerow({"step": self.step, "epoch": round(self.step / self.steps_per_epoch, 4), **{k: f"{x:.6g}" for k, x in stats.items()},
-                                      "images_per_s": f"{speed:.1f}", "elapsed_s": f"{now - t_start:.2f}"})
+                        log.writerow(
+                            {
+                                "step": self.step,
+                                "epoch": round(self.step / self.steps_per_epoch, 4),
+                                **{k: f"{x:.6g}" for k, x in stats.items()},
+                                "images_per_s": f"{speed:.1f}",
+                                "elapsed_s": f"{now - t_start:.2f}",
+                            }
+                        )
                         log_file.flush()
-                        bar.set_postfix(img_s=f"{speed:.0f}", loss_d=f"{stats['loss_d']:.3f}", loss_g=f"{stats['loss_g']:.3f}", refresh=False)
+                        bar.set_postfix(
+                            img_s=f"{speed:.0f}",
+                            loss_d=f"{stats['loss_d']:.3f}",
+                            loss_g=f"{stats['loss_g']:.3f}",
+                            refresh=False,
+                        )
                         self.check_health(stats)  # raises before an unhealthy state is saved
-                        # while D looks collapsed, periodic checkpoints pause so the last good one is not pruned
-                        unhealthy = self.collapse_since is not None or self.diverged_since is not None
+                        # while D looks collapsed, periodic checkpoints pause so the
+                        # last good one is not pruned
+                        unhealthy = (
+                            self.collapse_since is not None or self.diverged_since is not None
+                        )
                         if stop or (at_ckpt and (not unhealthy or self.step == cfg.steps)):
                             self.save_checkpoint()
-                    if self.step % self.steps_per_epoch == 0 and self.step // self.steps_per_epoch in cfg.sheet_epochs and main:
-                        # the paper's "after 1 epoch / after 5 epochs" sheets, kept whatever checkpoints are pruned
-                        self.save_samples(f"sheet-epoch-{self.step // self.steps_per_epoch:03d}.png")
+                    if (
+                        self.step % self.steps_per_epoch == 0
+                        and self.step // self.steps_per_epoch in cfg.sheet_epochs
+                        and main
+                    ):
+                        # the paper's "after 1 epoch / after 5 epochs" sheets, kept
+                        # whatever checkpoints are pruned
+                        self.save_samples(
+                            f"sheet-epoch-{self.step // self.steps_per_epoch:03d}.png"
+                        )
                     if stop:
-                        signum = caught[0] if caught else signal.SIGTERM  # this process may not have been signalled itself
+                        # this process may not have been signalled itself
+                        signum = caught[0] if caught else signal.SIGTERM
                         name = signal.Signals(signum).name
-                        raise TrainingStopped(f"{name} at step {self.step}: {self._kept()}; continue with --resume",
-                                              exit_code=128 + signum)
+                        raise TrainingStopped(
+                            f"{name} at step {self.step}: {self._kept()}; continue with --resume",
+                            exit_code=128 + signum,
+                        )
         finally:
             bar.close()
             log_file.close()
         final = checkpoint.latest(self.out)
         return {
-            "run_dir": str(self.out), "checkpoint": str(final), "variant": v.name, "dataset": self.dataset.name,
-            "split": self.dataset.split, "steps": self.step, "steps_this_run": self.step - start_step,
-            "batch_size": v.batch_size, "device": str(self.device), "processes": self.group.world, "rank": self.group.rank,
+            "run_dir": str(self.out),
+            "checkpoint": str(final),
+            "variant": v.name,
+            "dataset": self.dataset.name,
+            "split": self.dataset.split,
+            "steps": self.step,
+            "steps_this_run": self.step - start_step,
+            "batch_size": v.batch_size,
+            "device": str(self.device),
+            "processes": self.group.world,
+            "rank": self.group.rank,
             # the first window includes warm-up; the median of the rest is the steady speed
-            "images_per_s": float(np.median(speeds[1:] if len(speeds) > 1 else speeds)) if speeds else None,
+            "images_per_s": float(np.median(speeds[1:] if len(speeds) > 1 else speeds))
+            if speeds
+            else None,
             "seconds": time.perf_counter() - t_start,
         }
 
     def _write_run_info(self) -> None:
-        config = {k: (str(x) if isinstance(x, Path) else x.to_dict() if isinstance(x, FastPath) else x)
-                  for k, x in vars(self.cfg).items() if k not in ("variant", "images")}
-        info = {**self.identity, "config": config,
-                "device": str(self.device), "threads": torch.get_num_threads(), "versions": runtime.versions(),
-                "processes": self.group.world, "backend": "gloo" if self.device.type == "cpu" else "nccl" if self.group.active else None,
-                "dataset_source": self.dataset.source, "started_at_step": self.step,
-                "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        config = {
+            k: (str(x) if isinstance(x, Path) else x.to_dict() if isinstance(x, FastPath) else x)
+            for k, x in vars(self.cfg).items()
+            if k not in ("variant", "images")
+        }
+        info = {
+            **self.identity,
+            "config": config,
+            "device": str(self.device),
+            "threads": torch.get_num_threads(),
+            "versions": runtime.versions(),
+            "processes": self.group.world,
+            "backend": "gloo"
+            if self.device.type == "cpu"
+            else "nccl"
+            if self.group.active
+            else None,
+            "dataset_source": self.dataset.source,
+            "started_at_step": self.step,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
         path, k = self.out / f"run-{self.step:08d}.json", 1
         while path.exists():  # every start keeps its own record, even two starts from the same step
             k += 1
@@ -360,18 +505,36 @@ def _check_out(out: Path, resume: bool) -> None:
     either way it must be a folder we can write to. Checked before any data is loaded."""
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file, not a folder; choose a folder for the run")
-    # our own transient files (a killed write's temporary, another process's write test) do not count
-    entries = sorted(p.name for p in out.iterdir() if ".tmp-" not in p.name and not p.name.startswith(".write-test-")) if out.is_dir() else []
+    # our own transient files (a killed write's temporary, another process's write test)
+    # do not count
+    entries = (
+        sorted(
+            p.name
+            for p in out.iterdir()
+            if ".tmp-" not in p.name and not p.name.startswith(".write-test-")
+        )
+        if out.is_dir()
+        else []
+    )
     has_ckpt = checkpoint.latest(out) is not None
     ours = has_ckpt or any(n.startswith("run-") and n.endswith(".json") for n in entries)
     if entries and not resume:
         if has_ckpt:
-            raise UserError(f"{out} already holds a run ({checkpoint.latest(out).name}); pass --resume to continue it, or choose another --out")
-        raise UserError(f"--out {out} is not empty ({', '.join(entries[:4])}{', ...' if len(entries) > 4 else ''}); "
-                        "a new run needs a new or empty folder: choose another --out")
+            raise UserError(
+                f"{out} already holds a run ({checkpoint.latest(out).name}); pass --resume to"
+                " continue it, or choose another --out"
+            )
+        raise UserError(
+            f"--out {out} is not empty"
+            f" ({', '.join(entries[:4])}{', ...' if len(entries) > 4 else ''}); "
+            "a new run needs a new or empty folder: choose another --out"
+        )
     if entries and resume and not ours:
-        raise UserError(f"--out {out} holds no dcgan-bench run (no ckpt-*.pt or run-*.json; it has {', '.join(entries[:4])}); "
-                        "--resume continues a run of ours: choose another --out")
+        raise UserError(
+            f"--out {out} holds no dcgan-bench run (no ckpt-*.pt or run-*.json; it has"
+            f" {', '.join(entries[:4])}); "
+            "--resume continues a run of ours: choose another --out"
+        )
     check_writable_dir(out, f"cannot write the run to --out {out}")
 
 

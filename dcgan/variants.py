@@ -67,8 +67,11 @@ class Variant:
     ndf: int = 64  # D width of its first stage
     kernel: int = 4
     convs_per_stage: int = 1
-    g_input: str = "convt"  # "convt": 4x4 transposed conv from 1x1 (pytorch/examples); "linear": linear + BN over units (released code)
-    d_output: str = "conv"  # "conv": 4x4 conv to 1x1 (pytorch/examples); "linear": flatten + linear (released code)
+    # "convt": 4x4 transposed conv from 1x1 (pytorch/examples);
+    # "linear": linear + BN over units (released code)
+    g_input: str = "convt"
+    # "conv": 4x4 conv to 1x1 (pytorch/examples); "linear": flatten + linear (released code)
+    d_output: str = "conv"
     batchnorm: bool = True
     bn_g_output: bool = False  # paper: no BN on G's output layer
     bn_d_input: bool = False  # paper: no BN on D's input layer
@@ -77,13 +80,15 @@ class Variant:
     lrelu_slope: float = 0.2
     downsample: str = "stride"  # paper: strided convs, not pooling
     upsample: str = "stride"  # paper: fractionally strided convs, not upsampling
-    fc_hidden: int = 0  # >0 adds a fully connected hidden layer to G (after z) and D (before the logit)
+    # >0 adds a fully connected hidden layer to G (after z) and D (before the logit)
+    fc_hidden: int = 0
     # --- what the released code did beyond the paper (options; defaults follow the paper) -------
     z_dist: str = "uniform"  # paper Fig. 1: "100 dimensional uniform distribution Z" in [-1, 1]
     bn_eps: float = 1e-5  # PyTorch's default; the released Theano code used 1e-8
     bn_gain_init: str = "ones"  # "normal": N(1, 0.02) as the released code
     init_std: float = 0.02  # weights N(0, init_std)
-    weight_decay: float = 0.0  # the released code: 1e-5 (faces) / 2.5e-5 (MNIST), L2 on all parameters
+    # the released code: 1e-5 (faces) / 2.5e-5 (MNIST), L2 on all parameters
+    weight_decay: float = 0.0
     # --- optimisation ----------------------------------------------------------------------------
     lr: float = 2e-4
     beta1: float = 0.5
@@ -120,16 +125,20 @@ class Variant:
         for field, allowed in CHOICES.items():
             if getattr(self, field) not in allowed:
                 raise UserError(
-                    f"variant {self.name!r}: {field}={getattr(self, field)!r} is not one of {', '.join(allowed)}"
+                    f"variant {self.name!r}: {field}={getattr(self, field)!r} is not one of"
+                    f" {', '.join(allowed)}"
                 )
         stages = self.stages  # validates image_size
         if self.convs_per_stage not in (1, 2):
             raise UserError(f"variant {self.name!r}: convs_per_stage must be 1 or 2")
         if self.kernel % 2 == 0 and self.kernel != 4:
-            raise UserError(f"variant {self.name!r}: an even kernel must be 4 (stride 2, padding 1)")
+            raise UserError(
+                f"variant {self.name!r}: an even kernel must be 4 (stride 2, padding 1)"
+            )
         if self.kernel % 2 == 0 and self.convs_per_stage == 2:
             raise UserError(
-                f"variant {self.name!r}: stride-1 convs (convs_per_stage=2) need an odd kernel to keep the size"
+                f"variant {self.name!r}: stride-1 convs (convs_per_stage=2) need an odd kernel to"
+                " keep the size"
             )
         if stages < 1:
             raise UserError(f"variant {self.name!r}: image_size must be at least 8")
@@ -141,7 +150,9 @@ class Variant:
         for field, (ok, what) in _NUMBER_RANGES.items():
             x = getattr(self, field)
             if not (math.isfinite(x) and ok(x)):
-                raise UserError(f"variant {self.name!r}: {field}={x!r} must be {what} (--set {field}=...)")
+                raise UserError(
+                    f"variant {self.name!r}: {field}={x!r} must be {what} (--set {field}=...)"
+                )
         if self.fc_hidden < 0:
             raise UserError(f"variant {self.name!r}: fc_hidden must be 0 (none) or positive")
 
@@ -151,7 +162,8 @@ class Variant:
         s = math.log2(self.image_size / 4) if self.image_size >= 4 else -1
         if s != int(s):
             raise UserError(
-                f"variant {self.name!r}: image_size {self.image_size} must be 4 times a power of two (8, 16, 32, 64, 128, ...)"
+                f"variant {self.name!r}: image_size {self.image_size} must be 4 times a power of"
+                " two (8, 16, 32, 64, 128, ...)"
             )
         return int(s)
 
@@ -166,7 +178,8 @@ class Variant:
         return layers
 
     def g_layers(self) -> list[tuple[int, int]]:
-        """(out_channels, stride) of each G conv layer after the 4x4 projection; the last is the image."""
+        """(out_channels, stride) of each G conv layer after the 4x4 projection; the last is
+        the image."""
         widths = [self.ngf * 2 ** (self.stages - 1 - i) for i in range(self.stages)] + [self.nc]
         layers = []
         for i in range(self.stages):
@@ -184,7 +197,7 @@ class Variant:
 
     @property
     def feature_dim(self) -> int:
-        """Size of the paper's feature vector: every D conv layer max-pooled to 4x4 and concatenated."""
+        """Size of the paper's feature vector: each D conv layer max-pooled to 4x4, concatenated."""
         return 16 * sum(width for width, _ in self.d_layers())
 
     @property
@@ -194,8 +207,13 @@ class Variant:
 
     def summary(self) -> dict:
         """What `dcgan variants` lists."""
-        return {"description": self.description, "image_size": self.image_size, "nz": self.nz, "d_layers": self.d_layers(),
-                "feature_dim": self.feature_dim}
+        return {
+            "description": self.description,
+            "image_size": self.image_size,
+            "nz": self.nz,
+            "d_layers": self.d_layers(),
+            "feature_dim": self.feature_dim,
+        }
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -236,7 +254,8 @@ def from_dict(d: dict) -> Variant:
     unknown = sorted(set(d) - set(field_names()))
     if unknown:
         raise UserError(
-            f"saved variant has fields this version does not know: {', '.join(unknown)}; upgrade dcgan-bench"
+            f"saved variant has fields this version does not know: {', '.join(unknown)}; upgrade"
+            " dcgan-bench"
         )
     return Variant(**d)
 
@@ -251,7 +270,9 @@ def parse_overrides(pairs: list[str]) -> dict:
         if not sep:
             raise UserError(f"override {pair!r} is not KEY=VALUE (e.g. --set ngf=32)")
         if key not in types or key == "name":
-            raise UserError(f"unknown variant field {key!r}; fields: {', '.join(field_names()[1:])}")
+            raise UserError(
+                f"unknown variant field {key!r}; fields: {', '.join(field_names()[1:])}"
+            )
         kind = types[key]
         try:
             if kind == "bool":
@@ -273,33 +294,100 @@ def parse_overrides(pairs: list[str]) -> dict:
 # --- the paper's models -----------------------------------------------------------------------
 
 # PROTOCOL.md §2: the released ImageNet-1k 32x32 model (Table 1's feature extractor).
-register(Variant(
-    name="imagenet32",
-    description="released ImageNet-1k 32x32 model: D 3x3 convs 128-128-256-256-512-512, G z=256 (Table 1)",
-    nz=256, ngf=128, ndf=128, kernel=3, convs_per_stage=2, g_input="linear", d_output="linear",
-    bn_eps=1e-8,  # the released model was trained with Theano's BN epsilon
-    updates="alternate",  # the authors' loop (PROTOCOL.md §1)
-))
+register(
+    Variant(
+        name="imagenet32",
+        description="released ImageNet-1k 32x32 model: D 3x3 convs 128-128-256-256-512-512, G"
+        " z=256 (Table 1)",
+        nz=256,
+        ngf=128,
+        ndf=128,
+        kernel=3,
+        convs_per_stage=2,
+        g_input="linear",
+        d_output="linear",
+        bn_eps=1e-8,  # the released model was trained with Theano's BN epsilon
+        updates="alternate",  # the authors' loop (PROTOCOL.md §1)
+    )
+)
 # PROTOCOL.md §3: the released SVHN model (Table 2). Its name says Gaussian z, lr 0.0005, batch 64.
-register(Variant(
-    name="svhn32",
-    description="released SVHN model: D 5x5 stride-2 convs 64-128-256, G z=100 Gaussian (Table 2)",
-    nz=100, ngf=64, ndf=64, kernel=5, g_input="linear", d_output="linear",
-    z_dist="normal", bn_eps=1e-8, lr=5e-4, batch_size=64, updates="alternate",
-))
+register(
+    Variant(
+        name="svhn32",
+        description="released SVHN model: D 5x5 stride-2 convs 64-128-256, G z=100 Gaussian (Table"
+        " 2)",
+        nz=100,
+        ngf=64,
+        ndf=64,
+        kernel=5,
+        g_input="linear",
+        d_output="linear",
+        z_dist="normal",
+        bn_eps=1e-8,
+        lr=5e-4,
+        batch_size=64,
+        updates="alternate",
+    )
+)
 # The classic DCGAN of pytorch/examples, and its 32x32 counterpart.
-register(Variant(name="dcgan64", description="classic 64x64 DCGAN (pytorch/examples): 4x4 kernels, ngf=ndf=64, z=100", image_size=64))
+register(
+    Variant(
+        name="dcgan64",
+        description="classic 64x64 DCGAN (pytorch/examples): 4x4 kernels, ngf=ndf=64, z=100",
+        image_size=64,
+    )
+)
 register(Variant(name="dcgan32", description="the classic DCGAN at 32x32: three stride-2 stages"))
 
 # --- the paper's architecture rules, one at a time (ablations over dcgan32) ----------------------
 _base = _REGISTRY["dcgan32"]
-register(dataclasses.replace(_base, name="dcgan32-nobn", description="ablation: no batch norm anywhere (biases instead)", batchnorm=False, bias=True))
-register(dataclasses.replace(_base, name="dcgan32-bnall", description="ablation: BN also on G's output and D's input layers", bn_g_output=True, bn_d_input=True))
-register(dataclasses.replace(_base, name="dcgan32-pool", description="ablation: max-pooling in D and nearest upsampling in G instead of strided convs", downsample="maxpool", upsample="nearest"))
-register(dataclasses.replace(_base, name="dcgan32-fc", description="ablation: a fully connected hidden layer (1024) in G and D", fc_hidden=1024))
-register(dataclasses.replace(_base, name="dcgan32-relud", description="ablation: ReLU instead of LeakyReLU in D", d_act="relu"))
+register(
+    dataclasses.replace(
+        _base,
+        name="dcgan32-nobn",
+        description="ablation: no batch norm anywhere (biases instead)",
+        batchnorm=False,
+        bias=True,
+    )
+)
+register(
+    dataclasses.replace(
+        _base,
+        name="dcgan32-bnall",
+        description="ablation: BN also on G's output and D's input layers",
+        bn_g_output=True,
+        bn_d_input=True,
+    )
+)
+register(
+    dataclasses.replace(
+        _base,
+        name="dcgan32-pool",
+        description="ablation: max-pooling in D and nearest upsampling in G instead of strided"
+        " convs",
+        downsample="maxpool",
+        upsample="nearest",
+    )
+)
+register(
+    dataclasses.replace(
+        _base,
+        name="dcgan32-fc",
+        description="ablation: a fully connected hidden layer (1024) in G and D",
+        fc_hidden=1024,
+    )
+)
+register(
+    dataclasses.replace(
+        _base,
+        name="dcgan32-relud",
+        description="ablation: ReLU instead of LeakyReLU in D",
+        d_act="relu",
+    )
+)
 
-ABLATIONS = tuple(n for n in names() if n.startswith("dcgan32-"))  # the paper's rules, one at a time (above)
+# the paper's rules, one at a time (above)
+ABLATIONS = tuple(n for n in names() if n.startswith("dcgan32-"))
 
 # --- training choices since the paper, on the classic dcgan32 (dcgan/objectives.py) -------------
 # Each changes only how D and G are trained, never the architecture or what the probe reads: D's
@@ -307,15 +395,62 @@ ABLATIONS = tuple(n for n in names() if n.startswith("dcgan32-"))  # the paper's
 # (Adam, lr 2e-4, beta1 0.5) throughout, except WGAN-GP with its authors' own (Gulrajani et al.
 # 2017: lr 1e-4, betas 0 and 0.9, 5 critic steps per G step); its critic keeps the DCGAN's batch
 # norm, which they replace by layer norm.
-register(dataclasses.replace(_base, name="dcgan32-hinge", description="choice: hinge loss", loss="hinge"))
-register(dataclasses.replace(_base, name="dcgan32-hinge-sn", description="choice: hinge loss and spectral normalisation of D",
-                             loss="hinge", d_reg="sn"))
-register(dataclasses.replace(_base, name="dcgan32-sn", description="choice: spectral normalisation of D (the paper's loss)", d_reg="sn"))
-register(dataclasses.replace(_base, name="dcgan32-ls", description="choice: least-squares loss", loss="ls"))
-register(dataclasses.replace(_base, name="dcgan32-wgan-gp", description="choice: Wasserstein loss with a gradient penalty (lambda 10)",
-                             loss="wgan-gp", n_critic=5, lr=1e-4, beta1=0.0, beta2=0.9))
-register(dataclasses.replace(_base, name="dcgan32-r1", description="choice: R1 penalty on D (gamma 10)", d_reg="r1"))
-register(dataclasses.replace(_base, name="dcgan32-rotation", description="choice: D also predicts image rotations (SS-GAN)",
-                             d_aux="rotation"))
-register(dataclasses.replace(_base, name="dcgan32-ema", description="choice: G's weights averaged (EMA, decay 0.999)", g_ema=0.999))
+register(
+    dataclasses.replace(_base, name="dcgan32-hinge", description="choice: hinge loss", loss="hinge")
+)
+register(
+    dataclasses.replace(
+        _base,
+        name="dcgan32-hinge-sn",
+        description="choice: hinge loss and spectral normalisation of D",
+        loss="hinge",
+        d_reg="sn",
+    )
+)
+register(
+    dataclasses.replace(
+        _base,
+        name="dcgan32-sn",
+        description="choice: spectral normalisation of D (the paper's loss)",
+        d_reg="sn",
+    )
+)
+register(
+    dataclasses.replace(
+        _base, name="dcgan32-ls", description="choice: least-squares loss", loss="ls"
+    )
+)
+register(
+    dataclasses.replace(
+        _base,
+        name="dcgan32-wgan-gp",
+        description="choice: Wasserstein loss with a gradient penalty (lambda 10)",
+        loss="wgan-gp",
+        n_critic=5,
+        lr=1e-4,
+        beta1=0.0,
+        beta2=0.9,
+    )
+)
+register(
+    dataclasses.replace(
+        _base, name="dcgan32-r1", description="choice: R1 penalty on D (gamma 10)", d_reg="r1"
+    )
+)
+register(
+    dataclasses.replace(
+        _base,
+        name="dcgan32-rotation",
+        description="choice: D also predicts image rotations (SS-GAN)",
+        d_aux="rotation",
+    )
+)
+register(
+    dataclasses.replace(
+        _base,
+        name="dcgan32-ema",
+        description="choice: G's weights averaged (EMA, decay 0.999)",
+        g_ema=0.999,
+    )
+)
 CHOICE_VARIANTS = tuple(n for n in names() if n.startswith("dcgan32-") and n not in ABLATIONS)

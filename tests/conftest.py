@@ -11,8 +11,14 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 # what the tests read from ../shared/data (never copied into the repository)
-SHARED_FILES = ("cifar10_train.npz", "cifar10_test.npz", "imagenet_sample.npz", "cifar10_train_first200_lossless.npz",
-                "orl_faces.npz", "released/svhn_unsup_all_conv_dcgan_100z_gaussian_lr_0.0005_64mb")
+SHARED_FILES = (
+    "cifar10_train.npz",
+    "cifar10_test.npz",
+    "imagenet_sample.npz",
+    "cifar10_train_first200_lossless.npz",
+    "orl_faces.npz",
+    "released/svhn_unsup_all_conv_dcgan_100z_gaussian_lr_0.0005_64mb",
+)
 
 
 def shared_data_dir() -> Path:
@@ -27,10 +33,14 @@ def shared_data() -> Path:
 
 def require_shared(path: Path) -> Path:
     """``path`` if it holds every file the tests read; else a skip naming the missing files, or
-    under CI (CI=true) a failure: there a quiet skip would pass with a quarter of the suite unrun."""
+    under CI (CI=true) a failure: there a quiet skip would pass with a quarter of the suite
+    unrun."""
     missing = [name for name in SHARED_FILES if not (path / name).exists()]
     if missing:
-        why = f"real test data not found: {', '.join(str(path / m) for m in missing)}; set DCGAN_DATA_ROOT to the shared data folder"
+        why = (
+            f"real test data not found: {', '.join(str(path / m) for m in missing)};"
+            " set DCGAN_DATA_ROOT to the shared data folder"
+        )
         if os.environ.get("CI", "").lower() in ("true", "1"):
             pytest.fail(why, pytrace=False)
         pytest.skip(why)
@@ -54,8 +64,15 @@ def random_inception(tmp_path_factory):
     from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
     path = tmp_path_factory.mktemp("inception") / "random-inception.pth"
-    with mock.patch("torch_fidelity.feature_extractor_inceptionv3.load_state_dict_from_url", return_value=None), \
-            mock.patch.object(FeatureExtractorInceptionV3, "load_state_dict", lambda self, sd, *a, **k: None):
+    with (
+        mock.patch(
+            "torch_fidelity.feature_extractor_inceptionv3.load_state_dict_from_url",
+            return_value=None,
+        ),
+        mock.patch.object(
+            FeatureExtractorInceptionV3, "load_state_dict", lambda self, sd, *a, **k: None
+        ),
+    ):
         torch.manual_seed(0)
         fe = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
     # variance-preserving weights, so features neither vanish nor blow up over the 90-odd layers
@@ -63,6 +80,6 @@ def random_inception(tmp_path_factory):
         if isinstance(m, torch.nn.Conv2d):
             torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
         elif isinstance(m, torch.nn.Linear):
-            torch.nn.init.normal_(m.weight, 0.0, m.in_features ** -0.5)
+            torch.nn.init.normal_(m.weight, 0.0, m.in_features**-0.5)
     torch.save(fe.state_dict(), path)
     return path

@@ -11,7 +11,17 @@ from dcgan import cli
 
 from .conftest import REPO
 
-TINY = ["--variant", "dcgan32", "--set", "ngf=8", "--set", "ndf=8", "--set", "batch_size=32", "--no-progress"]
+TINY = [
+    "--variant",
+    "dcgan32",
+    "--set",
+    "ngf=8",
+    "--set",
+    "ndf=8",
+    "--set",
+    "batch_size=32",
+    "--no-progress",
+]
 
 
 def run(capsys, *args):
@@ -21,17 +31,66 @@ def run(capsys, *args):
 
 
 def test_train_json_then_sample(tmp_path, capsys):
-    code, out, err = run(capsys, "train", *TINY, "--steps", "12", "--ckpt-every", "6", "--out", str(tmp_path / "run"), "--json")
+    code, out, err = run(
+        capsys,
+        "train",
+        *TINY,
+        "--steps",
+        "12",
+        "--ckpt-every",
+        "6",
+        "--out",
+        str(tmp_path / "run"),
+        "--json",
+    )
     assert code == 0, err
     result = json.loads(out)  # exactly one JSON object on stdout
-    assert result["steps"] == 12 and result["checkpoint"].endswith("ckpt-00000012.pt") and result["images_per_s"] > 0
+    assert (
+        result["steps"] == 12
+        and result["checkpoint"].endswith("ckpt-00000012.pt")
+        and result["images_per_s"] > 0
+    )
     assert "trained dcgan32" in err
-    code, out, err = run(capsys, "sample", "--ckpt", str(tmp_path / "run"), "--n", "10", "--seed", "3", "--out", str(tmp_path / "a.png"), "--json")
+    code, out, err = run(
+        capsys,
+        "sample",
+        "--ckpt",
+        str(tmp_path / "run"),
+        "--n",
+        "10",
+        "--seed",
+        "3",
+        "--out",
+        str(tmp_path / "a.png"),
+        "--json",
+    )
     assert code == 0, err
     assert json.loads(out)["bn_stats"] == "running"
     assert Image.open(tmp_path / "a.png").size == (4 * 34 + 2, 3 * 34 + 2)  # 10 images, 4 per row
-    run(capsys, "sample", "--ckpt", result["checkpoint"], "--n", "10", "--seed", "3", "--out", str(tmp_path / "b.png"))
-    run(capsys, "sample", "--ckpt", result["checkpoint"], "--n", "10", "--seed", "4", "--out", str(tmp_path / "c.png"))
+    run(
+        capsys,
+        "sample",
+        "--ckpt",
+        result["checkpoint"],
+        "--n",
+        "10",
+        "--seed",
+        "3",
+        "--out",
+        str(tmp_path / "b.png"),
+    )
+    run(
+        capsys,
+        "sample",
+        "--ckpt",
+        result["checkpoint"],
+        "--n",
+        "10",
+        "--seed",
+        "4",
+        "--out",
+        str(tmp_path / "c.png"),
+    )
     a, b, c = (np.asarray(Image.open(tmp_path / f"{n}.png")) for n in "abc")
     assert np.array_equal(a, b) and not np.array_equal(a, c)
 
@@ -44,28 +103,102 @@ def test_listings(capsys):
     assert code == 0 and "digits" in out and "DCGAN_DATA_ROOT" in out
 
 
-@pytest.mark.parametrize("args, message", [
-    (["train", "--variant", "imagenet33", "--steps", "1", "--out", "{tmp}/r"], "unknown variant 'imagenet33'; registered variants: imagenet32"),
-    (["train", "--variant", "dcgan32", "--set", "widht=3", "--steps", "1", "--out", "{tmp}/r"], "unknown variant field 'widht'"),
-    (["train", "--variant", "dcgan32", "--dataset", "cifar10", "--data-root", "{tmp}/missing", "--steps", "1", "--out", "{tmp}/r"],
-     "data root {tmp}/missing does not exist"),
-    (["train", "--variant", "dcgan32", "--dataset", "npz", "--data-root", "{tmp}/bad.npz", "--steps", "1", "--out", "{tmp}/r"],
-     "'x' must be uint8 images"),
-    (["sample", "--ckpt", "{tmp}/trunc.pt", "--out", "{tmp}/s.png"], "checkpoint {tmp}/trunc.pt is corrupt or truncated"),
-    (["sample", "--ckpt", "{tmp}/nothing.pt", "--out", "{tmp}/s.png"], "checkpoint {tmp}/nothing.pt does not exist"),
-    (["train", "--variant", "dcgan32", "--dataset", "imagenet", "--data-root", "{tmp}/tree", "--steps", "1", "--out", "{tmp}/r"],
-     "none of the 1 image files"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["train", "--variant", "imagenet33", "--steps", "1", "--out", "{tmp}/r"],
+            "unknown variant 'imagenet33'; registered variants: imagenet32",
+        ),
+        (
+            [
+                "train",
+                "--variant",
+                "dcgan32",
+                "--set",
+                "widht=3",
+                "--steps",
+                "1",
+                "--out",
+                "{tmp}/r",
+            ],
+            "unknown variant field 'widht'",
+        ),
+        (
+            [
+                "train",
+                "--variant",
+                "dcgan32",
+                "--dataset",
+                "cifar10",
+                "--data-root",
+                "{tmp}/missing",
+                "--steps",
+                "1",
+                "--out",
+                "{tmp}/r",
+            ],
+            "data root {tmp}/missing does not exist",
+        ),
+        (
+            [
+                "train",
+                "--variant",
+                "dcgan32",
+                "--dataset",
+                "npz",
+                "--data-root",
+                "{tmp}/bad.npz",
+                "--steps",
+                "1",
+                "--out",
+                "{tmp}/r",
+            ],
+            "'x' must be uint8 images",
+        ),
+        (
+            ["sample", "--ckpt", "{tmp}/trunc.pt", "--out", "{tmp}/s.png"],
+            "checkpoint {tmp}/trunc.pt is corrupt or truncated",
+        ),
+        (
+            ["sample", "--ckpt", "{tmp}/nothing.pt", "--out", "{tmp}/s.png"],
+            "checkpoint {tmp}/nothing.pt does not exist",
+        ),
+        (
+            [
+                "train",
+                "--variant",
+                "dcgan32",
+                "--dataset",
+                "imagenet",
+                "--data-root",
+                "{tmp}/tree",
+                "--steps",
+                "1",
+                "--out",
+                "{tmp}/r",
+            ],
+            "none of the 1 image files",
+        ),
+    ],
+)
 def test_bad_input_is_one_line_without_traceback(tmp_path, args, message):
     np.savez(tmp_path / "bad.npz", x=np.zeros((4, 32, 32, 3), np.float32))
     (tmp_path / "tree" / "train" / "n000").mkdir(parents=True)
     (tmp_path / "tree" / "train" / "n000" / "a.JPEG").write_bytes(b"\xff\xd8\xff\xe0 corrupt jpeg")
     import torch
+
     torch.save({"format": "x", "w": torch.zeros(1000)}, tmp_path / "full.pt")
     (tmp_path / "trunc.pt").write_bytes((tmp_path / "full.pt").read_bytes()[:300])
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     env = {**os.environ, "PYTHONPATH": str(REPO), "DCGAN_CACHE": str(tmp_path / "cache")}
-    p = subprocess.run([sys.executable, "-m", "dcgan.cli", *args], env=env, capture_output=True, text=True, timeout=120)
+    p = subprocess.run(
+        [sys.executable, "-m", "dcgan.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert p.returncode == 1
     lines = [line for line in p.stderr.splitlines() if line.startswith("dcgan: error:")]
     assert len(lines) == 1 and message.replace("{tmp}", str(tmp_path)) in lines[0], p.stderr
@@ -79,15 +212,21 @@ def test_foreign_checkpoint_is_refused_without_unpickling(tmp_path, capsys):
     import torch
 
     # any class outside weights_only's allow-list stands for code a pickle could run
-    torch.save({"format": "dcgan-bench-checkpoint/1", "obj": Fraction(1, 3)}, tmp_path / "foreign.pt")
-    code, _, err = run(capsys, "sample", "--ckpt", str(tmp_path / "foreign.pt"), "--out", str(tmp_path / "s.png"))
+    torch.save(
+        {"format": "dcgan-bench-checkpoint/1", "obj": Fraction(1, 3)}, tmp_path / "foreign.pt"
+    )
+    code, _, err = run(
+        capsys, "sample", "--ckpt", str(tmp_path / "foreign.pt"), "--out", str(tmp_path / "s.png")
+    )
     assert code == 1 and "weights-only load refuses" in err
 
 
 def test_sample_never_overwrites(tmp_path, capsys):
     run(capsys, "train", *TINY, "--steps", "2", "--out", str(tmp_path / "run"))
     (tmp_path / "keep.png").write_bytes(b"precious")
-    code, _, err = run(capsys, "sample", "--ckpt", str(tmp_path / "run"), "--out", str(tmp_path / "keep.png"))
+    code, _, err = run(
+        capsys, "sample", "--ckpt", str(tmp_path / "run"), "--out", str(tmp_path / "keep.png")
+    )
     assert code == 1 and "pass --force" in err
     assert (tmp_path / "keep.png").read_bytes() == b"precious"
 

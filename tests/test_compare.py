@@ -6,14 +6,36 @@ import pytest
 from dcgan import cli, compare
 
 
-def probe_row(variant, per_draw, seeds="selection 0..9, test 1000..1009", source="measured", time="2026-11-22T10:00:00+0000"):
+def probe_row(
+    variant,
+    per_draw,
+    seeds="selection 0..9, test 1000..1009",
+    source="measured",
+    time="2026-11-22T10:00:00+0000",
+):
     per_draw = [float(x) for x in per_draw]
-    return {"protocol": "cifar10-400", "metric": "test_accuracy_pct", "variant": variant, "source": source, "weights": "step 400",
-            "value": float(np.mean(per_draw)), "std": float(np.std(per_draw)), "per_draw": per_draw, "draw_seeds": seeds, "time": time}
+    return {
+        "protocol": "cifar10-400",
+        "metric": "test_accuracy_pct",
+        "variant": variant,
+        "source": source,
+        "weights": "step 400",
+        "value": float(np.mean(per_draw)),
+        "std": float(np.std(per_draw)),
+        "per_draw": per_draw,
+        "draw_seeds": seeds,
+        "time": time,
+    }
 
 
 def throughput_row(variant, rate):
-    return {"stage": "train", "device_name": "CPU (2 threads)", "variant": variant, "items_per_s": rate, "unit": "images"}
+    return {
+        "stage": "train",
+        "device_name": "CPU (2 threads)",
+        "variant": variant,
+        "items_per_s": rate,
+        "unit": "images",
+    }
 
 
 def write(path, rows):
@@ -28,15 +50,26 @@ def draws():
 
 def test_planted_regression_fails_and_names_the_metric(tmp_path, draws, capsys):
     noise = np.random.default_rng(1).normal(0, 0.1, 10)
-    base = write(tmp_path / "base.json", [probe_row("dcgan32", draws), throughput_row("dcgan32", 500.0)])
-    new = write(tmp_path / "new.json", [probe_row("dcgan32", draws - 3.0 + noise), throughput_row("dcgan32", 100.0)])
+    base = write(
+        tmp_path / "base.json", [probe_row("dcgan32", draws), throughput_row("dcgan32", 500.0)]
+    )
+    new = write(
+        tmp_path / "new.json",
+        [probe_row("dcgan32", draws - 3.0 + noise), throughput_row("dcgan32", 100.0)],
+    )
     assert cli.main(["compare", base, new, "--json"]) == 1
     out = json.loads(capsys.readouterr().out)
     by = {v["kind"]: v for v in out["verdicts"]}
-    assert by["probe"]["verdict"] == "regression" and by["probe"]["noise"].startswith("paired t-test over 10")
+    assert by["probe"]["verdict"] == "regression" and by["probe"]["noise"].startswith(
+        "paired t-test over 10"
+    )
     assert by["probe"]["delta"] == pytest.approx(-3.0 + noise.mean())
     # a slower step is reported but does not gate: timings move with the machine
-    assert by["throughput"]["verdict"] == "regression" and not by["throughput"]["gated"] and out["regressions"] == 1
+    assert (
+        by["throughput"]["verdict"] == "regression"
+        and not by["throughput"]["gated"]
+        and out["regressions"] == 1
+    )
 
 
 def test_planted_no_change_passes(tmp_path, draws, capsys):
@@ -53,22 +86,40 @@ def test_a_change_beyond_the_band_that_noise_explains_is_not_a_regression(draws)
     base = [probe_row("a", [55.0, 65.0], seeds="selection 0..1")]
     new = [probe_row("a", [52.0, 64.0], seeds="selection 5..6")]
     (v,) = compare.compare(base, new)
-    assert v["verdict"] == "no change (within noise)" and v["noise"].startswith("Welch") and v["p_value"] > 0.05
+    assert (
+        v["verdict"] == "no change (within noise)"
+        and v["noise"].startswith("Welch")
+        and v["p_value"] > 0.05
+    )
     assert not compare.failed([v])
 
 
 def test_two_variants_within_one_set_and_controls_matched_separately(tmp_path, draws, capsys):
-    rows = [probe_row("dcgan32", draws), probe_row("dcgan32-nobn", draws + 2.0),
-            probe_row("dcgan32", draws - 10, source="measured (control)"), probe_row("dcgan32-nobn", draws - 10, source="measured (control)"),
-            {"protocol": "cifar10-400", "metric": "test_accuracy_pct", "variant": "DCGAN + L2-SVM", "source": "quoted from the paper", "value": 73.8}]
+    rows = [
+        probe_row("dcgan32", draws),
+        probe_row("dcgan32-nobn", draws + 2.0),
+        probe_row("dcgan32", draws - 10, source="measured (control)"),
+        probe_row("dcgan32-nobn", draws - 10, source="measured (control)"),
+        {
+            "protocol": "cifar10-400",
+            "metric": "test_accuracy_pct",
+            "variant": "DCGAN + L2-SVM",
+            "source": "quoted from the paper",
+            "value": 73.8,
+        },
+    ]
     folder = tmp_path / "set"
     folder.mkdir()
     write(folder / "rows.json", rows)
     (folder / "other.json").write_text(json.dumps({"speed_ratio": 30}))  # not rows: skipped
-    assert cli.main(["compare", str(folder), "--variants", "dcgan32", "dcgan32-nobn", "--json"]) == 0
+    assert (
+        cli.main(["compare", str(folder), "--variants", "dcgan32", "dcgan32-nobn", "--json"]) == 0
+    )
     verdicts = {v["what"]: v["verdict"] for v in json.loads(capsys.readouterr().out)["verdicts"]}
-    assert verdicts == {"cifar10-400 / test_accuracy_pct / measured": "improvement",
-                        "cifar10-400 / test_accuracy_pct / control": "no change (within band)"}
+    assert verdicts == {
+        "cifar10-400 / test_accuracy_pct / measured": "improvement",
+        "cifar10-400 / test_accuracy_pct / control": "no change (within band)",
+    }
 
 
 def test_newest_row_of_a_model_counts_once(draws):
@@ -94,12 +145,25 @@ def test_the_headline_gap_is_paired_over_the_shared_test_draws():
     from scipy import stats
 
     seeds = "selection 0..0, test 1000..1002 (numpy default_rng, fresh test draws)"
-    trained = {"protocol": "cifar10-400", "metric": "test_accuracy_pct", "source": "measured", "value": 55.52,
-               "per_draw": [55.96, 55.21, 55.39], "draw_seeds": seeds}
-    control = {**trained, "source": "measured (control)", "value": 45.7367, "per_draw": [46.16, 45.59, 45.46]}
+    trained = {
+        "protocol": "cifar10-400",
+        "metric": "test_accuracy_pct",
+        "source": "measured",
+        "value": 55.52,
+        "per_draw": [55.96, 55.21, 55.39],
+        "draw_seeds": seeds,
+    }
+    control = {
+        **trained,
+        "source": "measured (control)",
+        "value": 45.7367,
+        "per_draw": [46.16, 45.59, 45.46],
+    }
     g = compare.gap(control, trained)
     assert g["test"] == "paired t-test over 3 shared draws"
-    assert g["p_value"] == pytest.approx(stats.ttest_rel(trained["per_draw"], control["per_draw"]).pvalue)
+    assert g["p_value"] == pytest.approx(
+        stats.ttest_rel(trained["per_draw"], control["per_draw"]).pvalue
+    )
     assert g["p_value"] < 1e-3 and g["gap"] == pytest.approx(np.mean([9.8, 9.62, 9.93]))
     # other draws on the two sides: not paired
     unpaired = compare.gap({**control, "draw_seeds": "selection 0..0, test 2000..2002"}, trained)

@@ -10,7 +10,9 @@ from PIL import Image
 from dcgan import data, ingest
 from dcgan.errors import UserError
 
-# --- the real CIFAR-10 of ../shared/data -----------------------------------------------------------
+# --- the real CIFAR-10 of ../shared/data
+# -----------------------------------------------------------
+
 
 def test_cifar10_npz_real(shared_data):
     test = data.load("cifar10", "test", shared_data)
@@ -20,7 +22,8 @@ def test_cifar10_npz_real(shared_data):
 
 
 def test_cifar10_train_is_in_official_order(shared_data):
-    """The loader's first 200 training images are the official ones (lossless copies), up to JPEG error."""
+    """The loader's first 200 training images are the official ones (lossless copies), up to
+    JPEG error."""
     train = data.load("cifar10", "train", shared_data)
     assert train.x.shape == (50000, 32, 32, 3)
     with np.load(shared_data / "cifar10_train_first200_lossless.npz") as ref:
@@ -33,33 +36,48 @@ def test_cifar10_train_is_in_official_order(shared_data):
 
 
 def test_cifar10_missing_says_what_is_expected(tmp_path):
-    with pytest.raises(UserError, match=r"no CIFAR-10 under .*cifar10_train.npz or torchvision's cifar-10-batches-py"):
+    with pytest.raises(
+        UserError,
+        match=r"no CIFAR-10 under .*cifar10_train.npz or torchvision's cifar-10-batches-py",
+    ):
         data.load("cifar10", "train", tmp_path)
 
 
 # --- SVHN, in torchvision's .mat format ----------------------------------------------------------
+
 
 def test_svhn_mat(tmp_path, shared_data):
     with np.load(shared_data / "cifar10_test.npz") as d:
         images = d["x"][:30]
     digits = np.arange(30) % 10
     labels = np.where(digits == 0, 10, digits)  # SVHN stores 0 as 10
-    scipy.io.savemat(tmp_path / "test_32x32.mat", {"X": images.transpose(1, 2, 3, 0), "y": labels[:, None].astype(np.uint8)})
+    scipy.io.savemat(
+        tmp_path / "test_32x32.mat",
+        {"X": images.transpose(1, 2, 3, 0), "y": labels[:, None].astype(np.uint8)},
+    )
     s = data.load("svhn", "test", tmp_path)
     assert np.array_equal(s.x, images)
     assert np.array_equal(s.y, digits)
     with pytest.raises(UserError, match=r"no SVHN train split: expected .*train_32x32.mat"):
         data.load("svhn", "train", tmp_path)
-    scipy.io.savemat(tmp_path / "extra_32x32.mat", {"X": np.zeros((16, 16, 3, 2), np.uint8), "y": np.ones((2, 1))})
+    scipy.io.savemat(
+        tmp_path / "extra_32x32.mat",
+        {"X": np.zeros((16, 16, 3, 2), np.uint8), "y": np.ones((2, 1))},
+    )
     with pytest.raises(UserError, match=r"X must be uint8 \(32, 32, 3, N\)"):
         data.load("svhn", "extra", tmp_path)
 
 
 # --- downsampled ImageNet batch files ------------------------------------------------------------
 
+
 def _imagenet_batch(x, y):
     # Chrabaszcz et al.'s layout: rows of 3*S*S, all R then G then B; labels 1-based
-    return {"data": x.transpose(0, 3, 1, 2).reshape(len(x), -1), "labels": (y + 1).tolist(), "mean": x.mean(0).ravel()}
+    return {
+        "data": x.transpose(0, 3, 1, 2).reshape(len(x), -1),
+        "labels": (y + 1).tolist(),
+        "mean": x.mean(0).ravel(),
+    }
 
 
 @pytest.mark.parametrize("size", [32, 64])
@@ -95,6 +113,7 @@ def test_downsampled_imagenet_wrong_width(tmp_path):
 
 # --- a raw ImageNet JPEG tree --------------------------------------------------------------------
 
+
 def _write_tree(root, shared_data, per_class=4, classes=3):
     with np.load(shared_data / "imagenet_sample.npz") as d:
         x64, wnids = d["x64"], d["wnids"]
@@ -123,11 +142,13 @@ def test_imagenet_tree_is_min_resized_and_centre_cropped(tmp_path, shared_data):
         h, w = decoded.shape[:2]
         pooled = decoded.reshape(h // 2, 2, w // 2, 2, 3).mean((1, 3))
         left = (pooled.shape[1] - 32) // 2
-        expected = pooled[:, left:left + 32]
+        expected = pooled[:, left : left + 32]
         assert np.abs(s.x[k] - expected).max() <= 1, path  # rounding only
 
 
-def test_imagenet_tree_skips_and_lists_corrupt_files_and_converts_grey_and_cmyk(tmp_path, shared_data, capsys):
+def test_imagenet_tree_skips_and_lists_corrupt_files_and_converts_grey_and_cmyk(
+    tmp_path, shared_data, capsys
+):
     root = tmp_path / "ilsvrc"
     written = _write_tree(root, shared_data, per_class=2, classes=2)
     folder = written[0][0].parent
@@ -144,9 +165,13 @@ def test_imagenet_tree_skips_and_lists_corrupt_files_and_converts_grey_and_cmyk(
     assert "broken.JPEG" in report and "junk.JPEG" in report
     converted = json.loads(report)["converted_to_rgb"]
     assert {k: (v["count"], [Path(f).name for f in v["files"]]) for k, v in converted.items()} == {
-        "CMYK": (1, ["cmyk.JPEG"]), "greyscale": (1, ["grey.JPEG"])}
+        "CMYK": (1, ["cmyk.JPEG"]),
+        "greyscale": (1, ["grey.JPEG"]),
+    }
     assert "converted to RGB: 1 CMYK, 1 greyscale" in err
-    decoded = [p.name for p in sorted(folder.iterdir()) if p.name not in ("broken.JPEG", "junk.JPEG")]
+    decoded = [
+        p.name for p in sorted(folder.iterdir()) if p.name not in ("broken.JPEG", "junk.JPEG")
+    ]
     grey_index = decoded.index("grey.JPEG")
     g = s.x[grey_index].astype(int)
     assert np.array_equal(g[..., 0], g[..., 1]) and np.array_equal(g[..., 1], g[..., 2])
@@ -168,7 +193,9 @@ def test_imagenet_tree_cache_is_reused_and_keyed_on_content(tmp_path, shared_dat
         data.load("imagenet", "train", root)
 
 
-def test_an_interrupted_ingestion_resumes_at_the_first_unfinished_chunk(tmp_path, shared_data, monkeypatch):
+def test_an_interrupted_ingestion_resumes_at_the_first_unfinished_chunk(
+    tmp_path, shared_data, monkeypatch
+):
     root = tmp_path / "ilsvrc"
     written = _write_tree(root, shared_data, per_class=4, classes=3)  # 12 files: chunks of 5, 5, 2
     monkeypatch.setattr(ingest, "INGEST_CHUNK", 5)
@@ -184,14 +211,25 @@ def test_an_interrupted_ingestion_resumes_at_the_first_unfinished_chunk(tmp_path
     with pytest.raises(KeyboardInterrupt):
         data.load("imagenet", "train", root, workers=1)
     parts = list((tmp_path / "cache").glob("*.part*.npz"))
-    assert [p.name.split(".")[-2] for p in parts] == ["part00000"] and not list((tmp_path / "cache").glob("*.x.npy"))
+    assert [p.name.split(".")[-2] for p in parts] == ["part00000"] and not list(
+        (tmp_path / "cache").glob("*.x.npy")
+    )
     monkeypatch.setattr(np, "savez", real_savez)
     s = data.load("imagenet", "train", root, workers=1)
     report = json.loads(next((tmp_path / "cache").glob("imagenet-train-32px-*.json")).read_text())
-    assert report["decoded_this_run"] == 7 and report["decoded"] == len(written) == len(s)  # chunk 1 was not decoded again
+    # chunk 1 was not decoded again
+    assert report["decoded_this_run"] == 7 and report["decoded"] == len(written) == len(s)
     assert not list((tmp_path / "cache").glob("*.part*"))  # parts removed once the cache is whole
-    uninterrupted = ingest.ingest_files([p for p, _ in written], np.array([c for _, c in written]), 32, "x", "train", "t",
-                                      tmp_path / "other", workers=1)
+    uninterrupted = ingest.ingest_files(
+        [p for p, _ in written],
+        np.array([c for _, c in written]),
+        32,
+        "x",
+        "train",
+        "t",
+        tmp_path / "other",
+        workers=1,
+    )
     assert np.array_equal(s.x, uninterrupted.x) and s.y.tolist() == [c for _, c in written]
 
 
@@ -220,7 +258,11 @@ def test_the_train_tar_is_extracted_safely_and_read_as_the_tree(tmp_path, shared
     _tar_of_class_tars(tmp_path / "tree" / "train", tmp_path / "dl" / ingest.TRAIN_TAR)
     from_tar = data.load("imagenet", "train", tmp_path / "dl", workers=1)
     from_tree = data.load("imagenet", "train", tmp_path / "tree", workers=1)
-    assert np.array_equal(from_tar.x, from_tree.x) and from_tar.classes == from_tree.classes and len(from_tar) == len(written)
+    assert (
+        np.array_equal(from_tar.x, from_tree.x)
+        and from_tar.classes == from_tree.classes
+        and len(from_tar) == len(written)
+    )
 
     bad = tmp_path / "bad"
     bad.mkdir()
@@ -247,6 +289,7 @@ def test_folder_of_images(tmp_path, shared_data):
 
 # --- npz, digits, and bad input ------------------------------------------------------------------
 
+
 def test_npz_file_and_greyscale(tmp_path, shared_data):
     faces = data.load("npz", "train", shared_data / "orl_faces.npz", x_key="x32")
     assert faces.x.shape == (400, 32, 32, 3) and len(np.unique(faces.y)) == 40
@@ -255,11 +298,17 @@ def test_npz_file_and_greyscale(tmp_path, shared_data):
     assert unlabelled.y is None and len(unlabelled) == 5
 
 
-@pytest.mark.parametrize("x, message", [
-    (np.zeros((5, 8, 8, 3), np.float32), r"must be uint8 images .* got float32"),
-    (np.zeros((5, 8, 8, 4), np.uint8), r"must be \(N, H, W, 3\) or greyscale \(N, H, W\); got shape \(5, 8, 8, 4\)"),
-    (np.zeros((5, 64), np.uint8), r"got shape \(5, 64\)"),
-])
+@pytest.mark.parametrize(
+    "x, message",
+    [
+        (np.zeros((5, 8, 8, 3), np.float32), r"must be uint8 images .* got float32"),
+        (
+            np.zeros((5, 8, 8, 4), np.uint8),
+            r"must be \(N, H, W, 3\) or greyscale \(N, H, W\); got shape \(5, 8, 8, 4\)",
+        ),
+        (np.zeros((5, 64), np.uint8), r"got shape \(5, 64\)"),
+    ],
+)
 def test_npz_wrong_arrays(tmp_path, x, message):
     np.savez(tmp_path / "bad.npz", x=x)
     with pytest.raises(UserError, match=message):
@@ -284,11 +333,15 @@ def test_digits_offline_default():
 
 def test_registry_errors(tmp_path, monkeypatch):
     monkeypatch.delenv("DCGAN_DATA_ROOT", raising=False)
-    with pytest.raises(UserError, match="unknown dataset 'cifar100'; registered datasets: cifar10, svhn"):
+    with pytest.raises(
+        UserError, match="unknown dataset 'cifar100'; registered datasets: cifar10, svhn"
+    ):
         data.load("cifar100")
     with pytest.raises(UserError, match="has no split 'valid'; splits: train, test"):
         data.load("cifar10", "valid", tmp_path)
-    with pytest.raises(UserError, match="needs a data root: pass --data-root DIR or set DCGAN_DATA_ROOT"):
+    with pytest.raises(
+        UserError, match="needs a data root: pass --data-root DIR or set DCGAN_DATA_ROOT"
+    ):
         data.load("cifar10", "train")
     with pytest.raises(UserError, match="does not exist"):
         data.load("cifar10", "train", tmp_path / "nowhere")
@@ -318,7 +371,9 @@ def test_download_without_network_is_a_clear_error(tmp_path, monkeypatch):
 
     monkeypatch.setattr(urllib.request, "urlopen", offline)
     monkeypatch.setattr(urllib.request.OpenerDirector, "open", offline)
-    with pytest.raises(UserError, match=r"could not download CIFAR-10 into .*put cifar10_train.npz"):
+    with pytest.raises(
+        UserError, match=r"could not download CIFAR-10 into .*put cifar10_train.npz"
+    ):
         data.load("cifar10", "train", tmp_path, download=True)
     with pytest.raises(UserError, match=r"could not download SVHN test .*put test_32x32.mat there"):
         data.load("svhn", "test", tmp_path, download=True)
@@ -329,6 +384,7 @@ def test_subset_is_seeded_ordered_and_keeps_labels():
     images = data.ImageSet(x, np.arange(30), "npz", "train", "test")
     a, b, c = data.subset(images, 10, 1), data.subset(images, 10, 1), data.subset(images, 10, 2)
     assert np.array_equal(a.x, b.x) and not np.array_equal(a.x, c.x)
-    assert np.array_equal(a.y, a.x[:, 0, 0, 0]) and np.all(np.diff(a.y) > 0)  # labels follow, original order
+    # labels follow, original order
+    assert np.array_equal(a.y, a.x[:, 0, 0, 0]) and np.all(np.diff(a.y) > 0)
     assert a.split == "train[10 of 30, seed 1]" and a.fingerprint() != images.fingerprint()
     assert data.subset(images, None, 0) is images and data.subset(images, 99, 0) is images

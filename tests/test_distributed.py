@@ -13,17 +13,51 @@ import torch
 
 from dcgan import checkpoint
 
-TRAIN = ["train", "--dataset", "digits", "--set", "ngf=8", "--set", "ndf=8", "--set", "batch_size=32", "--device", "cpu",
-         "--log-every", "5", "--no-progress"]
+TRAIN = [
+    "train",
+    "--dataset",
+    "digits",
+    "--set",
+    "ngf=8",
+    "--set",
+    "ndf=8",
+    "--set",
+    "batch_size=32",
+    "--device",
+    "cpu",
+    "--log-every",
+    "5",
+    "--no-progress",
+]
 
 
 def run(out, steps, variant="dcgan32-nobn", procs=2, extra=()):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    args = [*TRAIN, "--variant", variant, "--out", str(out), "--steps", str(steps), "--ckpt-every", "10", *extra]
+    args = [
+        *TRAIN,
+        "--variant",
+        variant,
+        "--out",
+        str(out),
+        "--steps",
+        str(steps),
+        "--ckpt-every",
+        "10",
+        *extra,
+    ]
     if procs == 1:
         cmd = [sys.executable, "-m", "dcgan.cli", *args]
     else:
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={procs}", "-m", "dcgan.cli", *args]
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc_per_node={procs}",
+            "-m",
+            "dcgan.cli",
+            *args,
+        ]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     return done
@@ -46,7 +80,10 @@ def test_two_processes_match_one_with_the_same_global_batch_and_resume(tmp_path)
     run(two, 20)
     # one writer: one checkpoint per save, one sample grid, one log row per logged step
     assert sorted(p.name for p in two.glob("ckpt-*.pt")) == ["ckpt-00000010.pt", "ckpt-00000020.pt"]
-    assert sorted(p.name for p in two.glob("samples-*.png")) == ["samples-00000010.png", "samples-00000020.png"]
+    assert sorted(p.name for p in two.glob("samples-*.png")) == [
+        "samples-00000010.png",
+        "samples-00000020.png",
+    ]
     assert [s for s, _, _ in losses(two)] == [5, 10, 15, 20]
     step, w1 = weights(one)
     _, w2 = weights(two)
@@ -60,7 +97,8 @@ def test_two_processes_match_one_with_the_same_global_batch_and_resume(tmp_path)
     for (s1, d1, g1), (s2, d2, g2) in zip(losses(one), losses(two), strict=True):
         assert s1 == s2 and d2 == pytest.approx(d1, rel=1e-4) and g2 == pytest.approx(g1, rel=1e-4)
 
-    # interrupted at 10, resumed to 20 with two processes: the same as the uninterrupted two-process run
+    # interrupted at 10, resumed to 20 with two processes: the same as the uninterrupted
+    # two-process run
     run(resumed, 10)
     run(resumed, 20, extra=["--resume"])
     _, w3 = weights(resumed)
@@ -80,8 +118,24 @@ def test_with_batch_norm_two_processes_train_and_checkpoint_once(tmp_path):
 
 def test_a_global_batch_that_does_not_split_is_refused(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "dcgan.cli", *TRAIN,
-           "--variant", "dcgan32", "--set", "batch_size=33", "--out", str(tmp_path / "x"), "--steps", "2"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "dcgan.cli",
+        *TRAIN,
+        "--variant",
+        "dcgan32",
+        "--set",
+        "batch_size=33",
+        "--out",
+        str(tmp_path / "x"),
+        "--steps",
+        "2",
+    ]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode != 0 and "does not split evenly over 2 processes" in done.stderr
 
@@ -90,7 +144,9 @@ def test_the_authors_alternating_schedule_under_two_processes_matches_one(tmp_pa
     alternate = ["--set", "updates=alternate"]
     run(tmp_path / "one", 10, procs=1, extra=alternate)
     run(tmp_path / "two", 10, extra=alternate)
-    for (s1, d1, g1), (s2, d2, g2) in zip(losses(tmp_path / "one"), losses(tmp_path / "two"), strict=True):
+    for (s1, d1, g1), (s2, d2, g2) in zip(
+        losses(tmp_path / "one"), losses(tmp_path / "two"), strict=True
+    ):
         assert s1 == s2 and d2 == pytest.approx(d1, rel=1e-4) and g2 == pytest.approx(g1, rel=1e-4)
     _, w1 = weights(tmp_path / "one")
     _, w2 = weights(tmp_path / "two")
@@ -102,12 +158,25 @@ def test_the_authors_alternating_schedule_under_two_processes_matches_one(tmp_pa
 def test_the_training_choices_under_two_processes_match_one(tmp_path):
     # hinge loss, spectral norm and R1, the rotation task and G's moving average: every term is a
     # mean over the batch, so the average of the two halves' gradients is one process's (no BN here)
-    choices = ["--set", "loss=hinge", "--set", "d_reg=sn+r1", "--set", "d_aux=rotation", "--set", "g_ema=0.9"]
+    choices = [
+        "--set",
+        "loss=hinge",
+        "--set",
+        "d_reg=sn+r1",
+        "--set",
+        "d_aux=rotation",
+        "--set",
+        "g_ema=0.9",
+    ]
     run(tmp_path / "one", 10, procs=1, extra=choices)
     run(tmp_path / "two", 10, extra=choices)
-    for (s1, d1, g1), (s2, d2, g2) in zip(losses(tmp_path / "one"), losses(tmp_path / "two"), strict=True):
+    for (s1, d1, g1), (s2, d2, g2) in zip(
+        losses(tmp_path / "one"), losses(tmp_path / "two"), strict=True
+    ):
         assert s1 == s2 and d2 == pytest.approx(d1, rel=1e-4) and g2 == pytest.approx(g1, rel=1e-4)
     one, two = (checkpoint.load(checkpoint.latest(tmp_path / r)) for r in ("one", "two"))
     for net in ("netG", "netD", "netG_ema"):
-        diffs = torch.cat([(two[net][k].float() - one[net][k].float()).abs().reshape(-1) for k in one[net]])
+        diffs = torch.cat(
+            [(two[net][k].float() - one[net][k].float()).abs().reshape(-1) for k in one[net]]
+        )
         assert diffs.max() <= 1e-3, net

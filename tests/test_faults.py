@@ -1,6 +1,7 @@
 """The fault table: bad inputs a hostile but realistic user gives the CLI, one row each.
 
-Every row runs `dcgan ...` (or the main job `bench/run.py`, or `bench/standin.py`) in a separate Python process (one process for the whole table, so
+Every row runs `dcgan ...` (or the main job `bench/run.py`, or `bench/standin.py`) in a separate
+Python process (one process for the whole table, so
 torch is imported once) and checks: the exit code, a phrase the one-line message must contain,
 no traceback, and that the files the row names are byte-for-byte unchanged. A new input a
 command takes gets a row here.
@@ -16,7 +17,17 @@ import pytest
 
 from .conftest import REPO
 
-TINY = ["--variant", "dcgan32", "--set", "ngf=8", "--set", "ndf=8", "--set", "batch_size=32", "--no-progress"]
+TINY = [
+    "--variant",
+    "dcgan32",
+    "--set",
+    "ngf=8",
+    "--set",
+    "ndf=8",
+    "--set",
+    "batch_size=32",
+    "--no-progress",
+]
 
 
 @dataclass
@@ -25,7 +36,8 @@ class Fault:
     argv: list[str]  # "{tmp}" stands for the row's own folder, "{ckpt}" for a tiny trained run
     code: int  # 1: our one-line error; 2: argparse's
     phrase: str
-    unchanged: list[str] = field(default_factory=list)  # files under {tmp} that must keep their bytes
+    # files under {tmp} that must keep their bytes
+    unchanged: list[str] = field(default_factory=list)
     setup: object = None  # a function of the row's folder, run first
 
 
@@ -48,8 +60,13 @@ def _binary(tmp):
 
 def _unlabelled_test_split(tmp):
     rng = np.random.default_rng(0)
-    np.savez(tmp / "cifar10_train.npz", x=rng.integers(0, 256, (60, 32, 32, 3), dtype=np.uint8), y=np.arange(60) % 10)
-    np.savez(tmp / "cifar10_test.npz", x=rng.integers(0, 256, (20, 32, 32, 3), dtype=np.uint8))  # no labels
+    np.savez(
+        tmp / "cifar10_train.npz",
+        x=rng.integers(0, 256, (60, 32, 32, 3), dtype=np.uint8),
+        y=np.arange(60) % 10,
+    )
+    # no labels
+    np.savez(tmp / "cifar10_test.npz", x=rng.integers(0, 256, (20, 32, 32, 3), dtype=np.uint8))
 
 
 def _wrong_inception(tmp):
@@ -63,64 +80,310 @@ def _inverted_box(tmp):
 
 
 FAULTS = [
-    Fault("lr is nan", ["train", *TINY, "--set", "lr=nan", "--steps", "2", "--out", "{tmp}/run"], 1, "lr=nan must be in (0, 1]"),
-    Fault("lr is negative", ["train", *TINY, "--set", "lr=-1", "--steps", "2", "--out", "{tmp}/run"], 1, "lr=-1.0 must be in (0, 1]"),
-    Fault("beta1 is 2", ["train", *TINY, "--set", "beta1=2", "--steps", "2", "--out", "{tmp}/run"], 1, "beta1=2.0 must be in [0, 1)"),
-    Fault("lr is 1e8", ["train", *TINY, "--set", "lr=1e8", "--steps", "2", "--out", "{tmp}/run"], 1, "lr=100000000.0 must be in (0, 1]"),
-    Fault("ckpt-every 0", ["train", *TINY, "--ckpt-every", "0", "--steps", "2", "--out", "{tmp}/run"], 2,
-          "argument --ckpt-every: must be at least 1; got 0"),
-    Fault("log-every 0", ["train", *TINY, "--log-every", "0", "--steps", "2", "--out", "{tmp}/run"], 2, "argument --log-every: must be at least 1"),
-    Fault("sample-n 0", ["train", *TINY, "--sample-n", "0", "--steps", "2", "--out", "{tmp}/run"], 2, "argument --sample-n: must be at least 1"),
-    Fault("steps not a number", ["train", *TINY, "--steps", "x", "--out", "{tmp}/run"], 2, "argument --steps: 'x' is not a whole number"),
-    Fault("sheet-epochs 1,x", ["train", *TINY, "--sheet-epochs", "1,x", "--steps", "2", "--out", "{tmp}/run"], 1,
-          "--sheet-epochs must be comma-separated whole numbers"),
-    Fault("keep-steps 0", ["train", *TINY, "--keep-steps", "0", "--steps", "2", "--out", "{tmp}/run"], 1, "--keep-steps must be positive steps"),
-    Fault("device tpu9", ["train", *TINY, "--device", "tpu9", "--steps", "2", "--out", "{tmp}/run"], 1, "unknown device 'tpu9'"),
-    Fault("out holds a user's log.csv", ["train", *TINY, "--steps", "2", "--out", "{tmp}/out"], 1, "is not empty (log.csv)",
-          ["out/log.csv"], _user_log),
-    Fault("resume into a folder that is not a run", ["train", *TINY, "--steps", "2", "--out", "{tmp}/out", "--resume"], 1,
-          "holds no dcgan-bench run", ["out/log.csv"], _user_log),
-    Fault("out under a file", ["train", *TINY, "--steps", "2", "--out", "{tmp}/file/run"], 1, "cannot write the run to --out",
-          ["file"], _a_file),
-    Fault("non-square npz", ["train", *TINY, "--steps", "2", "--dataset", "npz", "--data-root", "{tmp}", "--out", "{tmp}/run"], 1,
-          "images are 32x24; they must be square", ["train.npz"], _non_square_npz),
-    Fault("features batch-size 0", ["features", "--ckpt", "{ckpt}", "--dataset", "digits", "--out", "{tmp}/f.npy", "--batch-size", "0"], 2,
-          "argument --batch-size: must be at least 1"),
-    Fault("memorisation n 0", ["memorisation", "--ckpt", "{ckpt}", "--dataset", "digits", "--n", "0"], 2, "argument --n: must be at least 1"),
-    Fault("throughput iters 0", ["throughput", "--variant", "dcgan32", "--iters", "0"], 2, "argument --iters: must be at least 1"),
-    Fault("throughput device tpu9", ["throughput", "--variant", "dcgan32", "--device", "tpu9", "--out-dir", "{tmp}/rows"], 1,
-          "unknown device 'tpu9'"),
-    Fault("probe draws 0", ["probe", "--ckpt", "{ckpt}", "--protocol", "digits-50", "--draws", "0"], 2, "argument --draws: must be at least 1"),
-    Fault("probe grid negative", ["probe", "--ckpt", "{ckpt}", "--protocol", "digits-50", "--grid=-1,1e-3"], 1,
-          "--grid values must be positive numbers"),
-    Fault("probe-curve C 0", ["probe-curve", "--ckpt", "{run}", "--protocol", "digits-50", "--C", "0"], 1, "the curve's C must be positive"),
-    Fault("probe-curve steps x", ["probe-curve", "--ckpt", "{run}", "--steps", "1,x"], 1, "--steps must be comma-separated whole numbers, e.g. 500,1000"),
-    Fault("probe-curve missing step", ["probe-curve", "--ckpt", "{run}", "--protocol", "digits-50", "--steps", "3"], 1,
-          "has no checkpoint at step(s) 3; it has 4"),
-    Fault("probe with an unlabelled test split", ["probe", "--random-init", "dcgan32", "--protocol", "cifar10-400", "--data-root", "{tmp}",
-                                                   "--out-dir", "{tmp}/rows"], 1,
-          "cifar10/test has no labels; a probe needs labelled train and test splits", ["cifar10_test.npz"], _unlabelled_test_split),
-    Fault("inception weights with the wrong keys", ["fidelity", "--ckpt", "{ckpt}", "--dataset", "digits", "--n", "10",
-                                                    "--inception-weights", "{tmp}/inception.pth", "--out-dir", "{tmp}/rows"], 1,
-          "do not fit torch-fidelity's Inception-v3 (Conv2d_1a_3x3.conv.weight missing", ["inception.pth"], _wrong_inception),
-    Fault("compare a binary file", ["compare", "{tmp}/rows.json", "{tmp}/rows.json"], 1, "is not readable JSON", ["rows.json"], _binary),
-    Fault("forget with an inverted box", ["forget", "--ckpt", "{ckpt}", "--boxes", "{tmp}/boxes.json", "--n", "4", "--out", "{tmp}/fo"], 1,
-          "box [20, 20, 5, 5] of sample 0 is not [x0, y0, x1, y1]", ["boxes.json"], _inverted_box),
-    Fault("walk out under a file", ["walk", "--ckpt", "{ckpt}", "--out", "{tmp}/file/walk"], 1, "cannot write the figures to --out",
-          ["file"], _a_file),
-    Fault("walk out is a file", ["walk", "--ckpt", "{ckpt}", "--out", "{tmp}/file"], 1, "is a file, not a folder", ["file"], _a_file),
-    Fault("sample out under a file", ["sample", "--ckpt", "{ckpt}", "--n", "4", "--out", "{tmp}/file/s.png"], 1, "cannot write",
-          ["file"], _a_file),
+    Fault(
+        "lr is nan",
+        ["train", *TINY, "--set", "lr=nan", "--steps", "2", "--out", "{tmp}/run"],
+        1,
+        "lr=nan must be in (0, 1]",
+    ),
+    Fault(
+        "lr is negative",
+        ["train", *TINY, "--set", "lr=-1", "--steps", "2", "--out", "{tmp}/run"],
+        1,
+        "lr=-1.0 must be in (0, 1]",
+    ),
+    Fault(
+        "beta1 is 2",
+        ["train", *TINY, "--set", "beta1=2", "--steps", "2", "--out", "{tmp}/run"],
+        1,
+        "beta1=2.0 must be in [0, 1)",
+    ),
+    Fault(
+        "lr is 1e8",
+        ["train", *TINY, "--set", "lr=1e8", "--steps", "2", "--out", "{tmp}/run"],
+        1,
+        "lr=100000000.0 must be in (0, 1]",
+    ),
+    Fault(
+        "ckpt-every 0",
+        ["train", *TINY, "--ckpt-every", "0", "--steps", "2", "--out", "{tmp}/run"],
+        2,
+        "argument --ckpt-every: must be at least 1; got 0",
+    ),
+    Fault(
+        "log-every 0",
+        ["train", *TINY, "--log-every", "0", "--steps", "2", "--out", "{tmp}/run"],
+        2,
+        "argument --log-every: must be at least 1",
+    ),
+    Fault(
+        "sample-n 0",
+        ["train", *TINY, "--sample-n", "0", "--steps", "2", "--out", "{tmp}/run"],
+        2,
+        "argument --sample-n: must be at least 1",
+    ),
+    Fault(
+        "steps not a number",
+        ["train", *TINY, "--steps", "x", "--out", "{tmp}/run"],
+        2,
+        "argument --steps: 'x' is not a whole number",
+    ),
+    Fault(
+        "sheet-epochs 1,x",
+        ["train", *TINY, "--sheet-epochs", "1,x", "--steps", "2", "--out", "{tmp}/run"],
+        1,
+        "--sheet-epochs must be comma-separated whole numbers",
+    ),
+    Fault(
+        "keep-steps 0",
+        ["train", *TINY, "--keep-steps", "0", "--steps", "2", "--out", "{tmp}/run"],
+        1,
+        "--keep-steps must be positive steps",
+    ),
+    Fault(
+        "device tpu9",
+        ["train", *TINY, "--device", "tpu9", "--steps", "2", "--out", "{tmp}/run"],
+        1,
+        "unknown device 'tpu9'",
+    ),
+    Fault(
+        "out holds a user's log.csv",
+        ["train", *TINY, "--steps", "2", "--out", "{tmp}/out"],
+        1,
+        "is not empty (log.csv)",
+        ["out/log.csv"],
+        _user_log,
+    ),
+    Fault(
+        "resume into a folder that is not a run",
+        ["train", *TINY, "--steps", "2", "--out", "{tmp}/out", "--resume"],
+        1,
+        "holds no dcgan-bench run",
+        ["out/log.csv"],
+        _user_log,
+    ),
+    Fault(
+        "out under a file",
+        ["train", *TINY, "--steps", "2", "--out", "{tmp}/file/run"],
+        1,
+        "cannot write the run to --out",
+        ["file"],
+        _a_file,
+    ),
+    Fault(
+        "non-square npz",
+        [
+            "train",
+            *TINY,
+            "--steps",
+            "2",
+            "--dataset",
+            "npz",
+            "--data-root",
+            "{tmp}",
+            "--out",
+            "{tmp}/run",
+        ],
+        1,
+        "images are 32x24; they must be square",
+        ["train.npz"],
+        _non_square_npz,
+    ),
+    Fault(
+        "features batch-size 0",
+        [
+            "features",
+            "--ckpt",
+            "{ckpt}",
+            "--dataset",
+            "digits",
+            "--out",
+            "{tmp}/f.npy",
+            "--batch-size",
+            "0",
+        ],
+        2,
+        "argument --batch-size: must be at least 1",
+    ),
+    Fault(
+        "memorisation n 0",
+        ["memorisation", "--ckpt", "{ckpt}", "--dataset", "digits", "--n", "0"],
+        2,
+        "argument --n: must be at least 1",
+    ),
+    Fault(
+        "throughput iters 0",
+        ["throughput", "--variant", "dcgan32", "--iters", "0"],
+        2,
+        "argument --iters: must be at least 1",
+    ),
+    Fault(
+        "throughput device tpu9",
+        ["throughput", "--variant", "dcgan32", "--device", "tpu9", "--out-dir", "{tmp}/rows"],
+        1,
+        "unknown device 'tpu9'",
+    ),
+    Fault(
+        "probe draws 0",
+        ["probe", "--ckpt", "{ckpt}", "--protocol", "digits-50", "--draws", "0"],
+        2,
+        "argument --draws: must be at least 1",
+    ),
+    Fault(
+        "probe grid negative",
+        ["probe", "--ckpt", "{ckpt}", "--protocol", "digits-50", "--grid=-1,1e-3"],
+        1,
+        "--grid values must be positive numbers",
+    ),
+    Fault(
+        "probe-curve C 0",
+        ["probe-curve", "--ckpt", "{run}", "--protocol", "digits-50", "--C", "0"],
+        1,
+        "the curve's C must be positive",
+    ),
+    Fault(
+        "probe-curve steps x",
+        ["probe-curve", "--ckpt", "{run}", "--steps", "1,x"],
+        1,
+        "--steps must be comma-separated whole numbers, e.g. 500,1000",
+    ),
+    Fault(
+        "probe-curve missing step",
+        ["probe-curve", "--ckpt", "{run}", "--protocol", "digits-50", "--steps", "3"],
+        1,
+        "has no checkpoint at step(s) 3; it has 4",
+    ),
+    Fault(
+        "probe with an unlabelled test split",
+        [
+            "probe",
+            "--random-init",
+            "dcgan32",
+            "--protocol",
+            "cifar10-400",
+            "--data-root",
+            "{tmp}",
+            "--out-dir",
+            "{tmp}/rows",
+        ],
+        1,
+        "cifar10/test has no labels; a probe needs labelled train and test splits",
+        ["cifar10_test.npz"],
+        _unlabelled_test_split,
+    ),
+    Fault(
+        "inception weights with the wrong keys",
+        [
+            "fidelity",
+            "--ckpt",
+            "{ckpt}",
+            "--dataset",
+            "digits",
+            "--n",
+            "10",
+            "--inception-weights",
+            "{tmp}/inception.pth",
+            "--out-dir",
+            "{tmp}/rows",
+        ],
+        1,
+        "do not fit torch-fidelity's Inception-v3 (Conv2d_1a_3x3.conv.weight missing",
+        ["inception.pth"],
+        _wrong_inception,
+    ),
+    Fault(
+        "compare a binary file",
+        ["compare", "{tmp}/rows.json", "{tmp}/rows.json"],
+        1,
+        "is not readable JSON",
+        ["rows.json"],
+        _binary,
+    ),
+    Fault(
+        "forget with an inverted box",
+        [
+            "forget",
+            "--ckpt",
+            "{ckpt}",
+            "--boxes",
+            "{tmp}/boxes.json",
+            "--n",
+            "4",
+            "--out",
+            "{tmp}/fo",
+        ],
+        1,
+        "box [20, 20, 5, 5] of sample 0 is not [x0, y0, x1, y1]",
+        ["boxes.json"],
+        _inverted_box,
+    ),
+    Fault(
+        "walk out under a file",
+        ["walk", "--ckpt", "{ckpt}", "--out", "{tmp}/file/walk"],
+        1,
+        "cannot write the figures to --out",
+        ["file"],
+        _a_file,
+    ),
+    Fault(
+        "walk out is a file",
+        ["walk", "--ckpt", "{ckpt}", "--out", "{tmp}/file"],
+        1,
+        "is a file, not a folder",
+        ["file"],
+        _a_file,
+    ),
+    Fault(
+        "sample out under a file",
+        ["sample", "--ckpt", "{ckpt}", "--n", "4", "--out", "{tmp}/file/s.png"],
+        1,
+        "cannot write",
+        ["file"],
+        _a_file,
+    ),
     # the main job (bench/run.py) and the stand-in data writer (bench/standin.py)
-    Fault("bench: a scale the suite lacks", ["bench", "--suite", "quick", "--scale", "smoke", "--runs", "{tmp}/runs"], 1,
-          "the quick suite has the scale(s) full; got --scale smoke"),
-    Fault("bench: an unknown scale", ["bench", "--suite", "paper", "--scale", "huge"], 2, "argument --scale: invalid choice: 'huge'"),
-    Fault("bench: inception weights missing", ["bench", "--suite", "paper", "--scale", "smoke", "--inception-weights", "{tmp}/nope.pth",
-                                               "--runs", "{tmp}/runs"], 1, "nope.pth is not a file"),
-    Fault("standin: into a folder with other files", ["standin", "{tmp}"], 1, "holds other files; give an empty or new folder",
-          ["file"], _a_file),
-    Fault("standin: no shared data", ["standin", "{tmp}/out", "--source", "{tmp}"], 1,
-          "imagenet_sample.npz is missing; point --source at the shared data folder"),
+    Fault(
+        "bench: a scale the suite lacks",
+        ["bench", "--suite", "quick", "--scale", "smoke", "--runs", "{tmp}/runs"],
+        1,
+        "the quick suite has the scale(s) full; got --scale smoke",
+    ),
+    Fault(
+        "bench: an unknown scale",
+        ["bench", "--suite", "paper", "--scale", "huge"],
+        2,
+        "argument --scale: invalid choice: 'huge'",
+    ),
+    Fault(
+        "bench: inception weights missing",
+        [
+            "bench",
+            "--suite",
+            "paper",
+            "--scale",
+            "smoke",
+            "--inception-weights",
+            "{tmp}/nope.pth",
+            "--runs",
+            "{tmp}/runs",
+        ],
+        1,
+        "nope.pth is not a file",
+    ),
+    Fault(
+        "standin: into a folder with other files",
+        ["standin", "{tmp}"],
+        1,
+        "holds other files; give an empty or new folder",
+        ["file"],
+        _a_file,
+    ),
+    Fault(
+        "standin: no shared data",
+        ["standin", "{tmp}/out", "--source", "{tmp}"],
+        1,
+        "imagenet_sample.npz is missing; point --source at the shared data folder",
+    ),
 ]
 
 DRIVER = r"""
@@ -148,8 +411,24 @@ print(json.dumps(out))
 def results(tmp_path_factory):
     base = tmp_path_factory.mktemp("faults")
     run = base / "run"
-    subprocess.run([sys.executable, "-m", "dcgan.cli", "train", *TINY, "--steps", "4", "--ckpt-every", "4", "--out", str(run)],
-                   check=True, capture_output=True, cwd=REPO)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dcgan.cli",
+            "train",
+            *TINY,
+            "--steps",
+            "4",
+            "--ckpt-every",
+            "4",
+            "--out",
+            str(run),
+        ],
+        check=True,
+        capture_output=True,
+        cwd=REPO,
+    )
     ckpt = run / "ckpt-00000004.pt"
     argvs, before = [], []
     for k, fault in enumerate(FAULTS):
@@ -158,9 +437,21 @@ def results(tmp_path_factory):
         if fault.setup:
             fault.setup(tmp)
         before.append({name: (tmp / name).read_bytes() for name in fault.unchanged})
-        argvs.append([a.replace("{tmp}", str(tmp)).replace("{ckpt}", str(ckpt)).replace("{run}", str(run)) for a in fault.argv])
-    done = subprocess.run([sys.executable, "-c", DRIVER], input=json.dumps(argvs), capture_output=True, text=True, cwd=REPO,
-                          timeout=600, env={**__import__("os").environ, "DCGAN_DATA_ROOT": str(base / "no-data")})
+        argvs.append(
+            [
+                a.replace("{tmp}", str(tmp)).replace("{ckpt}", str(ckpt)).replace("{run}", str(run))
+                for a in fault.argv
+            ]
+        )
+    done = subprocess.run(
+        [sys.executable, "-c", DRIVER],
+        input=json.dumps(argvs),
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
+        env={**__import__("os").environ, "DCGAN_DATA_ROOT": str(base / "no-data")},
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return base, before, json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -173,7 +464,8 @@ def test_fault(results, k):
     assert "Traceback" not in err and outcome["code"] != "traceback", err
     assert outcome["code"] == fault.code, err
     assert fault.phrase in err, err
-    assert len([line for line in err.splitlines() if "error" in line]) == 1, err  # one line of error
+    # one line of error
+    assert len([line for line in err.splitlines() if "error" in line]) == 1, err
     for name, data in before[k].items():
         assert (base / f"case{k}" / name).read_bytes() == data, f"{name} was changed"
 

@@ -29,8 +29,9 @@ def test_population_stats_are_the_mean_of_per_batch_biased_statistics(images):
     means, vars_ = [], []
     with torch.no_grad():
         for i in range(0, 300, 128):
-            h1 = netD.blocks["conv1"](features.to_input(pool[i:i + 128], "cpu"))
-            pre = conv2(h1)  # BN input of layer 2 (layer 1 has no BN, so no batch effects before it)
+            h1 = netD.blocks["conv1"](features.to_input(pool[i : i + 128], "cpu"))
+            # BN input of layer 2 (layer 1 has no BN, so no batch effects before it)
+            pre = conv2(h1)
             means.append(pre.mean((0, 2, 3)))
             vars_.append(pre.var((0, 2, 3), unbiased=False))
     bn2 = frozen.blocks["conv2"][1]
@@ -55,7 +56,7 @@ def test_feature_layout_is_channel_row_column_shallow_to_deep(images):
     with torch.no_grad():
         feats = net.features(features.to_input(x, "cpu"))
     h3 = feats["conv3"]  # 32 x 4 x 4: pooled with kernel 1
-    assert np.allclose(flat[:, -32 * 16:], h3.flatten(1).numpy())
+    assert np.allclose(flat[:, -32 * 16 :], h3.flatten(1).numpy())
     c, r, col = 5, 2, 3
     assert np.isclose(flat[1, -32 * 16 + c * 16 + r * 4 + col], h3[1, c, r, col].item())
 
@@ -64,7 +65,10 @@ def test_feature_layout_is_channel_row_column_shallow_to_deep(images):
 def test_paper_feature_sizes_through_extraction(name, images):
     _, netD = nets.build(__import__("dcgan.variants", fromlist=["get"]).get(name), seed=0)
     net = features.with_population_stats(netD, images.x[:64])
-    assert features.extract(net, images.x[:5], progress=False).shape == (5, {"imagenet32": 28672, "svhn32": 7168}[name])
+    assert features.extract(net, images.x[:5], progress=False).shape == (
+        5,
+        {"imagenet32": 28672, "svhn32": 7168}[name],
+    )
 
 
 def test_cache_is_keyed_on_weights_data_bn_pool_and_code(images, tmp_path, monkeypatch):
@@ -83,7 +87,9 @@ def test_cache_is_keyed_on_weights_data_bn_pool_and_code(images, tmp_path, monke
         dict(bn_pool=data.load("digits", "all")),  # other BN pool
     ):
         kw = {"netD": netD, "images": test, "bn_pool": train, **changed}
-        features.cached_features(kw["netD"], kw["images"], kw["bn_pool"], cache_dir=tmp_path, progress=False)
+        features.cached_features(
+            kw["netD"], kw["images"], kw["bn_pool"], cache_dir=tmp_path, progress=False
+        )
     assert len(calls) == 3
     # changed code on the features' path (D's layers, the pooling, the BN statistics) extracts again
     monkeypatch.setattr(features, "CODE_FINGERPRINT", "edited")
@@ -101,10 +107,26 @@ def test_cli_features_of_the_released_svhn_model(shared_data, tmp_path, capsys):
     folder = shared_data / "released" / "svhn_unsup_all_conv_dcgan_100z_gaussian_lr_0.0005_64mb"
     ckpt, _ = released.import_to(folder, tmp_path / "svhn.pt")
     subset = data.load("cifar10", "test", shared_data)
-    np.savez(tmp_path / "train.npz", x=subset.x[::50], y=subset.y[::50])  # 200 real images as a small labelled pool
+    # 200 real images as a small labelled pool
+    np.savez(tmp_path / "train.npz", x=subset.x[::50], y=subset.y[::50])
     np.savez(tmp_path / "test.npz", x=subset.x[1::500], y=subset.y[1::500])
-    args = ["features", "--ckpt", str(ckpt), "--dataset", "npz", "--data-root", str(tmp_path), "--split", "test",
-            "--out", str(tmp_path / "f.npy"), "--cache-dir", str(tmp_path / "cache"), "--no-progress", "--json"]
+    args = [
+        "features",
+        "--ckpt",
+        str(ckpt),
+        "--dataset",
+        "npz",
+        "--data-root",
+        str(tmp_path),
+        "--split",
+        "test",
+        "--out",
+        str(tmp_path / "f.npy"),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--no-progress",
+        "--json",
+    ]
     assert cli.main(args) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["shape"] == [20, 7168] and out["bn_stats"].startswith("pool:npz/train:")
@@ -132,8 +154,14 @@ def test_population_statistics_are_cached_per_pool(images, tmp_path, monkeypatch
     first, _ = features.cached_features(netD, test, train, cache_dir=tmp_path, progress=False)
     passes = []
     original = features.with_population_stats
-    monkeypatch.setattr(features, "with_population_stats", lambda net, pool, *a, **k: passes.append(len(pool)) or original(net, pool, *a, **k))
-    second, _ = features.cached_features(netD, data.load("digits", "all"), train, cache_dir=tmp_path, progress=False)
+    monkeypatch.setattr(
+        features,
+        "with_population_stats",
+        lambda net, pool, *a, **k: passes.append(len(pool)) or original(net, pool, *a, **k),
+    )
+    second, _ = features.cached_features(
+        netD, data.load("digits", "all"), train, cache_dir=tmp_path, progress=False
+    )
     assert passes == [0]  # the statistics came from the cache: no pass over the pool
     np.testing.assert_allclose(np.asarray(second)[1500:], np.asarray(first), rtol=1e-5, atol=1e-6)
 

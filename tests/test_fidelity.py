@@ -25,7 +25,9 @@ def tiny_ckpt(tmp_path_factory):
 
 def reference(n=24, seed=0) -> ImageSet:
     rng = np.random.default_rng(seed)
-    return ImageSet(rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8), None, "npz", f"test-{seed}", "test")
+    return ImageSet(
+        rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8), None, "npz", f"test-{seed}", "test"
+    )
 
 
 def test_the_weights_check_recognises_only_the_standard_file(random_inception):
@@ -36,33 +38,71 @@ def test_the_weights_check_recognises_only_the_standard_file(random_inception):
 
 def test_weights_that_need_unpickling_are_refused(tmp_path):
     bad = tmp_path / "bad.pth"
-    torch.save({"conv": torch.zeros(1), "extra": np.dtype("float32").type}, bad)  # a global outside the safe list
+    # a global outside the safe list
+    torch.save({"conv": torch.zeros(1), "extra": np.dtype("float32").type}, bad)
     with pytest.raises(Exception, match="weights_only=True"):
         fidelity.resolve_weights(bad)
 
 
-def test_missing_weights_offline_is_one_line_naming_the_file(tmp_path, capsys, monkeypatch, tiny_ckpt):
+def test_missing_weights_offline_is_one_line_naming_the_file(
+    tmp_path, capsys, monkeypatch, tiny_ckpt
+):
     monkeypatch.delenv(fidelity.WEIGHTS_ENV, raising=False)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
-    with mock.patch("torch.hub.download_url_to_file", side_effect=AssertionError("no download at test time")):
-        code, out, err = run(capsys, "fidelity", "--ckpt", str(tiny_ckpt), "--dataset", "digits", "--n", "10")
+    with mock.patch(
+        "torch.hub.download_url_to_file", side_effect=AssertionError("no download at test time")
+    ):
+        code, out, err = run(
+            capsys, "fidelity", "--ckpt", str(tiny_ckpt), "--dataset", "digits", "--n", "10"
+        )
     assert code == 1 and out == ""
     assert err.count("\n") == 1 and "Traceback" not in err
     assert fidelity.STANDARD_INCEPTION["file"] in err and str(tmp_path / "torch-home") in err
     assert "--inception-weights" in err and "--download" in err
-    code, _, err = run(capsys, "fidelity", "--ckpt", str(tiny_ckpt), "--dataset", "digits", "--inception-weights", str(tmp_path / "nope.pth"))
+    code, _, err = run(
+        capsys,
+        "fidelity",
+        "--ckpt",
+        str(tiny_ckpt),
+        "--dataset",
+        "digits",
+        "--inception-weights",
+        str(tmp_path / "nope.pth"),
+    )
     assert code == 1 and "nope.pth" in err and err.count("\n") == 1
 
 
-def test_fidelity_end_to_end_never_calls_nonstandard_numbers_fid(tmp_path, capsys, random_inception, tiny_ckpt):
-    args = ["fidelity", "--ckpt", str(tiny_ckpt), "--dataset", "digits", "--split", "test", "--n", "20", "--n-real", "20",
-            "--kid-subset-size", "10", "--inception-weights", str(random_inception), "--out-dir", str(tmp_path / "res"),
-            "--no-progress", "--json"]
+def test_fidelity_end_to_end_never_calls_nonstandard_numbers_fid(
+    tmp_path, capsys, random_inception, tiny_ckpt
+):
+    args = [
+        "fidelity",
+        "--ckpt",
+        str(tiny_ckpt),
+        "--dataset",
+        "digits",
+        "--split",
+        "test",
+        "--n",
+        "20",
+        "--n-real",
+        "20",
+        "--kid-subset-size",
+        "10",
+        "--inception-weights",
+        str(random_inception),
+        "--out-dir",
+        str(tmp_path / "res"),
+        "--no-progress",
+        "--json",
+    ]
     code, out, err = run(capsys, *args)
     assert code == 0, err
     result = json.loads(out)
     rows = {r["metric"]: r for r in result["rows"]}
-    assert set(rows) == {m.nonstandard for metric in metrics.REGISTRY.values() for m in metric.measures}
+    assert set(rows) == {
+        m.nonstandard for metric in metrics.REGISTRY.values() for m in metric.measures
+    }
     for text in (out, (tmp_path / "res" / "fidelity-rows.csv").read_text()):
         assert "FID" not in text.replace("(not FID)", "") and "not FID" in text
     assert "not FID" in err
@@ -72,15 +112,24 @@ def test_fidelity_end_to_end_never_calls_nonstandard_numbers_fid(tmp_path, capsy
     assert row["torch_fidelity"] and row["batch_size"] == 64 and "299" in row["resize"]
     assert np.isfinite(row["value"]) and row["value"] > 0
     # the reference statistics are cached under the weights' hash and the data's content hash
-    cached = list((tmp_path / "cache" / "fidelity" / row["inception_sha256"][:16]).glob(f"dcgan-digits-*{row['reference_fingerprint']}*"))
+    cached = list(
+        (tmp_path / "cache" / "fidelity" / row["inception_sha256"][:16]).glob(
+            f"dcgan-digits-*{row['reference_fingerprint']}*"
+        )
+    )
     assert cached
     # a second run appends, never overwrites
     code, out2, _ = run(capsys, *args)
     assert code == 0 and json.loads(out2)["json"] != result["json"]
-    assert len((tmp_path / "res" / "fidelity-rows.csv").read_text().strip().splitlines()) == 1 + 2 * len(rows)
-    assert json.loads(out2)["rows"][0]["value"] == pytest.approx(result["rows"][0]["value"], rel=1e-6)
+    assert len(
+        (tmp_path / "res" / "fidelity-rows.csv").read_text().strip().splitlines()
+    ) == 1 + 2 * len(rows)
+    assert json.loads(out2)["rows"][0]["value"] == pytest.approx(
+        result["rows"][0]["value"], rel=1e-6
+    )
 
-    # a payload planted in torch-fidelity's cache (which it unpickles without restriction) never runs
+    # a payload planted in torch-fidelity's cache (which it unpickles without restriction)
+    # never runs
     marker = tmp_path / "payload-ran"
 
     class Payload:
@@ -91,7 +140,11 @@ def test_fidelity_end_to_end_never_calls_nonstandard_numbers_fid(tmp_path, capsy
     torch.save({"mu": Payload()}, target)
     code, _, err = run(capsys, *args)
     assert code == 1 and not marker.exists()
-    assert re.search(r"holds more than arrays \((builtins|io)\.open\)", err) and str(target) in err and "Traceback" not in err
+    assert (
+        re.search(r"holds more than arrays \((builtins|io)\.open\)", err)
+        and str(target) in err
+        and "Traceback" not in err
+    )
 
 
 def test_a_set_against_itself_is_about_zero(random_inception, tmp_path):
@@ -99,12 +152,28 @@ def test_a_set_against_itself_is_about_zero(random_inception, tmp_path):
 
     ref = reference(24)
     name = fidelity.register_reference(ref)
-    m = torch_fidelity.calculate_metrics(input1=name, input2=name, fid=True, kid=True, cuda=False, verbose=False,
-                                         feature_extractor=fidelity.FEATURE_EXTRACTOR, kid_subset_size=12,
-                                         feature_extractor_weights_path=str(random_inception), cache_root=str(tmp_path))
-    other = torch_fidelity.calculate_metrics(input1=name, input2=fidelity.register_reference(reference(24, seed=1)), fid=True,
-                                             cuda=False, verbose=False, feature_extractor=fidelity.FEATURE_EXTRACTOR,
-                                             feature_extractor_weights_path=str(random_inception), cache_root=str(tmp_path))
+    m = torch_fidelity.calculate_metrics(
+        input1=name,
+        input2=name,
+        fid=True,
+        kid=True,
+        cuda=False,
+        verbose=False,
+        feature_extractor=fidelity.FEATURE_EXTRACTOR,
+        kid_subset_size=12,
+        feature_extractor_weights_path=str(random_inception),
+        cache_root=str(tmp_path),
+    )
+    other = torch_fidelity.calculate_metrics(
+        input1=name,
+        input2=fidelity.register_reference(reference(24, seed=1)),
+        fid=True,
+        cuda=False,
+        verbose=False,
+        feature_extractor=fidelity.FEATURE_EXTRACTOR,
+        feature_extractor_weights_path=str(random_inception),
+        cache_root=str(tmp_path),
+    )
     assert abs(m["frechet_inception_distance"]) < 1e-3 * other["frechet_inception_distance"]
     assert abs(m["kernel_inception_distance_mean"]) < 1e-3
 
@@ -116,15 +185,37 @@ def test_our_adapter_equals_a_direct_torch_fidelity_call(random_inception, tiny_
     v, netG, _, _ = checkpoint.load_models(tiny_ckpt)
     ref = reference(20)
     weights = fidelity.resolve_weights(random_inception)
-    ours = fidelity.compute(netG, v, ref, 20, weights, batch_size=64, seed=7, cache_dir=tmp_path, kid_subset_size=10, progress=False)
+    ours = fidelity.compute(
+        netG,
+        v,
+        ref,
+        20,
+        weights,
+        batch_size=64,
+        seed=7,
+        cache_dir=tmp_path,
+        kid_subset_size=10,
+        progress=False,
+    )
     # by hand: torch-fidelity's own z draws, our G mapped to uint8 in the test, plain datasets
     z = torch.from_numpy(np.random.RandomState(7).rand(20, v.nz)).float() * 2 - 1
     with torch.no_grad():
         fakes = ((netG.eval()(z) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
     direct = torch_fidelity.calculate_metrics(
-        input1=fidelity.ImagesDataset(fakes.permute(0, 2, 3, 1).numpy()), input2=fidelity.ImagesDataset(ref.x),
-        isc=True, fid=True, kid=True, prc=True, cuda=False, verbose=False, rng_seed=7, kid_subset_size=10,
-        feature_extractor=fidelity.FEATURE_EXTRACTOR, feature_layer_prc="2048", feature_extractor_weights_path=str(random_inception))
+        input1=fidelity.ImagesDataset(fakes.permute(0, 2, 3, 1).numpy()),
+        input2=fidelity.ImagesDataset(ref.x),
+        isc=True,
+        fid=True,
+        kid=True,
+        prc=True,
+        cuda=False,
+        verbose=False,
+        rng_seed=7,
+        kid_subset_size=10,
+        feature_extractor=fidelity.FEATURE_EXTRACTOR,
+        feature_layer_prc="2048",
+        feature_extractor_weights_path=str(random_inception),
+    )
     assert set(direct) == set(ours["raw"])
     for key, value in direct.items():
         assert ours["raw"][key] == pytest.approx(float(value), rel=1e-5, abs=1e-9), key
@@ -139,11 +230,16 @@ def test_a_generator_of_the_wrong_size_is_refused(random_inception, tiny_ckpt):
 
 def test_memorisation_finds_a_planted_duplicate(tmp_path):
     rng = np.random.default_rng(0)
-    train = ImageSet(rng.integers(0, 256, (300, 8, 8, 3), dtype=np.uint8), None, "npz", "train", "test")
-    held = ImageSet(rng.integers(0, 256, (50, 8, 8, 3), dtype=np.uint8), None, "npz", "test", "test")
+    train = ImageSet(
+        rng.integers(0, 256, (300, 8, 8, 3), dtype=np.uint8), None, "npz", "train", "test"
+    )
+    held = ImageSet(
+        rng.integers(0, 256, (50, 8, 8, 3), dtype=np.uint8), None, "npz", "test", "test"
+    )
     samples = rng.integers(0, 256, (40, 8, 8, 3), dtype=np.uint8)
     samples[17] = train.x[123]  # the copy
-    samples[5] = np.clip(train.x[7].astype(int) + rng.integers(-3, 4, (8, 8, 3)), 0, 255)  # a near copy
+    # a near copy
+    samples[5] = np.clip(train.x[7].astype(int) + rng.integers(-3, 4, (8, 8, 3)), 0, 255)
     r = memorisation.check(samples, train, held)
     d, idx = r["pixel_nearest"]["distance"], r["pixel_nearest"]["index"]
     assert idx[17] == 123 and d[17] == 0.0 and idx[5] == 7 and 0 < d[5] < 3
@@ -156,7 +252,9 @@ def test_memorisation_finds_a_planted_duplicate(tmp_path):
     assert Image.open(tmp_path / "pairs.png").size == (4 * 10 + 2, 2 * 10 + 2)
 
 
-def test_memorisation_command_finds_a_generated_sample_planted_in_the_training_data(tmp_path, capsys, tiny_ckpt):
+def test_memorisation_command_finds_a_generated_sample_planted_in_the_training_data(
+    tmp_path, capsys, tiny_ckpt
+):
     v, netG, _, _ = checkpoint.load_models(tiny_ckpt)
     planted = nets.sample_images(netG, 30, seed=0)[11]  # what the command will draw as sample 11
     rng = np.random.default_rng(1)
@@ -164,22 +262,63 @@ def test_memorisation_command_finds_a_generated_sample_planted_in_the_training_d
     train[42] = planted
     np.savez(tmp_path / "train.npz", x=train)
     np.savez(tmp_path / "test.npz", x=rng.integers(0, 256, (60, 32, 32, 3), dtype=np.uint8))
-    code, out, err = run(capsys, "memorisation", "--ckpt", str(tiny_ckpt), "--dataset", "npz", "--data-root", str(tmp_path),
-                         "--n", "30", "--n-held-out", "60", "--k", "4", "--out-dir", str(tmp_path / "res"), "--no-progress", "--json",
-                         "--tag", "run=baseline", "--tag", "cell=a=b")
+    code, out, err = run(
+        capsys,
+        "memorisation",
+        "--ckpt",
+        str(tiny_ckpt),
+        "--dataset",
+        "npz",
+        "--data-root",
+        str(tmp_path),
+        "--n",
+        "30",
+        "--n-held-out",
+        "60",
+        "--k",
+        "4",
+        "--out-dir",
+        str(tmp_path / "res"),
+        "--no-progress",
+        "--json",
+        "--tag",
+        "run=baseline",
+        "--tag",
+        "cell=a=b",
+    )
     assert code == 0, err
     row = json.loads(out)["row"]
-    assert row["pixels_n_generated_exact_copies"] == 1 and row["features_n_generated_exact_copies"] >= 1
+    assert (
+        row["pixels_n_generated_exact_copies"] == 1
+        and row["features_n_generated_exact_copies"] >= 1
+    )
     assert row["pixels_closest_pairs"][0] == {"sample": 11, "train_index": 42, "distance": 0.0}
-    assert row["features_closest_pairs"][0]["sample"] == 11 and row["features_closest_pairs"][0]["train_index"] == 42
+    assert (
+        row["features_closest_pairs"][0]["sample"] == 11
+        and row["features_closest_pairs"][0]["train_index"] == 42
+    )
     csv_rows = pd.read_csv(tmp_path / "res" / "memorisation-rows.csv")
-    assert csv_rows[["run", "cell"]].values.tolist() == [["baseline", "a=b"]]  # the tags are columns of the row
+    # the tags are columns of the row
+    assert csv_rows[["run", "cell"]].values.tolist() == [["baseline", "a=b"]]
     assert all((tmp_path / "res").glob("memorisation-*-pixels.png"))
-    code, _, err = run(capsys, "memorisation", "--ckpt", str(tiny_ckpt), "--dataset", "npz", "--data-root", str(tmp_path), "--tag", "run")
+    code, _, err = run(
+        capsys,
+        "memorisation",
+        "--ckpt",
+        str(tiny_ckpt),
+        "--dataset",
+        "npz",
+        "--data-root",
+        str(tmp_path),
+        "--tag",
+        "run",
+    )
     assert code == 1 and "--tag 'run' is not KEY=VALUE" in err and "Traceback" not in err
 
 
-def test_download_goes_to_torch_fidelitys_location_and_failures_are_one_line(tmp_path, monkeypatch, random_inception):
+def test_download_goes_to_torch_fidelitys_location_and_failures_are_one_line(
+    tmp_path, monkeypatch, random_inception
+):
     import shutil
 
     monkeypatch.delenv(fidelity.WEIGHTS_ENV, raising=False)
@@ -192,9 +331,16 @@ def test_download_goes_to_torch_fidelitys_location_and_failures_are_one_line(tmp
 
     with mock.patch("torch.hub.download_url_to_file", side_effect=fake_download):
         w = fidelity.resolve_weights(download=True)
-    assert calls == [(fidelity.STANDARD_INCEPTION["url"], fidelity.STANDARD_INCEPTION["sha256"][:8])]
+    assert calls == [
+        (fidelity.STANDARD_INCEPTION["url"], fidelity.STANDARD_INCEPTION["sha256"][:8])
+    ]
     assert w.path == fidelity.hub_path() and w.path.is_file() and not w.standard
     w.path.unlink()
-    with mock.patch("torch.hub.download_url_to_file", side_effect=OSError("network is unreachable")):
-        with pytest.raises(fidelity.UserError, match="could not download the Inception weights .*network is unreachable.*by hand"):
+    with mock.patch(
+        "torch.hub.download_url_to_file", side_effect=OSError("network is unreachable")
+    ):
+        with pytest.raises(
+            fidelity.UserError,
+            match="could not download the Inception weights .*network is unreachable.*by hand",
+        ):
             fidelity.resolve_weights(download=True)

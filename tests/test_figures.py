@@ -11,8 +11,29 @@ from dcgan import checkpoint, cli, figures, nets
 def ckpt(tmp_path_factory):
     """A briefly trained tiny dcgan32 (trained so BN running statistics are real)."""
     out = tmp_path_factory.mktemp("run")
-    assert cli.main(["train", "--variant", "dcgan32", "--set", "ngf=8", "--set", "ndf=8", "--set", "batch_size=32",
-                     "--steps", "20", "--out", str(out), "--device", "cpu", "--no-progress"]) == 0
+    assert (
+        cli.main(
+            [
+                "train",
+                "--variant",
+                "dcgan32",
+                "--set",
+                "ngf=8",
+                "--set",
+                "ndf=8",
+                "--set",
+                "batch_size=32",
+                "--steps",
+                "20",
+                "--out",
+                str(out),
+                "--device",
+                "cpu",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     return str(checkpoint.latest(out))
 
 
@@ -36,11 +57,18 @@ def test_a_walks_ends_are_the_chosen_z(ckpt):
     for r in range(3):
         assert torch.equal(rows[r, 0], anchors[r]) and torch.allclose(rows[r, -1], anchors[r + 1])
     images = nets.render(netG, z)
-    assert np.array_equal(images[0], nets.render(netG, anchors[:1])[0])  # one z, one image, whatever the batch
+    # one z, one image, whatever the batch
+    assert np.array_equal(images[0], nets.render(netG, anchors[:1])[0])
     s = figures.walk_z(v, points=4, steps=5, seed=3, mode="slerp").view(3, 6, v.nz)
-    assert torch.allclose(s[0, 0], anchors[0], atol=1e-6) and torch.allclose(s[0, -1], anchors[1], atol=1e-5)
+    assert torch.allclose(s[0, 0], anchors[0], atol=1e-6) and torch.allclose(
+        s[0, -1], anchors[1], atol=1e-5
+    )
     mid = s[0, 3]  # slerp keeps the norm between the ends' norms
-    assert min(anchors[0].norm(), anchors[1].norm()) - 1e-5 <= mid.norm() <= max(anchors[0].norm(), anchors[1].norm()) + 1e-5
+    assert (
+        min(anchors[0].norm(), anchors[1].norm()) - 1e-5
+        <= mid.norm()
+        <= max(anchors[0].norm(), anchors[1].norm()) + 1e-5
+    )
 
 
 def test_walk_command_sizes_and_determinism(ckpt, tmp_path, capsys):
@@ -51,9 +79,12 @@ def test_walk_command_sizes_and_determinism(ckpt, tmp_path, capsys):
     assert png_size(rec["png"]) == (5 * 34 + 2, 2 * 34 + 2)
     from PIL import Image
 
-    assert Image.open(rec["gif"]).n_frames == 9  # 2 x 4 steps and the start: shared row ends shown once
+    # 2 x 4 steps and the start: shared row ends shown once
+    assert Image.open(rec["gif"]).n_frames == 9
     assert cli.main(args + ["--out", str(tmp_path / "b")]) == 0
-    assert (tmp_path / "a" / "walk-linear.png").read_bytes() == (tmp_path / "b" / "walk-linear.png").read_bytes()
+    assert (tmp_path / "a" / "walk-linear.png").read_bytes() == (
+        tmp_path / "b" / "walk-linear.png"
+    ).read_bytes()
     assert cli.main(args + ["--out", str(tmp_path / "a")]) == 1  # not empty: refused
     assert "pass --force" in capsys.readouterr().err
 
@@ -75,17 +106,50 @@ def test_the_centre_of_the_arithmetic_grid_is_g_of_the_arithmetic_of_the_means(c
 
 def test_arithmetic_command_writes_the_sheet_concepts_result_and_turn(ckpt, tmp_path, capsys):
     out = tmp_path / "ar"
-    assert cli.main(["arithmetic", "--ckpt", ckpt, "--out", str(out), "--n", "20", "--expr", "1,2,3 - 4,5,6 + 7,8,9",
-                     "--turn-left", "0,1,2,3", "--turn-right", "4,5,6,7", "--turn-rows", "8,9", "--steps", "4",
-                     "--scale", "1", "--json"]) == 0
+    assert (
+        cli.main(
+            [
+                "arithmetic",
+                "--ckpt",
+                ckpt,
+                "--out",
+                str(out),
+                "--n",
+                "20",
+                "--expr",
+                "1,2,3 - 4,5,6 + 7,8,9",
+                "--turn-left",
+                "0,1,2,3",
+                "--turn-right",
+                "4,5,6,7",
+                "--turn-rows",
+                "8,9",
+                "--steps",
+                "4",
+                "--scale",
+                "1",
+                "--json",
+            ]
+        )
+        == 0
+    )
     rec = json.loads(capsys.readouterr().out)
     assert png_size(rec["result"]) == (3 * 34 + 2, 3 * 34 + 2)
-    assert png_size(rec["concepts"]) == (4 * 34 + 2, 3 * 34 + 2)  # each concept: 3 exemplars and G(mean)
+    # each concept: 3 exemplars and G(mean)
+    assert png_size(rec["concepts"]) == (
+        4 * 34 + 2,
+        3 * 34 + 2,
+    )
     assert png_size(rec["turn"]) == (5 * 34 + 2, 2 * 34 + 2)
     v, netG, _ = models(ckpt)
     z, vec = figures.turn_rows(figures.sheet_z(v, 20, 0), [0, 1, 2, 3], [4, 5, 6, 7], [8], steps=4)
     assert torch.equal(z[0], figures.sheet_z(v, 20, 0)[8]) and torch.allclose(z[-1] - z[0], vec)
-    assert cli.main(["arithmetic", "--ckpt", ckpt, "--out", str(tmp_path / "bad"), "--expr", "a,b - c"]) == 1
+    assert (
+        cli.main(
+            ["arithmetic", "--ckpt", ckpt, "--out", str(tmp_path / "bad"), "--expr", "a,b - c"]
+        )
+        == 1
+    )
     assert "is not a comma-separated list" in capsys.readouterr().err
 
 
@@ -93,19 +157,43 @@ def test_guided_gate_passes_only_positive_gradients_where_the_input_was_positive
     x = torch.tensor([-1.0, 2.0, 3.0, -4.0], requires_grad=True)
     act = figures.GuidedActivation(torch.nn.LeakyReLU(0.2))
     y = act(x)
-    assert torch.allclose(y, torch.nn.functional.leaky_relu(x.detach(), 0.2))  # the forward pass is unchanged
+    # the forward pass is unchanged
+    assert torch.allclose(y, torch.nn.functional.leaky_relu(x.detach(), 0.2))
     y.backward(torch.tensor([5.0, -6.0, 7.0, 8.0]))
     assert x.grad.tolist() == [0.0, 0.0, 7.0, 0.0]
 
 
 def test_visualise_command(ckpt, tmp_path, capsys):
-    args = ["visualise", "--ckpt", ckpt, "--dataset", "digits", "--n-images", "100", "--features", "3", "--scale", "1", "--json"]
+    args = [
+        "visualise",
+        "--ckpt",
+        ckpt,
+        "--dataset",
+        "digits",
+        "--n-images",
+        "100",
+        "--features",
+        "3",
+        "--scale",
+        "1",
+        "--json",
+    ]
     assert cli.main(args + ["--out", str(tmp_path / "a")]) == 0
     rec = json.loads(capsys.readouterr().out)
-    assert png_size(rec["png"]) == (3 * 34 + 2, 4 * 34 + 2)  # trained: images, gradients; random: images, gradients
-    assert rec["layer"] == "conv3" and len(rec["trained"]) == 3 and len(rec["random init (seed 0)"]) == 3
+    # trained: images, gradients; random: images, gradients
+    assert png_size(rec["png"]) == (
+        3 * 34 + 2,
+        4 * 34 + 2,
+    )
+    assert (
+        rec["layer"] == "conv3"
+        and len(rec["trained"]) == 3
+        and len(rec["random init (seed 0)"]) == 3
+    )
     assert cli.main(args + ["--out", str(tmp_path / "b")]) == 0
-    assert (tmp_path / "a" / "guided-backprop.png").read_bytes() == (tmp_path / "b" / "guided-backprop.png").read_bytes()
+    assert (tmp_path / "a" / "guided-backprop.png").read_bytes() == (
+        tmp_path / "b" / "guided-backprop.png"
+    ).read_bytes()
     v, _, netD = models(ckpt)
     g = figures.guided_backprop(netD, np.zeros((2, 32, 32, 3), np.uint8), 2)
     assert g["features"][0]["gradient"].shape == (32, 32, 3)
@@ -131,16 +219,42 @@ def test_dropping_no_feature_maps_changes_nothing_and_dropping_is_zeroing(ckpt):
 
 def test_forget_command(ckpt, tmp_path, capsys):
     boxes = tmp_path / "boxes.json"
-    boxes.write_text(json.dumps([{"sample": 0, "boxes": [[0, 0, 12, 12]]}, {"sample": 3, "boxes": [[16, 16, 32, 32]]}]))
+    boxes.write_text(
+        json.dumps(
+            [{"sample": 0, "boxes": [[0, 0, 12, 12]]}, {"sample": 3, "boxes": [[16, 16, 32, 32]]}]
+        )
+    )
     out = tmp_path / "f"
-    assert cli.main(["forget", "--ckpt", ckpt, "--boxes", str(boxes), "--n", "10", "--show", "4", "--out", str(out),
-                     "--scale", "1", "--json"]) == 0
+    assert (
+        cli.main(
+            [
+                "forget",
+                "--ckpt",
+                ckpt,
+                "--boxes",
+                str(boxes),
+                "--n",
+                "10",
+                "--show",
+                "4",
+                "--out",
+                str(out),
+                "--scale",
+                "1",
+                "--json",
+            ]
+        )
+        == 0
+    )
     rec = json.loads(capsys.readouterr().out)
     assert png_size(rec["png"]) == (4 * 34 + 2, 2 * 34 + 2)
     assert rec["layer"] == "deconv2" and rec["n_positive"] > 0 and rec["n_negative"] > 0
     assert all(0 <= c < rec["n_feature_maps"] for c in rec["dropped"])
     boxes.write_text(json.dumps({"sample": 0}))
-    assert cli.main(["forget", "--ckpt", ckpt, "--boxes", str(boxes), "--out", str(tmp_path / "g")]) == 1
+    assert (
+        cli.main(["forget", "--ckpt", ckpt, "--boxes", str(boxes), "--out", str(tmp_path / "g")])
+        == 1
+    )
     assert "expected a non-empty list" in capsys.readouterr().err
 
 
@@ -151,7 +265,9 @@ def test_frozen_batch_statistics_draw_the_sheet_as_batch_sampling_did(ckpt):
     frozen = figures.freeze_batch_stats(netG, sheet)
     torch.testing.assert_close(nets.generate(frozen, sheet), as_batch, atol=1e-5, rtol=1e-4)
     # and one z of the sheet alone gives its sheet image (batch sampling of one z could not)
-    torch.testing.assert_close(nets.generate(frozen, sheet[7:8])[0], as_batch[7], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(
+        nets.generate(frozen, sheet[7:8])[0], as_batch[7], atol=1e-5, rtol=1e-4
+    )
 
 
 def test_sample_sheets_after_chosen_epochs(tmp_path):
@@ -159,8 +275,40 @@ def test_sample_sheets_after_chosen_epochs(tmp_path):
 
     out = tmp_path / "run"
     # digits/train has 1500 images: 46 steps of 32 per epoch
-    assert cli.main(["train", "--variant", "dcgan32", "--set", "ngf=8", "--set", "ndf=8", "--set", "batch_size=32", "--steps", "100",
-                     "--sheet-epochs", "1,2,5", "--sample-n", "16", "--out", str(out), "--device", "cpu", "--no-progress"]) == 0
-    assert sorted(p.name for p in out.glob("sheet-epoch-*.png")) == ["sheet-epoch-001.png", "sheet-epoch-002.png"]  # epoch 5 not reached
-    assert Image.open(out / "sheet-epoch-001.png").size == Image.open(out / "samples-00000100.png").size
+    assert (
+        cli.main(
+            [
+                "train",
+                "--variant",
+                "dcgan32",
+                "--set",
+                "ngf=8",
+                "--set",
+                "ndf=8",
+                "--set",
+                "batch_size=32",
+                "--steps",
+                "100",
+                "--sheet-epochs",
+                "1,2,5",
+                "--sample-n",
+                "16",
+                "--out",
+                str(out),
+                "--device",
+                "cpu",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    # epoch 5 not reached
+    assert sorted(p.name for p in out.glob("sheet-epoch-*.png")) == [
+        "sheet-epoch-001.png",
+        "sheet-epoch-002.png",
+    ]
+    assert (
+        Image.open(out / "sheet-epoch-001.png").size
+        == Image.open(out / "samples-00000100.png").size
+    )
     assert (out / "sheet-epoch-001.png").read_bytes() != (out / "sheet-epoch-002.png").read_bytes()

@@ -12,8 +12,26 @@ from dcgan import checkpoint
 
 from .conftest import REPO
 
-TRAIN = ["train", "--variant", "dcgan32", "--set", "ngf=8", "--set", "ndf=8", "--set", "batch_size=32", "--device", "cpu",
-         "--steps", "30", "--ckpt-every", "10", "--log-every", "5", "--no-progress"]
+TRAIN = [
+    "train",
+    "--variant",
+    "dcgan32",
+    "--set",
+    "ngf=8",
+    "--set",
+    "ndf=8",
+    "--set",
+    "batch_size=32",
+    "--device",
+    "cpu",
+    "--steps",
+    "30",
+    "--ckpt-every",
+    "10",
+    "--log-every",
+    "5",
+    "--no-progress",
+]
 
 # Runs `dcgan train` and kills its own process with SIGKILL at a chosen point: just before a
 # training step ("step"), or halfway through writing a checkpoint's bytes ("save").
@@ -49,15 +67,22 @@ sys.exit(cli.main(sys.argv[3:]))
 
 
 def _train(out, *extra):
-    done = subprocess.run([sys.executable, "-m", "dcgan.cli", *TRAIN, "--out", str(out), *extra], capture_output=True, text=True,
-                          cwd=REPO, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "dcgan.cli", *TRAIN, "--out", str(out), *extra],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return done
 
 
 def _weights(run_dir):
     state = checkpoint.load(checkpoint.latest(run_dir))
-    return state["step"], {f"G.{k}": v for k, v in state["netG"].items()} | {f"D.{k}": v for k, v in state["netD"].items()}
+    return state["step"], {f"G.{k}": v for k, v in state["netG"].items()} | {
+        f"D.{k}": v for k, v in state["netD"].items()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -67,24 +92,37 @@ def uninterrupted(tmp_path_factory):
     return _weights(out)
 
 
-@pytest.mark.parametrize("mode,at,newest", [
-    pytest.param("step", 15, 10, id="between checkpoints"),
-    # about 12 s each: in the second test step (-m slow)
-    pytest.param("step", 21, 20, id="just after a checkpoint", marks=pytest.mark.slow),
-    pytest.param("save", 20, 10, id="inside a checkpoint write", marks=pytest.mark.slow),
-    pytest.param("save", 10, None, id="inside the first checkpoint write", marks=pytest.mark.slow),
-])
-def test_a_killed_run_keeps_a_loadable_checkpoint_and_resumes_bit_identical(tmp_path, uninterrupted, mode, at, newest):
+@pytest.mark.parametrize(
+    "mode,at,newest",
+    [
+        pytest.param("step", 15, 10, id="between checkpoints"),
+        # about 12 s each: in the second test step (-m slow)
+        pytest.param("step", 21, 20, id="just after a checkpoint", marks=pytest.mark.slow),
+        pytest.param("save", 20, 10, id="inside a checkpoint write", marks=pytest.mark.slow),
+        pytest.param(
+            "save", 10, None, id="inside the first checkpoint write", marks=pytest.mark.slow
+        ),
+    ],
+)
+def test_a_killed_run_keeps_a_loadable_checkpoint_and_resumes_bit_identical(
+    tmp_path, uninterrupted, mode, at, newest
+):
     out = tmp_path / "run"
-    killed = subprocess.run([sys.executable, "-c", KILLER, mode, str(at), *TRAIN, "--out", str(out)], capture_output=True,
-                            text=True, cwd=REPO, timeout=300)
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLER, mode, str(at), *TRAIN, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     steps = [s for s, _ in checkpoint.list_checkpoints(out)]
     assert (steps[-1] if steps else None) == newest
     if newest is not None:
         assert checkpoint.load(checkpoint.latest(out))["step"] == newest  # whole: it loads
     if mode == "save":
-        assert list(out.glob(".ckpt-*.tmp-*"))  # the killed write's temporary file, never renamed into place
+        # the killed write's temporary file, never renamed into place
+        assert list(out.glob(".ckpt-*.tmp-*"))
     done = _train(out, "--resume")
     assert not list(out.glob(".ckpt-*.tmp-*"))
     step, weights = _weights(out)

@@ -22,12 +22,19 @@ def _softplus(x: float) -> float:
     return math.log1p(math.exp(x))
 
 
-@pytest.mark.parametrize("loss,d,g", [
-    ("bce", (_softplus(-2) + _softplus(1)) / 2 + (_softplus(0.5) + _softplus(-3)) / 2, (_softplus(-0.5) + _softplus(3)) / 2),
-    ("hinge", (0 + 2) / 2 + (1.5 + 0) / 2, 1.25),
-    ("ls", 0.5 * (1 + 4) / 2 + 0.5 * (0.25 + 9) / 2, 0.5 * (0.25 + 16) / 2),
-    ("wgan-gp", (0.5 - 3) / 2 - (2 - 1) / 2, 1.25),
-])
+@pytest.mark.parametrize(
+    "loss,d,g",
+    [
+        (
+            "bce",
+            (_softplus(-2) + _softplus(1)) / 2 + (_softplus(0.5) + _softplus(-3)) / 2,
+            (_softplus(-0.5) + _softplus(3)) / 2,
+        ),
+        ("hinge", (0 + 2) / 2 + (1.5 + 0) / 2, 1.25),
+        ("ls", 0.5 * (1 + 4) / 2 + 0.5 * (0.25 + 9) / 2, 0.5 * (0.25 + 16) / 2),
+        ("wgan-gp", (0.5 - 3) / 2 - (2 - 1) / 2, 1.25),
+    ],
+)
 def test_each_loss_on_fixed_logits_is_its_closed_form(loss, d, g):
     assert objectives.d_loss(loss, REAL, FAKE).item() == pytest.approx(d, rel=1e-6)
     assert objectives.g_loss(loss, FAKE).item() == pytest.approx(g, rel=1e-6)
@@ -55,14 +62,22 @@ def test_the_penalties_equal_their_closed_forms_on_known_gradients():
     rng = torch.Generator().manual_seed(0)
     real, fake = torch.randn(5, 3, 4, 4, generator=rng), torch.randn(5, 3, 4, 4, generator=rng)
     a = torch.randn(3, 4, 4, generator=rng)
-    assert objectives.gradient_penalty(Linear(a), real, fake).item() == pytest.approx((a.norm().item() - 1) ** 2, rel=1e-5)
-    assert objectives.r1_penalty(Linear(a), real).item() == pytest.approx(a.pow(2).sum().item(), rel=1e-5)
-    assert objectives.r1_penalty(HalfSquare(), real).item() == pytest.approx(real.flatten(1).pow(2).sum(1).mean().item(), rel=1e-5)
+    assert objectives.gradient_penalty(Linear(a), real, fake).item() == pytest.approx(
+        (a.norm().item() - 1) ** 2, rel=1e-5
+    )
+    assert objectives.r1_penalty(Linear(a), real).item() == pytest.approx(
+        a.pow(2).sum().item(), rel=1e-5
+    )
+    assert objectives.r1_penalty(HalfSquare(), real).item() == pytest.approx(
+        real.flatten(1).pow(2).sum(1).mean().item(), rel=1e-5
+    )
     # the mix uses eps ~ U(0, 1) per image from the generator given: the same draw here
     eps = torch.rand(5, 1, 1, 1, generator=torch.Generator().manual_seed(7))
     mixed = eps * real + (1 - eps) * fake
     expected = ((mixed.flatten(1).norm(dim=1) - 1) ** 2).mean().item()
-    got = objectives.gradient_penalty(HalfSquare(), real, fake, torch.Generator().manual_seed(7)).item()
+    got = objectives.gradient_penalty(
+        HalfSquare(), real, fake, torch.Generator().manual_seed(7)
+    ).item()
     assert got == pytest.approx(expected, rel=1e-5)
 
 
@@ -100,7 +115,9 @@ def test_rotations_are_the_four_turns_labelled_in_order():
 
 
 def _cfg(out, steps, v, **kw):
-    return TrainConfig(v, out, steps=steps, progress=False, ckpt_every=10, log_every=5, device="cpu", **kw)
+    return TrainConfig(
+        v, out, steps=steps, progress=False, ckpt_every=10, log_every=5, device="cpu", **kw
+    )
 
 
 def _state(path):
@@ -108,9 +125,14 @@ def _state(path):
     return {k: s[k] for k in ("netG", "netD", "netG_ema") if k in s}
 
 
-@pytest.mark.parametrize("choice", [{"loss": "hinge", "d_reg": "sn", "d_aux": "rotation", "g_ema": 0.9},
-                                    {"loss": "wgan-gp", "n_critic": 2, "d_reg": "r1", "g_ema": 0.9},
-                                    {"loss": "ls", "updates": "alternate"}])
+@pytest.mark.parametrize(
+    "choice",
+    [
+        {"loss": "hinge", "d_reg": "sn", "d_aux": "rotation", "g_ema": 0.9},
+        {"loss": "wgan-gp", "n_critic": 2, "d_reg": "r1", "g_ema": 0.9},
+        {"loss": "ls", "updates": "alternate"},
+    ],
+)
 def test_a_resumed_run_under_each_choice_equals_an_uninterrupted_one(tmp_path, choice):
     v = tiny(**choice)
     one = train(_cfg(tmp_path / "one", 20, v))
@@ -134,15 +156,24 @@ def test_sampling_uses_the_moving_average_of_g(tmp_path):
 
 def test_the_fast_path_refuses_what_it_cannot_capture_or_compile_in_one_line():
     cuda = torch.device("cuda")  # a device object only: nothing runs on it
-    with pytest.raises(UserError, match=r"captures the paper's step only, not loss='hinge', d_reg='sn'"):
+    with pytest.raises(
+        UserError, match=r"captures the paper's step only, not loss='hinge', d_reg='sn'"
+    ):
         FastPath(cuda_graphs=True).check(cuda, variants.get("dcgan32-hinge-sn"))
     with pytest.raises(UserError, match="cannot differentiate a gradient penalty twice"):
         FastPath(compile=True).check(cuda, variants.get("dcgan32-wgan-gp"))
-    FastPath(compile=True, cuda_graphs=True).check(cuda, variants.get("dcgan32-ema"))  # EMA is captured with the step
+    # EMA is captured with the step
+    FastPath(compile=True, cuda_graphs=True).check(cuda, variants.get("dcgan32-ema"))
 
 
 def test_choices_are_refused_by_name_when_out_of_range():
-    for field, value in (("loss", "wasserstein"), ("d_reg", "dropout"), ("g_ema", 1.0), ("n_critic", 0), ("r1_gamma", -1.0)):
+    for field, value in (
+        ("loss", "wasserstein"),
+        ("d_reg", "dropout"),
+        ("g_ema", 1.0),
+        ("n_critic", 0),
+        ("r1_gamma", -1.0),
+    ):
         with pytest.raises(UserError, match=field):
             tiny(**{field: value})
 
@@ -154,7 +185,9 @@ def test_the_features_read_the_normalised_weights_under_spectral_norm():
     assert hasattr(conv, "parametrizations")  # weight is computed: W / sigma(W)
     netD.eval()
     x = torch.randn(2, 3, 32, 32)
-    by_hand = torch.nn.functional.leaky_relu(torch.nn.functional.conv2d(x, conv.weight, None, 2, 1), 0.2)
+    by_hand = torch.nn.functional.leaky_relu(
+        torch.nn.functional.conv2d(x, conv.weight, None, 2, 1), 0.2
+    )
     assert torch.allclose(netD.features(x)["conv1"], by_hand, atol=1e-6)
 
 
@@ -166,6 +199,9 @@ def test_throughput_times_the_step_of_every_choice():
     stage = throughput.train_stage(v, images, torch.device("cpu"), log_every=1)
     stats = [stage.run() for _ in range(3)]
     assert all(math.isfinite(s["loss_d"]) and math.isfinite(s["loss_g"]) for s in stats)
-    assert stage.flops is None and "FLOPs not counted" in stage.note  # the flop counter cannot follow double backward
-    plain = throughput.train_stage(tiny(loss="hinge", d_reg="sn", d_aux="rotation", g_ema=0.9), images, torch.device("cpu"))
+    # the flop counter cannot follow double backward
+    assert stage.flops is None and "FLOPs not counted" in stage.note
+    plain = throughput.train_stage(
+        tiny(loss="hinge", d_reg="sn", d_aux="rotation", g_ema=0.9), images, torch.device("cpu")
+    )
     assert plain.flops > 0 and plain.run() is None  # losses read back every 10 steps

@@ -22,16 +22,22 @@ def svhn_root(tmp_path, shared_data):
     order = rng.permutation(len(x))
     for split_name, idx in (("train", order[:700]), ("test", order[700:900])):
         labels = np.where(y[idx] == 0, 10, y[idx])  # SVHN's convention: digit 0 is stored as 10
-        scipy.io.savemat(tmp_path / f"{split_name}_32x32.mat", {"X": x[idx].transpose(1, 2, 3, 0), "y": labels[:, None].astype(np.uint8)})
+        scipy.io.savemat(
+            tmp_path / f"{split_name}_32x32.mat",
+            {"X": x[idx].transpose(1, 2, 3, 0), "y": labels[:, None].astype(np.uint8)},
+        )
     return tmp_path
 
 
 def test_split_and_draws_follow_the_seed_42_procedure(svhn_root):
     train = data.load("svhn", "train", svhn_root)
     val, pool = probe.split(len(train), 100, 42)
-    # the authors' script shuffles the training arrays with seed 42 and validates on the first 10,000
+    # the authors' script shuffles the training arrays with seed 42 and validates on the
+    # first 10,000
     x_shuffled, y_shuffled = sklearn.utils.shuffle(train.x, train.y, random_state=42)
-    assert np.array_equal(train.x[val], x_shuffled[:100]) and np.array_equal(train.y[pool], y_shuffled[100:])
+    assert np.array_equal(train.x[val], x_shuffled[:100]) and np.array_equal(
+        train.y[pool], y_shuffled[100:]
+    )
     assert len(set(val) | set(pool)) == len(train) and not set(val) & set(pool)
     a = probe.draw(pool, train.y, 5, seed=3)
     assert np.bincount(train.y[a]).tolist() == [5] * 10  # class balanced
@@ -47,65 +53,192 @@ def test_protocol_end_to_end_with_control_and_quoted_rows(svhn_root, tmp_path):
     v = tiny()
     _, netD = nets.build(v, seed=1)
     protocol = probe.get("svhn-1000", val_size=100, per_class=20, draws=2, test_draws=3)
-    kw = dict(data_root=svhn_root, grid=[1e-4, 1e-2], cache_dir=tmp_path / "cache", progress=False, log=lambda m: None)
+    kw = dict(
+        data_root=svhn_root,
+        grid=[1e-4, 1e-2],
+        cache_dir=tmp_path / "cache",
+        progress=False,
+        log=lambda m: None,
+    )
     rows = probe.run_with_control(v, netD, protocol, **kw)
     measured, control, *quoted = rows
     assert measured["metric"] == "test_error_pct" and len(measured["per_draw"]) == 3
     assert measured["C"] == [1e-4, 1e-2][int(np.argmin(measured["val_error_pct_per_C"]))]
     assert 0 <= measured["value"] <= 100 and np.isclose(measured["ci95"], 1.96 * measured["std"])
     assert measured["bn_stats"].startswith("pool:svhn/train-pool(seed=42,val=100)")
-    assert control["weights"] == "random init (seed 0)" and control["source"] == "measured (control)"
+    assert (
+        control["weights"] == "random init (seed 0)" and control["source"] == "measured (control)"
+    )
     assert all(q["source"].startswith("quoted") and "not measured" in q["source"] for q in quoted)
     assert any(q["value"] == 22.48 for q in quoted)
     # a second run extracts nothing again: the features come from the cache
     again = probe.run(netD, protocol, **kw)
     assert again["value"] == measured["value"]
-    assert len(list((tmp_path / "cache" / "features").glob("*.npy"))) == 4  # (train, test) x (trained, control)
+    # (train, test) x (trained, control)
+    assert len(list((tmp_path / "cache" / "features").glob("*.npy"))) == 4
 
 
 def test_the_sklearn_backend_gives_the_same_protocol_figures(svhn_root, tmp_path):
     _, netD = nets.build(tiny(), seed=1)
     protocol = probe.get("svhn-1000", val_size=100, per_class=20, draws=2, test_draws=2)
-    kw = dict(data_root=svhn_root, grid=[1e-3], cache_dir=tmp_path / "cache", progress=False, log=lambda m: None)
-    ours, ref = probe.run(netD, protocol, solver="ours", **kw), probe.run(netD, protocol, solver="sklearn", **kw)
+    kw = dict(
+        data_root=svhn_root,
+        grid=[1e-3],
+        cache_dir=tmp_path / "cache",
+        progress=False,
+        log=lambda m: None,
+    )
+    ours, ref = (
+        probe.run(netD, protocol, solver="ours", **kw),
+        probe.run(netD, protocol, solver="sklearn", **kw),
+    )
     assert np.allclose(ours["objective_per_C"], ref["objective_per_C"], rtol=1e-3)
     assert abs(ours["value"] - ref["value"]) <= 1.0  # percentage points, on 200 test images
 
 
 def test_cli_probe_appends_rows(svhn_root, tmp_path, capsys):
-    assert cli.main(["train", "--variant", "dcgan32", "--set", "ngf=8", "--set", "ndf=8", "--set", "batch_size=32",
-                     "--dataset", "svhn", "--data-root", str(svhn_root), "--steps", "3", "--out", str(tmp_path / "run"), "--no-progress"]) == 0
-    args = ["probe", "--ckpt", str(tmp_path / "run"), "--protocol", "svhn-1000", "--data-root", str(svhn_root), "--val-size", "100",
-            "--per-class", "10", "--draws", "1", "--test-draws", "2", "--grid", "1e-3", "--out-dir", str(tmp_path / "rows"),
-            "--cache-dir", str(tmp_path / "cache"), "--no-progress", "--json"]
+    assert (
+        cli.main(
+            [
+                "train",
+                "--variant",
+                "dcgan32",
+                "--set",
+                "ngf=8",
+                "--set",
+                "ndf=8",
+                "--set",
+                "batch_size=32",
+                "--dataset",
+                "svhn",
+                "--data-root",
+                str(svhn_root),
+                "--steps",
+                "3",
+                "--out",
+                str(tmp_path / "run"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    args = [
+        "probe",
+        "--ckpt",
+        str(tmp_path / "run"),
+        "--protocol",
+        "svhn-1000",
+        "--data-root",
+        str(svhn_root),
+        "--val-size",
+        "100",
+        "--per-class",
+        "10",
+        "--draws",
+        "1",
+        "--test-draws",
+        "2",
+        "--grid",
+        "1e-3",
+        "--out-dir",
+        str(tmp_path / "rows"),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--no-progress",
+        "--json",
+    ]
     capsys.readouterr()
     for _ in range(2):
         assert cli.main(args) == 0
     out = json.loads(capsys.readouterr().out.splitlines()[-1])
-    assert out["rows"][0]["protocol"] == "svhn-1000" and out["rows"][1]["weights"].startswith("random init")
+    assert out["rows"][0]["protocol"] == "svhn-1000" and out["rows"][1]["weights"].startswith(
+        "random init"
+    )
     lines = (tmp_path / "rows" / "probe-rows.csv").read_text().splitlines()
-    assert len(lines) == 1 + 2 * (2 + len(probe.PAPER_ROWS["svhn-1000"]))  # header + two runs, nothing overwritten
+    # header + two runs, nothing overwritten
+    assert len(lines) == 1 + 2 * (2 + len(probe.PAPER_ROWS["svhn-1000"]))
 
 
 def test_probe_errors(svhn_root, tmp_path, capsys):
     _, netD = nets.build(tiny(), seed=0)
-    with pytest.raises(UserError, match="unknown protocol 'cifar100-400'; protocols: svhn-1000, cifar10-400, cifar10-full, digits-50, digits-10"):
+    with pytest.raises(
+        UserError,
+        match="unknown protocol 'cifar100-400'; protocols: svhn-1000, cifar10-400, cifar10-full,"
+        " digits-50, digits-10",
+    ):
         probe.get("cifar100-400")
     with pytest.raises(UserError, match="leaves nothing to draw"):
         probe.split(50, 100, 42)
 
 
 def test_compare_sklearn_reports_ratio_and_agreement(svhn_root, tmp_path, capsys):
-    assert cli.main(["train", "--variant", "dcgan32", "--set", "ngf=8", "--set", "ndf=8", "--set", "batch_size=32",
-                     "--dataset", "svhn", "--data-root", str(svhn_root), "--steps", "2", "--out", str(tmp_path / "run"), "--no-progress"]) == 0
+    assert (
+        cli.main(
+            [
+                "train",
+                "--variant",
+                "dcgan32",
+                "--set",
+                "ngf=8",
+                "--set",
+                "ndf=8",
+                "--set",
+                "batch_size=32",
+                "--dataset",
+                "svhn",
+                "--data-root",
+                str(svhn_root),
+                "--steps",
+                "2",
+                "--out",
+                str(tmp_path / "run"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
-    assert cli.main(["probe", "--ckpt", str(tmp_path / "run"), "--protocol", "svhn-1000", "--data-root", str(svhn_root),
-                     "--val-size", "100", "--per-class", "10", "--draws", "1", "--test-draws", "1", "--grid", "1e-3,1e-2",
-                     "--out-dir", str(tmp_path / "rows"), "--cache-dir", str(tmp_path / "cache"), "--no-progress",
-                     "--compare-sklearn", "--json"]) == 0
+    assert (
+        cli.main(
+            [
+                "probe",
+                "--ckpt",
+                str(tmp_path / "run"),
+                "--protocol",
+                "svhn-1000",
+                "--data-root",
+                str(svhn_root),
+                "--val-size",
+                "100",
+                "--per-class",
+                "10",
+                "--draws",
+                "1",
+                "--test-draws",
+                "1",
+                "--grid",
+                "1e-3,1e-2",
+                "--out-dir",
+                str(tmp_path / "rows"),
+                "--cache-dir",
+                str(tmp_path / "cache"),
+                "--no-progress",
+                "--compare-sklearn",
+                "--json",
+            ]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
-    assert out["speed_ratio"] > 0 and out["max_objective_rel_diff"] < 1e-3 and out["max_test_acc_diff_points"] <= 1.0
-    assert len(out["objective_rel_diff_per_C"]) == 2 and out["fits_kept_ours"] == out["fits_kept_sklearn"] == 0
+    assert (
+        out["speed_ratio"] > 0
+        and out["max_objective_rel_diff"] < 1e-3
+        and out["max_test_acc_diff_points"] <= 1.0
+    )
+    assert (
+        len(out["objective_rel_diff_per_C"]) == 2
+        and out["fits_kept_ours"] == out["fits_kept_sklearn"] == 0
+    )
     for side in ("ours", "sklearn"):  # the total is the sum of each fit's seconds, each fit named
         per_fit = out[f"seconds_per_fit_{side}"]
         # svhn-1000 draws fresh images for every C: one selection fit per C
@@ -120,7 +253,9 @@ def _use_fit(monkeypatch, fit):
     monkeypatch.setitem(svm.SOLVERS, "ours", dataclasses.replace(svm.SOLVERS["ours"], fit=fit))
 
 
-def test_full_protocol_chooses_C_on_the_pool_then_fits_every_training_image(svhn_root, tmp_path, monkeypatch):
+def test_full_protocol_chooses_C_on_the_pool_then_fits_every_training_image(
+    svhn_root, tmp_path, monkeypatch
+):
     _, netD = nets.build(tiny(), seed=1)
     calls = []
     real = svm.SOLVERS["ours"].fit
@@ -133,15 +268,22 @@ def test_full_protocol_chooses_C_on_the_pool_then_fits_every_training_image(svhn
     _use_fit(monkeypatch, recording)
     # the cifar10-full shape (whole pool, C on validation) on the small SVHN file
     protocol = probe.get("cifar10-full", dataset="svhn", val_size=100)
-    result = probe.run(netD, protocol, data_root=svhn_root, grid=[1e-3, 1e-2], cache_dir=tmp_path / "cache",
-                       progress=False, log=lambda m: None)
+    result = probe.run(
+        netD,
+        protocol,
+        data_root=svhn_root,
+        grid=[1e-3, 1e-2],
+        cache_dir=tmp_path / "cache",
+        progress=False,
+        log=lambda m: None,
+    )
     n = len(data.load("svhn", "train", svhn_root))
     assert result["per_class"] is None and len(result["per_draw"]) == 1
     best = int(np.argmin(result["val_error_pct_per_C"]))
     assert result["C"] == [1e-3, 1e-2][best]
     # one fit of the pool over the grid, then one of all n training images walked along the
     # grid up to the chosen C (warm starts), whose last model is the one tested
-    assert [(c[0], c[1]) for c in calls] == [(n - 100, [1e-3, 1e-2]), (n, [1e-3, 1e-2][:best + 1])]
+    assert [(c[0], c[1]) for c in calls] == [(n - 100, [1e-3, 1e-2]), (n, [1e-3, 1e-2][: best + 1])]
     assert calls[1][2][-1].C == result["C"]
     assert result["final_fit"].startswith(f"all {n} training images")
     # the pool's features are a view of the training features, not a second copy of them
@@ -156,13 +298,29 @@ def test_the_protocol_fits_the_documented_draws(svhn_root, tmp_path, monkeypatch
     _, netD = nets.build(tiny(), seed=1)
     fitted = []
     real = svm.SOLVERS["ours"].fit
-    _use_fit(monkeypatch, lambda X, y, Cs, **kw: fitted.append((np.array(X), y)) or real(X, y, Cs, **kw))
-    protocol = probe.get("svhn-1000", val_size=100, per_class=20, draws=2, test_draws=1, fresh_draws_per_C=False)  # the shared-draw machinery; svhn-1000's fresh draws are tested below
+    _use_fit(
+        monkeypatch, lambda X, y, Cs, **kw: fitted.append((np.array(X), y)) or real(X, y, Cs, **kw)
+    )
+    # the shared-draw machinery; svhn-1000's fresh draws are tested below
+    protocol = probe.get(
+        "svhn-1000", val_size=100, per_class=20, draws=2, test_draws=1, fresh_draws_per_C=False
+    )
     cache = tmp_path / "cache"
-    probe.run(netD, protocol, data_root=svhn_root, grid=[1e-3], seed=5, cache_dir=cache, progress=False, log=lambda m: None)
+    probe.run(
+        netD,
+        protocol,
+        data_root=svhn_root,
+        grid=[1e-3],
+        seed=5,
+        cache_dir=cache,
+        progress=False,
+        log=lambda m: None,
+    )
     train = data.load("svhn", "train", svhn_root)
     val, pool = probe.split(len(train), 100, 42)
-    pool_set = data.ImageSet(train.x[pool], train.y[pool], train.name, "train-pool(seed=42,val=100)", train.source)
+    pool_set = data.ImageSet(
+        train.x[pool], train.y[pool], train.name, "train-pool(seed=42,val=100)", train.source
+    )
     feats, _ = features.cached_features(netD, train, pool_set, "pool", cache, progress=False)
     for (X, y), seed in zip(fitted, [5, 6, 1005], strict=True):
         idx = probe.draw(pool, train.y, 20, seed)
@@ -173,7 +331,10 @@ def test_the_protocol_fits_the_documented_draws(svhn_root, tmp_path, monkeypatch
 
 def test_an_interrupted_protocol_resumes_at_the_fit_it_was_in(svhn_root, tmp_path, monkeypatch):
     _, netD = nets.build(tiny(), seed=1)
-    protocol = probe.get("svhn-1000", val_size=100, per_class=20, draws=3, test_draws=2, fresh_draws_per_C=False)  # the shared-draw machinery; svhn-1000's fresh draws are tested below
+    # the shared-draw machinery; svhn-1000's fresh draws are tested below
+    protocol = probe.get(
+        "svhn-1000", val_size=100, per_class=20, draws=3, test_draws=2, fresh_draws_per_C=False
+    )
     kw = dict(data_root=svhn_root, grid=[1e-3, 1e-2], progress=False, log=lambda m: None)
     whole = probe.run(netD, protocol, cache_dir=tmp_path / "whole", **kw)
     assert whole["fits_kept"] == 0
@@ -202,13 +363,28 @@ def test_an_interrupted_protocol_resumes_at_the_fit_it_was_in(svhn_root, tmp_pat
         f.write_text("{")
     calls.clear()
     again = probe.run(netD, protocol, cache_dir=tmp_path / "cut", **kw)
-    assert len(calls) == 5 and again["fits_kept"] == 0 and again["value"] == pytest.approx(whole["value"])
+    assert (
+        len(calls) == 5
+        and again["fits_kept"] == 0
+        and again["value"] == pytest.approx(whole["value"])
+    )
 
 
-def test_finished_fits_are_kept_only_while_the_solvers_code_is_unchanged(svhn_root, tmp_path, monkeypatch):
+def test_finished_fits_are_kept_only_while_the_solvers_code_is_unchanged(
+    svhn_root, tmp_path, monkeypatch
+):
     _, netD = nets.build(tiny(), seed=1)
-    protocol = probe.get("svhn-1000", val_size=100, per_class=20, draws=2, test_draws=1, fresh_draws_per_C=False)  # the shared-draw machinery; svhn-1000's fresh draws are tested below
-    kw = dict(data_root=svhn_root, grid=[1e-3, 1e-2], progress=False, log=lambda m: None, cache_dir=tmp_path)
+    # the shared-draw machinery; svhn-1000's fresh draws are tested below
+    protocol = probe.get(
+        "svhn-1000", val_size=100, per_class=20, draws=2, test_draws=1, fresh_draws_per_C=False
+    )
+    kw = dict(
+        data_root=svhn_root,
+        grid=[1e-3, 1e-2],
+        progress=False,
+        log=lambda m: None,
+        cache_dir=tmp_path,
+    )
     assert probe.run(netD, protocol, **kw)["fits_kept"] == 0
     assert probe.run(netD, protocol, **kw)["fits_kept"] == 3
     # the fingerprint of our solver is its module's text; of scikit-learn's, its version and
@@ -240,9 +416,12 @@ def test_a_resumed_fit_counts_the_seconds_of_its_interrupted_run(tmp_path):
     out = fits.get({"fit": "all"}, lambda scratch: {"resumed_from": scratch.read_bytes().decode()})
     assert out["resumed_from"] == "progress" and out["seconds"] >= 0.2
     assert not out["kept"] and list((tmp_path / "probe-fits").glob("*.json")) != []
-    assert not list((tmp_path / "probe-fits").glob("*.partial.*")) and not list((tmp_path / "probe-fits").glob("*.seconds"))
+    assert not list((tmp_path / "probe-fits").glob("*.partial.*")) and not list(
+        (tmp_path / "probe-fits").glob("*.seconds")
+    )
 
-    # without saved progress there is nothing to resume, so an interrupted run's seconds are not counted
+    # without saved progress there is nothing to resume, so an interrupted run's seconds are
+    # not counted
     def interrupted_early(scratch):
         time.sleep(0.2)
         raise KeyboardInterrupt
@@ -262,52 +441,105 @@ def test_the_ladder_steps_are_1_2_5_within_the_range():
 def _fake_validation_curve(monkeypatch, best_C):
     """Each draw's validation error is lowest at ``best_C`` and rises with |log10 C - log10 best_C|;
     test accuracy mirrors it: the grid logic is tested on a curve whose optimum is known."""
+
     def fit_draw(p, per_class, fit_with_state, draw_seed, Cs, scratch):
         err = [0.3 + 0.01 * abs(np.log10(c) - np.log10(best_C)) + 1e-4 * draw_seed for c in Cs]
-        return {"val_acc": [1 - e for e in err], "test_acc": [1 - e for e in err], "objective": [float(c) for c in Cs]}
+        return {
+            "val_acc": [1 - e for e in err],
+            "test_acc": [1 - e for e in err],
+            "objective": [float(c) for c in Cs],
+        }
 
     monkeypatch.setattr(probe, "_fit_draw", fit_draw)
 
 
-def test_the_grid_is_extended_past_an_edge_until_the_chosen_C_is_interior(svhn_root, tmp_path, monkeypatch):
+def test_the_grid_is_extended_past_an_edge_until_the_chosen_C_is_interior(
+    svhn_root, tmp_path, monkeypatch
+):
     _, netD = nets.build(tiny(), seed=0)
-    protocol = probe.get("svhn-1000", val_size=100, per_class=20, draws=2, test_draws=1, fresh_draws_per_C=False)  # the shared-draw machinery; svhn-1000's fresh draws are tested below
+    # the shared-draw machinery; svhn-1000's fresh draws are tested below
+    protocol = probe.get(
+        "svhn-1000", val_size=100, per_class=20, draws=2, test_draws=1, fresh_draws_per_C=False
+    )
     kw = dict(data_root=svhn_root, cache_dir=tmp_path / "cache", progress=False, log=lambda m: None)
     _fake_validation_curve(monkeypatch, best_C=2e-6)
     out = probe.run(netD, protocol, **kw)
     # the paper's grid, then one decade below at a time until 2e-6 has a neighbour on each side
     assert out["grid"] == [1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 5e-5] + list(svm.PAPER_GRID)
-    assert out["C"] == 2e-6 and out["C_interior"] is True and "extended by 1-2-5 steps" in out["grid_rule"]
+    assert (
+        out["C"] == 2e-6
+        and out["C_interior"] is True
+        and "extended by 1-2-5 steps" in out["grid_rule"]
+    )
     assert len(out["val_error_pct_per_C"]) == len(out["grid"])
     # upward too, and never past the range: an optimum beyond it is chosen on the edge and said so
     _fake_validation_curve(monkeypatch, best_C=50.0)
     up = probe.run(netD, protocol, **{**kw, "cache_dir": tmp_path / "cache2"})
     assert up["grid"][-1] == 1.0 and up["C"] == 1.0 and up["C_interior"] is False
     # the paper's 7 values exactly, as given: no extension
-    fixed = probe.run(netD, protocol, grid=list(svm.PAPER_GRID), **{**kw, "cache_dir": tmp_path / "cache3"})
-    assert fixed["grid"] == list(svm.PAPER_GRID) and fixed["C"] == 1e-2 and fixed["C_interior"] is False
+    fixed = probe.run(
+        netD, protocol, grid=list(svm.PAPER_GRID), **{**kw, "cache_dir": tmp_path / "cache3"}
+    )
+    assert (
+        fixed["grid"] == list(svm.PAPER_GRID)
+        and fixed["C"] == 1e-2
+        and fixed["C_interior"] is False
+    )
     _fake_validation_curve(monkeypatch, best_C=2e-6)
-    edge = probe.run(netD, protocol, grid=list(svm.PAPER_GRID), **{**kw, "cache_dir": tmp_path / "cache4"})
-    assert edge["C"] == 1e-4 and edge["C_interior"] is False and edge["grid_rule"] == "fixed (not extended)"
+    edge = probe.run(
+        netD, protocol, grid=list(svm.PAPER_GRID), **{**kw, "cache_dir": tmp_path / "cache4"}
+    )
+    assert (
+        edge["C"] == 1e-4
+        and edge["C_interior"] is False
+        and edge["grid_rule"] == "fixed (not extended)"
+    )
 
 
 def test_dcgan_features_by_default_are_the_features_the_probe_fits(shared_data, tmp_path, capsys):
     _, netD = nets.build(tiny(), seed=0)
     from dcgan import checkpoint
 
-    state = {"variant": tiny().to_dict(), "netG": nets.build(tiny(), seed=0)[0].state_dict(), "netD": netD.state_dict(),
-             "step": 0, "bn_stats": "running"}
+    state = {
+        "variant": tiny().to_dict(),
+        "netG": nets.build(tiny(), seed=0)[0].state_dict(),
+        "netD": netD.state_dict(),
+        "step": 0,
+        "bn_stats": "running",
+    }
     checkpoint.save(state, tmp_path / "ckpt-00000000.pt")
-    prepared = probe._prepare(netD, probe.get("cifar10-400"), shared_data, "cpu", tmp_path / "cache", False, False)
+    prepared = probe._prepare(
+        netD, probe.get("cifar10-400"), shared_data, "cpu", tmp_path / "cache", False, False
+    )
     out = tmp_path / "test.npy"
-    assert cli.main(["features", "--ckpt", str(tmp_path / "ckpt-00000000.pt"), "--dataset", "cifar10", "--split", "test",
-                     "--data-root", str(shared_data), "--out", str(out), "--cache-dir", str(tmp_path / "other-cache"),
-                     "--no-progress"]) == 0
+    assert (
+        cli.main(
+            [
+                "features",
+                "--ckpt",
+                str(tmp_path / "ckpt-00000000.pt"),
+                "--dataset",
+                "cifar10",
+                "--split",
+                "test",
+                "--data-root",
+                str(shared_data),
+                "--out",
+                str(out),
+                "--cache-dir",
+                str(tmp_path / "other-cache"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     np.testing.assert_array_equal(np.load(out), prepared.f_test)
     assert "pool:cifar10/train-pool(seed=42,val=10000)" in capsys.readouterr().err
 
 
-def test_svhn_1000_draws_fresh_images_for_every_C_as_the_authors_script(svhn_root, tmp_path, monkeypatch):
+def test_svhn_1000_draws_fresh_images_for_every_C_as_the_authors_script(
+    svhn_root, tmp_path, monkeypatch
+):
     seen = []
     original = probe._fit_draw
 
@@ -319,7 +551,15 @@ def test_svhn_1000_draws_fresh_images_for_every_C_as_the_authors_script(svhn_roo
     _, netD = nets.build(tiny(), seed=0)
     protocol = probe.get("svhn-1000", val_size=100, per_class=10, draws=2, test_draws=1)
     assert protocol.fresh_draws_per_C and not probe.get("cifar10-400").fresh_draws_per_C
-    out = probe.run(netD, protocol, data_root=svhn_root, grid=[1e-3, 1e-2], cache_dir=tmp_path / "c", progress=False, log=lambda m: None)
+    out = probe.run(
+        netD,
+        protocol,
+        data_root=svhn_root,
+        grid=[1e-3, 1e-2],
+        cache_dir=tmp_path / "c",
+        progress=False,
+        log=lambda m: None,
+    )
     selection = [(s, c) for s, c in seen if s < 1000 or s >= 100_000]
     assert len(selection) == 4 and all(len(c) == 1 for _, c in selection)  # one fit per C and draw
     assert len({s for s, _ in selection}) == 4  # every C its own draws

@@ -1,4 +1,4 @@
-""""One entry per thing": a metric, a solver and a throughput stage are each added by one
+""" "One entry per thing": a metric, a solver and a throughput stage are each added by one
 registration, and everything that lists or uses them (the CLI's choices and help, compare's
 bands, the rows' names, the probe's fitter, the fit cache's fingerprint) follows it. Each test
 adds a throwaway entry and removes it again. (The throughput stage's test is in
@@ -13,21 +13,49 @@ from dcgan import cli, compare, fidelity, metrics, probe, svm, variants
 @pytest.fixture
 def toy_metric(monkeypatch):
     monkeypatch.setattr(metrics, "REGISTRY", dict(metrics.REGISTRY))
-    return metrics.register(metrics.Metric("toy", "a throwaway metric", (
-        metrics.Measure("toy_value", "toy_std", "TOY", "toy distance, non-standard weights (not TOY)", metrics.Band(False, 0.5)),)))
+    return metrics.register(
+        metrics.Metric(
+            "toy",
+            "a throwaway metric",
+            (
+                metrics.Measure(
+                    "toy_value",
+                    "toy_std",
+                    "TOY",
+                    "toy distance, non-standard weights (not TOY)",
+                    metrics.Band(False, 0.5),
+                ),
+            ),
+        )
+    )
 
 
 def test_a_metric_is_one_entry(toy_metric):
     parser = cli.build_parser()
     args = parser.parse_args(["fidelity", "--ckpt", "x", "--dataset", "digits"])
     assert args.metrics.split(",")[-1] == "toy"
-    assert "toy (a throwaway metric)" in parser._subparsers._group_actions[0].choices["fidelity"].format_help()
-    assert compare.default_bands()["TOY"] == compare.default_bands()["toy distance, non-standard weights (not TOY)"]
+    assert (
+        "toy (a throwaway metric)"
+        in parser._subparsers._group_actions[0].choices["fidelity"].format_help()
+    )
+    assert (
+        compare.default_bands()["TOY"]
+        == compare.default_bands()["toy distance, non-standard weights (not TOY)"]
+    )
     result = {"raw": {"toy_value": 1.5, "toy_std": 0.1}, "settings": {"inception_standard": False}}
-    assert fidelity.rows(result, {}) == [{"metric": "toy distance, non-standard weights (not TOY)", "value": 1.5, "std": 0.1,
-                                          "inception_standard": False}]
+    assert fidelity.rows(result, {}) == [
+        {
+            "metric": "toy distance, non-standard weights (not TOY)",
+            "value": 1.5,
+            "std": 0.1,
+            "inception_standard": False,
+        }
+    ]
     # a regression of the new metric beyond its band fails `dcgan compare`
-    base = [{"metric": "TOY", "value": v, "reference": "r", "variant": "a", "seed": s} for s, v in enumerate((1.0, 1.1, 0.9))]
+    base = [
+        {"metric": "TOY", "value": v, "reference": "r", "variant": "a", "seed": s}
+        for s, v in enumerate((1.0, 1.1, 0.9))
+    ]
     new = [{**r, "value": r["value"] + 5, "variant": "b"} for r in base]
     assert compare.failed(compare.compare(base, new))
     with pytest.raises(ValueError, match="registered twice"):
@@ -43,7 +71,14 @@ def test_a_solver_is_one_entry(monkeypatch):
         return svm.fit_ours(X, y, Cs)
 
     toy = svm.register_solver(svm.Solver("toy", fit, lambda: "toy-code-1", "a throwaway solver"))
-    assert cli.build_parser().parse_args(["probe", "--random-init", "dcgan32", "--protocol", "digits-50", "--solver", "toy"]).solver == "toy"
+    assert (
+        cli.build_parser()
+        .parse_args(
+            ["probe", "--random-init", "dcgan32", "--protocol", "digits-50", "--solver", "toy"]
+        )
+        .solver
+        == "toy"
+    )
     X, y = np.random.default_rng(0).normal(size=(40, 5)).astype(np.float32), np.arange(40) % 2
     assert len(probe._fitter("toy", "cpu", print)(X, y, [1e-2], None)) == 1 and calls == [40]
     assert svm.code_fingerprint("toy") == "toy-code-1"
@@ -54,7 +89,11 @@ def test_a_solver_is_one_entry(monkeypatch):
 def test_every_registry_refuses_a_duplicate():
     from dcgan import data
 
-    for register, entry in ((variants.register, variants.get("dcgan32")), (data.register, data.spec("digits")),
-                            (metrics.register, metrics.REGISTRY["fid"]), (svm.register_solver, svm.SOLVERS["ours"])):
+    for register, entry in (
+        (variants.register, variants.get("dcgan32")),
+        (data.register, data.spec("digits")),
+        (metrics.register, metrics.REGISTRY["fid"]),
+        (svm.register_solver, svm.SOLVERS["ours"]),
+    ):
         with pytest.raises(Exception, match="registered twice"):
             register(entry)

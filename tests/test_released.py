@@ -25,7 +25,11 @@ def svhn_dir(shared_data):
 @pytest.fixture(scope="module")
 def arrays(svhn_dir):
     def load(part, n):
-        return [np.load(svhn_dir / f"200_{part}_params.jl_{i:02d}.npy", allow_pickle=False) for i in range(1, n + 1)]
+        return [
+            np.load(svhn_dir / f"200_{part}_params.jl_{i:02d}.npy", allow_pickle=False)
+            for i in range(1, n + 1)
+        ]
+
     return {"gen": load("gen", 10), "discrim": load("discrim", 8)}
 
 
@@ -37,9 +41,17 @@ def imported(svhn_dir, tmp_path_factory):
 
 def test_every_released_array_is_in_the_checkpoint(imported, arrays):
     state = torch.load(imported, weights_only=True)
-    assert state["variant"]["name"] == "svhn32" and state["bn_stats"] == "none" and state["step"] == 200
+    assert (
+        state["variant"]["name"] == "svhn32"
+        and state["bn_stats"] == "none"
+        and state["step"] == 200
+    )
     for part, key in (("discrim", "netD"), ("gen", "netG")):
-        params = [t for name, t in state[key].items() if not name.endswith(("running_mean", "running_var", "num_batches_tracked"))]
+        params = [
+            t
+            for name, t in state[key].items()
+            if not name.endswith(("running_mean", "running_var", "num_batches_tracked"))
+        ]
         assert len(params) == len(arrays[part])
         for ours, theirs in zip(params, arrays[part], strict=True):
             theirs = torch.from_numpy(theirs)
@@ -52,13 +64,14 @@ def test_every_released_array_is_in_the_checkpoint(imported, arrays):
 
 
 def true_conv(x, w, stride, pad):
-    """Theano's dnn_conv(conv_mode='conv'): a true convolution, i.e. cross-correlation with the flipped kernel.
-    (test_true_conv_is_scipys_convolution checks this against scipy.)"""
+    """Theano's dnn_conv(conv_mode='conv'): a true convolution, i.e. cross-correlation with
+    the flipped kernel (test_true_conv_is_scipys_convolution checks this against scipy)."""
     return F.conv2d(x, torch.from_numpy(w).flip(-2, -1), stride=stride, padding=pad)
 
 
 def deconv(x, w, stride, pad):
-    """Theano's deconv: the gradient of true_conv with respect to its input, of size stride x the input."""
+    """Theano's deconv: the gradient of true_conv with respect to its input, of size stride x
+    the input."""
     n, _, h, wd = x.shape
     y = torch.zeros(n, w.shape[1], h * stride, wd * stride, requires_grad=True)
     (g,) = torch.autograd.grad(true_conv(y, w, stride, pad), y, grad_outputs=x)
@@ -70,7 +83,9 @@ def bn(x, g, b, eps=1e-8):
     shape = (1, -1, 1, 1) if x.dim() == 4 else (1, -1)
     mean = x.mean(axes, keepdim=True)
     var = ((x - mean) ** 2).mean(axes, keepdim=True)  # biased
-    return (x - mean) / torch.sqrt(var + eps) * torch.from_numpy(g).view(shape) + torch.from_numpy(b).view(shape)
+    return (x - mean) / torch.sqrt(var + eps) * torch.from_numpy(g).view(shape) + torch.from_numpy(
+        b
+    ).view(shape)
 
 
 def test_true_conv_is_scipys_convolution(arrays):
@@ -97,7 +112,13 @@ def test_generator_matches_layer_by_layer_reference(imported, arrays):
 
 def test_discriminator_matches_layer_by_layer_reference(imported, arrays, shared_data):
     w, w2, g2, b2, w3, g3, b3, wy = arrays["discrim"]
-    x = torch.from_numpy(data.load("cifar10", "test", shared_data).x[:64]).permute(0, 3, 1, 2).float() / 127.5 - 1
+    x = (
+        torch.from_numpy(data.load("cifar10", "test", shared_data).x[:64])
+        .permute(0, 3, 1, 2)
+        .float()
+        / 127.5
+        - 1
+    )
     h1 = F.leaky_relu(true_conv(x, w, 2, 2), 0.2)
     h2 = F.leaky_relu(bn(true_conv(h1, w2, 2, 2), g2, b2), 0.2)
     h3 = F.leaky_relu(bn(true_conv(h2, w3, 2, 2), g3, b3), 0.2)
@@ -115,7 +136,13 @@ def test_discriminator_matches_layer_by_layer_reference(imported, arrays, shared
 def test_discriminator_scores_noise_far_below_photographs(imported, shared_data):
     _, _, netD, _ = checkpoint.load_models(imported)
     netD.train()
-    photos = torch.from_numpy(data.load("cifar10", "test", shared_data).x[::79][:128]).permute(0, 3, 1, 2).float() / 127.5 - 1
+    photos = (
+        torch.from_numpy(data.load("cifar10", "test", shared_data).x[::79][:128])
+        .permute(0, 3, 1, 2)
+        .float()
+        / 127.5
+        - 1
+    )
     noise = torch.rand(128, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
     with torch.no_grad():
         real_logit, noise_logit = netD(photos).mean().item(), netD(noise).mean().item()
@@ -124,13 +151,33 @@ def test_discriminator_scores_noise_far_below_photographs(imported, shared_data)
 
 
 def test_cli_import_and_deterministic_samples(svhn_dir, tmp_path, capsys):
-    assert cli.main(["import-released", str(svhn_dir), "--out", str(tmp_path / "svhn.pt"), "--json"]) == 0
+    assert (
+        cli.main(["import-released", str(svhn_dir), "--out", str(tmp_path / "svhn.pt"), "--json"])
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert out["variant"] == "svhn32" and out["bn_stats"] == "none"
     for name, seed in (("a", 1), ("b", 1), ("c", 2)):
-        assert cli.main(["sample", "--ckpt", str(tmp_path / "svhn.pt"), "--n", "16", "--seed", str(seed), "--out", str(tmp_path / f"{name}.png"), "--json"]) == 0
+        assert (
+            cli.main(
+                [
+                    "sample",
+                    "--ckpt",
+                    str(tmp_path / "svhn.pt"),
+                    "--n",
+                    "16",
+                    "--seed",
+                    str(seed),
+                    "--out",
+                    str(tmp_path / f"{name}.png"),
+                    "--json",
+                ]
+            )
+            == 0
+        )
         assert json.loads(capsys.readouterr().out)["bn_stats"] == "batch"
     from PIL import Image
+
     a, b, c = (np.asarray(Image.open(tmp_path / f"{n}.png")) for n in "abc")
     assert np.array_equal(a, b) and not np.array_equal(a, c)
     # never overwrites
@@ -138,12 +185,26 @@ def test_cli_import_and_deterministic_samples(svhn_dir, tmp_path, capsys):
     assert "pass --force" in capsys.readouterr().err
 
 
-def test_incomplete_imagenet_folder_is_rejected_naming_the_missing_shards(shared_data, tmp_path, capsys):
-    code = cli.main(["import-released", str(shared_data / "released" / IMAGENET), "--out", str(tmp_path / "in32.pt")])
+def test_incomplete_imagenet_folder_is_rejected_naming_the_missing_shards(
+    shared_data, tmp_path, capsys
+):
+    code = cli.main(
+        [
+            "import-released",
+            str(shared_data / "released" / IMAGENET),
+            "--out",
+            str(tmp_path / "in32.pt"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 1 and "incomplete for imagenet32" in err
-    for name in ("30_discrim_params.jl_11.npy", "30_discrim_params.jl_14.npy", "30_gen_params.jl_01.npy",
-                 "30_gen_params.jl_04.npy", "30_gen_params.jl_07.npy"):
+    for name in (
+        "30_discrim_params.jl_11.npy",
+        "30_discrim_params.jl_14.npy",
+        "30_gen_params.jl_01.npy",
+        "30_gen_params.jl_04.npy",
+        "30_gen_params.jl_07.npy",
+    ):
         assert name in err
     assert not (tmp_path / "in32.pt").exists()
 
@@ -152,7 +213,11 @@ def test_misshapen_and_corrupt_shards(svhn_dir, tmp_path):
     folder = tmp_path / "model"
     shutil.copytree(svhn_dir, folder)
     np.save(folder / "200_discrim_params.jl_02.npy", np.zeros((128, 64, 3, 3), np.float32))
-    with pytest.raises(UserError, match=r"closest is svhn32: 200_discrim_params.jl_02.npy is \(128, 64, 3, 3\), expected \(128, 64, 5, 5\)"):
+    with pytest.raises(
+        UserError,
+        match=r"closest is svhn32: 200_discrim_params.jl_02.npy is \(128, 64, 3, 3\), expected"
+        r" \(128, 64, 5, 5\)",
+    ):
         released.import_to(folder, tmp_path / "x.pt")
     (folder / "200_discrim_params.jl_02.npy").write_bytes(b"\x93NUMPY broken")
     with pytest.raises(UserError, match="200_discrim_params.jl_02.npy is not a readable .npy"):
@@ -167,12 +232,19 @@ def test_imported_nets_never_use_placeholder_statistics(imported, shared_data):
 
     v, netG, netD, _ = checkpoint.load_models(imported)
     assert not netD.training
-    x = torch.from_numpy(data.load("cifar10", "test", shared_data).x[:64]).permute(0, 3, 1, 2).float() / 127.5 - 1
+    x = (
+        torch.from_numpy(data.load("cifar10", "test", shared_data).x[:64])
+        .permute(0, 3, 1, 2)
+        .float()
+        / 127.5
+        - 1
+    )
     with torch.no_grad():
         eval_out = netD(x)
         netD.train()
         batch_out = netD(x)
-    assert torch.allclose(eval_out, batch_out)  # eval mode still normalises with the batch's statistics
+    # eval mode still normalises with the batch's statistics
+    assert torch.allclose(eval_out, batch_out)
     z = nets.sample_z(v, 16, torch.Generator().manual_seed(0))
     assert torch.allclose(nets.generate(netG, z, "running"), nets.generate(netG, z, "batch"))
     frozen = features.with_population_stats(netD, data.load("cifar10", "test", shared_data).x[:256])

@@ -6,26 +6,92 @@ from dcgan import report
 def probe_rows():
     common = {"feature_dim": 28672, "time": "2026-11-22T10:00:00+0000"}
     return [
-        {**common, "protocol": "cifar10-400", "variant": "imagenet32", "seed": 0, "weights": "step 400", "source": "measured", "value": 61.234, "ci95": 0.512},
-        {**common, "protocol": "cifar10-full", "variant": "imagenet32", "seed": 0, "weights": "step 400", "source": "measured", "value": 70.0, "ci95": None},
-        {**common, "protocol": "cifar10-400", "variant": "imagenet32", "weights": "random init (seed 0)", "source": "measured (control)", "value": 53.2, "ci95": 0.4},
-        {"protocol": "cifar10-400", "variant": "DCGAN + L2-SVM", "weights": "", "source": "quoted from the paper (PROTOCOL.md §6), not measured", "value": 73.8, "ci95": 0.4},
-        {"protocol": "cifar10-full", "variant": "DCGAN + L2-SVM", "weights": "", "source": "quoted from the paper (PROTOCOL.md §6), not measured", "value": 82.8, "ci95": None},
-        {"protocol": "svhn-1000", "variant": "KNN", "weights": "", "source": "quoted from the paper (PROTOCOL.md §6), not measured", "value": 77.93, "ci95": None},
+        {
+            **common,
+            "protocol": "cifar10-400",
+            "variant": "imagenet32",
+            "seed": 0,
+            "weights": "step 400",
+            "source": "measured",
+            "value": 61.234,
+            "ci95": 0.512,
+        },
+        {
+            **common,
+            "protocol": "cifar10-full",
+            "variant": "imagenet32",
+            "seed": 0,
+            "weights": "step 400",
+            "source": "measured",
+            "value": 70.0,
+            "ci95": None,
+        },
+        {
+            **common,
+            "protocol": "cifar10-400",
+            "variant": "imagenet32",
+            "weights": "random init (seed 0)",
+            "source": "measured (control)",
+            "value": 53.2,
+            "ci95": 0.4,
+        },
+        {
+            "protocol": "cifar10-400",
+            "variant": "DCGAN + L2-SVM",
+            "weights": "",
+            "source": "quoted from the paper (PROTOCOL.md §6), not measured",
+            "value": 73.8,
+            "ci95": 0.4,
+        },
+        {
+            "protocol": "cifar10-full",
+            "variant": "DCGAN + L2-SVM",
+            "weights": "",
+            "source": "quoted from the paper (PROTOCOL.md §6), not measured",
+            "value": 82.8,
+            "ci95": None,
+        },
+        {
+            "protocol": "svhn-1000",
+            "variant": "KNN",
+            "weights": "",
+            "source": "quoted from the paper (PROTOCOL.md §6), not measured",
+            "value": 77.93,
+            "ci95": None,
+        },
     ]
 
 
 def test_table1_has_the_papers_layout_with_measured_control_and_quoted_rows():
     df = report.table1(probe_rows())
-    assert list(df.columns) == ["model", "Accuracy", "Accuracy ±", "Accuracy (400 per class)", "Accuracy (400 per class) ±",
-                                "max # of features units", "source"]
-    assert list(df["model"]) == ["imagenet32 seed 0 (step 400)", "imagenet32 (random init (seed 0))", "DCGAN + L2-SVM"]
+    assert list(df.columns) == [
+        "model",
+        "Accuracy",
+        "Accuracy ±",
+        "Accuracy (400 per class)",
+        "Accuracy (400 per class) ±",
+        "max # of features units",
+        "source",
+    ]
+    assert list(df["model"]) == [
+        "imagenet32 seed 0 (step 400)",
+        "imagenet32 (random init (seed 0))",
+        "DCGAN + L2-SVM",
+    ]
     assert list(df["source"]) == ["measured", "control", "paper (quoted, not measured)"]
     first = df.iloc[0]
-    assert first["Accuracy"] == 70.0 and first["Accuracy (400 per class)"] == 61.234 and first["max # of features units"] == 28672
-    assert pd.isna(df.iloc[1]["Accuracy"])  # the control ran one protocol only: the other cell stays empty
+    assert (
+        first["Accuracy"] == 70.0
+        and first["Accuracy (400 per class)"] == 61.234
+        and first["max # of features units"] == 28672
+    )
+    # the control ran one protocol only: the other cell stays empty
+    assert pd.isna(df.iloc[1]["Accuracy"])
     shown = report.display(df)
-    assert shown.iloc[0]["Accuracy (400 per class)"] == "61.23 ± 0.51" and shown.iloc[2]["Accuracy"] == "82.80"
+    assert (
+        shown.iloc[0]["Accuracy (400 per class)"] == "61.23 ± 0.51"
+        and shown.iloc[2]["Accuracy"] == "82.80"
+    )
 
 
 def test_a_later_run_supersedes_an_earlier_one_in_the_table():
@@ -42,26 +108,67 @@ def test_write_leaves_out_paper_tables_with_nothing_measured_and_never_overwrite
     from PIL import Image
 
     Image.new("RGB", (8, 8)).save(png)
-    throughput = [{"variant": "dcgan32", "device_name": "CPU", "stage": "train", "items_per_s": 500.0, "items_per_s_min": 450.0,
-                   "items_per_s_max": 520.0, "unit": "images", "ratio_to_reference": 1.1, "peak_fraction": None, "batch_size": 128}]
-    fidelity = [{"variant": "dcgan32", "checkpoint": "c.pt", "metric": "KID", "value": None, "note": "not computed: weights missing"}]
-    a = report.write(tmp_path / "r", "quick", probe=probe_rows(), fidelity=fidelity, throughput=throughput,
-                     images={"samples": png}, loss_logs={"run": log}, notes=["suite quick"])
+    throughput = [
+        {
+            "variant": "dcgan32",
+            "device_name": "CPU",
+            "stage": "train",
+            "items_per_s": 500.0,
+            "items_per_s_min": 450.0,
+            "items_per_s_max": 520.0,
+            "unit": "images",
+            "ratio_to_reference": 1.1,
+            "peak_fraction": None,
+            "batch_size": 128,
+        }
+    ]
+    fidelity = [
+        {
+            "variant": "dcgan32",
+            "checkpoint": "c.pt",
+            "metric": "KID",
+            "value": None,
+            "note": "not computed: weights missing",
+        }
+    ]
+    a = report.write(
+        tmp_path / "r",
+        "quick",
+        probe=probe_rows(),
+        fidelity=fidelity,
+        throughput=throughput,
+        images={"samples": png},
+        loss_logs={"run": log},
+        notes=["suite quick"],
+    )
     b = report.write(tmp_path / "r", "quick", probe=probe_rows())
     assert a["folder"] != b["folder"] and a["html"].exists() and b["html"].exists()
-    assert "table1-cifar10" in a and "table2-svhn" not in a  # Table 2 has only quoted rows: left out
+    # Table 2 has only quoted rows: left out
+    assert "table1-cifar10" in a and "table2-svhn" not in a
     assert {"generative", "throughput", "loss_curves"} <= set(a) and "throughput" not in b
     md = a["markdown"].read_text()
-    assert "| imagenet32 seed 0 (step 400) " in md and "| 28672 " in md and "not computed: weights missing" in md
+    assert (
+        "| imagenet32 seed 0 (step 400) " in md
+        and "| 28672 " in md
+        and "not computed: weights missing" in md
+    )
     page = a["html"].read_text()
     assert page.count("data:image/png;base64,") == 2 and "Table 1: CIFAR-10" in page
     assert pd.read_csv(a["throughput"])["× reference"].tolist() == [1.1]
 
 
 def test_a_cell_that_could_not_be_measured_says_why_in_its_table():
-    rows = probe_rows() + [{"protocol": "cifar10-400", "variant": "imagenet32", "weights": "authors' released weights",
-                            "source": "not measured", "value": None, "note": "not measured: missing 30_gen_params.jl_01.npy",
-                            "time": "2026-11-22T10:00:00+0000"}]
+    rows = probe_rows() + [
+        {
+            "protocol": "cifar10-400",
+            "variant": "imagenet32",
+            "weights": "authors' released weights",
+            "source": "not measured",
+            "value": None,
+            "note": "not measured: missing 30_gen_params.jl_01.npy",
+            "time": "2026-11-22T10:00:00+0000",
+        }
+    ]
     df = report.table1(rows)
     line = df[df["model"] == "imagenet32 (authors' released weights)"].iloc[0]
     assert line["source"] == "not measured" and pd.isna(line["Accuracy (400 per class)"])

@@ -19,7 +19,11 @@ def imports() -> dict[str, set[str]]:
             if isinstance(node, ast.ImportFrom) and node.level == 1:
                 found |= {node.module} if node.module else {a.name for a in node.names}
             elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("dcgan"):
-                found |= {node.module.split(".")[1]} if "." in node.module else {a.name for a in node.names}
+                found |= (
+                    {node.module.split(".")[1]}
+                    if "." in node.module
+                    else {a.name for a in node.names}
+                )
         out[path.stem] = (found & modules) - {path.stem}
     return out
 
@@ -29,8 +33,11 @@ def levels(graph: dict[str, set[str]]) -> dict[str, int]:
     a cycle has no level and fails here."""
     level: dict[str, int] = {}
     while len(level) < len(graph):
-        ready = {m: 1 + max((level[d] for d in deps), default=-1) for m, deps in graph.items()
-                 if m not in level and deps <= set(level)}
+        ready = {
+            m: 1 + max((level[d] for d in deps), default=-1)
+            for m, deps in graph.items()
+            if m not in level and deps <= set(level)
+        }
         assert ready, f"an import cycle among {sorted(set(graph) - set(level))}"
         level.update(ready)
     return level
@@ -45,3 +52,25 @@ def test_the_package_imports_form_no_cycle_and_only_the_cli_imports_the_trainer(
     for low in ("step", "runtime", "metrics", "images"):
         assert all(level[low] < level[m] for m, deps in graph.items() if low in deps), low
     assert level["cli"] == max(level.values())
+
+
+def configured_line_length() -> int:
+    """ruff's line-length from pyproject.toml: the one limit the code is held to (read by
+    pattern: tomllib is Python 3.11+, and the project supports 3.10)."""
+    import re
+
+    text = (REPO / "pyproject.toml").read_text()
+    return int(re.search(r"^line-length\s*=\s*(\d+)", text, re.M).group(1))
+
+
+def test_every_line_is_within_the_configured_length():
+    limit = configured_line_length()
+    files = sorted(p for d in ("dcgan", "tests", "bench") for p in (REPO / d).rglob("*.py"))
+    assert len(files) > 40
+    long = [
+        f"{path.relative_to(REPO)}:{number} ({len(line)} characters)"
+        for path in files
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if len(line) > limit
+    ]
+    assert not long, f"lines over {limit} characters: {long}"

@@ -7,9 +7,17 @@ from dcgan.errors import UserError
 
 
 def tiny_suite():
-    return suites.Suite("tiny", "a test suite", variants=(("dcgan32", (("ngf", 8), ("ndf", 8), ("batch_size", 32))),),
-                        datasets=("digits",), seeds=(0, 1), protocols=(("digits-50", 1, 1),), steps={"digits": 20},
-                        throughput_stages=("sample",), figures=True)
+    return suites.Suite(
+        "tiny",
+        "a test suite",
+        variants=(("dcgan32", (("ngf", 8), ("ndf", 8), ("batch_size", 32))),),
+        datasets=("digits",),
+        seeds=(0, 1),
+        protocols=(("digits-50", 1, 1),),
+        steps={"digits": 20},
+        throughput_stages=("sample",),
+        figures=True,
+    )
 
 
 @pytest.fixture
@@ -17,19 +25,40 @@ def tiny(monkeypatch, tmp_path):
     monkeypatch.setitem(suites.SUITES, "tiny", tiny_suite)
     calls = {}
     for kind, fn in list(suites.RUNNERS.items()):
+
         def counted(ctx, c, fn=fn, kind=kind):
             calls[kind] = calls.get(kind, 0) + 1
             return fn(ctx, c)
+
         monkeypatch.setitem(suites.RUNNERS, kind, counted)
-    args = ["--suite", "tiny", "--runs", str(tmp_path / "runs"), "--results", str(tmp_path / "results")]
+    args = [
+        "--suite",
+        "tiny",
+        "--runs",
+        str(tmp_path / "runs"),
+        "--results",
+        str(tmp_path / "results"),
+    ]
     return args, calls
 
 
 def test_the_matrix_expands_with_dependencies_first_and_every_declared_suite_expands():
     cells = suites.cells(tiny_suite())
     kinds = [c.kind for c in cells]
-    assert kinds == ["train", "probe", "curve", "figures", "train", "probe", "curve", "figures", "control", "throughput"]
-    # the curve's checkpoints are kept by its training cell, and probed on the suite's first protocol
+    assert kinds == [
+        "train",
+        "probe",
+        "curve",
+        "figures",
+        "train",
+        "probe",
+        "curve",
+        "figures",
+        "control",
+        "throughput",
+    ]
+    # the curve's checkpoints are kept by its training cell, and probed on the suite's
+    # first protocol
     train, curve = cells[0], cells[2]
     assert dict(train.settings)["keep_steps"] == dict(curve.settings)["points"] == (1, 2, 5, 10, 20)
     assert curve.protocol[0] == "digits-50"
@@ -50,10 +79,20 @@ def test_a_changed_setting_is_a_new_cell():
 def test_only_selects_cells_and_the_training_they_need():
     cells = suites.cells(tiny_suite())
     chosen = suites.select(cells, ["kind=probe", "seed=1"])
-    assert [(c.kind, c.seed) for c in chosen] == [("train", 0), ("probe", 0), ("train", 1), ("probe", 1), ("curve", 1), ("figures", 1)]
+    assert [(c.kind, c.seed) for c in chosen] == [
+        ("train", 0),
+        ("probe", 0),
+        ("train", 1),
+        ("probe", 1),
+        ("curve", 1),
+        ("figures", 1),
+    ]
     assert [c.kind for c in suites.select(cells, ["throughput"])] == ["throughput"]
     # "+" joins conditions that must all hold: seed 1's probe alone (and its training)
-    assert [(c.kind, c.seed) for c in suites.select(cells, ["kind=probe+seed=1"])] == [("train", 1), ("probe", 1)]
+    assert [(c.kind, c.seed) for c in suites.select(cells, ["kind=probe+seed=1"])] == [
+        ("train", 1),
+        ("probe", 1),
+    ]
     with pytest.raises(UserError, match="matches no cell"):
         suites.select(cells, ["kind=nothing"])
     with pytest.raises(UserError, match="unknown key 'colour'"):
@@ -72,14 +111,28 @@ def test_a_killed_suite_resumes_without_recomputing_finished_cells(tiny, monkeyp
     monkeypatch.setitem(suites.RUNNERS, "probe", killed)
     with pytest.raises(KeyboardInterrupt):
         run.main(args)
-    assert calls == {"train": 2, "probe": 1, "curve": 1, "figures": 1}  # the second probe was killed before it finished
+    # the second probe was killed before it finished
+    assert calls == {
+        "train": 2,
+        "probe": 1,
+        "curve": 1,
+        "figures": 1,
+    }
     finished = sorted(p.name for p in (tmp_path / "runs" / "tiny" / "cells").iterdir())
-    assert len(finished) == 5 and not any(".tmp" in n for n in finished)  # both trainings, the first probe, curve and figures
+    # both trainings, the first probe, curve and figures
+    assert len(finished) == 5 and not any(".tmp" in n for n in finished)
 
     monkeypatch.setitem(suites.RUNNERS, "probe", original)
     calls.clear()
     assert run.main(args) == 0
-    assert calls == {"probe": 1, "curve": 1, "figures": 1, "control": 1, "throughput": 1}  # only what had not finished
+    # only what had not finished
+    assert calls == {
+        "probe": 1,
+        "curve": 1,
+        "figures": 1,
+        "control": 1,
+        "throughput": 1,
+    }
     report = tmp_path / "results" / "tiny" / "report-current"
     page = (report / "report.html").read_text()
     assert "Table 1" not in page  # no paper table for digits
@@ -87,17 +140,29 @@ def test_a_killed_suite_resumes_without_recomputing_finished_cells(tiny, monkeyp
     assert page.count("data:image/png") == 8  # probe curve, loss curves, 2 x (samples, walk, sheet)
     # the report opens with each trained D against its control: gap and paired test
     md = (report / "report.md").read_text()
-    assert md.index("random-init control") < md.index("## ") and "paired t-test over 1 shared draws" not in md
+    assert (
+        md.index("random-init control") < md.index("## ")
+        and "paired t-test over 1 shared draws" not in md
+    )
     assert md.count("gap ") == 2 and "Probe curve" in md
 
     calls.clear()
     (report / "stale.txt").write_text("from the run before")
-    assert run.main(args) == 0 and calls == {}  # everything finished: nothing recomputed, a new report in its place
+    # everything finished: nothing recomputed, a new report in its place
+    assert run.main(args) == 0 and calls == {}
     assert (report / "report.html").exists() and not (report / "stale.txt").exists()
-    assert [p.name for p in (tmp_path / "results" / "tiny").iterdir() if "report" in p.name] == ["report-current"]
-    rows = json.loads(next((tmp_path / "runs" / "tiny" / "cells").glob("probe*seed1*")).read_text())["rows"]
+    assert [p.name for p in (tmp_path / "results" / "tiny").iterdir() if "report" in p.name] == [
+        "report-current"
+    ]
+    rows = json.loads(
+        next((tmp_path / "runs" / "tiny" / "cells").glob("probe*seed1*")).read_text()
+    )["rows"]
     measured = [r for r in rows if r["source"] == "measured"]
-    assert measured[0]["seed"] == 1 and measured[0]["suite"] == "tiny" and measured[0]["train_dataset"] == "digits"
+    assert (
+        measured[0]["seed"] == 1
+        and measured[0]["suite"] == "tiny"
+        and measured[0]["train_dataset"] == "digits"
+    )
 
 
 def test_list_shows_what_has_finished(tiny, capsys):
@@ -107,17 +172,34 @@ def test_list_shows_what_has_finished(tiny, capsys):
     assert len(lines) == 10 and all(line.startswith("to run") for line in lines)
 
 
-def test_compare_runs_the_candidate_beside_the_baseline_and_a_planted_no_change_passes(monkeypatch, tmp_path, capsys):
+def test_compare_runs_the_candidate_beside_the_baseline_and_a_planted_no_change_passes(
+    monkeypatch, tmp_path, capsys
+):
     model = ("dcgan32", (("ngf", 8), ("ndf", 8), ("batch_size", 32)))
 
     def tiny_quick(candidate=None):
         s = tiny_suite()
-        return suites.Suite("quick", s.description, variants=(model,) + ((candidate,) if candidate else ()), datasets=s.datasets,
-                            seeds=(0,), protocols=(("digits-50", 2, 2),), steps=s.steps)
+        return suites.Suite(
+            "quick",
+            s.description,
+            variants=(model,) + ((candidate,) if candidate else ()),
+            datasets=s.datasets,
+            seeds=(0,),
+            protocols=(("digits-50", 2, 2),),
+            steps=s.steps,
+        )
 
     monkeypatch.setattr(suites, "QUICK_MODEL", model)
     monkeypatch.setattr(suites, "quick", tiny_quick)
-    args = ["--runs", str(tmp_path / "runs"), "--results", str(tmp_path / "results"), "--compare", "--candidate", "dcgan32"]
+    args = [
+        "--runs",
+        str(tmp_path / "runs"),
+        "--results",
+        str(tmp_path / "results"),
+        "--compare",
+        "--candidate",
+        "dcgan32",
+    ]
     # the candidate sets lr to its default: the same training, so every measurement must agree
     assert run.main(args + ["--candidate-set", "lr=0.0002"]) == 0
     out = capsys.readouterr()
@@ -136,9 +218,39 @@ def test_the_memorisation_cells_csv_row_carries_the_suites_columns(tmp_path):
     from dcgan import cli
 
     ctx = suites.Context(tiny_suite(), tmp_path / "runs", tmp_path / "results", log=lambda m: None)
-    c = suites.Cell("memorisation", "dcgan32", (("ngf", 8), ("ndf", 8), ("batch_size", 32)), "digits", 1, settings=(("steps", 4), ("n", 40)))
-    assert cli.main(["train", "--variant", "dcgan32", "--set", "ngf=8", "--set", "ndf=8", "--set", "batch_size=32", "--no-progress",
-                     "--dataset", "digits", "--steps", "4", "--ckpt-every", "4", "--out", str(ctx.run_dir(c))]) == 0
+    c = suites.Cell(
+        "memorisation",
+        "dcgan32",
+        (("ngf", 8), ("ndf", 8), ("batch_size", 32)),
+        "digits",
+        1,
+        settings=(("steps", 4), ("n", 40)),
+    )
+    assert (
+        cli.main(
+            [
+                "train",
+                "--variant",
+                "dcgan32",
+                "--set",
+                "ngf=8",
+                "--set",
+                "ndf=8",
+                "--set",
+                "batch_size=32",
+                "--no-progress",
+                "--dataset",
+                "digits",
+                "--steps",
+                "4",
+                "--ckpt-every",
+                "4",
+                "--out",
+                str(ctx.run_dir(c)),
+            ]
+        )
+        == 0
+    )
     record = suites.run_memorisation(ctx, c)
     csv_row = pd.read_csv(tmp_path / "results" / "memorisation-rows.csv").iloc[0]
     for k in suites.SUITE_FIELDS:
@@ -146,27 +258,54 @@ def test_the_memorisation_cells_csv_row_carries_the_suites_columns(tmp_path):
     assert csv_row["suite"] == "tiny" and csv_row["seed"] == 1 and csv_row["cell"] == c.id
 
 
-def test_the_released_suite_probes_what_is_there_and_says_which_file_is_missing(monkeypatch, tmp_path, shared_data, capsys):
+def test_the_released_suite_probes_what_is_there_and_says_which_file_is_missing(
+    monkeypatch, tmp_path, shared_data, capsys
+):
     """Tables 1-2 from the authors' weights as one job: the complete SVHN model is imported and
     probed beside its control; the partial ImageNet model's cells name the missing shards and are
     tried again on the next run; the rest still runs."""
+
     def small_released():
         s = suites.released_suite()
-        return suites.Suite("released", s.description, variants=s.variants, datasets=(), seeds=(), protocols=(), steps={},
-                            data_root=None, released=tuple((folder, v, ("digits-50",)) for folder, v, _ in suites.RELEASED_MODELS))
+        return suites.Suite(
+            "released",
+            s.description,
+            variants=s.variants,
+            datasets=(),
+            seeds=(),
+            protocols=(),
+            steps={},
+            data_root=None,
+            released=tuple((folder, v, ("digits-50",)) for folder, v, _ in suites.RELEASED_MODELS),
+        )
 
     monkeypatch.setitem(suites.SUITES, "released", small_released)
-    args = ["--suite", "released", "--runs", str(tmp_path / "runs"), "--results", str(tmp_path / "results"),
-            "--released", str(shared_data / "released")]
+    args = [
+        "--suite",
+        "released",
+        "--runs",
+        str(tmp_path / "runs"),
+        "--results",
+        str(tmp_path / "results"),
+        "--released",
+        str(shared_data / "released"),
+    ]
     assert run.main(args) == 0
     err = capsys.readouterr().err
     cells = {p.name for p in (tmp_path / "runs" / "released" / "cells").iterdir()}
-    assert len(cells) == 2 and all("svhn32" in n for n in cells)  # the measured ones are kept; the missing ones retry
+    # the measured ones are kept; the missing ones retry
+    assert len(cells) == 2 and all("svhn32" in n for n in cells)
     csv_rows = (tmp_path / "results" / "released" / "probe-rows.csv").read_text()
-    assert "authors' released weights (svhn_unsup_all_conv_dcgan_100z_gaussian_lr_0.0005_64mb)" in csv_rows
+    assert (
+        "authors' released weights (svhn_unsup_all_conv_dcgan_100z_gaussian_lr_0.0005_64mb)"
+        in csv_rows
+    )
     md = (tmp_path / "results" / "released" / "report-current" / "report.md").read_text()
-    assert "digits-50: svhn32 (the authors' training)" in md and "gap " in md  # the headline: trained against control
-    records = [json.loads(p.read_text()) for p in (tmp_path / "runs" / "released" / "cells").iterdir()]
+    # the headline: trained against control
+    assert "digits-50: svhn32 (the authors' training)" in md and "gap " in md
+    records = [
+        json.loads(p.read_text()) for p in (tmp_path / "runs" / "released" / "cells").iterdir()
+    ]
     measured = [r for rec in records for r in rec["rows"] if r.get("source") == "measured"]
     assert measured and measured[0]["train_dataset"] == "the authors' (not trained here)"
     # the ImageNet model and its control name the missing shards; no row is appended for them
@@ -178,9 +317,18 @@ def test_the_paper_suite_trains_on_the_papers_crops_where_it_can_and_says_so_whe
     assert suites.paper_imagenet(tmp_path) == "imagenet32"  # no raw ImageNet: the squashed batches
     (tmp_path / "train").mkdir()
     assert suites.paper_imagenet(tmp_path) == "imagenet"  # the raw tree: min-resized centre crops
-    assert "not the paper's crops" in suites.train_recipe("imagenet32") and "the paper's recipe" in suites.train_recipe("imagenet")
-    ctx = suites.Context(suites.paper(), tmp_path / "runs", tmp_path / "results", log=lambda m: None)
-    train = next(c for c in suites.cells(ctx.suite) if c.kind == "train" and c.variant == "imagenet32")
+    assert "not the paper's crops" in suites.train_recipe(
+        "imagenet32"
+    ) and "the paper's recipe" in suites.train_recipe("imagenet")
+    ctx = suites.Context(
+        suites.paper(), tmp_path / "runs", tmp_path / "results", log=lambda m: None
+    )
+    train = next(
+        c for c in suites.cells(ctx.suite) if c.kind == "train" and c.variant == "imagenet32"
+    )
     row = suites._common(ctx, train)
-    assert row["train_data_recipe"].startswith("Imagenet32 (squashed, not the paper's crops)") and row["updates"] == "alternate"
+    assert (
+        row["train_data_recipe"].startswith("Imagenet32 (squashed, not the paper's crops)")
+        and row["updates"] == "alternate"
+    )
     assert "train_data_recipe" in suites.SUITE_FIELDS

@@ -37,7 +37,8 @@ def test_objective_equals_linearsvc_across_the_paper_grid(k):
     rng = np.random.default_rng(k)
     n, d = 150, 600
     y = np.arange(n) % k
-    X = np.abs(rng.standard_normal((n, d))).astype(np.float32)  # non-negative, like pooled LeakyReLU features
+    # non-negative, like pooled LeakyReLU features
+    X = np.abs(rng.standard_normal((n, d))).astype(np.float32)
     X[np.arange(n), y] += 2.0
     ours = svm.fit_gram(X, y)
     ref = svm.fit_sklearn(X, y)
@@ -48,7 +49,9 @@ def test_objective_equals_linearsvc_across_the_paper_grid(k):
         assert np.all(a.objective <= b.objective * (1 + 1e-6))
         np.testing.assert_allclose(a.objective, b.objective, rtol=1e-5)
         # and its reported objective is the true one of its weights
-        np.testing.assert_allclose(a.objective, svm.primal_objective(X, y, a.W, a.b, a.C), rtol=1e-5)
+        np.testing.assert_allclose(
+            a.objective, svm.primal_objective(X, y, a.W, a.b, a.C), rtol=1e-5
+        )
         assert np.mean(a.predict(X) == b.predict(X)) > 0.99
 
 
@@ -98,15 +101,23 @@ def test_primal_newton_cg_converges_where_float32_vectors_stall():
     n, d, k = 1500, 400, 4
     y = np.arange(n) % k
     spread = 10 * np.arange(1, d + 1) ** -0.5
-    X = (50 + rng.standard_normal((n, d)) * spread + 0.5 * (y[:, None] == np.arange(d) % k)).clip(0).astype(np.float32)
+    X = (
+        (50 + rng.standard_normal((n, d)) * spread + 0.5 * (y[:, None] == np.arange(d) % k))
+        .clip(0)
+        .astype(np.float32)
+    )
     C = 1e-2
     assert 2 * C * svm.top_eigen(torch.from_numpy(X), 1)[0].item() > 1e7
     primal = svm.fit_primal(X, y, [C], rank=8, max_cg=200)[0]
     assert primal.info["converged"] and primal.info["cg_steps"] < 400
     exact = svm.fit_gram(X, y, [C])[0]
     # each reports the objective of the weights it returns (float64 on X), and ours is as low
-    np.testing.assert_allclose(primal.objective, svm.primal_objective(X, y, primal.W, primal.b, C), rtol=1e-12)
-    np.testing.assert_allclose(exact.objective, svm.primal_objective(X, y, exact.W, exact.b, C), rtol=1e-12)
+    np.testing.assert_allclose(
+        primal.objective, svm.primal_objective(X, y, primal.W, primal.b, C), rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        exact.objective, svm.primal_objective(X, y, exact.W, exact.b, C), rtol=1e-12
+    )
     assert np.all(primal.objective <= exact.objective * (1 + 1e-5))
     # the Gram Newton's own figure, from the float32 K, is off at this conditioning
     assert np.max(np.abs(np.asarray(exact.info["objective_from_K"]) / exact.objective - 1)) > 1e-4
@@ -133,7 +144,11 @@ def test_mixed_precision_ridge_solve_reaches_float64_accuracy(C, float32_factor_
     t = torch.from_numpy(rng.choice([-1.0, 1.0], len(idx)))
     if float32_factor_fails:
         real = torch.linalg.cholesky_ex
-        monkeypatch.setattr(torch.linalg, "cholesky_ex", lambda A: (real(A)[0], torch.tensor(1) if A.dtype == torch.float32 else real(A)[1]))
+        monkeypatch.setattr(
+            torch.linalg,
+            "cholesky_ex",
+            lambda A: (real(A)[0], torch.tensor(1) if A.dtype == torch.float32 else real(A)[1]),
+        )
     x, Kz = svm._Ridge(K32, K64, C).solve(idx, t)
     z = torch.zeros(300, dtype=torch.float64)
     z[idx] = x
@@ -155,7 +170,8 @@ def test_batched_accuracies_equal_each_models_own():
     rng = np.random.default_rng(1)
     Xh = X + rng.standard_normal(X.shape).astype(np.float32)
     assert np.array_equal(svm.accuracies(models, Xh, y), [m.accuracy(Xh, y) for m in models])
-    two = svm.fit_gram(X, (y == 0).astype(int), Cs=[1e-3, 1e-1])  # one problem per model: the binary branch
+    # one problem per model: the binary branch
+    two = svm.fit_gram(X, (y == 0).astype(int), Cs=[1e-3, 1e-1])
     assert np.array_equal(svm.accuracies(two, Xh, y == 0), [m.accuracy(Xh, y == 0) for m in two])
 
 
@@ -190,7 +206,11 @@ def test_an_interrupted_primal_fit_continues_from_its_saved_state(tmp_path, monk
         assert r.info["newton_iterations"] == w.info["newton_iterations"]
     # a state for another problem (another grid) is not used
     other = svm.fit_primal(X, y, [1e-2], state=state)
-    np.testing.assert_allclose(other[0].objective, svm.fit_primal(X, y, [1e-2])[0].objective, rtol=1e-9)
+    np.testing.assert_allclose(
+        other[0].objective, svm.fit_primal(X, y, [1e-2])[0].objective, rtol=1e-9
+    )
     # nor a torn one
     state.write_bytes(b"PK\x03\x04 torn")
-    np.testing.assert_allclose(svm.fit_primal(X, y, Cs, state=state)[-1].objective, whole[-1].objective, rtol=1e-9)
+    np.testing.assert_allclose(
+        svm.fit_primal(X, y, Cs, state=state)[-1].objective, whole[-1].objective, rtol=1e-9
+    )

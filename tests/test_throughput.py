@@ -18,7 +18,8 @@ def digits():
 def test_conv_flops_are_counted_from_the_layer():
     conv = torch.nn.Conv2d(3, 8, 4, 2, 1, bias=False)
     x = torch.zeros(2, 3, 32, 32)
-    # multiply-adds per output value: 3 * 4 * 4; outputs: 2 images x 8 x 16 x 16; a multiply-add is 2 FLOPs
+    # multiply-adds per output value: 3 * 4 * 4; outputs: 2 images x 8 x 16 x 16;
+    # a multiply-add is 2 FLOPs
     assert throughput.count_flops(lambda: conv(x)) == 2 * (3 * 4 * 4) * (2 * 8 * 16 * 16)
 
 
@@ -44,52 +45,109 @@ def test_the_ratios_are_ours_over_the_references_on_known_rates(digits, monkeypa
 
     def known(stage, device, warmup=3, iters=10, repeats=3):
         rate = rates.get(stage.name, 1.0)
-        return {"stage": stage.name, "items_per_s": rate, "items_per_s_min": rate, "items_per_s_max": rate, "unit": stage.unit}
+        return {
+            "stage": stage.name,
+            "items_per_s": rate,
+            "items_per_s_min": rate,
+            "items_per_s_max": rate,
+            "unit": stage.unit,
+        }
 
     monkeypatch.setattr(throughput, "measure", known)
-    rows = throughput.run(tiny(), digits, device="cpu", stages=("train", "train-reference"), workers=0, ladder=True)
+    rows = throughput.run(
+        tiny(), digits, device="cpu", stages=("train", "train-reference"), workers=0, ladder=True
+    )
     by = {r["stage"]: r for r in rows}
     assert by["train"]["ratio_to_reference"] == 3.0 and by["train"]["ratio_to_eager"] == 2.0
-    assert by["train (eager fp32)"]["ratio_to_eager"] == 1.0 and "ratio_to_reference" not in by["train-reference"]
+    assert (
+        by["train (eager fp32)"]["ratio_to_eager"] == 1.0
+        and "ratio_to_reference" not in by["train-reference"]
+    )
 
 
 def test_rows_for_every_stage_with_the_ratio(digits):
     v = tiny()
-    rows = throughput.run(v, digits, device="cpu", warmup=1, iters=2, repeats=2, workers=0, svm_n=200)
+    rows = throughput.run(
+        v, digits, device="cpu", warmup=1, iters=2, repeats=2, workers=0, svm_n=200
+    )
     by = {r["stage"]: r for r in rows}
     assert list(by) == list(throughput.STAGES)
     for r in rows:
-        assert r["items_per_s_min"] <= r["items_per_s"] <= r["items_per_s_max"] and r["items_per_s"] > 0
-        assert r["peak_memory_mb"] > 0 and r["device"] == "cpu" and r["peak_fraction"] is None  # no peak known for CPUs
+        assert (
+            r["items_per_s_min"] <= r["items_per_s"] <= r["items_per_s_max"]
+            and r["items_per_s"] > 0
+        )
+        # no peak known for CPUs
+        assert r["peak_memory_mb"] > 0 and r["device"] == "cpu" and r["peak_fraction"] is None
     assert "ratio_to_reference" in by["train"] and "ratio_to_reference" not in by["sample"]
     assert by["svm"]["unit"] == "training samples" and by["svm"]["gflops_per_item"] is None
     assert by["features"]["gflops_per_item"] > 0 and by["sample"]["tflops_achieved"] > 0
 
 
 def test_the_command_writes_rows_and_refuses_unknown_stages(tmp_path, capsys):
-    args = ["throughput", "--variant", "dcgan32", "--set", "ngf=8", "--set", "ndf=8", "--batch-size", "32", "--n-images", "300",
-            "--stages", "train,sample", "--warmup", "1", "--iters", "1", "--repeats", "1", "--out-dir", str(tmp_path),
-            "--device", "cpu", "--no-progress", "--json"]
+    args = [
+        "throughput",
+        "--variant",
+        "dcgan32",
+        "--set",
+        "ngf=8",
+        "--set",
+        "ndf=8",
+        "--batch-size",
+        "32",
+        "--n-images",
+        "300",
+        "--stages",
+        "train,sample",
+        "--warmup",
+        "1",
+        "--iters",
+        "1",
+        "--repeats",
+        "1",
+        "--out-dir",
+        str(tmp_path),
+        "--device",
+        "cpu",
+        "--no-progress",
+        "--json",
+    ]
     assert cli.main(args) == 0
     out = json.loads(capsys.readouterr().out)
-    assert [r["stage"] for r in out["rows"]] == ["train", "sample"] and out["rows"][0]["batch_size"] == 32
+    assert [r["stage"] for r in out["rows"]] == ["train", "sample"] and out["rows"][0][
+        "batch_size"
+    ] == 32
     assert (tmp_path / "throughput-rows.csv").read_text().count("\n") == 3
     assert cli.main([a if a != "train,sample" else "train,warp" for a in args]) == 1
     assert "unknown throughput stage(s) warp" in capsys.readouterr().err
 
 
 def test_the_fast_path_ladder_on_the_cpu_skips_the_cuda_only_pieces(digits):
-    rows = throughput.run(tiny(), digits, device="cpu", stages=("train",), warmup=1, iters=1, repeats=1, ladder=True)
+    rows = throughput.run(
+        tiny(), digits, device="cpu", stages=("train",), warmup=1, iters=1, repeats=1, ladder=True
+    )
     stages = [r["stage"] for r in rows]
-    assert stages == ["train", "train (eager fp32)", "train (+ fused Adam)", "train (+ channels_last)"]
-    assert rows[1]["ratio_to_eager"] == 1.0 and rows[3]["note"] == "ours: fused Adam, channels_last, data resident on the device"
+    assert stages == [
+        "train",
+        "train (eager fp32)",
+        "train (+ fused Adam)",
+        "train (+ channels_last)",
+    ]
+    assert (
+        rows[1]["ratio_to_eager"] == 1.0
+        and rows[3]["note"] == "ours: fused Adam, channels_last, data resident on the device"
+    )
     assert "ratio_to_reference" not in rows[0]  # no reference timed in this run
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_the_fast_path_ladder_on_cuda_times_every_piece(digits):
-    rows = throughput.run(tiny(), digits, device="cuda", stages=("train",), warmup=2, iters=3, repeats=1, ladder=True)
-    assert [r["stage"] for r in rows] == ["train"] + [f"train ({label})" for label, _ in throughput.LADDER]
+    rows = throughput.run(
+        tiny(), digits, device="cuda", stages=("train",), warmup=2, iters=3, repeats=1, ladder=True
+    )
+    assert [r["stage"] for r in rows] == ["train"] + [
+        f"train ({label})" for label, _ in throughput.LADDER
+    ]
     assert rows[-1]["note"].endswith("torch.compile, CUDA graphs, data resident on the device")
     assert all(r["items_per_s"] > 0 and r["gflops_per_item"] > 0 for r in rows)
 
@@ -100,23 +158,43 @@ def test_fused_adam_takes_the_same_steps(digits):
     v = tiny()
     losses = []
     for fused in (False, True):
-        stage = throughput.train_stage(dataclasses.replace(v), digits, torch.device("cpu"), FastPath(fused_adam=fused), log_every=1)
+        stage = throughput.train_stage(
+            dataclasses.replace(v),
+            digits,
+            torch.device("cpu"),
+            FastPath(fused_adam=fused),
+            log_every=1,
+        )
         losses.append([stage.run() for _ in range(3)])
     for a, b in zip(*losses, strict=True):
         for k in a:
             assert b[k] == pytest.approx(a[k], rel=1e-4), k
 
 
-def test_a_stage_is_one_entry_the_command_and_suites_take_it_from(digits, monkeypatch, tmp_path, capsys):
+def test_a_stage_is_one_entry_the_command_and_suites_take_it_from(
+    digits, monkeypatch, tmp_path, capsys
+):
     """Adding a throughput stage touches one place, STAGE_MAKERS: the command's choices and help,
     the default stage list and the suites' (which read throughput.STAGES) all follow it."""
     from dcgan import cli
 
     def zeros_stage(v, images, device, netG, netD, fast, workers, svm_n):
-        return throughput.Stage("zeros", lambda: torch.zeros(8, device=device), 8, "zeros", None, "fp32", "a throwaway stage")
+        return throughput.Stage(
+            "zeros",
+            lambda: torch.zeros(8, device=device),
+            8,
+            "zeros",
+            None,
+            "fp32",
+            "a throwaway stage",
+        )
 
     monkeypatch.setitem(throughput.STAGE_MAKERS, "zeros", zeros_stage)
     monkeypatch.setattr(throughput, "STAGES", tuple(throughput.STAGE_MAKERS))
-    assert "zeros" in cli.build_parser().parse_args(["throughput", "--variant", "dcgan32"]).stages.split(",")
-    rows = throughput.run(tiny(), digits, device="cpu", stages=("zeros",), warmup=0, iters=1, repeats=1)
+    assert "zeros" in cli.build_parser().parse_args(
+        ["throughput", "--variant", "dcgan32"]
+    ).stages.split(",")
+    rows = throughput.run(
+        tiny(), digits, device="cpu", stages=("zeros",), warmup=0, iters=1, repeats=1
+    )
     assert rows[0]["stage"] == "zeros" and rows[0]["unit"] == "zeros" and rows[0]["items_per_s"] > 0

@@ -19,13 +19,37 @@ from dcgan.train import TrainConfig, Trainer, TrainingStopped, train
 from .conftest import REPO, tiny
 
 # the CPU: bit-exact resume is checked there (CUDA needs --deterministic, tested below)
-TINY_ARGS = ["train", "--variant", "dcgan32", "--set", "ngf=8", "--set", "ndf=8", "--set", "batch_size=32", "--device", "cpu"]
+TINY_ARGS = [
+    "train",
+    "--variant",
+    "dcgan32",
+    "--set",
+    "ngf=8",
+    "--set",
+    "ndf=8",
+    "--set",
+    "batch_size=32",
+    "--device",
+    "cpu",
+]
 
 
 def _cfg(out, steps, variant=None, **kw):
-    fast = FastPath(**{k: kw.pop(k) for k in ("amp", "channels_last", "compile", "fused_adam", "cuda_graphs") if k in kw})
-    return TrainConfig(variant or tiny(), out, steps=steps, progress=False, fast=fast,
-                       **{"ckpt_every": 10, "log_every": 5, "device": "cpu", **kw})
+    fast = FastPath(
+        **{
+            k: kw.pop(k)
+            for k in ("amp", "channels_last", "compile", "fused_adam", "cuda_graphs")
+            if k in kw
+        }
+    )
+    return TrainConfig(
+        variant or tiny(),
+        out,
+        steps=steps,
+        progress=False,
+        fast=fast,
+        **{"ckpt_every": 10, "log_every": 5, "device": "cpu", **kw},
+    )
 
 
 def _same_params(a, b):
@@ -40,7 +64,10 @@ def test_resume_gives_the_same_weights_as_one_run(tmp_path):
     assert resumed["steps_this_run"] == 30
     assert _same_params(one["checkpoint"], resumed["checkpoint"])
     s1, s2 = checkpoint.load(one["checkpoint"]), checkpoint.load(resumed["checkpoint"])
-    assert all(torch.equal(s1["optD"]["state"][k]["exp_avg"], s2["optD"]["state"][k]["exp_avg"]) for k in s1["optD"]["state"])
+    assert all(
+        torch.equal(s1["optD"]["state"][k]["exp_avg"], s2["optD"]["state"][k]["exp_avg"])
+        for k in s1["optD"]["state"]
+    )
     # the log of the resumed run reads as one run
     rows = list(csv.DictReader(open(tmp_path / "two" / "log.csv")))
     assert [int(r["step"]) for r in rows] == list(range(5, 61, 5))
@@ -51,17 +78,37 @@ def test_resume_gives_the_same_weights_as_one_run(tmp_path):
 
 def _run_cli(args, **kw):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    return subprocess.Popen([sys.executable, "-m", "dcgan.cli", *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "dcgan.cli", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, pytest.param(signal.SIGTERM, marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "sig", [signal.SIGINT, pytest.param(signal.SIGTERM, marks=pytest.mark.slow)]
+)
 def test_interrupted_run_checkpoints_and_resumes_exactly(tmp_path, sig):
-    common = TINY_ARGS + ["--steps", "150", "--ckpt-every", "1000", "--log-every", "1", "--no-progress"]
+    common = TINY_ARGS + [
+        "--steps",
+        "150",
+        "--ckpt-every",
+        "1000",
+        "--log-every",
+        "1",
+        "--no-progress",
+    ]
     p = _run_cli(common + ["--out", str(tmp_path / "cut")])
     log = tmp_path / "cut" / "log.csv"
     deadline = time.time() + 120
-    while time.time() < deadline and p.poll() is None and (not log.exists() or len(log.read_text().splitlines()) < 20):
+    while (
+        time.time() < deadline
+        and p.poll() is None
+        and (not log.exists() or len(log.read_text().splitlines()) < 20)
+    ):
         time.sleep(0.05)
     p.send_signal(sig)
     _, err = p.communicate(timeout=120)
@@ -78,11 +125,25 @@ def test_interrupted_run_checkpoints_and_resumes_exactly(tmp_path, sig):
 def test_resume_refuses_a_different_run(tmp_path):
     train(_cfg(tmp_path / "run", 10))
     with pytest.raises(UserError, match=r"the run differs \(variant.ngf: 8 in the run, 16 now\)"):
-        Trainer(TrainConfig(tiny(ngf=16), tmp_path / "run", steps=20, resume=True, progress=False, device="cpu")).run()
+        Trainer(
+            TrainConfig(
+                tiny(ngf=16), tmp_path / "run", steps=20, resume=True, progress=False, device="cpu"
+            )
+        ).run()
     np.savez(tmp_path / "other.npz", x=np.zeros((64, 32, 32, 3), np.uint8))
     with pytest.raises(UserError, match=r"data.dataset: 'digits' in the run, 'npz' now"):
-        Trainer(TrainConfig(tiny(), tmp_path / "run", steps=20, resume=True, progress=False, dataset="npz",
-                            data_root=str(tmp_path / "other.npz"), device="cpu")).run()
+        Trainer(
+            TrainConfig(
+                tiny(),
+                tmp_path / "run",
+                steps=20,
+                resume=True,
+                progress=False,
+                dataset="npz",
+                data_root=str(tmp_path / "other.npz"),
+                device="cpu",
+            )
+        ).run()
     with pytest.raises(UserError, match="seed: 0 in the run, 5 now"):
         Trainer(_cfg(tmp_path / "run", 20, resume=True, seed=5)).run()
 
@@ -103,13 +164,19 @@ def test_checkpoints_samples_log_and_pruning(tmp_path):
     assert [s for s, _ in checkpoint.list_checkpoints(tmp_path / "run")] == [40, 45]
     state = torch.load(result["checkpoint"], weights_only=True)  # plain weights-only load works
     assert state["step"] == 45 and state["variant"]["ngf"] == 8 and state["bn_stats"] == "running"
-    assert set(state["rng"]) >= {"torch_cpu", "noise"} and state["data_order"]["steps_per_epoch"] == 1500 // 32
+    assert (
+        set(state["rng"]) >= {"torch_cpu", "noise"}
+        and state["data_order"]["steps_per_epoch"] == 1500 // 32
+    )
     from PIL import Image
+
     grid = Image.open(tmp_path / "run" / "samples-00000045.png")
     assert grid.size == (4 * 34 + 2, 4 * 34 + 2)  # 4 x 4 images of 32 px with 2 px padding
     rows = list(csv.DictReader(open(tmp_path / "run" / "log.csv")))
     assert len(rows) == 9 and all(float(r["images_per_s"]) > 0 for r in rows)
-    assert {"loss_d", "loss_g", "d_x", "d_g_z1", "d_g_z2", "grad_norm_d", "grad_norm_g"} <= set(rows[0])
+    assert {"loss_d", "loss_g", "d_x", "d_g_z1", "d_g_z2", "grad_norm_d", "grad_norm_g"} <= set(
+        rows[0]
+    )
     assert result["images_per_s"] > 0
     v, netG, netD, _ = checkpoint.load_models(tmp_path / "run")
     assert v == tiny() and not netG.training
@@ -121,20 +188,31 @@ def test_checkpoints_samples_log_and_pruning(tmp_path):
 def test_the_authors_alternating_schedule_updates_one_network_per_step(tmp_path):
     """updates="alternate" (the authors' loop: G when n_updates is even, else D): one step moves
     only G, the next only D; two steps have moved both. Under "both" one step moves both."""
+
     def params(net):
         return [p.detach().clone() for p in net.parameters()]
 
     def moved(before, net):
         return any(not torch.equal(a, b) for a, b in zip(before, net.parameters(), strict=True))
 
-    for updates, expected in (("alternate", [(True, False), (False, True)]), ("both", [(True, True), (True, True)])):
-        trainer = Trainer(TrainConfig(tiny(updates=updates), tmp_path / updates, steps=2, progress=False, device="cpu"))
+    for updates, expected in (
+        ("alternate", [(True, False), (False, True)]),
+        ("both", [(True, True), (True, True)]),
+    ):
+        trainer = Trainer(
+            TrainConfig(
+                tiny(updates=updates), tmp_path / updates, steps=2, progress=False, device="cpu"
+            )
+        )
         order = torch.arange(len(trainer.x))
         for step, (g_moves, d_moves) in enumerate(expected):
             g, d = params(trainer.netG), params(trainer.netD)
             trainer.step = step
             stats = trainer.train_step(trainer.batch(step, order))
-            assert (moved(g, trainer.netG), moved(d, trainer.netD)) == (g_moves, d_moves), (updates, step)
+            assert (moved(g, trainer.netG), moved(d, trainer.netD)) == (g_moves, d_moves), (
+                updates,
+                step,
+            )
             assert all(torch.isfinite(v) for v in stats.values())
     # after the pair, the log carries both networks' latest figures
     assert float(stats["loss_d"]) > 0 and float(stats["loss_g"]) > 0
@@ -165,21 +243,31 @@ def _poison(monkeypatch, from_step, **values):
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     _poison(monkeypatch, 25, loss_d=float("nan"))
-    with pytest.raises(TrainingStopped, match=r"step 30: loss_d became nan; the last good checkpoint is .*ckpt-00000020.pt"):
+    with pytest.raises(
+        TrainingStopped,
+        match=r"step 30: loss_d became nan; the last good checkpoint is .*ckpt-00000020.pt",
+    ):
         train(_cfg(tmp_path / "run", 100))
     assert [s for s, _ in checkpoint.list_checkpoints(tmp_path / "run")] == [10, 20]
 
 
 def test_collapsed_discriminator_stops_the_run(tmp_path, monkeypatch):
     _poison(monkeypatch, 12, d_x=1.0, d_g_z1=0.0)
-    with pytest.raises(TrainingStopped, match=r"discriminator collapsed .* since step 15.*ckpt-00000010.pt"):
+    with pytest.raises(
+        TrainingStopped, match=r"discriminator collapsed .* since step 15.*ckpt-00000010.pt"
+    ):
         train(_cfg(tmp_path / "run", 100, collapse_steps=10))
     assert [s for s, _ in checkpoint.list_checkpoints(tmp_path / "run")] == [10]
 
 
-def test_a_run_that_diverges_without_nans_stops_naming_the_last_good_checkpoint(tmp_path, monkeypatch):
+def test_a_run_that_diverges_without_nans_stops_naming_the_last_good_checkpoint(
+    tmp_path, monkeypatch
+):
     _poison(monkeypatch, 12, loss_g=1e17)
-    with pytest.raises(TrainingStopped, match=r"diverged \(a loss above 1000 since step 15, now 1e\+17\).*ckpt-00000010.pt"):
+    with pytest.raises(
+        TrainingStopped,
+        match=r"diverged \(a loss above 1000 since step 15, now 1e\+17\).*ckpt-00000010.pt",
+    ):
         train(_cfg(tmp_path / "run", 100))
     assert [s for s, _ in checkpoint.list_checkpoints(tmp_path / "run")] == [10]
 
@@ -188,11 +276,15 @@ def test_out_must_be_new_or_empty_and_resume_must_find_a_run_of_ours(tmp_path):
     user = tmp_path / "mine"
     user.mkdir()
     (user / "log.csv").write_text("step,notes\n1,my own file\n")
-    for resume, phrase in ((False, "is not empty (log.csv); a new run needs a new or empty folder"),
-                           (True, "holds no dcgan-bench run (no ckpt-*.pt or run-*.json; it has log.csv)")):
+    for resume, phrase in (
+        (False, "is not empty (log.csv); a new run needs a new or empty folder"),
+        (True, "holds no dcgan-bench run (no ckpt-*.pt or run-*.json; it has log.csv)"),
+    ):
         with pytest.raises(UserError, match=re.escape(phrase)):
             Trainer(_cfg(user, 5, resume=resume))
-    assert (user / "log.csv").read_text() == "step,notes\n1,my own file\n" and sorted(p.name for p in user.iterdir()) == ["log.csv"]
+    assert (user / "log.csv").read_text() == "step,notes\n1,my own file\n" and sorted(
+        p.name for p in user.iterdir()
+    ) == ["log.csv"]
     (tmp_path / "a-file").write_text("x")
     with pytest.raises(UserError, match="is a file, not a folder"):
         Trainer(_cfg(tmp_path / "a-file", 5))
@@ -200,12 +292,15 @@ def test_out_must_be_new_or_empty_and_resume_must_find_a_run_of_ours(tmp_path):
         Trainer(_cfg(tmp_path / "a-file" / "run", 5))
 
 
-def test_resume_falls_back_past_a_corrupt_newest_checkpoint_and_cleans_up_a_killed_write(tmp_path, capsys):
+def test_resume_falls_back_past_a_corrupt_newest_checkpoint_and_cleans_up_a_killed_write(
+    tmp_path, capsys
+):
     one = train(_cfg(tmp_path / "one", 30))
     run_dir = tmp_path / "two"
     train(_cfg(run_dir, 20))
     newest = run_dir / "ckpt-00000020.pt"
-    newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])  # as if the disk had lost its end
+    # as if the disk had lost its end
+    newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])
     stale = run_dir / ".ckpt-00000030.pt.tmp-999.pt"  # a write killed before its rename
     stale.write_bytes(b"half")
     two = train(_cfg(run_dir, 30, resume=True))
@@ -217,24 +312,37 @@ def test_resume_falls_back_past_a_corrupt_newest_checkpoint_and_cleans_up_a_kill
     train(_cfg(run_dir, 40, resume=True))
     (run_dir / "ckpt-00000040.pt").unlink()
     train(_cfg(run_dir, 40, resume=True))
-    assert sorted(p.name for p in run_dir.glob("run-*.json")) == sorted([
-        "run-00000000.json", "run-00000010.json", "run-00000030.json", "run-00000030-2.json"])
+    assert sorted(p.name for p in run_dir.glob("run-*.json")) == sorted(
+        ["run-00000000.json", "run-00000010.json", "run-00000030.json", "run-00000030-2.json"]
+    )
 
 
-def test_a_full_disk_during_a_checkpoint_write_is_one_line_and_the_earlier_checkpoints_stay(tmp_path, monkeypatch):
+def test_a_full_disk_during_a_checkpoint_write_is_one_line_and_the_earlier_checkpoints_stay(
+    tmp_path, monkeypatch
+):
     train(_cfg(tmp_path / "run", 10))
     original = torch.save
 
     def full_disk(obj, f, *a, **k):
         if isinstance(obj, dict) and obj.get("step") == 20:
-            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 3264 vs 3152\nmore C++ detail")
+            raise RuntimeError(
+                "[enforce fail at inline_container.cc:672] . unexpected pos 3264 vs 3152\nmore C++"
+                " detail"
+            )
         return original(obj, f, *a, **k)
 
     monkeypatch.setattr(torch, "save", full_disk)
-    with pytest.raises(UserError, match=r"could not write checkpoint .*ckpt-00000020.pt \(\[enforce fail at inline_container.cc:672\] "
-                                        r"\. unexpected pos 3264 vs 3152\); free space .* the checkpoints written before it are whole"):
+    with pytest.raises(
+        UserError,
+        match=r"could not write checkpoint .*ckpt-00000020.pt \(\[enforce fail at"
+        r" inline_container.cc:672\] "
+        r"\. unexpected pos 3264 vs 3152\); free space .* the checkpoints written before it are"
+        r" whole",
+    ):
         train(_cfg(tmp_path / "run", 30, resume=True))
-    assert [s for s, _ in checkpoint.list_checkpoints(tmp_path / "run")] == [10] and checkpoint.load(tmp_path / "run" / "ckpt-00000010.pt")
+    assert [s for s, _ in checkpoint.list_checkpoints(tmp_path / "run")] == [
+        10
+    ] and checkpoint.load(tmp_path / "run" / "ckpt-00000010.pt")
     assert not list((tmp_path / "run").glob(".ckpt-*"))  # the temporary of the failed write is gone
 
 
@@ -244,8 +352,20 @@ def test_cpu_refuses_cuda_only_options(tmp_path):
     with pytest.raises(UserError, match="--cuda-graphs is a CUDA option"):
         Trainer(_cfg(tmp_path / "run", 1, cuda_graphs=True, device="cpu"))
     # one message for all of them, before any data is loaded or a folder is made
-    with pytest.raises(UserError, match="--amp bf16 and --compile and --cuda-graphs are CUDA options"):
-        Trainer(_cfg(tmp_path / "none" / "run", 1, amp="bf16", compile=True, cuda_graphs=True, dataset="npz", data_root=tmp_path / "no"))
+    with pytest.raises(
+        UserError, match="--amp bf16 and --compile and --cuda-graphs are CUDA options"
+    ):
+        Trainer(
+            _cfg(
+                tmp_path / "none" / "run",
+                1,
+                amp="bf16",
+                compile=True,
+                cuda_graphs=True,
+                dataset="npz",
+                data_root=tmp_path / "no",
+            )
+        )
     assert not (tmp_path / "none").exists()
 
 
@@ -276,9 +396,27 @@ def test_cuda_graphs_train_as_the_eager_step(tmp_path, monkeypatch):
     # never captures, so both use the capturable Adam a graph needs (its bias correction on the
     # device rounds differently from the plain Adam's: 4e-4 in a gradient norm after one step).
     steps = 12
-    train(_cfg(tmp_path / "graphs", steps, device="cuda", deterministic=True, log_every=1, cuda_graphs=True))
+    train(
+        _cfg(
+            tmp_path / "graphs",
+            steps,
+            device="cuda",
+            deterministic=True,
+            log_every=1,
+            cuda_graphs=True,
+        )
+    )
     monkeypatch.setattr(step_module, "GRAPH_WARMUP", steps + 1)
-    train(_cfg(tmp_path / "eager", steps, device="cuda", deterministic=True, log_every=1, cuda_graphs=True))
+    train(
+        _cfg(
+            tmp_path / "eager",
+            steps,
+            device="cuda",
+            deterministic=True,
+            log_every=1,
+            cuda_graphs=True,
+        )
+    )
     a, b = (list(csv.DictReader(open(tmp_path / run / "log.csv"))) for run in ("eager", "graphs"))
     assert len(a) == len(b) == steps
     for ra, rb in zip(a, b, strict=True):
@@ -290,14 +428,27 @@ def test_cuda_graphs_train_as_the_eager_step(tmp_path, monkeypatch):
 def test_cuda_graphs_resume_is_bit_exact(tmp_path):
     one = train(_cfg(tmp_path / "one", 40, device="cuda", deterministic=True, cuda_graphs=True))
     train(_cfg(tmp_path / "two", 20, device="cuda", deterministic=True, cuda_graphs=True))
-    resumed = train(_cfg(tmp_path / "two", 40, device="cuda", deterministic=True, cuda_graphs=True, resume=True))
+    resumed = train(
+        _cfg(tmp_path / "two", 40, device="cuda", deterministic=True, cuda_graphs=True, resume=True)
+    )
     assert resumed["steps_this_run"] == 20
     assert _same_params(one["checkpoint"], resumed["checkpoint"])
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-@pytest.mark.parametrize("options", [{"amp": "bf16", "channels_last": True},
-                                     {"amp": "bf16", "channels_last": True, "fused_adam": True, "compile": True, "cuda_graphs": True}])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"amp": "bf16", "channels_last": True},
+        {
+            "amp": "bf16",
+            "channels_last": True,
+            "fused_adam": True,
+            "compile": True,
+            "cuda_graphs": True,
+        },
+    ],
+)
 def test_cuda_fast_options_train(tmp_path, options):
     result = train(_cfg(tmp_path / "run", 20, device="cuda", **options))
     assert result["device"].startswith("cuda") and result["steps"] == 20
@@ -305,7 +456,11 @@ def test_cuda_fast_options_train(tmp_path, options):
     assert all(torch.isfinite(t).all() for t in state["netG"].values())
     # the weights moved from their initialisation
     init_g, _ = nets.build(tiny(), seed=0)
-    assert not all(torch.equal(t.cpu(), init_g.state_dict()[k]) for k, t in state["netG"].items() if t.is_floating_point())
+    assert not all(
+        torch.equal(t.cpu(), init_g.state_dict()[k])
+        for k, t in state["netG"].items()
+        if t.is_floating_point()
+    )
 
 
 def test_too_small_dataset(tmp_path):

@@ -24,13 +24,19 @@ def test_every_variant_builds_runs_and_trains_one_step(name, tmp_path):
     # keep the test fast
     cfg = TrainConfig(variants.get(name, batch_size=8), tmp_path / "run", steps=2, progress=False)
     trainer = Trainer(cfg)
-    before = {net: [p.detach().clone() for p in getattr(trainer, net).parameters()] for net in ("netD", "netG")}
+    before = {
+        net: [p.detach().clone() for p in getattr(trainer, net).parameters()]
+        for net in ("netD", "netG")
+    }
     for step in range(v.n_critic + 1):
         trainer.step = step
         stats = trainer.train_step(trainer.batch(step, torch.arange(len(trainer.x))))
         assert all(torch.isfinite(t) for t in stats.values()), stats
     for net, params in before.items():
-        assert any(not torch.equal(a, b) for a, b in zip(params, getattr(trainer, net).parameters(), strict=True)), net
+        assert any(
+            not torch.equal(a, b)
+            for a, b in zip(params, getattr(trainer, net).parameters(), strict=True)
+        ), net
 
 
 def test_paper_feature_sizes():
@@ -51,15 +57,22 @@ def test_imagenet32_matches_protocol_section_2():
     assert [h.shape[-1] for h in feats.values()] == [32, 16, 16, 8, 8, 4]
     convs = [m for m in netD.modules() if isinstance(m, torch.nn.Conv2d)]
     assert all(c.kernel_size == (3, 3) and c.padding == (1, 1) and c.bias is None for c in convs)
-    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in netD.blocks["conv1"])  # no BN on layer 1
-    assert all(any(isinstance(m, torch.nn.BatchNorm2d) for m in netD.blocks[f"conv{i}"]) for i in range(2, 7))
+    # no BN on layer 1
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in netD.blocks["conv1"])
+    assert all(
+        any(isinstance(m, torch.nn.BatchNorm2d) for m in netD.blocks[f"conv{i}"])
+        for i in range(2, 7)
+    )
     assert isinstance(netD.head[-1], torch.nn.Linear) and netD.head[-1].in_features == 8192
     assert netG.project[0].in_features == 256 and netG.project[0].out_features == 8192
 
 
 def _released_shapes(shared_data, folder, prefix):
     d = shared_data / "released" / folder
-    return {p.name.split("_")[-1]: np.load(p, mmap_mode="r", allow_pickle=False).shape for p in sorted(d.glob(f"{prefix}*.npy"))}
+    return {
+        p.name.split("_")[-1]: np.load(p, mmap_mode="r", allow_pickle=False).shape
+        for p in sorted(d.glob(f"{prefix}*.npy"))
+    }
 
 
 def test_released_svhn_shapes_fit_svhn32(shared_data):
@@ -68,14 +81,18 @@ def test_released_svhn_shapes_fit_svhn32(shared_data):
     netG, netD = nets.build(variants.get("svhn32"), seed=0)
     for net, prefix in ((netD, "200_discrim"), (netG, "200_gen")):
         ours = sorted(int(np.prod(p.shape)) for p in net.parameters())
-        theirs = sorted(int(np.prod(s)) for s in _released_shapes(shared_data, folder, prefix).values())
+        theirs = sorted(
+            int(np.prod(s)) for s in _released_shapes(shared_data, folder, prefix).values()
+        )
         assert ours == theirs, (prefix, ours, theirs)
 
 
 def test_released_imagenet_shards_present_fit_imagenet32(shared_data):
     folder = "imagenet_gan_pretrain_128f_relu_lrelu_7l_3x3_256z"
     _, netD = nets.build(variants.get("imagenet32"), seed=0)
-    ours = {tuple(p.shape) for p in netD.parameters()} | {tuple(reversed(p.shape)) for p in netD.parameters()}
+    ours = {tuple(p.shape) for p in netD.parameters()} | {
+        tuple(reversed(p.shape)) for p in netD.parameters()
+    }
     for shard, shape in _released_shapes(shared_data, folder, "30_discrim").items():
         assert tuple(shape) in ours, (shard, shape)
 
@@ -118,7 +135,9 @@ def test_paper_defaults_and_released_options():
     assert abs(w.std().item() - 0.02) < 0.002 and abs(w.mean().item()) < 0.002
     z = nets.sample_z(v, 10000)
     assert z.min() >= -1 and z.max() <= 1 and z.min() < -0.99
-    released = variants.get("dcgan32", z_dist="normal", bn_gain_init="normal", bn_eps=1e-8, weight_decay=1e-5)
+    released = variants.get(
+        "dcgan32", z_dist="normal", bn_gain_init="normal", bn_eps=1e-8, weight_decay=1e-5
+    )
     netG, _ = nets.build(released, seed=0)
     bn = next(m for m in netG.modules() if isinstance(m, torch.nn.BatchNorm2d))
     assert bn.eps == 1e-8 and 0.9 < bn.weight.min() < 1 < bn.weight.max() < 1.1
@@ -147,7 +166,11 @@ def test_unknown_names_and_fields_list_what_exists():
     with pytest.raises(UserError, match="power of two"):
         variants.get("dcgan32", image_size=48)
     assert variants.parse_overrides(["ngf=16", "bias=true", "lr=1e-3", "z_dist=normal"]) == {
-        "ngf": 16, "bias": True, "lr": 1e-3, "z_dist": "normal"}
+        "ngf": 16,
+        "bias": True,
+        "lr": 1e-3,
+        "z_dist": "normal",
+    }
     with pytest.raises(UserError, match="not a valid int"):
         variants.parse_overrides(["ngf=wide"])
     with pytest.raises(UserError, match="KEY=VALUE"):
