@@ -139,6 +139,10 @@ def test_bad_input_is_one_line(tmp_path, capsys):
     rows = write(tmp_path / "rows.json", [probe_row("a", [1, 2])])
     assert cli.main(["compare", rows, "--variants", "a", "zzz"]) == 1
     assert "no measured rows of variant 'zzz'" in capsys.readouterr().err
+    assert cli.main(["compare", rows, rows, "--variants", "a", "a"]) == 1
+    assert "not both" in capsys.readouterr().err
+    assert cli.main(["compare", rows]) == 1
+    assert "give two result sets" in capsys.readouterr().err
 
 
 def test_the_headline_gap_is_paired_over_the_shared_test_draws():

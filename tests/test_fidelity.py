@@ -1,6 +1,7 @@
 """torch-fidelity metrics and the memorisation check, offline: a randomly initialised Inception
 stands in for the standard weights (so nothing here may be called FID)."""
 
+import dataclasses
 import json
 import re
 from unittest import mock
@@ -34,6 +35,9 @@ def test_the_weights_check_recognises_only_the_standard_file(random_inception):
     w = fidelity.resolve_weights(random_inception)
     assert not w.standard and len(w.sha256) == 64
     assert w.sha256 != fidelity.STANDARD_INCEPTION["sha256"]
+    # the line a person reads says what these numbers are not; the standard file needs none
+    assert "not FID/IS/KID" in w.note() and w.sha256[:16] in w.note()
+    assert dataclasses.replace(w, standard=True).note() is None
 
 
 def test_weights_that_need_unpickling_are_refused(tmp_path):

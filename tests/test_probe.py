@@ -229,7 +229,10 @@ def test_compare_sklearn_reports_ratio_and_agreement(svhn_root, tmp_path, capsys
         )
         == 0
     )
-    out = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
+    # the line for a person: probe.describe_comparison of the same result
+    assert f"ratio {out['speed_ratio']:.1f}x" in captured.err and "at every C" in captured.err
     assert (
         out["speed_ratio"] > 0
         and out["max_objective_rel_diff"] < 1e-3
