@@ -26,7 +26,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import suites  # noqa: E402
+from bench import runners, suites  # noqa: E402
 from dcgan import compare, probe, report, variants  # noqa: E402
 from dcgan.errors import UserError  # noqa: E402
 
@@ -122,7 +122,7 @@ def main(argv=None) -> int:
             suite = dataclasses.replace(
                 suite, inception_weights=str(Path(args.inception_weights).resolve())
             )
-        ctx = suites.Context(
+        ctx = runners.Context(
             suite,
             Path(args.runs) / suite.name,
             Path(args.results) / suite.name,
@@ -152,14 +152,14 @@ def main(argv=None) -> int:
             file=sys.stderr,
         )
         try:
-            records[c.id], _ = suites.run_cell(ctx, c)
+            records[c.id], _ = runners.run_cell(ctx, c)
         except UserError as e:  # the others can still run; the suite fails at the end
             print(f"bench: cell {c.id} failed: {e}", file=sys.stderr)
             failures.append(c.id)
     # the report covers every finished cell of the suite, this run's and earlier ones
     for c in all_cells:
         if c.id not in records and ctx.cell_file(c).exists():
-            records[c.id], _ = suites.run_cell(ctx, c)
+            records[c.id], _ = runners.run_cell(ctx, c)
     written = write_report(ctx, all_cells, records)
     print(
         f"\nsuite {suite.name}: {len(records)} cells finished, {len(failures)} failed,"
@@ -177,7 +177,7 @@ def main(argv=None) -> int:
     return 0
 
 
-def compare_candidate(ctx: suites.Context, all_cells, records: dict, candidate) -> int:
+def compare_candidate(ctx: runners.Context, all_cells, records: dict, candidate) -> int:
     """The candidate's rows against the baseline's, both from this suite's cells, judged as
     `dcgan compare` judges them (exit 1 on a gated regression); the two row sets are kept
     beside the report."""
@@ -212,7 +212,7 @@ def _rows(records: dict, cells, kind: str) -> list[dict]:
     return [r for c in cells if c.kind == kind and c.id in records for r in records[c.id]["rows"]]
 
 
-def write_report(ctx: suites.Context, all_cells, records: dict):
+def write_report(ctx: runners.Context, all_cells, records: dict):
     """The suite's one current report, ``RESULTS/<suite>/report-current/``: written whole into a new
     folder, then put in place of the previous one (which git history keeps, where results/ is
     committed); the rows files beside it only grow."""
@@ -229,7 +229,7 @@ def write_report(ctx: suites.Context, all_cells, records: dict):
     return {k: final / Path(v).relative_to(fresh) for k, v in written.items()}
 
 
-def _write_report(ctx: suites.Context, all_cells, records: dict, folder: Path):
+def _write_report(ctx: runners.Context, all_cells, records: dict, folder: Path):
     probe = (
         _rows(records, all_cells, "probe")
         + _rows(records, all_cells, "released-probe")

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from bench import run, suites
+from bench import run, runners, suites
 from dcgan.errors import UserError
 
 
@@ -24,13 +24,13 @@ def tiny_suite():
 def tiny(monkeypatch, tmp_path):
     monkeypatch.setitem(suites.SUITES, "tiny", tiny_suite)
     calls = {}
-    for kind, fn in list(suites.RUNNERS.items()):
+    for kind, fn in list(runners.RUNNERS.items()):
 
         def counted(ctx, c, fn=fn, kind=kind):
             calls[kind] = calls.get(kind, 0) + 1
             return fn(ctx, c)
 
-        monkeypatch.setitem(suites.RUNNERS, kind, counted)
+        monkeypatch.setitem(runners.RUNNERS, kind, counted)
     args = [
         "--suite",
         "tiny",
@@ -101,14 +101,14 @@ def test_only_selects_cells_and_the_training_they_need():
 
 def test_a_killed_suite_resumes_without_recomputing_finished_cells(tiny, monkeypatch, tmp_path):
     args, calls = tiny
-    original = suites.RUNNERS["probe"]
+    original = runners.RUNNERS["probe"]
 
     def killed(ctx, c):
         if c.seed == 1:
             raise KeyboardInterrupt  # as if the process were stopped in the middle of this cell
         return original(ctx, c)
 
-    monkeypatch.setitem(suites.RUNNERS, "probe", killed)
+    monkeypatch.setitem(runners.RUNNERS, "probe", killed)
     with pytest.raises(KeyboardInterrupt):
         run.main(args)
     # the second probe was killed before it finished
@@ -122,7 +122,7 @@ def test_a_killed_suite_resumes_without_recomputing_finished_cells(tiny, monkeyp
     # both trainings, the first probe, curve and figures
     assert len(finished) == 5 and not any(".tmp" in n for n in finished)
 
-    monkeypatch.setitem(suites.RUNNERS, "probe", original)
+    monkeypatch.setitem(runners.RUNNERS, "probe", original)
     calls.clear()
     assert run.main(args) == 0
     # only what had not finished
@@ -217,7 +217,7 @@ def test_the_memorisation_cells_csv_row_carries_the_suites_columns(tmp_path):
 
     from dcgan import cli
 
-    ctx = suites.Context(tiny_suite(), tmp_path / "runs", tmp_path / "results", log=lambda m: None)
+    ctx = runners.Context(tiny_suite(), tmp_path / "runs", tmp_path / "results", log=lambda m: None)
     c = suites.Cell(
         "memorisation",
         "dcgan32",
@@ -251,9 +251,9 @@ def test_the_memorisation_cells_csv_row_carries_the_suites_columns(tmp_path):
         )
         == 0
     )
-    record = suites.run_memorisation(ctx, c)
+    record = runners.run_memorisation(ctx, c)
     csv_row = pd.read_csv(tmp_path / "results" / "memorisation-rows.csv").iloc[0]
-    for k in suites.SUITE_FIELDS:
+    for k in runners.SUITE_FIELDS:
         assert str(csv_row[k]) == str(record["rows"][0][k]), k
     assert csv_row["suite"] == "tiny" and csv_row["seed"] == 1 and csv_row["cell"] == c.id
 
@@ -320,15 +320,15 @@ def test_the_paper_suite_trains_on_the_papers_crops_where_it_can_and_says_so_whe
     assert "not the paper's crops" in suites.train_recipe(
         "imagenet32"
     ) and "the paper's recipe" in suites.train_recipe("imagenet")
-    ctx = suites.Context(
+    ctx = runners.Context(
         suites.paper(), tmp_path / "runs", tmp_path / "results", log=lambda m: None
     )
     train = next(
         c for c in suites.cells(ctx.suite) if c.kind == "train" and c.variant == "imagenet32"
     )
-    row = suites._common(ctx, train)
+    row = runners._common(ctx, train)
     assert (
         row["train_data_recipe"].startswith("Imagenet32 (squashed, not the paper's crops)")
         and row["updates"] == "alternate"
     )
-    assert "train_data_recipe" in suites.SUITE_FIELDS
+    assert "train_data_recipe" in runners.SUITE_FIELDS

@@ -1,0 +1,454 @@
+"""How each kind of suite cell runs (train, probe, control, curve, fidelity, memorisation,
+throughput, benchmarks, figures), and the record that makes a finished cell final: its rows are
+kept on disk when it finishes, so a finished cell is never recomputed and an interrupted suite
+resumes where it stopped. What a suite declares, and the cells it expands into, is suites.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.suites import Cell, Suite, train_recipe
+from dcgan import (
+    atomic,
+    checkpoint,
+    curve,
+    data,
+    fidelity,
+    memorisation,
+    paper_figures,
+    probe,
+    released,
+    results,
+    runtime,
+    throughput,
+)
+from dcgan.errors import UserError
+from dcgan.train import TrainConfig, train
+
+
+@dataclass
+class Context:
+    suite: Suite
+    runs: Path  # run folders and the cell cache
+    results: Path  # rows and reports
+    # the released suite: where the authors' model folders are (default: <data root>/released)
+    released_dir: Path | None = None
+    log: Callable[[str], None] = field(default=lambda m: print(m, file=sys.stderr))
+
+    def run_dir(self, c: Cell) -> Path:
+        return self.runs / f"{c.label}-{c.dataset}-seed{c.seed}".replace("/", "_")
+
+    def cell_file(self, c: Cell) -> Path:
+        return (
+            self.runs
+            / "cells"
+            / (c.id.replace("/", "__").replace("[", "_").replace("]", "_") + ".json")
+        )
+
+
+# The suite's own columns, appended to each kind's CSV (the JSON rows carry more:
+# versions, overrides)
+SUITE_FIELDS = ["suite", "cell", "model", "seed", "train_dataset", "train_data_recipe", "updates"]
+
+
+def _common(ctx: Context, c: Cell) -> dict:
+    return {
+        "suite": ctx.suite.name,
+        "cell": c.id,
+        "model": c.label,
+        "variant": c.variant,
+        "variant_overrides": dict(c.overrides),
+        "seed": c.seed,
+        "train_dataset": c.dataset,
+        "train_data_recipe": train_recipe(c.dataset),
+        "updates": c.variant_obj().updates,
+        **runtime.provenance(),
+        **({"note": ctx.suite.note} if ctx.suite.note else {}),
+    }
+
+
+def _checkpoint(ctx: Context, c: Cell) -> Path:
+    last = checkpoint.latest(ctx.run_dir(c))
+    if last is None:
+        raise UserError(f"{ctx.run_dir(c)} holds no checkpoint; run the suite's train cell first")
+    return last
+
+
+def run_train(ctx: Context, c: Cell) -> dict:
+    settings = dict(c.settings)
+    out, steps = ctx.run_dir(c), settings["steps"]
+    last = checkpoint.latest(out)
+    if last is not None and checkpoint.load(last)["step"] >= steps:
+        result = {"checkpoint": str(last), "reused": True}
+    else:  # a new run, or the continuation of an interrupted one
+        cfg = TrainConfig(
+            c.variant_obj(),
+            out,
+            steps=steps,
+            dataset=c.dataset,
+            data_root=ctx.suite.data_root,
+            seed=c.seed,
+            ckpt_every=max(100, steps // 20),
+            keep_steps=tuple(settings.get("keep_steps", ())),
+            resume=True,
+        )
+        result = train(cfg)
+    row = {
+        **_common(ctx, c),
+        "kind": "train",
+        "steps": steps,
+        "checkpoint": str(result["checkpoint"]),
+        "images_per_s": result.get("images_per_s"),
+        "run_dir": str(out),
+    }
+    return {
+        "rows": [row],
+        "artifacts": {
+            "samples": str(out / f"samples-{steps:08d}.png"),
+            "log": str(out / "log.csv"),
+        },
+    }
+
+
+def _protocol(c: Cell) -> probe.Protocol:
+    name, draws, test_draws, *other = c.protocol
+    over = {k: v for k, v in (("draws", draws), ("test_draws", test_draws)) if v is not None}
+    return probe.get(name, **over, **dict(*other))
+
+
+def run_probe(ctx: Context, c: Cell) -> dict:
+    ckpt = _checkpoint(ctx, c)
+    v, _, netD, _ = checkpoint.load_models(ckpt)
+    step = checkpoint.load(ckpt)["step"]
+    rows = probe.run_with_control(
+        v,
+        netD,
+        _protocol(c),
+        control=False,
+        label=f"step {step}",
+        data_root=ctx.suite.data_root,
+        log=ctx.log,
+    )
+    for r in rows:
+        if r["source"] == "measured":
+            r.update({**_common(ctx, c), "checkpoint": str(ckpt)})
+    _write_probe(rows, ctx)
+    return {"rows": rows}
+
+
+def _write_probe(rows: list[dict], ctx: Context) -> None:
+    results.write_rows(
+        rows,
+        ctx.results,
+        f"probe-{rows[0]['protocol']}",
+        "probe-rows.csv",
+        probe.ROW_FIELDS + SUITE_FIELDS,
+    )
+
+
+def run_control(ctx: Context, c: Cell) -> dict:
+    from dcgan import nets
+
+    v = c.variant_obj()
+    _, netD = nets.build(v, seed=c.seed)
+    try:
+        # a control only beside a model that can be probed (cifar10-full's control takes hours here)
+        if ctx.suite.released:
+            released.import_folder(_released_folder(ctx, c.variant))
+        rows = [
+            r
+            for r in probe.run_with_control(
+                v,
+                netD,
+                _protocol(c),
+                control=False,
+                label=f"random init (seed {c.seed})",
+                data_root=ctx.suite.data_root,
+                log=ctx.log,
+            )
+            if r["source"] == "measured"
+        ]
+    except UserError as e:
+        if not ctx.suite.released:  # elsewhere the suite's data was checked by its training cells
+            raise
+        ctx.log(f"{c.id}: not measured: {e}")
+        return {"rows": _not_measured(c, f"random init (seed {c.seed})", e)[:1], "retry": True}
+    for r in rows:
+        # the init seed is in the weights label; no training seed, no training data
+        r.update(
+            {**_common(ctx, c), "source": "measured (control)", "seed": None, "train_dataset": None}
+        )
+    _write_probe(rows, ctx)
+    return {"rows": rows}
+
+
+def _not_measured(c: Cell, weights: str, why: UserError) -> list[dict]:
+    """A table cell that says why it is empty (a missing folder, shard or dataset), with the
+    paper's rows beside it as usual."""
+    name = c.protocol[0]
+    metric = "test_error_pct" if probe.get(name).metric == "error" else "test_accuracy_pct"
+    quoted = [
+        {
+            "variant": m,
+            "weights": "",
+            "source": "quoted from the paper (PROTOCOL.md §6), not measured",
+            "protocol": name,
+            "metric": metric,
+            "value": v,
+            "std": None,
+            "ci95": s,
+        }
+        for m, v, s in probe.PAPER_ROWS.get(name, [])
+    ]
+    return [
+        {
+            "variant": c.variant,
+            "weights": weights,
+            "source": "not measured",
+            "protocol": name,
+            "metric": metric,
+            "value": None,
+            "note": f"not measured: {why}",
+        }
+    ] + quoted
+
+
+def _released_folder(ctx: Context, variant: str) -> Path:
+    """The folder of ``variant``'s released model; a one-line error where it is missing."""
+    name = next(folder for folder, v, _ in ctx.suite.released if v == variant)
+    root = ctx.released_dir or (
+        Path(ctx.suite.data_root) / "released" if ctx.suite.data_root else None
+    )
+    if root is None or not (root / name).is_dir():
+        raise UserError(
+            f"the released model folder {root / name if root else name} is missing: copy"
+            " dcgan_code's "
+            f"models/{name} there, or pass --released DIR"
+        )
+    return root / name
+
+
+def run_released_probe(ctx: Context, c: Cell) -> dict:
+    """The authors' released model (imported exactly) probed with the cell's protocol; where
+    its folder, a shard or the dataset is missing, a row that says which file."""
+    name = dict(c.settings)["folder"]
+    weights = f"authors' released weights ({name})"
+    try:
+        ckpt, _ = released.import_to(
+            _released_folder(ctx, c.variant), ctx.runs / "released" / f"{c.variant}.pt", force=True
+        )
+        v, _, netD, _ = checkpoint.load_models(ckpt)
+        rows = probe.run_with_control(
+            v,
+            netD,
+            _protocol(c),
+            control=False,
+            label=weights,
+            data_root=ctx.suite.data_root,
+            log=ctx.log,
+        )
+    except UserError as e:
+        ctx.log(f"{c.id}: not measured: {e}")
+        # shown in this run's report, never appended to the rows files (no measurement happened);
+        # the cell is tried again on the next run, when the files may be there
+        return {"rows": _not_measured(c, weights, e), "retry": True}
+    for r in rows:
+        if r["source"] == "measured":
+            r.update(
+                {
+                    **_common(ctx, c),
+                    "checkpoint": str(ckpt),
+                    "seed": None,
+                    "train_dataset": "the authors' (not trained here)",
+                }
+            )
+    _write_probe(rows, ctx)
+    return {"rows": rows}
+
+
+def run_curve(ctx: Context, c: Cell) -> dict:
+    """The probe curve of the cell's run: step 0 (its random init) and the kept checkpoints."""
+    s = dict(c.settings)
+    rows = curve.run(
+        ctx.run_dir(c),
+        protocol=_protocol(c),
+        C=s["C"],
+        steps=s["points"],
+        data_root=ctx.suite.data_root,
+        log=ctx.log,
+    )
+    common = _common(ctx, c)
+    for r in rows:
+        r.update({k: common[k] for k in SUITE_FIELDS + ["versions", "note"] if k in common})
+    results.write_rows(
+        rows, ctx.results, "probe-curve", "probe-curve-rows.csv", curve.ROW_FIELDS + SUITE_FIELDS
+    )
+    return {"rows": rows}
+
+
+def run_fidelity(ctx: Context, c: Cell) -> dict:
+    """KID/FID/... with the standard Inception only; where it is missing, a row that says so."""
+    ckpt = _checkpoint(ctx, c)
+    s = dict(c.settings)
+    v, netG, _, _ = checkpoint.load_models(ckpt)
+    common = {**_common(ctx, c), "checkpoint": str(ckpt), "reference": f"{c.dataset}/train"}
+    try:
+        weights = fidelity.resolve_weights(s.get("inception"))
+    except UserError as e:
+        rows = [
+            {**common, "metric": m, "value": None, "std": None, "note": f"not computed: {e}"}
+            for m in ("KID",)
+            if "kid" in s["metrics"]
+        ] or [{**common, "metric": "FID", "value": None, "note": f"not computed: {e}"}]
+    else:
+        reference = data.subset(data.load(c.dataset, "train", ctx.suite.data_root), s["n"], seed=0)
+        result = fidelity.compute(
+            netG,
+            v,
+            reference,
+            s["n"],
+            weights,
+            metrics=s["metrics"],
+            kid_subset_size=min(1000, s["n"] // 5),
+        )
+        rows = [{**r, **common} for r in fidelity.rows(result, common)]
+    results.write_rows(
+        rows,
+        ctx.results,
+        "fidelity",
+        "fidelity-rows.csv",
+        fidelity.ROW_FIELDS + ["note"] + SUITE_FIELDS,
+    )
+    return {"rows": rows}
+
+
+def run_memorisation(ctx: Context, c: Cell) -> dict:
+    """The memorisation check (its rows and closest pairs in results/), with the suite's
+    columns in its CSV row too."""
+    n = dict(c.settings)["n"]
+    common = _common(ctx, c)
+    result = memorisation.run(
+        _checkpoint(ctx, c),
+        c.dataset,
+        n=n,
+        n_held_out=n,
+        data_root=ctx.suite.data_root,
+        out_dir=ctx.results,
+        tags={k: common[k] for k in SUITE_FIELDS},
+        progress=False,
+    )
+    for line in memorisation.describe(result["row"]):
+        ctx.log(line)
+    row = {**result["row"], **common}
+    return {
+        "rows": [row],
+        "artifacts": {
+            "closest pairs (pixels)": row["pixels_closest_pairs_png"],
+            "closest pairs (D features)": row.get("features_closest_pairs_png"),
+        },
+    }
+
+
+def run_throughput(ctx: Context, c: Cell) -> dict:
+    images = data.subset(data.load(c.dataset, "train", ctx.suite.data_root), 5000, seed=0)
+    options = dict(c.settings)
+    rows = throughput.run(
+        c.variant_obj(), images, stages=options.pop("stages"), log=ctx.log, **options
+    )
+    for r in rows:
+        r.update({**_common(ctx, c), "dataset": c.dataset})
+    results.write_rows(
+        rows, ctx.results, "throughput", "throughput-rows.csv", throughput.ROW_FIELDS + SUITE_FIELDS
+    )
+    return {"rows": rows}
+
+
+def run_benchmarks(ctx: Context, c: Cell) -> dict:
+    """bench/test_benchmarks.py under pytest-benchmark, its JSON beside the suite's rows."""
+    out = ctx.results / f"benchmarks-{results.stamp()}.json"
+    ctx.results.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(Path(__file__).with_name("test_benchmarks.py")),
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--benchmark-enable",
+        f"--benchmark-json={out}",
+    ]
+    env = {
+        **os.environ,
+        **({"DCGAN_DATA_ROOT": ctx.suite.data_root} if ctx.suite.data_root else {}),
+    }
+    # its output is passed on (not inherited: the caller's stderr may have no file descriptor, e.g.
+    # under pytest or Jupyter)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    print(proc.stdout + proc.stderr, file=sys.stderr)
+    if proc.returncode != 0:
+        raise UserError(f"the pytest-benchmark run failed: {' '.join(cmd)}")
+    report = json.loads(out.read_text())
+    rows = [
+        {
+            **_common(ctx, c),
+            "stage": b["params"]["name"],
+            "benchmark": b["fullname"],
+            "median_s": b["stats"]["median"],
+            "items_per_call": b["extra_info"]["items_per_call"],
+            "items_per_s": b["extra_info"]["items_per_call"] / b["stats"]["median"],
+            "unit": b["extra_info"]["unit"],
+            "device_name": f"{b['extra_info']['device']} (pytest-benchmark)",
+        }
+        for b in report["benchmarks"]
+    ]
+    return {"rows": rows, "artifacts": {"pytest-benchmark json": str(out)}}
+
+
+def run_figures(ctx: Context, c: Cell) -> dict:
+    """A latent walk and a numbered sample sheet of the trained G."""
+    ckpt = str(_checkpoint(ctx, c))
+    folder = ctx.results / f"figures-{results.stamp()}-{c.label}-seed{c.seed}".replace("/", "_")
+    walk = paper_figures.walk(ckpt, folder / "walk", log=ctx.log)
+    sheet = paper_figures.arithmetic(ckpt, folder / "sheet", n=100, log=ctx.log)
+    row = {**_common(ctx, c), "kind": "figures", "checkpoint": ckpt, "folder": str(folder)}
+    return {
+        "rows": [row],
+        "artifacts": {"latent walk": walk["png"], "numbered sample sheet": sheet["sheet"]},
+    }
+
+
+RUNNERS: dict[str, Callable[[Context, Cell], dict]] = {
+    "train": run_train,
+    "probe": run_probe,
+    "released-probe": run_released_probe,
+    "curve": run_curve,
+    "control": run_control,
+    "fidelity": run_fidelity,
+    "memorisation": run_memorisation,
+    "throughput": run_throughput,
+    "benchmarks": run_benchmarks,
+    "figures": run_figures,
+}
+
+
+def run_cell(ctx: Context, c: Cell) -> tuple[dict, bool]:
+    """(the cell's record, whether it was computed now). A finished cell is read back, never
+    recomputed; its record is written atomically only when the cell has finished; a torn
+    record is computed again."""
+    record, kept = atomic.json_record(
+        ctx.cell_file(c),
+        lambda: {"cell": c.id, **RUNNERS[c.kind](ctx, c), "finished": results.now()},
+        indent=1,
+        default=str,
+    )
+    if record.get("retry"):  # what could not be measured (missing files) is tried again next time
+        ctx.cell_file(c).unlink(missing_ok=True)
+    return record, not kept
