@@ -27,7 +27,7 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import runners, suites  # noqa: E402
-from dcgan import compare, probe, report, variants  # noqa: E402
+from dcgan import compare, protocols, report, variants  # noqa: E402
 from dcgan.errors import UserError  # noqa: E402
 
 
@@ -378,7 +378,7 @@ def ranking(records: dict, all_cells, baseline: str):
             "probe accuracy % ±": spread,
             "source": "quoted from the paper (full-width imagenet32 features), not measured",
         }
-        for m, v, spread in probe.PAPER_ROWS.get(protocol, [])
+        for m, v, spread in protocols.PAPER_ROWS.get(protocol, [])
         if m.startswith("DCGAN")
     ]
     cols = [

@@ -24,6 +24,7 @@ from dcgan import (
     memorisation,
     paper_figures,
     probe,
+    protocols,
     released,
     results,
     runtime,
@@ -117,10 +118,10 @@ def run_train(ctx: Context, c: Cell) -> dict:
     }
 
 
-def _protocol(c: Cell) -> probe.Protocol:
+def _protocol(c: Cell) -> protocols.Protocol:
     name, draws, test_draws, *other = c.protocol
     over = {k: v for k, v in (("draws", draws), ("test_draws", test_draws)) if v is not None}
-    return probe.get(name, **over, **dict(*other))
+    return protocols.get(name, **over, **dict(*other))
 
 
 def run_probe(ctx: Context, c: Cell) -> dict:
@@ -193,7 +194,7 @@ def _not_measured(c: Cell, weights: str, why: UserError) -> list[dict]:
     """A table cell that says why it is empty (a missing folder, shard or dataset), with the
     paper's rows beside it as usual."""
     name = c.protocol[0]
-    metric = "test_error_pct" if probe.get(name).metric == "error" else "test_accuracy_pct"
+    metric = "test_error_pct" if protocols.get(name).metric == "error" else "test_accuracy_pct"
     quoted = [
         {
             "variant": m,
@@ -205,7 +206,7 @@ def _not_measured(c: Cell, weights: str, why: UserError) -> list[dict]:
             "std": None,
             "ci95": s,
         }
-        for m, v, s in probe.PAPER_ROWS.get(name, [])
+        for m, v, s in protocols.PAPER_ROWS.get(name, [])
     ]
     return [
         {

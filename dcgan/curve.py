@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import checkpoint, nets, probe, report, results, runtime, variants
+from . import checkpoint, nets, probe, protocols, report, results, runtime, variants
 from .errors import UserError, check_writable_dir
 
 # The curve's fixed C per protocol, declared here and written into every row. cifar10-400's is
@@ -88,7 +88,7 @@ def _run_state(run_dir: Path) -> tuple[variants.Variant, int, list[tuple[int, Pa
 
 def run(
     run_dir,
-    protocol: str | probe.Protocol = "cifar10-400",
+    protocol: str | protocols.Protocol = "cifar10-400",
     C: float | None = None,
     steps=None,
     draw_seed: int = 0,
@@ -102,7 +102,7 @@ def run(
     (default: every checkpoint in the folder). ``protocol``: a name, or a Protocol with other
     sizes."""
     run_dir = Path(run_dir)
-    proto = protocol if isinstance(protocol, probe.Protocol) else probe.get(protocol)
+    proto = protocol if isinstance(protocol, protocols.Protocol) else protocols.get(protocol)
     C = CURVE_C.get(proto.name, 5e-4) if C is None else float(C)
     if not C > 0:
         raise UserError(f"the curve's C must be positive; got {C}")

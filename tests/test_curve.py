@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from dcgan import checkpoint, cli, curve, nets, probe, report
+from dcgan import checkpoint, cli, curve, nets, probe, protocols, report
 from dcgan.errors import UserError
 from dcgan.train import TrainConfig, train
 
@@ -66,13 +66,13 @@ def test_each_point_is_the_declared_single_draw_probe_and_step_0_is_the_runs_own
     )
     # each point equals the single-draw probe of that D, run directly
     _, _, netD, _ = checkpoint.load_models(run_dir / "ckpt-00000010.pt")
-    direct = probe.single_draw(netD, probe.get("digits-50"), 1e-3, **kw)
+    direct = probe.single_draw(netD, protocols.get("digits-50"), 1e-3, **kw)
     assert rows[1]["test_accuracy_pct"] == direct["test_accuracy_pct"]
     # step 0 is exactly the weights the trainer started from (nets.build with the run's seed)
     _, init_D = nets.build(tiny(), seed=3)
     assert (
         rows[0]["test_accuracy_pct"]
-        == probe.single_draw(init_D, probe.get("digits-50"), 1e-3, **kw)["test_accuracy_pct"]
+        == probe.single_draw(init_D, protocols.get("digits-50"), 1e-3, **kw)["test_accuracy_pct"]
     )
     _, other_D = nets.build(tiny(), seed=4)
     assert not torch.equal(init_D.blocks["conv1"][0].weight, other_D.blocks["conv1"][0].weight)
@@ -101,7 +101,7 @@ def test_single_draw_separates_separable_classes_and_not_shuffled_ones(monkeypat
         "test": data.ImageSet(x[::2], y[::2], "blobs", "test", "test"),
     }
     monkeypatch.setattr(data, "load", lambda name, split, *a, **k: sets[split])
-    protocol = probe.Protocol("blobs", "blobs", 20, 1, 1, val_size=100)
+    protocol = protocols.Protocol("blobs", "blobs", 20, 1, 1, val_size=100)
     _, netD = nets.build(tiny(), seed=0)
     good = probe.single_draw(
         netD, protocol, 1e-1, cache_dir=tmp_path / "c1", progress=False, log=lambda m: None

@@ -7,7 +7,7 @@ import pytest
 import scipy.io
 import sklearn.utils
 
-from dcgan import cli, data, features, nets, probe, svm
+from dcgan import cli, data, features, nets, probe, protocols, svm
 from dcgan.errors import UserError
 
 from .conftest import tiny
@@ -31,7 +31,7 @@ def svhn_root(tmp_path, shared_data):
 
 def test_split_and_draws_follow_the_seed_42_procedure(svhn_root):
     train = data.load("svhn", "train", svhn_root)
-    val, pool = probe.split(len(train), 100, 42)
+    val, pool = protocols.split(len(train), 100, 42)
     # the authors' script shuffles the training arrays with seed 42 and validates on the
     # first 10,000
     x_shuffled, y_shuffled = sklearn.utils.shuffle(train.x, train.y, random_state=42)
@@ -39,20 +39,20 @@ def test_split_and_draws_follow_the_seed_42_procedure(svhn_root):
         train.y[pool], y_shuffled[100:]
     )
     assert len(set(val) | set(pool)) == len(train) and not set(val) & set(pool)
-    a = probe.draw(pool, train.y, 5, seed=3)
+    a = protocols.draw(pool, train.y, 5, seed=3)
     assert np.bincount(train.y[a]).tolist() == [5] * 10  # class balanced
     assert not set(a) & set(val)  # never a validation image
-    assert np.array_equal(a, probe.draw(pool, train.y, 5, seed=3))  # reproducible
-    assert not np.array_equal(a, probe.draw(pool, train.y, 5, seed=4))
-    assert np.array_equal(probe.draw(pool, train.y, None, seed=0), pool)
+    assert np.array_equal(a, protocols.draw(pool, train.y, 5, seed=3))  # reproducible
+    assert not np.array_equal(a, protocols.draw(pool, train.y, 5, seed=4))
+    assert np.array_equal(protocols.draw(pool, train.y, None, seed=0), pool)
     with pytest.raises(UserError, match="fewer than 500 per draw"):
-        probe.draw(pool, train.y, 500, seed=0)
+        protocols.draw(pool, train.y, 500, seed=0)
 
 
 def test_protocol_end_to_end_with_control_and_quoted_rows(svhn_root, tmp_path):
     v = tiny()
     _, netD = nets.build(v, seed=1)
-    protocol = probe.get("svhn-1000", val_size=100, per_class=20, draws=2, test_draws=3)
+    protocol = protocols.get("svhn-1000", val_size=100, per_class=20, draws=2, test_draws=3)
     kw = dict(
         data_root=svhn_root,
         grid=[1e-4, 1e-2],
@@ -80,7 +80,7 @@ def test_protocol_end_to_end_with_control_and_quoted_rows(svhn_root, tmp_path):
 
 def test_the_sklearn_backend_gives_the_same_protocol_figures(svhn_root, tmp_path):
     _, netD = nets.build(tiny(), seed=1)
-    protocol = probe.get("svhn-1000", val_size=100, per_class=20, draws=2, test_draws=2)
+    protocol = protocols.get("svhn-1000", val_size=100, per_class=20, draws=2, test_draws=2)
     kw = dict(
         data_root=svhn_root,
         grid=[1e-3],
@@ -156,7 +156,7 @@ def test_cli_probe_appends_rows(svhn_root, tmp_path, capsys):
     )
     lines = (tmp_path / "rows" / "probe-rows.csv").read_text().splitlines()
     # header + two runs, nothing overwritten
-    assert len(lines) == 1 + 2 * (2 + len(probe.PAPER_ROWS["svhn-1000"]))
+    assert len(lines) == 1 + 2 * (2 + len(protocols.PAPER_ROWS["svhn-1000"]))
 
 
 def test_probe_errors(svhn_root, tmp_path, capsys):
@@ -166,9 +166,9 @@ def test_probe_errors(svhn_root, tmp_path, capsys):
         match="unknown protocol 'cifar100-400'; protocols: svhn-1000, cifar10-400, cifar10-full,"
         " digits-50, digits-10",
     ):
-        probe.get("cifar100-400")
+        protocols.get("cifar100-400")
     with pytest.raises(UserError, match="leaves nothing to draw"):
-        probe.split(50, 100, 42)
+        protocols.split(50, 100, 42)
 
 
 def test_compare_sklearn_reports_ratio_and_agreement(svhn_root, tmp_path, capsys):
@@ -270,7 +270,7 @@ def test_full_protocol_chooses_C_on_the_pool_then_fits_every_training_image(
 
     _use_fit(monkeypatch, recording)
     # the cifar10-full shape (whole pool, C on validation) on the small SVHN file
-    protocol = probe.get("cifar10-full", dataset="svhn", val_size=100)
+    protocol = protocols.get("cifar10-full", dataset="svhn", val_size=100)
     result = probe.run(
         netD,
         protocol,
@@ -305,7 +305,7 @@ def test_the_protocol_fits_the_documented_draws(svhn_root, tmp_path, monkeypatch
         monkeypatch, lambda X, y, Cs, **kw: fitted.append((np.array(X), y)) or real(X, y, Cs, **kw)
     )
     # the shared-draw machinery; svhn-1000's fresh draws are tested below
-    protocol = probe.get(
+    protocol = protocols.get(
         "svhn-1000", val_size=100, per_class=20, draws=2, test_draws=1, fresh_draws_per_C=False
     )
     cache = tmp_path / "cache"
@@ -320,13 +320,13 @@ def test_the_protocol_fits_the_documented_draws(svhn_root, tmp_path, monkeypatch
         log=lambda m: None,
     )
     train = data.load("svhn", "train", svhn_root)
-    val, pool = probe.split(len(train), 100, 42)
+    val, pool = protocols.split(len(train), 100, 42)
     pool_set = data.ImageSet(
         train.x[pool], train.y[pool], train.name, "train-pool(seed=42,val=100)", train.source
     )
     feats, _ = features.cached_features(netD, train, pool_set, "pool", cache, progress=False)
     for (X, y), seed in zip(fitted, [5, 6, 1005], strict=True):
-        idx = probe.draw(pool, train.y, 20, seed)
+        idx = protocols.draw(pool, train.y, 20, seed)
         expected = np.asarray(feats[idx])
         assert sorted(map(bytes, X)) == sorted(map(bytes, expected))
         assert np.array_equal(np.sort(y), np.sort(train.y[idx]))
@@ -335,7 +335,7 @@ def test_the_protocol_fits_the_documented_draws(svhn_root, tmp_path, monkeypatch
 def test_an_interrupted_protocol_resumes_at_the_fit_it_was_in(svhn_root, tmp_path, monkeypatch):
     _, netD = nets.build(tiny(), seed=1)
     # the shared-draw machinery; svhn-1000's fresh draws are tested below
-    protocol = probe.get(
+    protocol = protocols.get(
         "svhn-1000", val_size=100, per_class=20, draws=3, test_draws=2, fresh_draws_per_C=False
     )
     kw = dict(data_root=svhn_root, grid=[1e-3, 1e-2], progress=False, log=lambda m: None)
@@ -378,7 +378,7 @@ def test_finished_fits_are_kept_only_while_the_solvers_code_is_unchanged(
 ):
     _, netD = nets.build(tiny(), seed=1)
     # the shared-draw machinery; svhn-1000's fresh draws are tested below
-    protocol = probe.get(
+    protocol = protocols.get(
         "svhn-1000", val_size=100, per_class=20, draws=2, test_draws=1, fresh_draws_per_C=False
     )
     kw = dict(
@@ -461,7 +461,7 @@ def test_the_grid_is_extended_past_an_edge_until_the_chosen_C_is_interior(
 ):
     _, netD = nets.build(tiny(), seed=0)
     # the shared-draw machinery; svhn-1000's fresh draws are tested below
-    protocol = probe.get(
+    protocol = protocols.get(
         "svhn-1000", val_size=100, per_class=20, draws=2, test_draws=1, fresh_draws_per_C=False
     )
     kw = dict(data_root=svhn_root, cache_dir=tmp_path / "cache", progress=False, log=lambda m: None)
@@ -512,7 +512,7 @@ def test_dcgan_features_by_default_are_the_features_the_probe_fits(shared_data, 
     }
     checkpoint.save(state, tmp_path / "ckpt-00000000.pt")
     prepared = probe._prepare(
-        netD, probe.get("cifar10-400"), shared_data, "cpu", tmp_path / "cache", False, False
+        netD, protocols.get("cifar10-400"), shared_data, "cpu", tmp_path / "cache", False, False
     )
     out = tmp_path / "test.npy"
     assert (
@@ -552,8 +552,8 @@ def test_svhn_1000_draws_fresh_images_for_every_C_as_the_authors_script(
 
     monkeypatch.setattr(probe, "_fit_draw", recording)
     _, netD = nets.build(tiny(), seed=0)
-    protocol = probe.get("svhn-1000", val_size=100, per_class=10, draws=2, test_draws=1)
-    assert protocol.fresh_draws_per_C and not probe.get("cifar10-400").fresh_draws_per_C
+    protocol = protocols.get("svhn-1000", val_size=100, per_class=10, draws=2, test_draws=1)
+    assert protocol.fresh_draws_per_C and not protocols.get("cifar10-400").fresh_draws_per_C
     out = probe.run(
         netD,
         protocol,
