@@ -18,7 +18,7 @@ from . import data, distributed, nets, objectives
 from .errors import UserError
 from .variants import Variant
 
-GRAPH_WARMUP = 3  # eager steps before a CUDA graph is captured
+GRAPH_WARMUP = 3  # eager steps of each kind before its CUDA graph is captured
 STAT_FIELDS = ["loss_d", "loss_g", "d_x", "d_g_z1", "d_g_z2", "grad_norm_d", "grad_norm_g"]
 
 
@@ -51,20 +51,11 @@ class FastPath:
                 f"drop {' and '.join(on)} on the CPU"
             )
         if v is not None and self.cuda_graphs:
-            if v.updates != "both":
-                raise UserError(
-                    f"--cuda-graphs captures one fixed step, and updates={v.updates!r} alternates"
-                    " two kinds; "
-                    "drop --cuda-graphs (or --set updates=both)"
-                )
+            # each kind of step (D, G, or D then G) is captured as its own graph, so either
+            # schedule and any n_critic replay; the objectives beyond the paper's are not captured
             beyond = [
                 f"{k}={getattr(v, k)!r}"
-                for k, paper in (
-                    ("loss", "bce"),
-                    ("d_reg", "none"),
-                    ("d_aux", "none"),
-                    ("n_critic", 1),
-                )
+                for k, paper in (("loss", "bce"), ("d_reg", "none"), ("d_aux", "none"))
                 if getattr(v, k) != paper
             ]
             if beyond:
@@ -103,6 +94,15 @@ class FastPath:
 
 
 EAGER = FastPath()  # no fast-path option: eager fp32
+
+
+@dataclass
+class _Captured:
+    """One kind of step captured as a CUDA graph: its input batch and the figures it writes."""
+
+    graph: torch.cuda.CUDAGraph
+    real: torch.Tensor
+    figures: dict[str, torch.Tensor]
 
 
 def _grad_norm(net: torch.nn.Module) -> torch.Tensor:
@@ -165,12 +165,17 @@ class TrainStep:
             copy.deepcopy(self.netG).eval().requires_grad_(False) if v.g_ema > 0 else None
         )
         self.step = 0
-        # with cuda_graphs: the captured step, its input and outputs
-        self._graph: torch.cuda.CUDAGraph | None = None
-        self._graph_real: torch.Tensor | None = None
-        self._graph_out: dict[str, torch.Tensor] = {}
-        self._graph_warm = 0
-        # updates="alternate": each network's latest figures (zeros until its first update)
+        # with cuda_graphs: per kind of step ("d", "g", "dg"), its captured graph, and how many
+        # eager warm-up steps of that kind have run
+        self._graphs: dict[str, _Captured] = {}
+        self._warm: dict[str, int] = {}
+        # Gradients are zeroed in place under cuda_graphs, never dropped: G's backward also adds
+        # into D's gradients, so with one graph per kind of step each gradient must live outside
+        # every graph's private memory (allocated by the eager warm-up steps), where the next
+        # graph to zero or add into it finds it. Zero then add gives the same values bit for bit.
+        self._grads_to_none = not fast.cuda_graphs
+        # each network's latest figures (zeros until its first update): a step that does not
+        # update a network reports the figures of its latest update
         self._last = {k: torch.zeros((), device=device) for k in STAT_FIELDS}
 
     # --- the public step -----------------------------------------------------------------------
@@ -202,51 +207,64 @@ class TrainStep:
         return x.contiguous(memory_format=torch.channels_last) if self.fast.channels_last else x
 
     def step_on(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
-        """One training step on the batch ``real``: ``train_step``, or with cuda_graphs its
-        captured graph replayed. The first GRAPH_WARMUP steps run eagerly on a side stream, as
-        capture needs (cuDNN's algorithm choice, autograd's streams); they are real steps."""
+        """One training step on the batch ``real``: ``train_step``, or with cuda_graphs the
+        captured graph of its kind replayed. The first GRAPH_WARMUP steps of each kind run
+        eagerly on a side stream, as capture needs (cuDNN's algorithm choice, autograd's
+        streams); they are real steps."""
         if not self.fast.cuda_graphs:
             return self.train_step(real)
-        if self._graph is None and self._graph_warm < GRAPH_WARMUP:
+        kind = self.kind(self.step)
+        captured = self._graphs.get(kind)
+        if captured is None and self._warm.get(kind, 0) < GRAPH_WARMUP:
             side = torch.cuda.Stream(self.device)
             side.wait_stream(torch.cuda.current_stream(self.device))
             with torch.cuda.stream(side):
                 out = self.train_step(real)
             torch.cuda.current_stream(self.device).wait_stream(side)
-            self._graph_warm += 1
+            self._warm[kind] = self._warm.get(kind, 0) + 1
             return out
-        if self._graph is None:
+        if captured is None:
             # capture records the step without running it; the replay below runs it
-            self._graph_real = real.clone()
-            self._graph = torch.cuda.CUDAGraph()
-            # z's generator advances at each replay
-            self._graph.register_generator_state(self.noise)
-            with torch.cuda.graph(self._graph):
-                self._graph_out = self.train_step(self._graph_real)
+            static_real = real.clone()
+            graph = torch.cuda.CUDAGraph()
+            # z's generator advances at each replay, whichever graph draws from it
+            graph.register_generator_state(self.noise)
+            with torch.cuda.graph(graph):
+                own = self._updates(kind, static_real)
+            captured = self._graphs[kind] = _Captured(graph, static_real, own)
         else:
-            self._graph_real.copy_(real)
-        self._graph.replay()
-        return self._graph_out  # overwritten by the next replay: read before the next step
+            captured.real.copy_(real)
+        captured.graph.replay()
+        # the figures live in the graph's memory, overwritten by its next replay: read them
+        # before the next step
+        self._last.update(captured.figures)
+        return dict(self._last)
+
+    def kind(self, step: int) -> str:
+        """Which networks the step ``step`` updates: "dg" (D then G on this minibatch),
+        "d" or "g". updates="both": D then G, with G only on every n_critic-th step;
+        updates="alternate": G at steps divisible by n_critic + 1, D at the others, as the
+        authors' loop with k = n_critic."""
+        k = self.v.n_critic
+        if self.v.updates == "alternate":
+            return "g" if step % (k + 1) == 0 else "d"
+        return "dg" if (step + 1) % k == 0 else "d"
 
     def train_step(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
-        """One step at ``self.step``: D then G on this minibatch (updates="both"; G only on every
-        n_critic-th step), or one of them (updates="alternate": G at steps divisible by
-        n_critic + 1, D at the others, as the authors' loop with k = n_critic). Figures of a
+        """One step at ``self.step`` (its ``kind``) on the minibatch ``real``. Figures of a
         network not updated in this step are those of its latest update."""
-        b, k = real.shape[0], self.v.n_critic
-        if self.v.updates == "alternate":
-            if self.step % (k + 1) == 0:
-                self._last.update(self._update_g(b, z=self._z(b)))
-            else:
-                self._last.update(self._update_d(real, self._z(b))[0])
-            return dict(self._last)
-        stats, fake = self._update_d(real, self._z(b))
-        if k == 1:
-            return {**stats, **self._update_g(b, fake=fake)}
-        self._last.update(stats)
-        if (self.step + 1) % k == 0:
-            self._last.update(self._update_g(b, fake=fake))
+        self._last.update(self._updates(self.kind(self.step), real))
         return dict(self._last)
+
+    def _updates(self, kind: str, real: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The updates of one kind of step, and the figures of the networks it updated."""
+        b = real.shape[0]
+        if kind == "g":
+            return self._update_g(b, z=self._z(b))
+        stats, fake = self._update_d(real, self._z(b))
+        if kind == "dg":
+            stats.update(self._update_g(b, fake=fake))
+        return stats
 
     # --- the updates ---------------------------------------------------------------------------
     def _z(self, b: int) -> torch.Tensor:
@@ -268,7 +286,7 @@ class TrainStep:
         log D(x) + log(1 - D(G(z)))) with its penalties and auxiliary task. Returns its figures
         and G(z)."""
         v = self.v
-        self.optD.zero_grad(set_to_none=True)
+        self.optD.zero_grad(set_to_none=self._grads_to_none)
         with self._autocast():
             out_real = self.runD(real).float()
             fake = self.runG(z)
@@ -300,7 +318,7 @@ class TrainStep:
         log D(G(z))), on the ``fake`` = G(z) that D's update just saw, or on G of fresh ``z``
         when G updates alone; then its moving average, where there is one."""
         v = self.v
-        self.optG.zero_grad(set_to_none=True)
+        self.optG.zero_grad(set_to_none=self._grads_to_none)
         with self._autocast():
             fake = self.runG(z) if fake is None else fake
             out_gen = self.runD(fake).float()

@@ -162,8 +162,11 @@ def test_the_fast_path_refuses_what_it_cannot_capture_or_compile_in_one_line():
         FastPath(cuda_graphs=True).check(cuda, variants.get("dcgan32-hinge-sn"))
     with pytest.raises(UserError, match="cannot differentiate a gradient penalty twice"):
         FastPath(compile=True).check(cuda, variants.get("dcgan32-wgan-gp"))
-    # EMA is captured with the step
+    # EMA is captured with the step; either schedule and any n_critic, one graph per kind
     FastPath(compile=True, cuda_graphs=True).check(cuda, variants.get("dcgan32-ema"))
+    for name in ("imagenet32", "svhn32"):  # the authors' alternating loop
+        FastPath(cuda_graphs=True).check(cuda, variants.get(name))
+    FastPath(cuda_graphs=True).check(cuda, variants.get("dcgan32", n_critic=2))
 
 
 def test_choices_are_refused_by_name_when_out_of_range():

@@ -222,6 +222,33 @@ def test_the_authors_alternating_schedule_updates_one_network_per_step(tmp_path)
         tiny(updates="sometimes")
 
 
+def test_each_step_has_one_kind_the_graphs_are_keyed_on(tmp_path):
+    """The kind of a step (which networks it updates) under each schedule and n_critic: what
+    train_step runs, and what --cuda-graphs captures one graph per."""
+    expected = {
+        ("both", 1): ["dg"] * 6,
+        ("both", 2): ["d", "dg"] * 3,
+        ("alternate", 1): ["g", "d"] * 3,
+        ("alternate", 2): ["g", "d", "d"] * 2,
+    }
+    for (updates, n_critic), kinds in expected.items():
+        trainer = Trainer(
+            _cfg(tmp_path / f"{updates}{n_critic}", 6, tiny(updates=updates, n_critic=n_critic))
+        )
+        assert [trainer.kind(s) for s in range(6)] == kinds, (updates, n_critic)
+        # a step of kind "g" leaves D's figures as they were; "d" leaves G's
+        order = torch.arange(len(trainer.x))
+        for step, kind in enumerate(kinds):
+            before = {k: v.clone() for k, v in trainer._last.items()}
+            trainer.step = step
+            stats = trainer.train_step(trainer.batch(step, order))
+            kept = {"g": ("loss_d", "d_x"), "d": ("loss_g", "d_g_z2"), "dg": ()}[kind]
+            assert all(torch.equal(stats[k], before[k]) for k in kept), (updates, step)
+            assert all(
+                not torch.equal(stats[k], before[k]) for k in ("loss_d", "loss_g") if k not in kept
+            ), (updates, step)
+
+
 def test_an_alternating_run_resumes_exactly(tmp_path):
     one = train(_cfg(tmp_path / "one", 15, variant=tiny(updates="alternate")))
     train(_cfg(tmp_path / "two", 5, variant=tiny(updates="alternate")))
@@ -390,16 +417,22 @@ def test_deterministic_cuda_resume_is_bit_exact(tmp_path):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_cuda_graphs_train_as_the_eager_step(tmp_path, monkeypatch):
-    # the replayed graph runs the same computation as the eager step: the same losses step by
-    # step, past the eager warm-up steps (fixed cuDNN algorithms on both sides). The eager side
-    # never captures, so both use the capturable Adam a graph needs (its bias correction on the
-    # device rounds differently from the plain Adam's: 4e-4 in a gradient norm after one step).
-    steps = 12
-    train(
+@pytest.mark.parametrize(
+    "schedule", [{}, {"updates": "alternate"}, {"n_critic": 2}], ids=["both", "alternate", "k2"]
+)
+def test_cuda_graphs_train_as_the_eager_step(tmp_path, monkeypatch, schedule):
+    # the replayed graphs (one per kind of step) run the same computation as the eager step:
+    # the same losses step by step, past the eager warm-up steps of every kind (fixed cuDNN
+    # algorithms on both sides). The eager side never captures, so both use the capturable Adam
+    # a graph needs (its bias correction on the device rounds differently from the plain
+    # Adam's: 4e-4 in a gradient norm after one step).
+    steps = 16  # alternate: 3 warm-up steps of each kind, then 5 replays of each graph
+    variant = tiny(**schedule)
+    graphs = train(
         _cfg(
             tmp_path / "graphs",
             steps,
+            variant,
             device="cuda",
             deterministic=True,
             log_every=1,
@@ -407,16 +440,21 @@ def test_cuda_graphs_train_as_the_eager_step(tmp_path, monkeypatch):
         )
     )
     monkeypatch.setattr(step_module, "GRAPH_WARMUP", steps + 1)
-    train(
+    eager = train(
         _cfg(
             tmp_path / "eager",
             steps,
+            variant,
             device="cuda",
             deterministic=True,
             log_every=1,
             cuda_graphs=True,
         )
     )
+    sa, sb = (checkpoint.load(r["checkpoint"]) for r in (eager, graphs))
+    for net in ("netG", "netD"):
+        for k, t in sa[net].items():
+            assert torch.allclose(sb[net][k], t, rtol=1e-4, atol=1e-6), (net, k)
     a, b = (list(csv.DictReader(open(tmp_path / run / "log.csv"))) for run in ("eager", "graphs"))
     assert len(a) == len(b) == steps
     for ra, rb in zip(a, b, strict=True):
@@ -425,12 +463,13 @@ def test_cuda_graphs_train_as_the_eager_step(tmp_path, monkeypatch):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_cuda_graphs_resume_is_bit_exact(tmp_path):
-    one = train(_cfg(tmp_path / "one", 40, device="cuda", deterministic=True, cuda_graphs=True))
-    train(_cfg(tmp_path / "two", 20, device="cuda", deterministic=True, cuda_graphs=True))
-    resumed = train(
-        _cfg(tmp_path / "two", 40, device="cuda", deterministic=True, cuda_graphs=True, resume=True)
-    )
+@pytest.mark.parametrize("updates", ["both", "alternate"])
+def test_cuda_graphs_resume_is_bit_exact(tmp_path, updates):
+    v = tiny(updates=updates)
+    kw = {"device": "cuda", "deterministic": True, "cuda_graphs": True}
+    one = train(_cfg(tmp_path / "one", 40, v, **kw))
+    train(_cfg(tmp_path / "two", 20, v, **kw))
+    resumed = train(_cfg(tmp_path / "two", 40, v, resume=True, **kw))
     assert resumed["steps_this_run"] == 20
     assert _same_params(one["checkpoint"], resumed["checkpoint"])
 
