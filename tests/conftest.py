@@ -83,3 +83,21 @@ def random_inception(tmp_path_factory):
             torch.nn.init.normal_(m.weight, 0.0, m.in_features**-0.5)
     torch.save(fe.state_dict(), path)
     return path
+
+
+def argv(line: str, *values) -> list[str]:
+    """A command line's words: ``line`` split on spaces; in each word, ``{}`` is filled with the
+    next of ``values`` (as text, so a path with a space stays one word), and a word ``{*}`` is
+    replaced by the next value's items (a list of words)."""
+    values = list(values)
+    words: list[str] = []
+    for word in line.split():
+        if word == "{*}":
+            words += [str(w) for w in values.pop(0)]
+            continue
+        while "{}" in word:
+            word = word.replace("{}", str(values.pop(0)), 1)
+        words.append(word)
+    if values:
+        raise ValueError(f"{len(values)} values left over for {line!r}")
+    return words

@@ -7,6 +7,8 @@ import pytest
 from bench import run, suites
 from dcgan import variants
 
+from .conftest import argv
+
 
 def test_the_choices_suite_covers_every_registered_choice_at_every_scale(tmp_path, monkeypatch):
     # no CIFAR-10 here: the cpu scale falls back to the digits
@@ -26,16 +28,11 @@ def test_the_choices_suite_covers_every_registered_choice_at_every_scale(tmp_pat
 
 @pytest.mark.slow
 def test_the_choices_suite_runs_and_ranks_at_smoke_scale(tmp_path, capsys):
-    args = [
-        "--suite",
-        "choices",
-        "--scale",
-        "smoke",
-        "--runs",
-        str(tmp_path / "runs"),
-        "--results",
-        str(tmp_path / "results"),
-    ]
+    args = argv(
+        "--suite choices --scale smoke --runs {} --results {}",
+        tmp_path / "runs",
+        tmp_path / "results",
+    )
     assert run.main(args) == 0, capsys.readouterr().err
     table = pd.read_csv(tmp_path / "results" / "choices-smoke" / "report-current" / "ranking.csv")
     measured = table[table["source"] == "measured"]

@@ -9,19 +9,9 @@ from PIL import Image
 
 from dcgan import cli
 
-from .conftest import REPO
+from .conftest import REPO, argv
 
-TINY = [
-    "--variant",
-    "dcgan32",
-    "--set",
-    "ngf=8",
-    "--set",
-    "ndf=8",
-    "--set",
-    "batch_size=32",
-    "--no-progress",
-]
+TINY = argv("--variant dcgan32 --set ngf=8 --set ndf=8 --set batch_size=32 --no-progress")
 
 
 def run(capsys, *args):
@@ -111,49 +101,21 @@ def test_listings(capsys):
             "unknown variant 'imagenet33'; registered variants: imagenet32",
         ),
         (
-            [
-                "train",
-                "--variant",
-                "dcgan32",
-                "--set",
-                "widht=3",
-                "--steps",
-                "1",
-                "--out",
-                "{tmp}/r",
-            ],
+            argv("train --variant dcgan32 --set widht=3 --steps 1 --out {tmp}/r"),
             "unknown variant field 'widht'",
         ),
         (
-            [
-                "train",
-                "--variant",
-                "dcgan32",
-                "--dataset",
-                "cifar10",
-                "--data-root",
-                "{tmp}/missing",
-                "--steps",
-                "1",
-                "--out",
-                "{tmp}/r",
-            ],
+            argv(
+                "train --variant dcgan32 --dataset cifar10 --data-root {tmp}/missing --steps 1"
+                " --out {tmp}/r"
+            ),
             "data root {tmp}/missing does not exist",
         ),
         (
-            [
-                "train",
-                "--variant",
-                "dcgan32",
-                "--dataset",
-                "npz",
-                "--data-root",
-                "{tmp}/bad.npz",
-                "--steps",
-                "1",
-                "--out",
-                "{tmp}/r",
-            ],
+            argv(
+                "train --variant dcgan32 --dataset npz --data-root {tmp}/bad.npz --steps 1 --out"
+                " {tmp}/r"
+            ),
             "'x' must be uint8 images",
         ),
         (
@@ -165,19 +127,10 @@ def test_listings(capsys):
             "checkpoint {tmp}/nothing.pt does not exist",
         ),
         (
-            [
-                "train",
-                "--variant",
-                "dcgan32",
-                "--dataset",
-                "imagenet",
-                "--data-root",
-                "{tmp}/tree",
-                "--steps",
-                "1",
-                "--out",
-                "{tmp}/r",
-            ],
+            argv(
+                "train --variant dcgan32 --dataset imagenet --data-root {tmp}/tree --steps 1 --out"
+                " {tmp}/r"
+            ),
             "none of the 1 image files",
         ),
     ],

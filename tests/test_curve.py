@@ -11,7 +11,7 @@ from dcgan import checkpoint, cli, curve, nets, probe, protocols, report
 from dcgan.errors import UserError
 from dcgan.train import TrainConfig, train
 
-from .conftest import tiny
+from .conftest import argv, tiny
 
 
 def test_curve_steps_halve_back_from_the_end():
@@ -123,21 +123,13 @@ def test_the_command_writes_rows_and_a_plot_and_refuses_what_it_cannot_probe(
 ):
     out = tmp_path / "results"
     code = cli.main(
-        [
-            "probe-curve",
-            "--ckpt",
-            str(run_dir),
-            "--protocol",
-            "digits-50",
-            "--steps",
-            "10,20",
-            "--out-dir",
-            str(out),
-            "--cache-dir",
-            str(tmp_path / "cache"),
-            "--no-progress",
-            "--json",
-        ]
+        argv(
+            "probe-curve --ckpt {} --protocol digits-50 --steps 10,20 --out-dir {} --cache-dir {}"
+            " --no-progress --json",
+            run_dir,
+            out,
+            tmp_path / "cache",
+        )
     )
     assert code == 0
     result = json.loads(capsys.readouterr().out)

@@ -13,51 +13,33 @@ import torch
 
 from dcgan import checkpoint
 
-TRAIN = [
-    "train",
-    "--dataset",
-    "digits",
-    "--set",
-    "ngf=8",
-    "--set",
-    "ndf=8",
-    "--set",
-    "batch_size=32",
-    "--device",
-    "cpu",
-    "--log-every",
-    "5",
-    "--no-progress",
-]
+from .conftest import argv
+
+TRAIN = argv(
+    "train --dataset digits --set ngf=8 --set ndf=8 --set batch_size=32 --device cpu --log-every 5"
+    " --no-progress"
+)
 
 
 def run(out, steps, variant="dcgan32-nobn", procs=2, extra=()):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    args = [
-        *TRAIN,
-        "--variant",
+    args = argv(
+        "{*} --variant {} --out {} --steps {} --ckpt-every 10 {*}",
+        TRAIN,
         variant,
-        "--out",
-        str(out),
-        "--steps",
-        str(steps),
-        "--ckpt-every",
-        "10",
-        *extra,
-    ]
+        out,
+        steps,
+        extra,
+    )
     if procs == 1:
         cmd = [sys.executable, "-m", "dcgan.cli", *args]
     else:
-        cmd = [
+        cmd = argv(
+            "{} -m torch.distributed.run --standalone {} -m dcgan.cli {*}",
             sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
             f"--nproc_per_node={procs}",
-            "-m",
-            "dcgan.cli",
-            *args,
-        ]
+            args,
+        )
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     return done
@@ -118,24 +100,13 @@ def test_with_batch_norm_two_processes_train_and_checkpoint_once(tmp_path):
 
 def test_a_global_batch_that_does_not_split_is_refused(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [
+    cmd = argv(
+        "{} -m torch.distributed.run --standalone --nproc_per_node=2 -m dcgan.cli {*} --variant"
+        " dcgan32 --set batch_size=33 --out {} --steps 2",
         sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node=2",
-        "-m",
-        "dcgan.cli",
-        *TRAIN,
-        "--variant",
-        "dcgan32",
-        "--set",
-        "batch_size=33",
-        "--out",
-        str(tmp_path / "x"),
-        "--steps",
-        "2",
-    ]
+        TRAIN,
+        tmp_path / "x",
+    )
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode != 0 and "does not split evenly over 2 processes" in done.stderr
 
@@ -158,16 +129,7 @@ def test_the_authors_alternating_schedule_under_two_processes_matches_one(tmp_pa
 def test_the_training_choices_under_two_processes_match_one(tmp_path):
     # hinge loss, spectral norm and R1, the rotation task and G's moving average: every term is a
     # mean over the batch, so the average of the two halves' gradients is one process's (no BN here)
-    choices = [
-        "--set",
-        "loss=hinge",
-        "--set",
-        "d_reg=sn+r1",
-        "--set",
-        "d_aux=rotation",
-        "--set",
-        "g_ema=0.9",
-    ]
+    choices = argv("--set loss=hinge --set d_reg=sn+r1 --set d_aux=rotation --set g_ema=0.9")
     run(tmp_path / "one", 10, procs=1, extra=choices)
     run(tmp_path / "two", 10, extra=choices)
     for (s1, d1, g1), (s2, d2, g2) in zip(

@@ -1,10 +1,9 @@
 """The fault table: bad inputs a hostile but realistic user gives the CLI, one row each.
 
 Every row runs `dcgan ...` (or the main job `bench/run.py`, or `bench/standin.py`) in a separate
-Python process (one process for the whole table, so
-torch is imported once) and checks: the exit code, a phrase the one-line message must contain,
-no traceback, and that the files the row names are byte-for-byte unchanged. A new input a
-command takes gets a row here.
+Python process (one process for the whole table, so torch is imported once) and checks: the
+exit code, a phrase the one-line message must contain, no traceback, and that the files the row
+names are byte-for-byte unchanged. A new input a command takes gets a row here.
 """
 
 import json
@@ -15,19 +14,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
-from .conftest import REPO
+from .conftest import REPO, argv
 
-TINY = [
-    "--variant",
-    "dcgan32",
-    "--set",
-    "ngf=8",
-    "--set",
-    "ndf=8",
-    "--set",
-    "batch_size=32",
-    "--no-progress",
-]
+TINY = argv("--variant dcgan32 --set ngf=8 --set ndf=8 --set batch_size=32 --no-progress")
 
 
 @dataclass
@@ -172,18 +161,7 @@ FAULTS = [
     ),
     Fault(
         "non-square npz",
-        [
-            "train",
-            *TINY,
-            "--steps",
-            "2",
-            "--dataset",
-            "npz",
-            "--data-root",
-            "{tmp}",
-            "--out",
-            "{tmp}/run",
-        ],
+        argv("train {*} --steps 2 --dataset npz --data-root {tmp} --out {tmp}/run", TINY),
         1,
         "images are 32x24; they must be square",
         ["train.npz"],
@@ -191,17 +169,7 @@ FAULTS = [
     ),
     Fault(
         "features batch-size 0",
-        [
-            "features",
-            "--ckpt",
-            "{ckpt}",
-            "--dataset",
-            "digits",
-            "--out",
-            "{tmp}/f.npy",
-            "--batch-size",
-            "0",
-        ],
+        argv("features --ckpt {ckpt} --dataset digits --out {tmp}/f.npy --batch-size 0"),
         2,
         "argument --batch-size: must be at least 1",
     ),
@@ -255,17 +223,10 @@ FAULTS = [
     ),
     Fault(
         "probe with an unlabelled test split",
-        [
-            "probe",
-            "--random-init",
-            "dcgan32",
-            "--protocol",
-            "cifar10-400",
-            "--data-root",
-            "{tmp}",
-            "--out-dir",
-            "{tmp}/rows",
-        ],
+        argv(
+            "probe --random-init dcgan32 --protocol cifar10-400 --data-root {tmp} --out-dir"
+            " {tmp}/rows"
+        ),
         1,
         "cifar10/test has no labels; a probe needs labelled train and test splits",
         ["cifar10_test.npz"],
@@ -273,19 +234,10 @@ FAULTS = [
     ),
     Fault(
         "inception weights with the wrong keys",
-        [
-            "fidelity",
-            "--ckpt",
-            "{ckpt}",
-            "--dataset",
-            "digits",
-            "--n",
-            "10",
-            "--inception-weights",
-            "{tmp}/inception.pth",
-            "--out-dir",
-            "{tmp}/rows",
-        ],
+        argv(
+            "fidelity --ckpt {ckpt} --dataset digits --n 10 --inception-weights"
+            " {tmp}/inception.pth --out-dir {tmp}/rows"
+        ),
         1,
         "do not fit torch-fidelity's Inception-v3 (Conv2d_1a_3x3.conv.weight missing",
         ["inception.pth"],
@@ -301,17 +253,7 @@ FAULTS = [
     ),
     Fault(
         "forget with an inverted box",
-        [
-            "forget",
-            "--ckpt",
-            "{ckpt}",
-            "--boxes",
-            "{tmp}/boxes.json",
-            "--n",
-            "4",
-            "--out",
-            "{tmp}/fo",
-        ],
+        argv("forget --ckpt {ckpt} --boxes {tmp}/boxes.json --n 4 --out {tmp}/fo"),
         1,
         "box [20, 20, 5, 5] of sample 0 is not [x0, y0, x1, y1]",
         ["boxes.json"],
@@ -356,17 +298,9 @@ FAULTS = [
     ),
     Fault(
         "bench: inception weights missing",
-        [
-            "bench",
-            "--suite",
-            "paper",
-            "--scale",
-            "smoke",
-            "--inception-weights",
-            "{tmp}/nope.pth",
-            "--runs",
-            "{tmp}/runs",
-        ],
+        argv(
+            "bench --suite paper --scale smoke --inception-weights {tmp}/nope.pth --runs {tmp}/runs"
+        ),
         1,
         "nope.pth is not a file",
     ),
@@ -412,19 +346,9 @@ def results(tmp_path_factory):
     base = tmp_path_factory.mktemp("faults")
     run = base / "run"
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "dcgan.cli",
-            "train",
-            *TINY,
-            "--steps",
-            "4",
-            "--ckpt-every",
-            "4",
-            "--out",
-            str(run),
-        ],
+        argv(
+            "{} -m dcgan.cli train {*} --steps 4 --ckpt-every 4 --out {}", sys.executable, TINY, run
+        ),
         check=True,
         capture_output=True,
         cwd=REPO,

@@ -7,7 +7,7 @@ import torch
 from dcgan import cli, data, features, nets, released
 from dcgan.errors import UserError
 
-from .conftest import tiny
+from .conftest import argv, tiny
 
 
 @pytest.fixture(scope="module")
@@ -110,23 +110,14 @@ def test_cli_features_of_the_released_svhn_model(shared_data, tmp_path, capsys):
     # 200 real images as a small labelled pool
     np.savez(tmp_path / "train.npz", x=subset.x[::50], y=subset.y[::50])
     np.savez(tmp_path / "test.npz", x=subset.x[1::500], y=subset.y[1::500])
-    args = [
-        "features",
-        "--ckpt",
-        str(ckpt),
-        "--dataset",
-        "npz",
-        "--data-root",
-        str(tmp_path),
-        "--split",
-        "test",
-        "--out",
-        str(tmp_path / "f.npy"),
-        "--cache-dir",
-        str(tmp_path / "cache"),
-        "--no-progress",
-        "--json",
-    ]
+    args = argv(
+        "features --ckpt {} --dataset npz --data-root {} --split test --out {} --cache-dir {}"
+        " --no-progress --json",
+        ckpt,
+        tmp_path,
+        tmp_path / "f.npy",
+        tmp_path / "cache",
+    )
     assert cli.main(args) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["shape"] == [20, 7168] and out["bn_stats"].startswith("pool:npz/train:")

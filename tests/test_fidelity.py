@@ -14,6 +14,7 @@ import torch
 from dcgan import checkpoint, cli, fidelity, memorisation, metrics, nets
 from dcgan.data import ImageSet
 
+from .conftest import argv
 from .test_cli import TINY, run
 
 
@@ -79,27 +80,13 @@ def test_missing_weights_offline_is_one_line_naming_the_file(
 def test_fidelity_end_to_end_never_calls_nonstandard_numbers_fid(
     tmp_path, capsys, random_inception, tiny_ckpt
 ):
-    args = [
-        "fidelity",
-        "--ckpt",
-        str(tiny_ckpt),
-        "--dataset",
-        "digits",
-        "--split",
-        "test",
-        "--n",
-        "20",
-        "--n-real",
-        "20",
-        "--kid-subset-size",
-        "10",
-        "--inception-weights",
-        str(random_inception),
-        "--out-dir",
-        str(tmp_path / "res"),
-        "--no-progress",
-        "--json",
-    ]
+    args = argv(
+        "fidelity --ckpt {} --dataset digits --split test --n 20 --n-real 20 --kid-subset-size 10"
+        " --inception-weights {} --out-dir {} --no-progress --json",
+        tiny_ckpt,
+        random_inception,
+        tmp_path / "res",
+    )
     code, out, err = run(capsys, *args)
     assert code == 0, err
     result = json.loads(out)

@@ -6,6 +6,8 @@ import torch
 
 from dcgan import checkpoint, cli, figures, nets
 
+from .conftest import argv
+
 
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory):
@@ -13,24 +15,11 @@ def ckpt(tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
     assert (
         cli.main(
-            [
-                "train",
-                "--variant",
-                "dcgan32",
-                "--set",
-                "ngf=8",
-                "--set",
-                "ndf=8",
-                "--set",
-                "batch_size=32",
-                "--steps",
-                "20",
-                "--out",
-                str(out),
-                "--device",
-                "cpu",
-                "--no-progress",
-            ]
+            argv(
+                "train --variant dcgan32 --set ngf=8 --set ndf=8 --set batch_size=32 --steps 20"
+                " --out {} --device cpu --no-progress",
+                out,
+            )
         )
         == 0
     )
@@ -164,20 +153,9 @@ def test_guided_gate_passes_only_positive_gradients_where_the_input_was_positive
 
 
 def test_visualise_command(ckpt, tmp_path, capsys):
-    args = [
-        "visualise",
-        "--ckpt",
-        ckpt,
-        "--dataset",
-        "digits",
-        "--n-images",
-        "100",
-        "--features",
-        "3",
-        "--scale",
-        "1",
-        "--json",
-    ]
+    args = argv(
+        "visualise --ckpt {} --dataset digits --n-images 100 --features 3 --scale 1 --json", ckpt
+    )
     assert cli.main(args + ["--out", str(tmp_path / "a")]) == 0
     rec = json.loads(capsys.readouterr().out)
     # trained: images, gradients; random: images, gradients
@@ -227,22 +205,12 @@ def test_forget_command(ckpt, tmp_path, capsys):
     out = tmp_path / "f"
     assert (
         cli.main(
-            [
-                "forget",
-                "--ckpt",
+            argv(
+                "forget --ckpt {} --boxes {} --n 10 --show 4 --out {} --scale 1 --json",
                 ckpt,
-                "--boxes",
-                str(boxes),
-                "--n",
-                "10",
-                "--show",
-                "4",
-                "--out",
-                str(out),
-                "--scale",
-                "1",
-                "--json",
-            ]
+                boxes,
+                out,
+            )
         )
         == 0
     )
@@ -277,28 +245,11 @@ def test_sample_sheets_after_chosen_epochs(tmp_path):
     # digits/train has 1500 images: 46 steps of 32 per epoch
     assert (
         cli.main(
-            [
-                "train",
-                "--variant",
-                "dcgan32",
-                "--set",
-                "ngf=8",
-                "--set",
-                "ndf=8",
-                "--set",
-                "batch_size=32",
-                "--steps",
-                "100",
-                "--sheet-epochs",
-                "1,2,5",
-                "--sample-n",
-                "16",
-                "--out",
-                str(out),
-                "--device",
-                "cpu",
-                "--no-progress",
-            ]
+            argv(
+                "train --variant dcgan32 --set ngf=8 --set ndf=8 --set batch_size=32 --steps 100"
+                " --sheet-epochs 1,2,5 --sample-n 16 --out {} --device cpu --no-progress",
+                out,
+            )
         )
         == 0
     )

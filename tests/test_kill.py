@@ -10,28 +10,12 @@ import torch
 
 from dcgan import checkpoint
 
-from .conftest import REPO
+from .conftest import REPO, argv
 
-TRAIN = [
-    "train",
-    "--variant",
-    "dcgan32",
-    "--set",
-    "ngf=8",
-    "--set",
-    "ndf=8",
-    "--set",
-    "batch_size=32",
-    "--device",
-    "cpu",
-    "--steps",
-    "30",
-    "--ckpt-every",
-    "10",
-    "--log-every",
-    "5",
-    "--no-progress",
-]
+TRAIN = argv(
+    "train --variant dcgan32 --set ngf=8 --set ndf=8 --set batch_size=32 --device cpu --steps 30"
+    " --ckpt-every 10 --log-every 5 --no-progress"
+)
 
 # Runs `dcgan train` and kills its own process with SIGKILL at a chosen point: just before a
 # training step ("step"), or halfway through writing a checkpoint's bytes ("save").

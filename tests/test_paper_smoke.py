@@ -13,6 +13,8 @@ import pytest
 from bench import run, standin, suites
 from dcgan import checkpoint, metrics
 
+from .conftest import argv
+
 
 def _matrix(s):
     return {
@@ -45,18 +47,12 @@ def test_the_paper_suite_runs_end_to_end_at_smoke_scale(
     root = standin.build(shared_data, tmp_path / "data")
     monkeypatch.setenv("DCGAN_DATA_ROOT", str(root))
     out, runs = tmp_path / "results", tmp_path / "runs"
-    args = [
-        "--suite",
-        "paper",
-        "--scale",
-        "smoke",
-        "--runs",
-        str(runs),
-        "--results",
-        str(out),
-        "--inception-weights",
-        str(random_inception),
-    ]
+    args = argv(
+        "--suite paper --scale smoke --runs {} --results {} --inception-weights {}",
+        runs,
+        out,
+        random_inception,
+    )
     assert run.main(args) == 0, capsys.readouterr().err
     report = out / "paper-smoke" / "report-current"
 

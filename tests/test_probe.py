@@ -10,7 +10,7 @@ import sklearn.utils
 from dcgan import cli, data, features, nets, probe, protocols, svm
 from dcgan.errors import UserError
 
-from .conftest import tiny
+from .conftest import argv, tiny
 
 
 @pytest.fixture
@@ -99,54 +99,23 @@ def test_the_sklearn_backend_gives_the_same_protocol_figures(svhn_root, tmp_path
 def test_cli_probe_appends_rows(svhn_root, tmp_path, capsys):
     assert (
         cli.main(
-            [
-                "train",
-                "--variant",
-                "dcgan32",
-                "--set",
-                "ngf=8",
-                "--set",
-                "ndf=8",
-                "--set",
-                "batch_size=32",
-                "--dataset",
-                "svhn",
-                "--data-root",
-                str(svhn_root),
-                "--steps",
-                "3",
-                "--out",
-                str(tmp_path / "run"),
-                "--no-progress",
-            ]
+            argv(
+                "train --variant dcgan32 --set ngf=8 --set ndf=8 --set batch_size=32 --dataset"
+                " svhn --data-root {} --steps 3 --out {} --no-progress",
+                svhn_root,
+                tmp_path / "run",
+            )
         )
         == 0
     )
-    args = [
-        "probe",
-        "--ckpt",
-        str(tmp_path / "run"),
-        "--protocol",
-        "svhn-1000",
-        "--data-root",
-        str(svhn_root),
-        "--val-size",
-        "100",
-        "--per-class",
-        "10",
-        "--draws",
-        "1",
-        "--test-draws",
-        "2",
-        "--grid",
-        "1e-3",
-        "--out-dir",
-        str(tmp_path / "rows"),
-        "--cache-dir",
-        str(tmp_path / "cache"),
-        "--no-progress",
-        "--json",
-    ]
+    args = argv(
+        "probe --ckpt {} --protocol svhn-1000 --data-root {} --val-size 100 --per-class 10 --draws"
+        " 1 --test-draws 2 --grid 1e-3 --out-dir {} --cache-dir {} --no-progress --json",
+        tmp_path / "run",
+        svhn_root,
+        tmp_path / "rows",
+        tmp_path / "cache",
+    )
     capsys.readouterr()
     for _ in range(2):
         assert cli.main(args) == 0
@@ -174,58 +143,27 @@ def test_probe_errors(svhn_root, tmp_path, capsys):
 def test_compare_sklearn_reports_ratio_and_agreement(svhn_root, tmp_path, capsys):
     assert (
         cli.main(
-            [
-                "train",
-                "--variant",
-                "dcgan32",
-                "--set",
-                "ngf=8",
-                "--set",
-                "ndf=8",
-                "--set",
-                "batch_size=32",
-                "--dataset",
-                "svhn",
-                "--data-root",
-                str(svhn_root),
-                "--steps",
-                "2",
-                "--out",
-                str(tmp_path / "run"),
-                "--no-progress",
-            ]
+            argv(
+                "train --variant dcgan32 --set ngf=8 --set ndf=8 --set batch_size=32 --dataset"
+                " svhn --data-root {} --steps 2 --out {} --no-progress",
+                svhn_root,
+                tmp_path / "run",
+            )
         )
         == 0
     )
     capsys.readouterr()
     assert (
         cli.main(
-            [
-                "probe",
-                "--ckpt",
-                str(tmp_path / "run"),
-                "--protocol",
-                "svhn-1000",
-                "--data-root",
-                str(svhn_root),
-                "--val-size",
-                "100",
-                "--per-class",
-                "10",
-                "--draws",
-                "1",
-                "--test-draws",
-                "1",
-                "--grid",
-                "1e-3,1e-2",
-                "--out-dir",
-                str(tmp_path / "rows"),
-                "--cache-dir",
-                str(tmp_path / "cache"),
-                "--no-progress",
-                "--compare-sklearn",
-                "--json",
-            ]
+            argv(
+                "probe --ckpt {} --protocol svhn-1000 --data-root {} --val-size 100 --per-class 10"
+                " --draws 1 --test-draws 1 --grid 1e-3,1e-2 --out-dir {} --cache-dir {}"
+                " --no-progress --compare-sklearn --json",
+                tmp_path / "run",
+                svhn_root,
+                tmp_path / "rows",
+                tmp_path / "cache",
+            )
         )
         == 0
     )
@@ -517,22 +455,14 @@ def test_dcgan_features_by_default_are_the_features_the_probe_fits(shared_data, 
     out = tmp_path / "test.npy"
     assert (
         cli.main(
-            [
-                "features",
-                "--ckpt",
-                str(tmp_path / "ckpt-00000000.pt"),
-                "--dataset",
-                "cifar10",
-                "--split",
-                "test",
-                "--data-root",
-                str(shared_data),
-                "--out",
-                str(out),
-                "--cache-dir",
-                str(tmp_path / "other-cache"),
-                "--no-progress",
-            ]
+            argv(
+                "features --ckpt {} --dataset cifar10 --split test --data-root {} --out {}"
+                " --cache-dir {} --no-progress",
+                tmp_path / "ckpt-00000000.pt",
+                shared_data,
+                out,
+                tmp_path / "other-cache",
+            )
         )
         == 0
     )

@@ -13,6 +13,8 @@ import torch.nn.functional as F
 from dcgan import checkpoint, cli, data, nets, released
 from dcgan.errors import UserError
 
+from .conftest import argv
+
 SVHN = "svhn_unsup_all_conv_dcgan_100z_gaussian_lr_0.0005_64mb"
 IMAGENET = "imagenet_gan_pretrain_128f_relu_lrelu_7l_3x3_256z"
 
@@ -160,18 +162,12 @@ def test_cli_import_and_deterministic_samples(svhn_dir, tmp_path, capsys):
     for name, seed in (("a", 1), ("b", 1), ("c", 2)):
         assert (
             cli.main(
-                [
-                    "sample",
-                    "--ckpt",
-                    str(tmp_path / "svhn.pt"),
-                    "--n",
-                    "16",
-                    "--seed",
-                    str(seed),
-                    "--out",
-                    str(tmp_path / f"{name}.png"),
-                    "--json",
-                ]
+                argv(
+                    "sample --ckpt {} --n 16 --seed {} --out {} --json",
+                    tmp_path / "svhn.pt",
+                    seed,
+                    tmp_path / f"{name}.png",
+                )
             )
             == 0
         )

@@ -5,6 +5,8 @@ import pytest
 from bench import run, runners, suites
 from dcgan.errors import UserError
 
+from .conftest import argv
+
 
 def tiny_suite():
     return suites.Suite(
@@ -31,32 +33,14 @@ def tiny(monkeypatch, tmp_path):
             return fn(ctx, c)
 
         monkeypatch.setitem(runners.RUNNERS, kind, counted)
-    args = [
-        "--suite",
-        "tiny",
-        "--runs",
-        str(tmp_path / "runs"),
-        "--results",
-        str(tmp_path / "results"),
-    ]
+    args = argv("--suite tiny --runs {} --results {}", tmp_path / "runs", tmp_path / "results")
     return args, calls
 
 
 def test_the_matrix_expands_with_dependencies_first_and_every_declared_suite_expands():
     cells = suites.cells(tiny_suite())
     kinds = [c.kind for c in cells]
-    assert kinds == [
-        "train",
-        "probe",
-        "curve",
-        "figures",
-        "train",
-        "probe",
-        "curve",
-        "figures",
-        "control",
-        "throughput",
-    ]
+    assert kinds == argv("train probe curve figures train probe curve figures control throughput")
     # the curve's checkpoints are kept by its training cell, and probed on the suite's
     # first protocol
     train, curve = cells[0], cells[2]
@@ -191,15 +175,11 @@ def test_compare_runs_the_candidate_beside_the_baseline_and_a_planted_no_change_
 
     monkeypatch.setattr(suites, "QUICK_MODEL", model)
     monkeypatch.setattr(suites, "quick", tiny_quick)
-    args = [
-        "--runs",
-        str(tmp_path / "runs"),
-        "--results",
-        str(tmp_path / "results"),
-        "--compare",
-        "--candidate",
-        "dcgan32",
-    ]
+    args = argv(
+        "--runs {} --results {} --compare --candidate dcgan32",
+        tmp_path / "runs",
+        tmp_path / "results",
+    )
     # the candidate sets lr to its default: the same training, so every measurement must agree
     assert run.main(args + ["--candidate-set", "lr=0.0002"]) == 0
     out = capsys.readouterr()
@@ -228,26 +208,11 @@ def test_the_memorisation_cells_csv_row_carries_the_suites_columns(tmp_path):
     )
     assert (
         cli.main(
-            [
-                "train",
-                "--variant",
-                "dcgan32",
-                "--set",
-                "ngf=8",
-                "--set",
-                "ndf=8",
-                "--set",
-                "batch_size=32",
-                "--no-progress",
-                "--dataset",
-                "digits",
-                "--steps",
-                "4",
-                "--ckpt-every",
-                "4",
-                "--out",
-                str(ctx.run_dir(c)),
-            ]
+            argv(
+                "train --variant dcgan32 --set ngf=8 --set ndf=8 --set batch_size=32 --no-progress"
+                " --dataset digits --steps 4 --ckpt-every 4 --out {}",
+                ctx.run_dir(c),
+            )
         )
         == 0
     )
@@ -280,16 +245,12 @@ def test_the_released_suite_probes_what_is_there_and_says_which_file_is_missing(
         )
 
     monkeypatch.setitem(suites.SUITES, "released", small_released)
-    args = [
-        "--suite",
-        "released",
-        "--runs",
-        str(tmp_path / "runs"),
-        "--results",
-        str(tmp_path / "results"),
-        "--released",
-        str(shared_data / "released"),
-    ]
+    args = argv(
+        "--suite released --runs {} --results {} --released {}",
+        tmp_path / "runs",
+        tmp_path / "results",
+        shared_data / "released",
+    )
     assert run.main(args) == 0
     err = capsys.readouterr().err
     cells = {p.name for p in (tmp_path / "runs" / "released" / "cells").iterdir()}

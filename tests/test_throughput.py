@@ -7,7 +7,7 @@ import torch
 from dcgan import cli, data, nets, throughput
 from dcgan.step import FastPath
 
-from .conftest import tiny
+from .conftest import argv, tiny
 
 
 @pytest.fixture(scope="module")
@@ -85,33 +85,12 @@ def test_rows_for_every_stage_with_the_ratio(digits):
 
 
 def test_the_command_writes_rows_and_refuses_unknown_stages(tmp_path, capsys):
-    args = [
-        "throughput",
-        "--variant",
-        "dcgan32",
-        "--set",
-        "ngf=8",
-        "--set",
-        "ndf=8",
-        "--batch-size",
-        "32",
-        "--n-images",
-        "300",
-        "--stages",
-        "train,sample",
-        "--warmup",
-        "1",
-        "--iters",
-        "1",
-        "--repeats",
-        "1",
-        "--out-dir",
-        str(tmp_path),
-        "--device",
-        "cpu",
-        "--no-progress",
-        "--json",
-    ]
+    args = argv(
+        "throughput --variant dcgan32 --set ngf=8 --set ndf=8 --batch-size 32 --n-images 300"
+        " --stages train,sample --warmup 1 --iters 1 --repeats 1 --out-dir {} --device cpu"
+        " --no-progress --json",
+        tmp_path,
+    )
     assert cli.main(args) == 0
     out = json.loads(capsys.readouterr().out)
     assert [r["stage"] for r in out["rows"]] == ["train", "sample"] and out["rows"][0][

@@ -16,22 +16,10 @@ from dcgan.errors import UserError
 from dcgan.step import FastPath
 from dcgan.train import TrainConfig, Trainer, TrainingStopped, train
 
-from .conftest import REPO, tiny
+from .conftest import REPO, argv, tiny
 
 # the CPU: bit-exact resume is checked there (CUDA needs --deterministic, tested below)
-TINY_ARGS = [
-    "train",
-    "--variant",
-    "dcgan32",
-    "--set",
-    "ngf=8",
-    "--set",
-    "ndf=8",
-    "--set",
-    "batch_size=32",
-    "--device",
-    "cpu",
-]
+TINY_ARGS = argv("train --variant dcgan32 --set ngf=8 --set ndf=8 --set batch_size=32 --device cpu")
 
 
 def _cfg(out, steps, variant=None, **kw):
@@ -92,15 +80,7 @@ def _run_cli(args, **kw):
     "sig", [signal.SIGINT, pytest.param(signal.SIGTERM, marks=pytest.mark.slow)]
 )
 def test_interrupted_run_checkpoints_and_resumes_exactly(tmp_path, sig):
-    common = TINY_ARGS + [
-        "--steps",
-        "150",
-        "--ckpt-every",
-        "1000",
-        "--log-every",
-        "1",
-        "--no-progress",
-    ]
+    common = TINY_ARGS + argv("--steps 150 --ckpt-every 1000 --log-every 1 --no-progress")
     p = _run_cli(common + ["--out", str(tmp_path / "cut")])
     log = tmp_path / "cut" / "log.csv"
     deadline = time.time() + 120
