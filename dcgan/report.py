@@ -63,6 +63,7 @@ def probe_table(rows: list[dict], columns: dict[str, str], extra_dim: bool = Tru
         [r for r in rows if r.get("protocol") in columns], lambda r: (_model(r), r["protocol"])
     )
     lines: dict[str, dict] = {}
+    notes: dict[str, dict[str, list[str]]] = {}  # model -> note -> the columns it explains
     for r in rows:
         line = lines.setdefault(_model(r), {"model": _model(r), "source": _kind(r)})
         title = columns[r["protocol"]]
@@ -71,9 +72,11 @@ def probe_table(rows: list[dict], columns: dict[str, str], extra_dim: bool = Tru
         if extra_dim and _num(r.get("feature_dim")) is not None:
             line["max # of features units"] = int(float(r["feature_dim"]))
         if r.get("note"):  # why a cell is empty, e.g. which file is missing
-            line["note"] = "; ".join(filter(None, [line.get("note"), f"{title}: {r['note']}"]))
+            notes.setdefault(_model(r), {}).setdefault(r["note"], []).append(title)
         if _kind(r) == "measured":
             line["source"] = "measured"
+    for model, said in notes.items():  # a reason shared by several columns is said once
+        lines[model]["note"] = "; ".join(f"{', '.join(t)}: {note}" for note, t in said.items())
     order = {"measured": 0, "not measured": 0, "control": 1, "paper (quoted, not measured)": 2}
     df = pd.DataFrame(sorted(lines.values(), key=lambda d: order[d["source"]]))
     cols = (

@@ -173,3 +173,15 @@ def test_a_cell_that_could_not_be_measured_says_why_in_its_table():
     line = df[df["model"] == "imagenet32 (authors' released weights)"].iloc[0]
     assert line["source"] == "not measured" and pd.isna(line["Accuracy (400 per class)"])
     assert line["note"] == "Accuracy (400 per class): not measured: missing 30_gen_params.jl_01.npy"
+    # the same reason for both columns is said once, naming both; another reason apart
+    both = [{**rows[-1], "protocol": "cifar10-full"}, rows[-1]]
+    line = report.table1(both).iloc[0]
+    assert line["note"] == (
+        "Accuracy, Accuracy (400 per class): not measured: missing 30_gen_params.jl_01.npy"
+    )
+    other = [{**rows[-1], "protocol": "cifar10-full", "note": "not measured: no CIFAR-10"}]
+    line = report.table1(other + [rows[-1]]).iloc[0]
+    assert line["note"] == (
+        "Accuracy: not measured: no CIFAR-10;"
+        " Accuracy (400 per class): not measured: missing 30_gen_params.jl_01.npy"
+    )
