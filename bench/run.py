@@ -3,8 +3,7 @@ recomputed, an interrupted suite resumes), then write its report.
 
     python bench/run.py                       # the quick suite: offline, 2-core CPU, < 15 min
     python bench/run.py --suite paper         # Table 1 and 2 at full scale (a GPU, ImageNet, SVHN)
-    python bench/run.py --suite paper --scale smoke   # every paper cell at toy sizes
-    (bench/standin.py's data)
+    python bench/run.py --suite paper --scale smoke   # every paper cell, toy sizes, stand-in data
     python bench/run.py --suite ablations --only variant=dcgan32-nobn,kind=throughput
     python bench/run.py --list                # the cells, and which are finished
 
@@ -32,7 +31,8 @@ from dcgan.errors import UserError  # noqa: E402
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    # the docstring's first paragraph, whole (its first line alone stops mid-sentence)
+    p = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     p.add_argument("--suite", default="quick", choices=sorted(suites.SUITES))
     p.add_argument(
         "--scale",
