@@ -31,7 +31,8 @@ class FastPath:
     channels_last: bool = False
     compile: bool = False  # torch.compile the nets
     fused_adam: bool = False  # one fused kernel per optimiser step
-    cuda_graphs: bool = False  # the whole step captured once and replayed (one process)
+    # each kind of step (D then G, D, G) captured once and replayed (one process)
+    cuda_graphs: bool = False
 
     CUDA_ONLY = ("amp", "compile", "cuda_graphs")
 
@@ -60,8 +61,8 @@ class FastPath:
             ]
             if beyond:
                 raise UserError(
-                    f"--cuda-graphs captures the paper's step only, not {', '.join(beyond)}; drop"
-                    " --cuda-graphs"
+                    f"--cuda-graphs captures the paper's objective only, not {', '.join(beyond)};"
+                    " drop --cuda-graphs"
                 )
         if v is not None and self.compile and v.double_backward:
             raise UserError(

@@ -157,7 +157,7 @@ def test_sampling_uses_the_moving_average_of_g(tmp_path):
 def test_the_fast_path_refuses_what_it_cannot_capture_or_compile_in_one_line():
     cuda = torch.device("cuda")  # a device object only: nothing runs on it
     with pytest.raises(
-        UserError, match=r"captures the paper's step only, not loss='hinge', d_reg='sn'"
+        UserError, match=r"captures the paper's objective only, not loss='hinge', d_reg='sn'"
     ):
         FastPath(cuda_graphs=True).check(cuda, variants.get("dcgan32-hinge-sn"))
     with pytest.raises(UserError, match="cannot differentiate a gradient penalty twice"):
