@@ -28,6 +28,9 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
 from bench import runners, suites  # noqa: E402
 from dcgan import compare, protocols, report, variants  # noqa: E402
 from dcgan.errors import UserError  # noqa: E402
+from dcgan.train import TrainingStopped  # noqa: E402
+
+_RESUME = "finished cells are kept: the same command resumes the suite"
 
 
 def main(argv=None) -> int:
@@ -153,6 +156,17 @@ def main(argv=None) -> int:
         )
         try:
             records[c.id], _ = runners.run_cell(ctx, c)
+        except TrainingStopped as e:
+            if e.exit_code <= 128:  # stopped by its health check: the other cells still run
+                print(f"bench: cell {c.id} failed: {e}", file=sys.stderr)
+                failures.append(c.id)
+                continue
+            # a signal (Ctrl-C, SIGTERM) stops the suite, not just the cell
+            print(f"bench: {c.id} stopped: {e}; {_RESUME}", file=sys.stderr)
+            return e.exit_code
+        except KeyboardInterrupt:
+            print(f"bench: interrupted in {c.id}; {_RESUME}", file=sys.stderr)
+            return 130
         except UserError as e:  # the others can still run; the suite fails at the end
             print(f"bench: cell {c.id} failed: {e}", file=sys.stderr)
             failures.append(c.id)

@@ -76,10 +76,18 @@ def _common(ctx: Context, c: Cell) -> dict:
 
 
 def _checkpoint(ctx: Context, c: Cell) -> Path:
-    last = checkpoint.latest(ctx.run_dir(c))
-    if last is None:
-        raise UserError(f"{ctx.run_dir(c)} holds no checkpoint; run the suite's train cell first")
-    return last
+    """The last checkpoint of the cell's finished training. A run that stopped early (killed,
+    interrupted, unhealthy) keeps its checkpoint for resuming, never for measuring: a cell
+    measured on it would stand in the tables for the suite's model at its full step count."""
+    found = checkpoint.list_checkpoints(ctx.run_dir(c))
+    steps = dict(c.settings).get("steps") or ctx.suite.steps.get(c.dataset)
+    if not found or (steps and found[-1][0] < steps):
+        where = f"stops at step {found[-1][0]} of {steps}" if found else "holds no checkpoint"
+        raise UserError(
+            f"{ctx.run_dir(c)} {where}: its train cell has not finished; run the suite again"
+            " to resume it"
+        )
+    return found[-1][1]
 
 
 def run_train(ctx: Context, c: Cell) -> dict:
@@ -276,6 +284,7 @@ def run_released_probe(ctx: Context, c: Cell) -> dict:
 
 def run_curve(ctx: Context, c: Cell) -> dict:
     """The probe curve of the cell's run: step 0 (its random init) and the kept checkpoints."""
+    _checkpoint(ctx, c)  # the whole run, not the points an interrupted one has reached
     s = dict(c.settings)
     rows = curve.run(
         ctx.run_dir(c),

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import pytest
@@ -54,6 +55,42 @@ def test_the_matrix_expands_with_dependencies_first_and_every_declared_suite_exp
     assert paper == {("imagenet32", "imagenet32"), ("svhn32", "svhn")}
 
 
+def test_an_interrupted_training_stops_the_suite_and_is_never_measured(
+    tiny, monkeypatch, tmp_path, capsys
+):
+    """A signal during training stops the suite (the trainer keeps its checkpoint); no cell
+    measures that partial run, now or on the next run, until its training has finished."""
+    args, calls = tiny
+    original = runners.RUNNERS["train"]
+
+    def interrupted(ctx, c):
+        from dcgan.train import TrainConfig, TrainingStopped, train
+
+        v, out, keep = c.variant_obj(), ctx.run_dir(c), dict(c.settings)["keep_steps"]
+        cfg = TrainConfig(v, out, steps=5, dataset=c.dataset, seed=c.seed, keep_steps=keep)
+        train(dataclasses.replace(cfg, progress=False))
+        raise TrainingStopped("SIGINT at step 5: kept; continue with --resume", exit_code=130)
+
+    monkeypatch.setitem(runners.RUNNERS, "train", interrupted)
+    assert run.main(args) == 130
+    assert not calls  # no cell after the interrupted training ran (each kind counts its calls)
+    assert "stopped: SIGINT at step 5" in capsys.readouterr().err
+    # a cell that needs the run refuses its 5 of 20 steps, and is not recorded as finished
+    probe = next(c for c in suites.cells(tiny_suite()) if c.kind == "probe")
+    ctx = runners.Context(tiny_suite(), tmp_path / "runs" / "tiny", tmp_path / "results" / "tiny")
+    for kind in ("probe", "curve"):
+        cell = next(c for c in suites.cells(tiny_suite()) if c.kind == kind)
+        with pytest.raises(UserError, match="stops at step 5 of 20: its train cell has not"):
+            runners.run_cell(ctx, cell)
+        assert not ctx.cell_file(cell).exists()
+    # the next run resumes the training to its 20 steps, and only then measures it
+    monkeypatch.setitem(runners.RUNNERS, "train", original)
+    calls.clear()
+    assert run.main(args) == 0
+    record = json.loads(ctx.cell_file(probe).read_text())
+    assert record["rows"][0]["checkpoint"].endswith("ckpt-00000020.pt")
+
+
 def test_a_changed_setting_is_a_new_cell():
     a = suites.Cell("train", "dcgan32", dataset="digits", seed=0, settings=(("steps", 20),))
     b = suites.Cell("train", "dcgan32", dataset="digits", seed=0, settings=(("steps", 30),))
@@ -83,7 +120,9 @@ def test_only_selects_cells_and_the_training_they_need():
         suites.select(cells, ["colour=red"])
 
 
-def test_a_killed_suite_resumes_without_recomputing_finished_cells(tiny, monkeypatch, tmp_path):
+def test_a_killed_suite_resumes_without_recomputing_finished_cells(
+    tiny, monkeypatch, tmp_path, capsys
+):
     args, calls = tiny
     original = runners.RUNNERS["probe"]
 
@@ -93,8 +132,10 @@ def test_a_killed_suite_resumes_without_recomputing_finished_cells(tiny, monkeyp
         return original(ctx, c)
 
     monkeypatch.setitem(runners.RUNNERS, "probe", killed)
-    with pytest.raises(KeyboardInterrupt):
-        run.main(args)
+    # Ctrl-C stops the whole suite in one line, with the shell's code for SIGINT
+    assert run.main(args) == 130
+    err = capsys.readouterr().err
+    assert "bench: interrupted in probe/" in err and "the same command resumes" in err
     # the second probe was killed before it finished
     assert calls == {
         "train": 2,
