@@ -126,6 +126,7 @@ def test_the_authors_alternating_schedule_under_two_processes_matches_one(tmp_pa
     assert checkpoint.load(checkpoint.latest(tmp_path / "two"))["variant"]["updates"] == "alternate"
 
 
+@pytest.mark.slow  # about 18 s; the default run keeps the alternating and BN two-process tests
 def test_the_training_choices_under_two_processes_match_one(tmp_path):
     # hinge loss, spectral norm and R1, the rotation task and G's moving average: every term is a
     # mean over the batch, so the average of the two halves' gradients is one process's (no BN here)
