@@ -331,11 +331,19 @@ def curve_plot(rows: list[dict], out) -> Path | None:
     return Path(out)
 
 
-def _img(path: Path, caption: str) -> str:
-    # embedded: the report is one self-contained file
-    data = base64.b64encode(Path(path).read_bytes()).decode()
+# Picture bytes embedded in report.html; past this, pictures are linked to their copies beside
+# it, so a suite with many models writes a page of a few MiB at most, not one per picture.
+EMBED_BYTES = 1 << 20
+
+
+def _img(path: Path, caption: str, embed: bool) -> str:
+    # embedded: the report is one self-contained file; else the copy beside report.html
+    if embed:
+        src = "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode()
+    else:
+        src = html.escape(Path(path).name)
     return (
-        f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(caption)}">'
+        f'<figure><img src="{src}" alt="{html.escape(caption)}">'
         f"<figcaption>{html.escape(caption)}</figcaption></figure>"
     )
 
@@ -436,9 +444,9 @@ def write(
     if pictures:
         body.append("<h2>Pictures</h2>")
         md += ["## Pictures", ""]
+        embedded = 0
         for k, (caption, path) in enumerate(pictures.items()):
             if Path(path).exists():
-                body.append(_img(path, caption))
                 # a copy beside report.md, so the Markdown shows it wherever the folder goes
                 local = (
                     Path(path)
@@ -447,6 +455,10 @@ def write(
                 )
                 if local != Path(path):
                     shutil.copyfile(path, local)
+                size = local.stat().st_size
+                embed = embedded + size <= EMBED_BYTES
+                embedded += size if embed else 0
+                body.append(_img(local, caption, embed))
                 # brackets would end Markdown's alt text
                 alt = caption.replace("[", "(").replace("]", ")")
                 md += [f"### {caption}", "", f"![{alt}]({local.name})", ""]

@@ -1,3 +1,5 @@
+import re
+
 import pandas as pd
 
 from dcgan import report
@@ -185,3 +187,19 @@ def test_a_cell_that_could_not_be_measured_says_why_in_its_table():
         "Accuracy: not measured: no CIFAR-10;"
         " Accuracy (400 per class): not measured: missing 30_gen_params.jl_01.npy"
     )
+
+
+def test_pictures_past_the_embedding_budget_are_linked_to_their_copies(tmp_path, monkeypatch):
+    from PIL import Image
+
+    pictures = {}
+    for name in ("first", "second", "third"):
+        pictures[name] = tmp_path / f"{name}.png"
+        Image.new("RGB", (16, 16), (40, 80, 120)).save(pictures[name])
+    size = pictures["first"].stat().st_size
+    monkeypatch.setattr(report, "EMBED_BYTES", 2 * size)  # room for two pictures
+    out = report.write(tmp_path / "r", "many", images=pictures)
+    page = out["html"].read_text()
+    assert page.count("data:image/png;base64,") == 2
+    linked = re.findall(r'<img src="([^"]+\.png)"', page)
+    assert linked == ["picture-02-third.png"] and (out["folder"] / linked[0]).is_file()
