@@ -156,18 +156,15 @@ def main(argv=None) -> int:
         )
         try:
             records[c.id], _ = runners.run_cell(ctx, c)
-        except TrainingStopped as e:
-            if e.exit_code <= 128:  # stopped by its health check: the other cells still run
-                print(f"bench: cell {c.id} failed: {e}", file=sys.stderr)
-                failures.append(c.id)
-                continue
-            # a signal (Ctrl-C, SIGTERM) stops the suite, not just the cell
-            print(f"bench: {c.id} stopped: {e}; {_RESUME}", file=sys.stderr)
-            return e.exit_code
         except KeyboardInterrupt:
             print(f"bench: interrupted in {c.id}; {_RESUME}", file=sys.stderr)
             return 130
-        except UserError as e:  # the others can still run; the suite fails at the end
+        except UserError as e:
+            if isinstance(e, TrainingStopped) and e.exit_code > 128:
+                # a signal (Ctrl-C, SIGTERM) during training stops the suite, not just the cell
+                print(f"bench: {c.id} stopped: {e}; {_RESUME}", file=sys.stderr)
+                return e.exit_code
+            # the others can still run (a health stop included); the suite fails at the end
             print(f"bench: cell {c.id} failed: {e}", file=sys.stderr)
             failures.append(c.id)
     # the report covers every finished cell of the suite, this run's and earlier ones

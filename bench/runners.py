@@ -75,26 +75,36 @@ def _common(ctx: Context, c: Cell) -> dict:
     }
 
 
+def _finished(out: Path, steps: int | None) -> tuple[Path | None, str]:
+    """The last checkpoint of a training in ``out`` that reached ``steps`` (None: any), else
+    None and where the run stands. Named by step on disk: nothing is loaded to tell."""
+    found = checkpoint.list_checkpoints(out)
+    if not found:
+        return None, "holds no checkpoint"
+    if steps and found[-1][0] < steps:
+        return None, f"stops at step {found[-1][0]} of {steps}"
+    return found[-1][1], ""
+
+
 def _checkpoint(ctx: Context, c: Cell) -> Path:
     """The last checkpoint of the cell's finished training. A run that stopped early (killed,
     interrupted, unhealthy) keeps its checkpoint for resuming, never for measuring: a cell
     measured on it would stand in the tables for the suite's model at its full step count."""
-    found = checkpoint.list_checkpoints(ctx.run_dir(c))
     steps = dict(c.settings).get("steps") or ctx.suite.steps.get(c.dataset)
-    if not found or (steps and found[-1][0] < steps):
-        where = f"stops at step {found[-1][0]} of {steps}" if found else "holds no checkpoint"
+    last, where = _finished(ctx.run_dir(c), steps)
+    if last is None:
         raise UserError(
             f"{ctx.run_dir(c)} {where}: its train cell has not finished; run the suite again"
             " to resume it"
         )
-    return found[-1][1]
+    return last
 
 
 def run_train(ctx: Context, c: Cell) -> dict:
     settings = dict(c.settings)
     out, steps = ctx.run_dir(c), settings["steps"]
-    last = checkpoint.latest(out)
-    if last is not None and checkpoint.load(last)["step"] >= steps:
+    last, _ = _finished(out, steps)
+    if last is not None:
         result = {"checkpoint": str(last), "reused": True}
     else:  # a new run, or the continuation of an interrupted one
         cfg = TrainConfig(

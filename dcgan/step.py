@@ -8,6 +8,7 @@ the trainer's own step without importing the trainer's loop, checkpoints or file
 from __future__ import annotations
 
 import copy
+from collections import Counter
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 
@@ -169,12 +170,7 @@ class TrainStep:
         # with cuda_graphs: per kind of step ("d", "g", "dg"), its captured graph, and how many
         # eager warm-up steps of that kind have run
         self._graphs: dict[str, _Captured] = {}
-        self._warm: dict[str, int] = {}
-        # Gradients are zeroed in place under cuda_graphs, never dropped: G's backward also adds
-        # into D's gradients, so with one graph per kind of step each gradient must live outside
-        # every graph's private memory (allocated by the eager warm-up steps), where the next
-        # graph to zero or add into it finds it. Zero then add gives the same values bit for bit.
-        self._grads_to_none = not fast.cuda_graphs
+        self._warm: Counter[str] = Counter()
         # each network's latest figures (zeros until its first update): a step that does not
         # update a network reports the figures of its latest update
         self._last = {k: torch.zeros((), device=device) for k in STAT_FIELDS}
@@ -216,13 +212,13 @@ class TrainStep:
             return self.train_step(real)
         kind = self.kind(self.step)
         captured = self._graphs.get(kind)
-        if captured is None and self._warm.get(kind, 0) < GRAPH_WARMUP:
+        if captured is None and self._warm[kind] < GRAPH_WARMUP:
             side = torch.cuda.Stream(self.device)
             side.wait_stream(torch.cuda.current_stream(self.device))
             with torch.cuda.stream(side):
                 out = self.train_step(real)
             torch.cuda.current_stream(self.device).wait_stream(side)
-            self._warm[kind] = self._warm.get(kind, 0) + 1
+            self._warm[kind] += 1
             return out
         if captured is None:
             # capture records the step without running it; the replay below runs it
@@ -268,6 +264,11 @@ class TrainStep:
         return stats
 
     # --- the updates ---------------------------------------------------------------------------
+    # Both updates zero their gradients in place under cuda_graphs, never dropping them: G's
+    # backward also adds into D's gradients, so with one graph per kind of step each gradient
+    # must live outside every graph's private memory (allocated by the eager warm-up steps),
+    # where the next graph to zero or add into it finds it. Zero then add gives the same values
+    # bit for bit.
     def _z(self, b: int) -> torch.Tensor:
         # z for the whole global batch from the generator every rank shares, then this rank's part
         return self.group.part(nets.sample_z(self.v, b * self.group.world, self.noise, self.device))
@@ -287,7 +288,7 @@ class TrainStep:
         log D(x) + log(1 - D(G(z)))) with its penalties and auxiliary task. Returns its figures
         and G(z)."""
         v = self.v
-        self.optD.zero_grad(set_to_none=self._grads_to_none)
+        self.optD.zero_grad(set_to_none=not self.fast.cuda_graphs)
         with self._autocast():
             out_real = self.runD(real).float()
             fake = self.runG(z)
@@ -319,7 +320,7 @@ class TrainStep:
         log D(G(z))), on the ``fake`` = G(z) that D's update just saw, or on G of fresh ``z``
         when G updates alone; then its moving average, where there is one."""
         v = self.v
-        self.optG.zero_grad(set_to_none=self._grads_to_none)
+        self.optG.zero_grad(set_to_none=not self.fast.cuda_graphs)
         with self._autocast():
             fake = self.runG(z) if fake is None else fake
             out_gen = self.runD(fake).float()
