@@ -55,7 +55,9 @@ def main(argv=None) -> int:
         "--only",
         default="",
         help="comma-separated: cells matching any token (kind=probe, variant=dcgan32, seed=1, "
-        "or a substring of a cell id); the training they need runs too",
+        "kind=probe+seed=1 for both, or a substring of a cell id such as "
+        "'dcgan32-r1[ngf=32,ndf=32,batch_size=64]/cifar10/seed1'); the training they need "
+        "runs too",
     )
     p.add_argument(
         "--runs", default="runs/bench", help="run folders and the cell cache (reused and resumed)"
@@ -132,7 +134,7 @@ def main(argv=None) -> int:
             released_dir=Path(args.released) if args.released else None,
         )
         all_cells = suites.cells(suite)
-        chosen = suites.select(all_cells, [t.strip() for t in args.only.split(",") if t.strip()])
+        chosen = suites.select(all_cells, suites.only_tokens(args.only))
     except UserError as e:
         print(f"bench: error: {e}", file=sys.stderr)
         return 1

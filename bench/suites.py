@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -526,6 +527,12 @@ def _released_cells(s: Suite) -> list[Cell]:
     return out
 
 
+def only_tokens(text: str) -> list[str]:
+    """``--only``'s tokens: the text split at commas outside square brackets, because a cell
+    id's overrides hold commas of their own (``dcgan32-r1[ngf=32,ndf=32,batch_size=64]``)."""
+    return [t.strip() for t in re.split(r",(?![^\[]*\])", text) if t.strip()]
+
+
 def select(all_cells: list[Cell], only: list[str]) -> list[Cell]:
     """The cells matching any token of ``only`` (``key=value`` on kind, variant, dataset, seed,
     protocol; or a substring of the cell's id; conditions joined by "+" must all hold, e.g.
@@ -535,7 +542,8 @@ def select(all_cells: list[Cell], only: list[str]) -> list[Cell]:
 
     def hit(c: Cell, token: str) -> bool:
         k, sep, v = token.partition("=")
-        if sep:
+        # a word before "=" is a key; anything else (an id's "r1[ngf=32") is a substring
+        if sep and re.fullmatch(r"\w+", k):
             if k not in c.fields():
                 raise UserError(
                     f"--only {token!r}: unknown key {k!r}; use kind, variant, dataset, seed or"

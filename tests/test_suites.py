@@ -120,6 +120,18 @@ def test_only_selects_cells_and_the_training_they_need():
         suites.select(cells, ["colour=red"])
 
 
+def test_only_takes_a_cell_id_with_its_overrides_commas_and_all():
+    cells = suites.cells(tiny_suite())
+    probe = next(c for c in cells if c.kind == "probe" and c.seed == 1)
+    # "probe/dcgan32[ngf=8,ndf=8,batch_size=32]/digits/seed1/digits-50", without the hash
+    prefix = probe.id.rsplit("/", 1)[0]
+    assert "[ngf=8,ndf=8,batch_size=32]" in prefix
+    tokens = suites.only_tokens(f"{prefix}, kind=throughput")
+    assert tokens == [prefix, "kind=throughput"]
+    chosen = suites.select(cells, tokens)
+    assert [(c.kind, c.seed) for c in chosen] == [("train", 1), ("probe", 1), ("throughput", None)]
+
+
 def test_a_killed_suite_resumes_without_recomputing_finished_cells(
     tiny, monkeypatch, tmp_path, capsys
 ):
