@@ -540,19 +540,25 @@ def select(all_cells: list[Cell], only: list[str]) -> list[Cell]:
     if not only:
         return all_cells
 
-    def hit(c: Cell, token: str) -> bool:
+    def hit(fields: dict, cell_id: str, token: str) -> bool:
         k, sep, v = token.partition("=")
         # a word before "=" is a key; anything else (an id's "r1[ngf=32") is a substring
         if sep and re.fullmatch(r"\w+", k):
-            if k not in c.fields():
+            if k not in fields:
                 raise UserError(
                     f"--only {token!r}: unknown key {k!r}; use kind, variant, dataset, seed or"
                     " protocol"
                 )
-            return c.fields()[k] == v
-        return token in c.id
+            return fields[k] == v
+        return token in cell_id
 
-    chosen = [c for c in all_cells if any(all(hit(c, part) for part in t.split("+")) for t in only)]
+    conditions = [t.split("+") for t in only]  # OR over tokens, AND over a token's parts
+
+    def chosen_cell(c: Cell) -> bool:
+        fields = c.fields()
+        return any(all(hit(fields, c.id, part) for part in parts) for parts in conditions)
+
+    chosen = [c for c in all_cells if chosen_cell(c)]
     if not chosen:
         raise UserError(
             f"--only {','.join(only)} matches no cell; the cells are:\n  "
