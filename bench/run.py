@@ -330,7 +330,9 @@ def headline(records: dict, all_cells) -> list[str]:
 def ranking(records: dict, all_cells, baseline: str):
     """One line per model, ranked by its mean probe accuracy over seeds: the spread over seeds,
     its random-init control, the gap, KID where computed, and `dcgan compare`'s verdict against
-    ``baseline`` (the same rows, the same bands and noise test); the paper's row beside them."""
+    ``baseline`` (the same rows, the same bands and noise test); the paper's row beside them. A
+    note says why KID is blank, and marks a choice that cannot change D (variants.same_training:
+    g_ema alone), whose probe repeats the baseline's at a shared seed by construction."""
     import numpy as np
     import pandas as pd
 
@@ -342,17 +344,40 @@ def ranking(records: dict, all_cells, baseline: str):
         for c, r in _pairs(records, all_cells, "control")
         if r.get("value") is not None
     }
-    kid = {}
+    kid, kid_missing = {}, {}
     for c, r in _pairs(records, all_cells, "fidelity"):
-        if "KID" in str(r.get("metric")) and r.get("value") is not None:
+        if "KID" not in str(r.get("metric")):
+            continue
+        if r.get("value") is not None:
             kid.setdefault(c.label, []).append(float(r["value"]))
+        else:  # the reason's head, e.g. "not computed: Inception weights missing"
+            kid_missing[c.label] = ": ".join(str(r.get("note") or "").split(": ")[:2])
     by_model: dict[str, list[dict]] = {}
     for c, r in probes:
         by_model.setdefault(c.label, []).append(r)
     if len(by_model) < 2:
         return None
+    variant_of = {c.label: c.variant_obj() for c, _ in probes}
     lines = []
     for label, rows in by_model.items():
+        notes = []
+        if label not in kid and label in kid_missing:
+            notes.append(f"KID {kid_missing[label]} (the generative table says what to do)")
+        if (
+            label != baseline
+            and baseline in variant_of
+            and variants.same_training(variant_of[label], variant_of[baseline])
+        ):
+            changed = [
+                f"{f}={getattr(variant_of[label], f)}"
+                for f in variants.SAMPLING_ONLY_FIELDS
+                if getattr(variant_of[label], f) != getattr(variant_of[baseline], f)
+            ]
+            notes.append(
+                f"D trains exactly as {baseline}'s ({', '.join(changed)} acts on G's samples"
+                " only): at a shared seed its probe repeats the baseline's; only KID tells them"
+                " apart"
+            )
         values = np.array([float(r["value"]) for r in rows])
         control = controls.get((label, rows[0]["protocol"]))
         verdict = "the baseline"
@@ -377,6 +402,7 @@ def ranking(records: dict, all_cells, baseline: str):
                 "KID": float(np.mean(kid[label])) if label in kid else None,
                 f"against {baseline}": verdict,
                 "source": "measured",
+                "note": "; ".join(notes),
             }
         )
     lines.sort(key=lambda d: -d["probe accuracy %"])
@@ -406,6 +432,7 @@ def ranking(records: dict, all_cells, baseline: str):
         "KID",
         f"against {baseline}",
         "source",
+        "note",
     ]
     return pd.DataFrame(lines + quoted).reindex(columns=cols)
 

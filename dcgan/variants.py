@@ -237,6 +237,18 @@ def field_names() -> list[str]:
     return [f.name for f in dataclasses.fields(Variant)]
 
 
+# Fields that change only what G's samples are drawn from (the moving average), never a step of
+# either network's training: two variants that differ in nothing else train the same D (and G) at
+# the same seed, bit for bit, so their probes are equal and only sample metrics (KID) can differ.
+SAMPLING_ONLY_FIELDS = ("g_ema",)
+
+
+def same_training(a: Variant, b: Variant) -> bool:
+    """Whether ``a`` and ``b`` train both networks identically (they may sample differently)."""
+    skip = {"name", "description", *SAMPLING_ONLY_FIELDS}
+    return all(getattr(a, f) == getattr(b, f) for f in field_names() if f not in skip)
+
+
 def get(name: str, **overrides) -> Variant:
     """The registered variant ``name``, with ``overrides`` applied (e.g. ``ngf=16``)."""
     if name not in _REGISTRY:

@@ -49,3 +49,43 @@ def test_the_choices_suite_runs_and_ranks_at_smoke_scale(tmp_path, capsys):
         if m != baseline
     ), verdicts
     assert (table["source"].str.startswith("quoted")).sum() == 0  # digits-10 has no paper row
+    # the moving average of G acts on samples only: its D, and so its probe, is dcgan32's
+    ema = measured.set_index("model").filter(like="dcgan32-ema", axis=0).iloc[0]
+    assert ema["probe accuracy %"] == measured.set_index("model").loc[baseline, "probe accuracy %"]
+    assert "D trains exactly as" in ema["note"]
+
+
+def test_the_ranking_says_why_kid_is_blank_and_which_choice_cannot_change_d(tmp_path, monkeypatch):
+    """Rows built by hand for the cpu scale's cells (the smoke scale has no fidelity cells): a
+    blank KID names its reason, and a choice that acts on G's samples only (g_ema) is marked as
+    training dcgan32's very D."""
+    monkeypatch.setenv("DCGAN_DATA_ROOT", str(tmp_path))
+    s = suites.choices("cpu")
+    all_cells = suites.cells(s)
+    records = {}
+    for i, c in enumerate(all_cells):
+        common = {"variant": c.variant, "seed": c.seed, "checkpoint": f"{c.label}-{c.seed}"}
+        if c.kind in ("probe", "control"):
+            source = "measured" if c.kind == "probe" else "control (random init)"
+            row = {**common, "source": source, "protocol": "digits-10", "metric": "acc"}
+            records[c.id] = {"rows": [{**row, "value": 50.0 + i % 7, "weights": c.kind}]}
+        elif c.kind == "fidelity":
+            missing = "not computed: Inception weights missing: /w.pth does not exist. Put it there"
+            records[c.id] = {"rows": [{**common, "metric": "KID", "value": None, "note": missing}]}
+    table = run.ranking(records, all_cells, s.ranked_against).set_index("model")
+    measured = table[table["source"] == "measured"]
+    assert (measured["note"].str.startswith("KID not computed: Inception weights missing")).all()
+    same_d = measured["note"].str.contains("D trains exactly as")
+    ema = [m for m in measured.index if m.startswith("dcgan32-ema")]
+    assert ema and list(measured.index[same_d]) == ema
+    assert "g_ema=0.999 acts on G's samples only" in measured.loc[ema[0], "note"]
+
+
+def test_only_sampling_fields_leave_training_the_same():
+    base = variants.get("dcgan32")
+    assert variants.same_training(base, variants.get("dcgan32-ema"))
+    assert variants.same_training(base, variants.get("dcgan32", g_ema=0.5))
+    for name in variants.CHOICE_VARIANTS:
+        if name != "dcgan32-ema":
+            assert not variants.same_training(base, variants.get(name)), name
+    assert not variants.same_training(base, variants.get("dcgan32", g_ema=0.5, lr=1e-3))

@@ -147,6 +147,16 @@ def test_a_resumed_run_under_each_choice_equals_an_uninterrupted_one(tmp_path, c
         assert any(k.endswith("_u") for k in a["netD"])
 
 
+def test_g_ema_changes_no_step_of_training(tmp_path):
+    # why variants.SAMPLING_ONLY_FIELDS holds g_ema: the average is kept beside G, never trained
+    # against, so the ranking may say an EMA run's D is the plain run's
+    plain = _state(train(_cfg(tmp_path / "plain", 10, tiny()))["checkpoint"])
+    ema = _state(train(_cfg(tmp_path / "ema", 10, tiny(g_ema=0.5)))["checkpoint"])
+    for net in ("netD", "netG"):
+        assert plain[net].keys() == ema[net].keys()
+        assert all(torch.equal(plain[net][k], ema[net][k]) for k in plain[net]), net
+
+
 def test_sampling_uses_the_moving_average_of_g(tmp_path):
     result = train(_cfg(tmp_path / "run", 10, tiny(g_ema=0.5)))
     _, netG, _, state = checkpoint.load_models(result["checkpoint"])
