@@ -139,9 +139,15 @@ def main(argv=None) -> int:
         print(f"bench: error: {e}", file=sys.stderr)
         return 1
     if args.list:
+        earlier = runners.earlier_records(ctx, all_cells)
         for c in all_cells:
-            state = "finished" if ctx.cell_file(c).exists() else "to run"
-            print(f"{state:8s} {'*' if c in chosen else ' '} {c.id}")
+            # "in results": measured elsewhere (its rows are in results/), measured again if chosen
+            state = (
+                "finished"
+                if ctx.cell_file(c).exists()
+                else ("in results" if c.id in earlier else "to run")
+            )
+            print(f"{state:10s} {'*' if c in chosen else ' '} {c.id}")
         return 0
 
     t0 = time.time()
@@ -173,13 +179,19 @@ def main(argv=None) -> int:
     for c in all_cells:
         if c.id not in records and ctx.cell_file(c).exists():
             records[c.id], _ = runners.run_cell(ctx, c)
-    written = write_report(ctx, all_cells, records)
+    # and, read back from results/, the cells this machine has no record of (measured elsewhere)
+    restored = {
+        k: r for k, r in runners.earlier_records(ctx, all_cells).items() if k not in records
+    }
+    shown = {**records, **restored}
+    written = write_report(ctx, all_cells, shown)
     print(
-        f"\nsuite {suite.name}: {len(records)} cells finished, {len(failures)} failed,"
+        f"\nsuite {suite.name}: {len(records)} cells finished here, {len(restored)} more read back"
+        f" from {ctx.results} for the report, {len(failures)} failed,"
         f" {time.time() - t0:.0f} s this run",
         file=sys.stderr,
     )
-    summary(records, all_cells)
+    summary(shown, all_cells)
     if written:
         print(f"report: {written['html']} (tables as CSV and Markdown beside it)", file=sys.stderr)
     if failures:
@@ -258,9 +270,20 @@ def _write_report(ctx: runners.Context, all_cells, records: dict, folder: Path):
                 logs[f"{c.label} on {c.dataset}, seed {c.seed}"] = Path(path)
             elif path and str(path).endswith(".png"):
                 pictures[f"{name}: {c.label} on {c.dataset}, seed {c.seed}"] = Path(path)
+    restored = sorted(r["restored_from"] for r in records.values() if "restored_from" in r)
     notes = [
         f"suite {ctx.suite.name}: {ctx.suite.description}",
         f"cells finished: {len(records)} of {len(all_cells)}; rows in {ctx.results}",
+        *(
+            [
+                f"{len(restored)} of these cells finished where this machine has no record of"
+                " them (another machine, or runs/ cleared): their rows are read back from"
+                f" {ctx.results}/*.json ({restored[0]} ... {restored[-1]}); their sample"
+                " pictures and loss curves are not here"
+            ]
+            if restored
+            else []
+        ),
         "measured rows beside the paper's (labelled quoted, never measured here); control = the"
         " same architecture, random init",
     ]

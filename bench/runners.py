@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -472,3 +473,36 @@ def run_cell(ctx: Context, c: Cell) -> tuple[dict, bool]:
     if record.get("retry"):  # what could not be measured (missing files) is tried again next time
         ctx.cell_file(c).unlink(missing_ok=True)
     return record, not kept
+
+
+# The kinds whose record's rows are exactly the rows JSON their runner writes to results/ (one
+# file per measurement, each row naming its cell): these can be read back from results/ alone.
+ROWS_IN_RESULTS = ("probe", "released-probe", "control", "curve", "fidelity", "throughput")
+_STAMPED = re.compile(r"-(\d{8}-\d{6})(?:-(\d+))?\.json$")
+
+
+def earlier_records(ctx: Context, all_cells: list[Cell]) -> dict[str, dict]:
+    """Records of the suite's cells rebuilt from the rows JSON files in RESULTS/<suite>/, newest
+    per cell: what was measured on another machine, or before runs/ was cleared, and committed.
+    They serve the report only (so continuing a suite elsewhere keeps it whole); a cell is still
+    measured again wherever this machine has no record of it. A file that cannot be read, or
+    whose rows name no cell or more than one, is passed over."""
+    wanted = {c.id for c in all_cells if c.kind in ROWS_IN_RESULTS}
+    found: dict[str, tuple[tuple, dict]] = {}
+    for path in ctx.results.glob("*.json") if ctx.results.is_dir() else ():
+        stamped = _STAMPED.search(path.name)
+        if not stamped:
+            continue
+        try:
+            rows = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            continue
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            continue
+        ids = {r["cell"] for r in rows if r.get("cell")}
+        if len(ids) != 1 or (cell := ids.pop()) not in wanted:
+            continue
+        order = (stamped[1], int(stamped[2] or 1))
+        if cell not in found or order > found[cell][0]:
+            found[cell] = (order, {"cell": cell, "rows": rows, "restored_from": path.name})
+    return {cell: record for cell, (_, record) in found.items()}

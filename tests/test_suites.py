@@ -1,5 +1,6 @@
 import dataclasses
 import json
+import shutil
 
 import pytest
 
@@ -200,6 +201,47 @@ def test_a_killed_suite_resumes_without_recomputing_finished_cells(
         and measured[0]["suite"] == "tiny"
         and measured[0]["train_dataset"] == "digits"
     )
+
+    # another machine with the committed results/ but not runs/: a run of one cell there keeps
+    # the report whole, reading the other cells' rows back, and appends only its own rows
+    shutil.rmtree(tmp_path / "runs")
+    probe_csv = tmp_path / "results" / "tiny" / "probe-rows.csv"
+    before = probe_csv.read_text()
+    calls.clear()
+    assert run.main(args + ["--only", "kind=throughput"]) == 0 and calls == {"throughput": 1}
+    assert probe_csv.read_text() == before
+    md = (report / "report.md").read_text()
+    assert md.count("gap ") == 2 and "Probe curve" in md
+    assert "5 of these cells finished where this machine has no record of them" in md
+    assert "numbered sample sheet" not in md  # the pictures stayed with the runs
+    # listed as "in results": measured again only where chosen
+    capsys.readouterr()
+    assert run.main(args + ["--list"]) == 0
+    states = [line[:10].strip() for line in capsys.readouterr().out.splitlines()]
+    assert states.count("in results") == 5 and states.count("finished") == 1
+
+
+def test_earlier_records_pass_over_what_they_cannot_trust(tmp_path):
+    ctx = runners.Context(tiny_suite(), tmp_path / "runs", tmp_path / "results")
+    cells = suites.cells(tiny_suite())
+    probe, control = (next(c for c in cells if c.kind == k) for k in ("probe", "control"))
+    ctx.results.mkdir(parents=True)
+
+    def put(name, rows):
+        (ctx.results / name).write_text(json.dumps(rows))
+
+    put("probe-digits-50-20261201-000000.json", [{"cell": probe.id, "value": 1.0}])
+    put("probe-digits-50-20261202-000000.json", [{"cell": probe.id, "value": 2.0}, {"q": 0}])
+    put("probe-digits-50-20261202-000000-2.json", [{"cell": control.id, "value": 3.0}])
+    put("probe-digits-50-20261203-000000.json", [{"cell": probe.id}, {"cell": control.id}])
+    put("probe-digits-50-20261204-000000.json", [{"cell": "probe/not-this-suite/1", "value": 4}])
+    (ctx.results / "probe-digits-50-20261205-000000.json").write_text('[{"cell": "torn')
+    put("benchmarks-20261206-000000.json", {"benchmarks": []})
+    found = runners.earlier_records(ctx, cells)
+    assert set(found) == {probe.id, control.id}
+    # the newest file per cell, with every row of it (the paper's quoted rows name no cell)
+    assert found[probe.id]["rows"] == [{"cell": probe.id, "value": 2.0}, {"q": 0}]
+    assert found[control.id]["restored_from"] == "probe-digits-50-20261202-000000-2.json"
 
 
 def test_list_shows_what_has_finished(tiny, capsys):
