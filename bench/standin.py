@@ -17,7 +17,7 @@ filled with real photographs:
 
 Numbers measured on this data check that the route runs end to end; they are not the paper's.
 
-    python bench/standin.py DEST [--source ../shared/data]
+    tox -e standin -- DEST [--source ../shared/data]     (or: python bench/standin.py DEST ...)
     DCGAN_DATA_ROOT=DEST tox -e bench -- --suite paper --scale smoke
 """
 
