@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -478,7 +477,6 @@ def run_cell(ctx: Context, c: Cell) -> tuple[dict, bool]:
 # The kinds whose record's rows are exactly the rows JSON their runner writes to results/ (one
 # file per measurement, each row naming its cell): these can be read back from results/ alone.
 ROWS_IN_RESULTS = ("probe", "released-probe", "control", "curve", "fidelity", "throughput")
-_STAMPED = re.compile(r"-(\d{8}-\d{6})(?:-(\d+))?\.json$")
 
 
 def earlier_records(ctx: Context, all_cells: list[Cell]) -> dict[str, dict]:
@@ -489,9 +487,9 @@ def earlier_records(ctx: Context, all_cells: list[Cell]) -> dict[str, dict]:
     whose rows name no cell or more than one, is passed over."""
     wanted = {c.id for c in all_cells if c.kind in ROWS_IN_RESULTS}
     found: dict[str, tuple[tuple, dict]] = {}
-    for path in ctx.results.glob("*.json") if ctx.results.is_dir() else ():
-        stamped = _STAMPED.search(path.name)
-        if not stamped:
+    for path in ctx.results.glob("*.json"):
+        order = results.written_order(path)
+        if order is None:
             continue
         try:
             rows = json.loads(path.read_text())
@@ -502,7 +500,6 @@ def earlier_records(ctx: Context, all_cells: list[Cell]) -> dict[str, dict]:
         ids = {r["cell"] for r in rows if r.get("cell")}
         if len(ids) != 1 or (cell := ids.pop()) not in wanted:
             continue
-        order = (stamped[1], int(stamped[2] or 1))
         if cell not in found or order > found[cell][0]:
             found[cell] = (order, {"cell": cell, "rows": rows, "restored_from": path.name})
     return {cell: record for cell, (_, record) in found.items()}

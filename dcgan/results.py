@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -44,6 +45,16 @@ def newest(rows: list[dict], key) -> list[dict]:
     for row in sorted(rows, key=lambda r: str(r.get("time") or "")):
         out[key(row)] = row
     return list(out.values())
+
+
+_WRITTEN = re.compile(r"-(\d{8}-\d{6})(?:-(\d+))?\.json$")
+
+
+def written_order(path: Path) -> tuple[str, int] | None:
+    """Where a rows JSON named by ``write_rows`` (``name-<stamp>[-k].json``) falls in writing
+    order, or None for a file not named so."""
+    m = _WRITTEN.search(Path(path).name)
+    return (m[1], int(m[2] or 1)) if m else None
 
 
 def write_rows(
