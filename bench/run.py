@@ -259,6 +259,7 @@ def _write_report(ctx: runners.Context, all_cells, records: dict, folder: Path):
         _rows(records, all_cells, "probe")
         + _rows(records, all_cells, "released-probe")
         + _rows(records, all_cells, "control")
+        + _rows(records, all_cells, "baseline")
     )
     pictures, logs = {}, {}
     for c in all_cells:

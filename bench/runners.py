@@ -1,7 +1,8 @@
-"""How each kind of suite cell runs (train, probe, control, curve, fidelity, memorisation,
-throughput, benchmarks, figures), and the record that makes a finished cell final: its rows are
-kept on disk when it finishes, so a finished cell is never recomputed and an interrupted suite
-resumes where it stopped. What a suite declares, and the cells it expands into, is suites.py.
+"""How each kind of suite cell runs (train, probe, control, baseline, curve, fidelity,
+memorisation, throughput, benchmarks, figures), and the record that makes a finished cell final:
+its rows are kept on disk when it finishes, so a finished cell is never recomputed and an
+interrupted suite resumes where it stopped. What a suite declares, and the cells it expands
+into, is suites.py.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dcgan import (
     checkpoint,
     curve,
     data,
+    extractors,
     fidelity,
     memorisation,
     paper_figures,
@@ -203,6 +205,33 @@ def run_control(ctx: Context, c: Cell) -> dict:
         # the init seed is in the weights label; no training seed, no training data
         r.update(
             {**_common(ctx, c), "source": "measured (control)", "seed": None, "train_dataset": None}
+        )
+    _write_probe(rows, ctx)
+    return {"rows": rows}
+
+
+def run_baseline(ctx: Context, c: Cell) -> dict:
+    """Another feature extractor (Table 1's K-means network, pixels) through the cell's protocol:
+    the same probe, draws and test images as the suite's Ds; its row names the published
+    figure it is held against."""
+    extractor = extractors.resolve(c.variant, c.extractor_settings())
+    rows = [
+        r
+        for r in probe.run_extractor(
+            extractor, _protocol(c), data_root=ctx.suite.data_root, log=ctx.log
+        )
+        if r["source"] == "measured"
+    ]
+    for r in rows:
+        r.update(
+            {
+                **runtime.provenance(),
+                "suite": ctx.suite.name,
+                "cell": c.id,
+                "model": extractor.label,
+                "source": "measured (baseline)",
+                "note": "; ".join(n for n in (r.get("note"), ctx.suite.note) if n),
+            }
         )
     _write_probe(rows, ctx)
     return {"rows": rows}
@@ -451,6 +480,7 @@ RUNNERS: dict[str, Callable[[Context, Cell], dict]] = {
     "released-probe": run_released_probe,
     "curve": run_curve,
     "control": run_control,
+    "baseline": run_baseline,
     "fidelity": run_fidelity,
     "memorisation": run_memorisation,
     "throughput": run_throughput,
@@ -476,7 +506,15 @@ def run_cell(ctx: Context, c: Cell) -> tuple[dict, bool]:
 
 # The kinds whose record's rows are exactly the rows JSON their runner writes to results/ (one
 # file per measurement, each row naming its cell): these can be read back from results/ alone.
-ROWS_IN_RESULTS = ("probe", "released-probe", "control", "curve", "fidelity", "throughput")
+ROWS_IN_RESULTS = (
+    "probe",
+    "released-probe",
+    "control",
+    "baseline",
+    "curve",
+    "fidelity",
+    "throughput",
+)
 
 
 def earlier_records(ctx: Context, all_cells: list[Cell]) -> dict[str, dict]:

@@ -54,6 +54,9 @@ class Suite:
     throughput_options: tuple[tuple[str, object], ...] = ()
     # a model label: the report ranks every model by probe accuracy against it
     ranked_against: str | None = None
+    # other feature extractors probed with every protocol beside the Ds (Table 1's baselines):
+    # (registered extractor, its settings as (key, value) pairs)
+    baselines: tuple[tuple[str, tuple[tuple[str, object], ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,10 @@ class Cell:
             "protocol": self.protocol[0] if self.protocol else "",
         }
 
+    def extractor_settings(self) -> list[str]:
+        """A baseline cell's settings as ``--set`` pairs."""
+        return [f"{k}={v}" for k, v in self.overrides]
+
     def variant_obj(self) -> variants.Variant:
         return variants.get(self.variant, **dict(self.overrides))
 
@@ -126,6 +133,13 @@ QUICK_MODEL = ("dcgan32", (("ngf", 32), ("ndf", 32), ("batch_size", 64), ("lr", 
 QUICK_STEPS = {"cifar10": 4000, "digits": 1500}
 
 
+# Table 1's baselines (PROTOCOL.md §9): Coates, Lee & Ng 2011's K-means network at the K of
+# its published 77.9% and 79.6%, and raw pixels, the floor
+KMEANS_1600 = ("kmeans", (("K", 1600),))
+KMEANS_4000 = ("kmeans", (("K", 4000),))
+PIXELS = ("pixels", ())
+
+
 def quick(candidate: tuple[str, tuple] | None = None, scale: str = "full") -> Suite:
     """Offline, on a 2-core CPU, in about 12 minutes: the real CIFAR-10 when it is under
     $DCGAN_DATA_ROOT, else the built-in digits. The trained D against its random-init control
@@ -155,6 +169,8 @@ def quick(candidate: tuple[str, tuple] | None = None, scale: str = "full") -> Su
         benchmarks=True,
         figures=True,
         curve_points=4,
+        # Table 1's first row measured with the same probe, draws and test images as the D
+        baselines=(KMEANS_1600,),
     )
 
 
@@ -192,6 +208,7 @@ def paper(scale: str = "full") -> Suite:
         benchmarks=True,
         # Table 1's model on ImageNet only, Table 2's on SVHN only, as the authors trained them
         trains_on=(("imagenet32", imagenet), ("svhn32", "svhn")),
+        baselines=(KMEANS_1600, KMEANS_4000, PIXELS),
     )
     if scale == "full":
         return full
@@ -229,6 +246,55 @@ def paper(scale: str = "full") -> Suite:
         protocols=protocols,
         fidelity_n=64,
         throughput_options=(("warmup", 1), ("iters", 2), ("repeats", 1), ("svm_n", 200)),
+        baselines=(SMOKE_KMEANS, PIXELS),
+    )
+
+
+# K-means at toy sizes: the recipe's every step on few centroids, patches and iterations
+SMOKE_KMEANS = ("kmeans", (("K", 16), ("patches", 5000), ("iterations", 5)))
+
+
+def baselines(scale: str = "full") -> Suite:
+    """Table 1's baselines measured with our probe, not quoted: Coates, Lee & Ng 2011's K-means
+    network at K = 1600 and K = 4000 (their published 77.9% and 79.6% on full CIFAR-10), raw
+    pixels, and the paper's imagenet32 D at random init, on cifar10-full and cifar10-400 with
+    the paper's draws (10 selection, 10 test), and svhn-1000 where SVHN is under the data root.
+    Nothing is trained. "smoke": the same cells at toy sizes on the built-in digits."""
+    _check_scale("baselines", scale, ("full", "smoke"))
+    if scale == "smoke":
+        return Suite(
+            "baselines-smoke",
+            "Table 1's baselines at toy sizes on the built-in digits: proves the route runs",
+            variants=(),
+            datasets=(),
+            seeds=(),
+            protocols=(("digits-10", 1, 2),),
+            steps={},
+            curve_points=0,
+            baselines=(SMOKE_KMEANS, PIXELS, ("discriminator", (("variant", "dcgan32"),))),
+            note="smoke scale: not a figure to cite",
+        )
+    root = data.resolve_root(None)
+    svhn = root is not None and (root / "train_32x32.mat").exists()
+    return Suite(
+        "baselines",
+        "Table 1's baselines through the paper's probes: K-means (Coates et al. 2011) at K = 1600"
+        " and 4000, raw pixels, and a random-init imagenet32 D, on cifar10-full and cifar10-400"
+        " (10 + 10 draws)" + (" and svhn-1000" if svhn else " (svhn-1000: no SVHN here)"),
+        variants=(),
+        datasets=(),
+        seeds=(),
+        protocols=(("cifar10-full", None, None), ("cifar10-400", None, None))
+        + ((("svhn-1000", None, None),) if svhn else ()),
+        steps={},
+        data_root=str(root) if root else None,
+        curve_points=0,
+        baselines=(
+            KMEANS_1600,
+            KMEANS_4000,
+            PIXELS,
+            ("discriminator", (("variant", "imagenet32"),)),
+        ),
     )
 
 
@@ -399,6 +465,7 @@ SUITES: dict[str, Callable[..., Suite]] = {
     "ablations": ablations,
     "released": released_suite,
     "choices": choices,
+    "baselines": baselines,
 }
 
 
@@ -492,6 +559,9 @@ def cells(s: Suite) -> list[Cell]:
             ) not in seen:
                 seen.add((name, overrides, protocol))
                 out.append(Cell("control", name, overrides, protocol=protocol, seed=0))
+    for name, settings in s.baselines:
+        for protocol in s.protocols:
+            out.append(Cell("baseline", name, settings, protocol=protocol))
     for name, overrides, dataset in _pairs(s):
         if s.throughput_stages:
             out.append(

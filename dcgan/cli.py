@@ -108,6 +108,20 @@ def cmd_variants(args) -> dict:
     return {"variants": rows}
 
 
+def cmd_extractors(args) -> dict:
+    from . import extractors
+
+    rows = extractors.listing()
+    if not args.json:
+        for e in rows:
+            print(f"{e['name']}: {e['description']}")
+            for setting in e["settings"]:
+                print(f"    --set {setting}")
+        print("module.path:callable: a user encoder, a torch.nn.Module (or a callable returning")
+        print("    one) mapping images in [-1, 1] (NCHW) to features; no settings")
+    return {"extractors": rows}
+
+
 def cmd_datasets(args) -> dict:
     from . import data
 
@@ -138,14 +152,17 @@ def cmd_features(args) -> dict:
     result = probe.export_features(
         **_kw(
             args,
-            "ckpt dataset out split bn_stats bn_pool batch_size float16 cache_dir device force",
+            "ckpt dataset out split bn_stats bn_pool batch_size float16 cache_dir device force"
+            " features",
         ),
+        sets=args.set,
         **_data(args),
         progress=not args.no_progress,
     )
     r = result
     _say(
-        f"wrote {r['shape'][0]} x {r['shape'][1]} features of {r['variant']} ({r['bn_stats']}) to"
+        f"wrote {r['shape'][0]} x {r['shape'][1]} features of {r['variant']}"
+        f" ({r.get('bn_stats') or r.get('fitted_on')}) to"
         f" {r['out']}{' (from the cache)' if r['cached'] else ''}"
     )
     return result
@@ -159,8 +176,9 @@ def cmd_probe(args) -> dict:
         **_kw(
             args,
             "ckpt random_init draws test_draws val_size per_class grid solver seed control_seed"
-            " compare_sklearn data_root download out_dir cache_dir device",
+            " compare_sklearn data_root download out_dir cache_dir device features",
         ),
+        sets=args.set,
         control=not args.no_control,
         progress=not args.no_progress,
         log=_log(args),
@@ -324,6 +342,7 @@ COMMANDS = {
     "import-released": cmd_import_released,
     "variants": cmd_variants,
     "datasets": cmd_datasets,
+    "extractors": cmd_extractors,
 }
 
 

@@ -93,7 +93,7 @@ def _figure_options(p: argparse.ArgumentParser, bn_stats: bool = True) -> None:
 
 def build_parser(names: list[str]) -> argparse.ArgumentParser:
     """The parser of every command in ``names`` (each parsed to ``args.command``)."""
-    from . import metrics
+    from . import extractors, metrics
     from .svm import SOLVERS
     from .throughput import STAGES
 
@@ -176,9 +176,21 @@ def build_parser(names: list[str]) -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true", help="overwrite --out")
 
     f = command(
-        "features", "the paper's discriminator features (4x4 max-pooled conv layers) into an .npy"
+        "features",
+        "the paper's discriminator features (4x4 max-pooled conv layers), or another extractor's,"
+        " into an .npy",
     )
-    f.add_argument("--ckpt", required=True, help=CKPT)
+    f.add_argument("--ckpt", help=CKPT)
+    f.add_argument(
+        "--features",
+        metavar="EXTRACTOR",
+        help="another extractor instead of --ckpt's D (kmeans, pixels, module.path:callable; see"
+        " `dcgan extractors`): fitted on, and standardised over, the probe's pool, as the probe"
+        " fits them",
+    )
+    f.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="a setting of --features' extractor"
+    )
     f.add_argument("--dataset", required=True)
     f.add_argument("--split", default="train")
     _data_options(f, download=False)
@@ -215,6 +227,26 @@ def build_parser(names: list[str]) -> argparse.ArgumentParser:
         "--random-init",
         metavar="VARIANT",
         help="probe a randomly initialised D of VARIANT (seed --control-seed)",
+    )
+    pr.add_argument(
+        "--features",
+        metavar="EXTRACTOR",
+        help="probe another feature extractor instead of a D: "
+        + "; ".join(
+            e.name + (f" (--set {', '.join(f'{s.name}={s.default}' for s in e.settings)})")
+            if e.settings
+            else e.name
+            for e in extractors.REGISTRY.values()
+            if e.name != "discriminator"
+        )
+        + "; or a user encoder module.path:callable returning a torch.nn.Module that maps"
+        " images in [-1, 1] (NCHW) to features (see `dcgan extractors`)",
+    )
+    pr.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a setting of --features' extractor, e.g. --set K=400 (repeatable)",
     )
     pr.add_argument(
         "--protocol",
@@ -497,6 +529,7 @@ def build_parser(names: list[str]) -> argparse.ArgumentParser:
 
     command("variants", "list the registered variants")
     command("datasets", "list the registered datasets")
+    command("extractors", "list the registered feature extractors and their settings")
     for sp in sub.choices.values():
         sp.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     return p

@@ -23,6 +23,7 @@ from . import (
     cache,
     checkpoint,
     data,
+    extractors,
     features,
     nets,
     results,
@@ -64,8 +65,56 @@ class _Prepared:
         return self.y_train[: self.n_val]
 
 
+def standardise(f_train: np.ndarray, f_test: np.ndarray, n_val: int, eps: float) -> str:
+    """In place: both splits' features as (f - mean) / sqrt(var + eps), mean and variance (n - 1,
+    as MATLAB's var) over the pool rows ``f_train[n_val:]`` only (the K-means recipe's last
+    step, Coates et al.'s ``trainXC_mean``, ``trainXC_sd``). Returns what it did, for the rows."""
+    pool = f_train[n_val:]
+    mean = pool.mean(0, dtype=np.float64)
+    var = pool.var(0, dtype=np.float64, ddof=1)
+    scale = (1.0 / np.sqrt(var + eps)).astype(np.float32)
+    mean = mean.astype(np.float32)
+    for f in (f_train, f_test):
+        for i in range(0, len(f), 4096):  # in blocks: no second copy of 50,000 rows
+            f[i : i + 4096] -= mean
+            f[i : i + 4096] *= scale
+    return f"(f - mean) / sqrt(var + {eps:g}) over the {len(pool)} pool images"
+
+
+def data_note(images) -> str:
+    """What a reader must know about where the images came from: an .npz whose own ``source``
+    says it was re-encoded lossily (our CIFAR-10 copy: JPEG q75) is named as such, since it can
+    cost a probe accuracy; else empty."""
+    path = Path(str(images.source))
+    if path.suffix != ".npz" or not path.is_file():
+        return ""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            said = str(z["source"]) if "source" in z.files else ""
+    except (OSError, ValueError, KeyError):
+        return ""
+    if "jpeg" in said.lower() or "lossy" in said.lower():
+        kind = "JPEG re-encoded" if "jpeg" in said.lower() else "lossily re-encoded"
+        return f"this {images.name} copy is {kind} ({path.name}); it can cost accuracy"
+    return ""
+
+
+def _as_extractor(netD_or_extractor) -> extractors.Extractor:
+    """An extractor as it is; a discriminator as the paper's D features."""
+    if isinstance(netD_or_extractor, extractors.Extractor):
+        return netD_or_extractor
+    return extractors.discriminator(netD_or_extractor)
+
+
 def _prepare(
-    netD, protocol: Protocol, data_root, device, cache_dir, progress: bool, download: bool
+    netD,
+    protocol: Protocol,
+    data_root,
+    device,
+    cache_dir,
+    progress: bool,
+    download: bool,
+    log=print,
 ) -> _Prepared:
     train = data.load(protocol.dataset, "train", data_root, download=download)
     test = data.load(protocol.dataset, protocol.test_split, data_root, download=download)
@@ -77,23 +126,27 @@ def _prepare(
             )
     val_idx, pool_idx = split(len(train), protocol.val_size, protocol.split_seed)
     pool = labelled_pool(protocol, train)
+    extractor = _as_extractor(netD)
     t0 = time.perf_counter()
-    _, rec_train = features.cached_features(
-        netD, train, pool, "pool", cache_dir, device=device, progress=progress
-    )
-    _, rec_test = features.cached_features(
-        netD, test, pool, "pool", cache_dir, device=device, progress=progress
-    )
+    _, rec_train = extractor.cached_features(train, pool, cache_dir, device, progress, log)
+    _, rec_test = extractor.cached_features(test, pool, cache_dir, device, progress, log)
     t_features = time.perf_counter() - t0
     # In memory once (one sequential read of each cache file: random row reads from a memmap
     # for every draw cost more than the fits), the training rows in the order [validation, pool]:
     # the validation and pool features are then views of one array, not copies, which keeps
     # cifar10-full (50,000 x 28672 float32, 5.7 GB) at one copy of its features.
     order = np.concatenate([val_idx, pool_idx])
+    f_train = features.read_rows(rec_train["cache"], order)
+    f_test = features.read_rows(rec_test["cache"])
+    rec_train["data_note"] = data_note(train)
+    if extractor.standardise_eps is not None:
+        rec_train["standardised"] = standardise(
+            f_train, f_test, len(val_idx), extractor.standardise_eps
+        )
     return _Prepared(
-        features.read_rows(rec_train["cache"], order),
+        f_train,
         train.y[order],
-        features.read_rows(rec_test["cache"]),
+        f_test,
         test.y,
         len(val_idx),
         rec_train,
@@ -109,6 +162,12 @@ def _fit_cache(p: _Prepared, protocol: Protocol, solver: str, device, cache_dir)
         {
             "train_features": p.rec_train["key"],
             "test_features": p.rec_test["key"],
+            # only where it applies: the D's fits keep the keys they had before extractors
+            **(
+                {"standardised": p.rec_train["standardised"]}
+                if "standardised" in p.rec_train
+                else {}
+            ),
             "solver": solver,
             "val_size": protocol.val_size,
             "split_seed": protocol.split_seed,
@@ -201,9 +260,9 @@ def run(
     start = list(grid)
     # an unknown solver fails here, before any features
     fit_with_state = _fitter(solver, device, log)
-    p = _prepare(netD, protocol, data_root, device, cache_dir, progress, download)
+    p = _prepare(netD, protocol, data_root, device, cache_dir, progress, download, log)
     f_train, y_train, f_test = p.f_train, p.y_train, p.f_test
-    rec_train, t_features = p.rec_train, p.seconds_features
+    rec_train, rec_test, t_features = p.rec_train, p.rec_test, p.seconds_features
     fits = _fit_cache(p, protocol, solver, device, cache_dir)
 
     def fit_draw(draw_seed, Cs, scratch):
@@ -348,7 +407,11 @@ def run(
         "val_size": protocol.val_size,
         "split": f"sklearn.utils.shuffle(random_state={protocol.split_seed}); first"
         f" {protocol.val_size} validate",
-        "bn_stats": rec_train["bn_stats"],
+        "features": rec_train["features"],
+        "bn_stats": rec_train.get("bn_stats", ""),
+        "fitted_on": rec_train["fitted_on"],
+        "data_note": rec_train["data_note"],
+        "standardised": rec_train.get("standardised", "no"),
         "feature_dim": rec_train["feature_dim"],
         "solver": solver,
         "dataset": protocol.dataset,
@@ -356,6 +419,10 @@ def run(
         "n_test": len(p.y_test),
         "final_fit": final_fit,
         "seconds_features": t_features,
+        # of which: fitting (or loading) an extractor's own state, and encoding the images
+        "seconds_state": rec_train.get("seconds_state", 0.0) + rec_test.get("seconds_state", 0.0),
+        "seconds_encode": rec_train.get("seconds_encode", 0.0)
+        + rec_test.get("seconds_encode", 0.0),
         "seconds_svm": t_svm,
         "fits_kept": kept,
         "seconds_per_fit": fits.seconds_per_fit,
@@ -380,7 +447,7 @@ def single_draw(
     fixed C, scored on the whole validation and test splits. Same features, BN statistics,
     solver and fit cache as ``run``; no C is chosen, so it is not the protocol's figure."""
     fit_with_state = _fitter(solver, device, log)
-    p = _prepare(netD, protocol, data_root, device, cache_dir, progress, download=False)
+    p = _prepare(netD, protocol, data_root, device, cache_dir, progress, False, log)
     fits = _fit_cache(p, protocol, solver, device, cache_dir)
     out = fits.get(
         {"fit": "single", "seed": draw_seed, "C": C},
@@ -395,7 +462,8 @@ def single_draw(
         "val_accuracy_pct": 100 * out["val_acc"][0],
         "test_accuracy_pct": 100 * out["test_acc"][0],
         "objective": out["objective"][0],
-        "bn_stats": p.rec_train["bn_stats"],
+        "features": p.rec_train["features"],
+        "bn_stats": p.rec_train.get("bn_stats", ""),
         "feature_dim": p.rec_train["feature_dim"],
         "solver": solver,
         "n_test": len(p.y_test),
@@ -506,20 +574,61 @@ def run_with_control(
                 **run(random_D, protocol, **kw),
             }
         )
-    for method, value, spread in PAPER_ROWS.get(protocol.name, []):
-        rows.append(
-            {
-                "variant": method,
-                "weights": "",
-                "source": "quoted from the paper (PROTOCOL.md §6), not measured",
-                "protocol": protocol.name,
-                "metric": rows[0]["metric"],
-                "value": value,
-                "std": None,
-                "ci95": spread,
-            }
+    return rows + quoted_rows(protocol, rows[0]["metric"])
+
+
+def run_extractor(extractor: extractors.Extractor, protocol: Protocol, **kw) -> list[dict]:
+    """Any extractor (K-means, pixels, a user's module) through ``protocol``: its measured row,
+    naming the published figure it should be held against where one exists, then the paper's
+    rows. The same protocol, draws and test images as a D's probe."""
+    log = kw.get("log", print)
+    log(f"{protocol.name}: probing {extractor.label}")
+    result = run(extractor, protocol, **kw)
+    anchor = extractor.anchor(protocol.name)
+    deviations = [
+        "C chosen on the validation split (the published recipe fixes it)"
+        if extractor.fixed_C is not None
+        else "",
+        result["data_note"],
+        _training_images(protocol, result),
+    ]
+    row = {
+        **runtime.provenance(),
+        "variant": extractor.label,
+        "device": str(kw.get("device", "cpu")),
+        "weights": "",  # where its state was fitted is in "fitted_on"
+        "source": "measured",
+        **result,
+        "anchor": anchor,
+        "note": "; ".join(x for x in [f"published: {anchor}" if anchor else "", *deviations] if x),
+    }
+    return [row] + quoted_rows(protocol, row["metric"])
+
+
+def _training_images(protocol: Protocol, result: dict) -> str:
+    if protocol.per_class is None:
+        return (
+            f"C chosen with {result['val_size']} training images held out; the final fit uses"
+            " all of them"
         )
-    return rows
+    return ""
+
+
+def quoted_rows(protocol: Protocol, metric: str) -> list[dict]:
+    """The paper's rows for ``protocol`` (PROTOCOL.md §6), labelled quoted, never measured."""
+    return [
+        {
+            "variant": method,
+            "weights": "",
+            "source": "quoted from the paper (PROTOCOL.md §6), not measured",
+            "protocol": protocol.name,
+            "metric": metric,
+            "value": value,
+            "std": None,
+            "ci95": spread,
+        }
+        for method, value, spread in PAPER_ROWS.get(protocol.name, [])
+    ]
 
 
 def compare_solvers(netD, protocol: Protocol, **kw) -> dict:
@@ -600,8 +709,13 @@ ROW_FIELDS = [
     "val_size",
     "split",
     "draw_seeds",
+    "features",
     "bn_stats",
+    "fitted_on",
+    "standardised",
     "feature_dim",
+    "anchor",
+    "note",
     "solver",
     "dataset",
     "n_test",
@@ -663,13 +777,37 @@ def export_features(
     device="auto",
     force: bool = False,
     progress: bool = True,
+    features: str | None = None,
+    sets: list[str] | None = None,
 ) -> dict:
     """The `dcgan features` command's work: D's features of a split into an .npy. BN statistics
     (``bn_stats="pool"``) come from ``bn_pool`` ("DATASET:SPLIT"), by default the labelled pool
-    the probe uses for this dataset, so these are the very features `dcgan probe` fits."""
+    the probe uses for this dataset, so these are the very features `dcgan probe` fits.
+    ``features``: another extractor's instead (``export_extractor``)."""
     out = Path(out)
     refuse_overwrite(out, force)
     device = runtime.pick_device(device)
+    if features is not None:
+        if ckpt or bn_pool or bn_stats != "pool" or float16:
+            raise UserError(
+                "--features takes none of --ckpt, --bn-stats, --bn-pool, --float16 (they are"
+                " the discriminator's)"
+            )
+        return export_extractor(
+            extractors.resolve(features, sets),
+            dataset,
+            out,
+            split,
+            data_root,
+            data_options,
+            cache_dir,
+            device,
+            progress,
+        )
+    if sets:
+        raise UserError("--set is for --features EXTRACTOR (e.g. --features kmeans --set K=400)")
+    if not ckpt:
+        raise UserError("give --ckpt CKPT (a D's features) or --features EXTRACTOR")
     v, _, netD, state = checkpoint.load_models(ckpt, device)
     if bn_stats == "running" and state.get("bn_stats") == "none":
         raise UserError(
@@ -721,6 +859,38 @@ def export_features(
     }
 
 
+def export_extractor(
+    extractor: extractors.Extractor,
+    dataset: str,
+    out: Path,
+    split: str,
+    data_root,
+    data_options: dict | None,
+    cache_dir,
+    device,
+    progress: bool,
+) -> dict:
+    """An extractor's features of a split into an .npy, the very ones `dcgan probe` fits: fitted
+    on the probe's unlabelled pool for the dataset (its train split where no protocol probes it)
+    and, where the extractor's recipe standardises, standardised over that pool."""
+    opts = data_options or {}
+    images = data.load(dataset, split, data_root, **opts)
+    protocol = protocol_for(dataset)
+    train = images if split == "train" else data.load(dataset, "train", data_root, **opts)
+    pool = labelled_pool(protocol, train) if protocol is not None else train
+    f, record = extractor.cached_features(images, pool, cache_dir, device, progress)
+    f = np.array(f, dtype=np.float32)
+    if extractor.standardise_eps is not None:
+        pool_f, _ = extractor.cached_features(pool, pool, cache_dir, device, progress)
+        # the pool's rows stand first, as the probe's validation rows would: none here
+        record["standardised"] = standardise(
+            np.array(pool_f, dtype=np.float32), f, 0, extractor.standardise_eps
+        )
+    with atomic.replacing(out) as tmp:
+        np.save(tmp, f)
+    return {"out": str(out), "shape": list(f.shape), "variant": extractor.label, **record}
+
+
 def parse_grid(text: str | None) -> tuple[list[float] | None, bool | None]:
     """``--grid``: (grid, extend). None: the protocol's grid, extended while C is on an edge;
     "paper": exactly the paper's 7 values; else comma-separated values, searched as given."""
@@ -760,13 +930,31 @@ def probe_weights(
     device="auto",
     progress: bool = True,
     log=print,
+    features: str | None = None,
+    sets: list[str] | None = None,
 ) -> dict:
     """The `dcgan probe` command's work: a checkpoint's D (or a random-init one of
     ``random_init``) probed with each protocol of ``protocols`` (comma-separated), beside its
     random-init control and the paper's rows, written to ``out_dir``; or, with
-    ``compare_sklearn``, one protocol run with our solver and scikit-learn's on the same draws."""
+    ``compare_sklearn``, one protocol run with our solver and scikit-learn's on the same draws.
+    ``features`` names another extractor (``kmeans``, ``pixels``, ``module.path:callable``;
+    settings in ``sets`` as KEY=VALUE) probed the same way, without a D or its control."""
     device = runtime.pick_device(device)
-    if random_init:
+    extractor = None
+    # "discriminator" alone is the D of --ckpt / --random-init, with its control; with --set
+    # (variant=, ckpt=) it is an extractor like the others
+    if features is not None and (features != "discriminator" or sets):
+        if ckpt or random_init:
+            raise UserError(
+                f"--features {features} probes its own features; --ckpt and --random-init"
+                " choose a discriminator's (leave them out, or leave out --features)"
+            )
+        extractor = extractors.resolve(features, sets)
+    elif sets:
+        raise UserError("--set is for --features EXTRACTOR (e.g. --features kmeans --set K=400)")
+    if extractor is not None:
+        v, netD, state, label, control = None, extractor, {}, extractor.label, False
+    elif random_init:
         v = variants.get(random_init)
         _, netD = nets.build(v, seed=control_seed)
         state, label = {}, f"random init (seed {control_seed})"
@@ -800,7 +988,9 @@ def probe_weights(
             raise UserError("--compare-sklearn takes one protocol")
         result = compare_solvers(netD, chosen[0], **kw)
         stamp = results.stamp()
-        result.update(checkpoint=label, variant=v.name, device=str(device), time=stamp)
+        result.update(
+            checkpoint=label, variant=v.name if v else label, device=str(device), time=stamp
+        )
         out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / f"probe-compare-{chosen[0].name}-{stamp}.json"
         path.write_text(json.dumps(result, indent=1))
@@ -812,6 +1002,9 @@ def probe_weights(
         else label
     )
     for protocol in chosen:
+        if extractor is not None:
+            rows += run_extractor(extractor, protocol, download=download, solver=solver, **kw)
+            continue
         rows += run_with_control(
             v,
             netD,
@@ -824,6 +1017,6 @@ def probe_weights(
             **kw,
         )
     for row in rows:
-        row.setdefault("checkpoint", label)
+        row.setdefault("checkpoint", label if extractor is None else "")
     json_path, csv_path = write_rows(rows, out_dir)
     return {"rows": rows, "json": str(json_path), "csv": str(csv_path)}

@@ -34,6 +34,7 @@ def test_the_smoke_scale_declares_exactly_the_paper_suites_cells(tmp_path, monke
         "fidelity",
         "throughput",
         "benchmarks",
+        "baseline",
     }
     assert smoke.name == "paper-smoke" and "not a figure comparable with the paper's" in smoke.note
     with pytest.raises(Exception, match="the quick suite has the scale"):
@@ -71,6 +72,13 @@ def test_the_paper_suite_runs_end_to_end_at_smoke_scale(
             assert 0 < float(measured[col].iloc[0]) < 100 and 0 < float(control[col].iloc[0]) < 100
         assert (table["source"] == "paper (quoted, not measured)").any()
         assert measured["note"].str.contains("smoke scale").all()
+    # Table 1's baselines measured with the same probe: K-means and pixels on both protocols,
+    # the K-means row naming the figure it is held against
+    baseline = t1[t1["source"] == "baseline (measured)"].set_index("model")
+    assert set(baseline.index) == {"kmeans[K=16,patches=5000,iterations=5]", "pixels"}
+    for col in ("Accuracy", "Accuracy (400 per class)"):
+        assert baseline[col].between(0, 100, inclusive="neither").all()
+    assert "published: " in baseline.loc["kmeans[K=16,patches=5000,iterations=5]", "note"]
 
     records = {
         p.name: json.loads(p.read_text()) for p in (runs / "paper-smoke" / "cells").glob("*.json")
