@@ -220,7 +220,9 @@ def build_parser(names: list[str]) -> argparse.ArgumentParser:
     f.add_argument("--no-progress", action="store_true")
 
     pr = command(
-        "probe", "the paper's L2-SVM probe protocols on D's features, with a random-init control"
+        "probe",
+        "the paper's L2-SVM probe protocols on D's features, with a random-init control, or on"
+        " another extractor's (--features)",
     )
     pr.add_argument("--ckpt", help=CKPT)
     pr.add_argument(

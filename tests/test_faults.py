@@ -283,9 +283,7 @@ FAULTS = [
     ),
     Fault(
         "features with an extractor and a checkpoint",
-        argv(
-            "features --features pixels --ckpt {ckpt} --dataset digits --out {tmp}/f.npy"
-        ),
+        argv("features --features pixels --ckpt {ckpt} --dataset digits --out {tmp}/f.npy"),
         1,
         "--features takes none of --ckpt, --bn-stats, --bn-pool, --float16",
     ),

@@ -2,6 +2,7 @@ import dataclasses
 import json
 import shutil
 
+import pandas as pd
 import pytest
 
 from bench import run, runners, suites
@@ -388,3 +389,41 @@ def test_the_paper_suite_trains_on_the_papers_crops_where_it_can_and_says_so_whe
         and row["updates"] == "alternate"
     )
     assert "train_data_recipe" in runners.SUITE_FIELDS
+
+
+def test_the_baselines_suite_measures_each_extractor_beside_its_anchor_and_resumes(
+    tmp_path, capsys
+):
+    """The baselines suite at smoke scale: K-means, pixels and a random-init D through the same
+    probe and draws, each a finished cell that a rerun reads back, in the report's baselines
+    table; the full suite declares Table 1's protocols with the paper's draws."""
+    full = suites.baselines()
+    assert {c.protocol for c in suites.cells(full)} >= {
+        ("cifar10-full", None, None),
+        ("cifar10-400", None, None),
+    }
+    assert {(c.kind, c.label) for c in suites.cells(full)} == {
+        ("baseline", "kmeans[K=1600]"),
+        ("baseline", "kmeans[K=4000]"),
+        ("baseline", "pixels"),
+        ("baseline", "discriminator[variant=imagenet32]"),
+    }
+    args = argv(
+        "--suite baselines --scale smoke --runs {} --results {}", tmp_path / "runs", tmp_path
+    )
+    assert run.main(args) == 0, capsys.readouterr().err
+    table = tmp_path / "baselines-smoke" / "report-current" / "baselines.csv"
+    df = pd.read_csv(table)
+    assert set(df["model"]) == {
+        "kmeans[K=16,patches=5000,iterations=5]",
+        "pixels",
+        "dcgan32 (random init (seed 0))",
+    }, table.read_text()
+    values = df["measured"].str.split(" ± ").str[0].astype(float)
+    assert values.between(20, 100).all()  # ten digit classes: far above chance
+    assert (df["test draws"] == 2).all()
+    written = sorted((tmp_path / "baselines-smoke").glob("probe-*.json"))
+    assert len(written) == 3
+    assert run.main(args) == 0
+    # every cell read back from its record: none measured again, no row appended
+    assert sorted((tmp_path / "baselines-smoke").glob("probe-*.json")) == written
