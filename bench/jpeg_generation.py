@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from dcgan.errors import UserError
+
 
 def again(x: np.ndarray) -> np.ndarray:
     """One more JPEG q75 4:2:0 generation of uint8 NHWC images, its grid offset by 4 px."""
@@ -42,7 +44,20 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float(10 * np.log10(255**2 / mse))
 
 
+NEEDED = ("cifar10_train.npz", "cifar10_test.npz", "cifar10_train_first200_lossless.npz")
+
+
+def _check_source(src: Path) -> None:
+    for name in NEEDED:
+        if not (src / name).is_file():
+            raise UserError(f"{src / name} is missing; point SRC at the shared data folder")
+
+
 def write_again(src: Path, dest: Path) -> None:
+    _check_source(src)
+    for split in ("train", "test"):
+        if (dest / f"cifar10_{split}.npz").exists():
+            raise UserError(f"{dest / f'cifar10_{split}.npz'} exists; give a new or empty DEST")
     dest.mkdir(parents=True, exist_ok=True)
     lossless = np.load(src / "cifar10_train_first200_lossless.npz")
     for split in ("train", "test"):
@@ -64,6 +79,11 @@ def write_again(src: Path, dest: Path) -> None:
 
 def distortion(state: Path, src: Path, dest: Path) -> None:
     from dcgan.extractors import kmeans
+
+    for path in (state, dest / "cifar10_train.npz"):
+        if not path.is_file():
+            raise UserError(f"{path} is missing (STATE: an extractor-state .npz; DEST: `again`'s)")
+    _check_source(src)
 
     with np.load(state, allow_pickle=False) as z:
         encode = kmeans.Encoder(z["centroids"], z["M"], z["P"])
@@ -92,13 +112,21 @@ def distortion(state: Path, src: Path, dest: Path) -> None:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) == 3 and argv[0] == "again":
-        write_again(Path(argv[1]), Path(argv[2]))
-    elif len(argv) == 4 and argv[0] == "distortion":
-        distortion(Path(argv[1]), Path(argv[2]), Path(argv[3]))
-    else:
-        print(__doc__, file=sys.stderr)
-        return 2
+    try:
+        if len(argv) == 3 and argv[0] == "again":
+            write_again(Path(argv[1]), Path(argv[2]))
+        elif len(argv) == 4 and argv[0] == "distortion":
+            distortion(Path(argv[1]), Path(argv[2]), Path(argv[3]))
+        else:
+            print(
+                "jpeg_generation: error: usage: `again SRC DEST` or `distortion STATE SRC DEST`"
+                " (bench/jpeg_generation.py's docstring says what each does)",
+                file=sys.stderr,
+            )
+            return 2
+    except UserError as e:
+        print(f"jpeg_generation: error: {e}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -152,9 +152,9 @@ def cmd_features(args) -> dict:
     result = probe.export_features(
         **_kw(
             args,
-            "ckpt dataset out split bn_stats bn_pool batch_size float16 cache_dir device force"
-            " features",
+            "ckpt dataset out split bn_stats bn_pool batch_size float16 cache_dir device force",
         ),
+        extractor=args.features,
         sets=args.set,
         **_data(args),
         progress=not args.no_progress,
@@ -176,8 +176,9 @@ def cmd_probe(args) -> dict:
         **_kw(
             args,
             "ckpt random_init draws test_draws val_size per_class grid solver seed control_seed"
-            " compare_sklearn data_root download out_dir cache_dir device features",
+            " compare_sklearn data_root download out_dir cache_dir device",
         ),
+        extractor_spec=args.features,
         sets=args.set,
         control=not args.no_control,
         progress=not args.no_progress,

@@ -777,24 +777,25 @@ def export_features(
     device="auto",
     force: bool = False,
     progress: bool = True,
-    features: str | None = None,
+    extractor: str | None = None,
     sets: list[str] | None = None,
 ) -> dict:
     """The `dcgan features` command's work: D's features of a split into an .npy. BN statistics
     (``bn_stats="pool"``) come from ``bn_pool`` ("DATASET:SPLIT"), by default the labelled pool
     the probe uses for this dataset, so these are the very features `dcgan probe` fits.
-    ``features``: another extractor's instead (``export_extractor``)."""
+    ``extractor``: another extractor's instead (``export_extractor``), a registered name or
+    ``module.path:callable``, with ``sets`` as KEY=VALUE."""
     out = Path(out)
     refuse_overwrite(out, force)
     device = runtime.pick_device(device)
-    if features is not None:
+    if extractor is not None:
         if ckpt or bn_pool or bn_stats != "pool" or float16:
             raise UserError(
                 "--features takes none of --ckpt, --bn-stats, --bn-pool, --float16 (they are"
                 " the discriminator's)"
             )
         return export_extractor(
-            extractors.resolve(features, sets),
+            extractors.resolve(extractor, sets),
             dataset,
             out,
             split,
@@ -930,26 +931,27 @@ def probe_weights(
     device="auto",
     progress: bool = True,
     log=print,
-    features: str | None = None,
+    extractor_spec: str | None = None,
     sets: list[str] | None = None,
 ) -> dict:
     """The `dcgan probe` command's work: a checkpoint's D (or a random-init one of
     ``random_init``) probed with each protocol of ``protocols`` (comma-separated), beside its
     random-init control and the paper's rows, written to ``out_dir``; or, with
     ``compare_sklearn``, one protocol run with our solver and scikit-learn's on the same draws.
-    ``features`` names another extractor (``kmeans``, ``pixels``, ``module.path:callable``;
-    settings in ``sets`` as KEY=VALUE) probed the same way, without a D or its control."""
+    ``extractor_spec`` names another extractor (``kmeans``, ``pixels``,
+    ``module.path:callable``; settings in ``sets`` as KEY=VALUE) probed the same way, without a
+    D or its control."""
     device = runtime.pick_device(device)
     extractor = None
     # "discriminator" alone is the D of --ckpt / --random-init, with its control; with --set
     # (variant=, ckpt=) it is an extractor like the others
-    if features is not None and (features != "discriminator" or sets):
+    if extractor_spec is not None and (extractor_spec != "discriminator" or sets):
         if ckpt or random_init:
             raise UserError(
-                f"--features {features} probes its own features; --ckpt and --random-init"
+                f"--features {extractor_spec} probes its own features; --ckpt and --random-init"
                 " choose a discriminator's (leave them out, or leave out --features)"
             )
-        extractor = extractors.resolve(features, sets)
+        extractor = extractors.resolve(extractor_spec, sets)
     elif sets:
         raise UserError("--set is for --features EXTRACTOR (e.g. --features kmeans --set K=400)")
     if extractor is not None:

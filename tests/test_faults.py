@@ -409,6 +409,24 @@ FAULTS = [
         _a_file,
     ),
     Fault(
+        "jpeg generation: no shared data",
+        ["jpeg", "again", "{tmp}", "{tmp}/out"],
+        1,
+        "cifar10_train.npz is missing; point SRC at the shared data folder",
+    ),
+    Fault(
+        "jpeg generation: wrong arguments",
+        ["jpeg", "again", "{tmp}"],
+        2,
+        "usage: `again SRC DEST` or `distortion STATE SRC DEST`",
+    ),
+    Fault(
+        "jpeg distortion: no state file",
+        ["jpeg", "distortion", "{tmp}/state.npz", "{tmp}", "{tmp}"],
+        1,
+        "state.npz is missing (STATE: an extractor-state .npz",
+    ),
+    Fault(
         "standin: no shared data",
         ["standin", "{tmp}/out", "--source", "{tmp}"],
         1,
@@ -418,9 +436,9 @@ FAULTS = [
 
 DRIVER = r"""
 import contextlib, io, json, sys, traceback
-from bench import run, standin
+from bench import jpeg_generation, run, standin
 from dcgan import cli
-tools = {"bench": run.main, "standin": standin.main}
+tools = {"bench": run.main, "standin": standin.main, "jpeg": jpeg_generation.main}
 out = []
 for argv in json.load(sys.stdin):
     err = io.StringIO()
