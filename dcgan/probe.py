@@ -596,7 +596,7 @@ def run_extractor(extractor: extractors.Extractor, protocol: Protocol, **kw) -> 
         **runtime.provenance(),
         "variant": extractor.label,
         "device": str(kw.get("device", "cpu")),
-        "weights": "",  # where its state was fitted is in "fitted_on"
+        "weights": extractor.title,  # where its state was fitted is in "fitted_on"
         "source": "measured",
         **result,
         "anchor": anchor,

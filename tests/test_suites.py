@@ -415,7 +415,7 @@ def test_the_baselines_suite_measures_each_extractor_beside_its_anchor_and_resum
     table = tmp_path / "baselines-smoke" / "report-current" / "baselines.csv"
     df = pd.read_csv(table)
     assert set(df["model"]) == {
-        "kmeans[K=16,patches=5000,iterations=5]",
+        "kmeans[K=16,patches=5000,iterations=5] (1-layer K-means, Coates, Lee & Ng 2011)",
         "pixels",
         "dcgan32 (random init (seed 0))",
     }, table.read_text()

@@ -93,6 +93,7 @@ class Extractor:
     standardise_eps: float | None = None
     batch_images: int = 256  # images per encoder call on the CPU (more on CUDA)
     label_keys: tuple[str, ...] | None = None  # the settings the label names (None: all)
+    title: str = ""  # the method by its published name, shown beside the label in tables
 
     @property
     def label(self) -> str:

@@ -222,7 +222,13 @@ ENTRIES = [
         "Coates, Lee & Ng 2011's single-layer K-means network (6x6 patches, ZCA, triangle"
         " activation, quadrant sum pooling: 4K features, standardised), fitted on the probe's"
         " unlabelled training pool",
-        lambda s: KMeans("kmeans", s, standardise_eps=kmeans.STANDARDISE_EPS, batch_images=4),
+        lambda s: KMeans(
+            "kmeans",
+            s,
+            standardise_eps=kmeans.STANDARDISE_EPS,
+            batch_images=4,
+            title="1-layer K-means, Coates, Lee & Ng 2011",
+        ),
         (
             Setting("K", int, 1600, "centroids (Coates et al. 2011: 77.9% at 1600)", low=1),
             Setting("patches", int, 400_000, "patches sampled for whitening and K-means", low=1),
