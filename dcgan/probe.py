@@ -33,6 +33,7 @@ from . import (
 )
 from .errors import UserError, check_writable_dir, refuse_overwrite
 from .protocols import PAPER_ROWS, Protocol, draw, get, labelled_pool, protocol_for, split
+from .protocols import split as split_pool  # where a parameter named split hides split
 
 
 @dataclass
@@ -882,10 +883,16 @@ def export_extractor(
     f, record = extractor.cached_features(images, pool, cache_dir, device, progress)
     f = np.array(f, dtype=np.float32)
     if extractor.standardise_eps is not None:
-        pool_f, _ = extractor.cached_features(pool, pool, cache_dir, device, progress)
-        # the pool's rows stand first, as the probe's validation rows would: none here
+        # the pool's features are rows of the train split's, the very cache entry the probe
+        # fills: read from there, not encoded a second time
+        _, rec_train = extractor.cached_features(train, pool, cache_dir, device, progress)
+        pool_idx = (
+            split_pool(len(train), protocol.val_size, protocol.split_seed)[1]
+            if protocol is not None
+            else None
+        )
         record["standardised"] = standardise(
-            np.array(pool_f, dtype=np.float32), f, 0, extractor.standardise_eps
+            features.read_rows(rec_train["cache"], pool_idx), f, 0, extractor.standardise_eps
         )
     with atomic.replacing(out) as tmp:
         np.save(tmp, f)
