@@ -26,14 +26,16 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import runners, suites  # noqa: E402
-from dcgan import compare, protocols, report, variants  # noqa: E402
+from dcgan import argtypes as A  # noqa: E402
+from dcgan import cache, compare, protocols, report, variants  # noqa: E402
 from dcgan.errors import UserError  # noqa: E402
 from dcgan.train import TrainingStopped  # noqa: E402
 
 _RESUME = "finished cells are kept: the same command resumes the suite"
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The main job's options, checked as dcgan's are (dcgan/argtypes.py)."""
     # the docstring's first paragraph, whole (its first line alone stops mid-sentence)
     p = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     p.add_argument("--suite", default="quick", choices=sorted(suites.SUITES))
@@ -48,6 +50,7 @@ def main(argv=None) -> int:
     p.add_argument(
         "--inception-weights",
         metavar="PTH",
+        type=A.Text("a file path"),
         help="fidelity cells: this Inception weights file instead of the standard one "
         "(rows from other weights are never called FID/IS/KID)",
     )
@@ -60,15 +63,20 @@ def main(argv=None) -> int:
         "runs too",
     )
     p.add_argument(
-        "--runs", default="runs/bench", help="run folders and the cell cache (reused and resumed)"
+        "--runs",
+        default="runs/bench",
+        type=A.Folder(),
+        help="run folders and the cell cache (reused and resumed)",
     )
     p.add_argument(
         "--results",
         default="results",
+        type=A.Folder(),
         help="rows and reports go to RESULTS/<suite>/ (appended, never overwritten)",
     )
     p.add_argument(
         "--released",
+        type=A.Text("a folder path"),
         help="the released suite: the folder holding the authors' model folders "
         "(dcgan_code's models/; default: <data root>/released)",
     )
@@ -79,6 +87,7 @@ def main(argv=None) -> int:
     )
     p.add_argument(
         "--candidate",
+        type=A.Text("a variant name"),
         help="quick suite: a second variant run beside the baseline, with the baseline's overrides",
     )
     p.add_argument(
@@ -94,8 +103,13 @@ def main(argv=None) -> int:
         help="then `dcgan compare` the candidate against the baseline; exit 1 on a gated"
         " regression",
     )
-    args = p.parse_args(argv)
+    return A.explain(p)
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
     try:
+        cache.check_writable()  # the cells fill it: an unwritable $DCGAN_CACHE fails here
         candidate = None
         if args.candidate or args.compare:
             if args.suite != "quick" or not args.candidate:

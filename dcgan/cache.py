@@ -26,6 +26,18 @@ def root(cache_dir: str | os.PathLike | None = None) -> Path:
     return Path(os.environ.get(ENV) or Path.home() / ".cache" / "dcgan-bench")
 
 
+def check_writable(cache_dir: str | os.PathLike | None = None) -> None:
+    """The cache folder can take files, checked before any work: an unwritable $DCGAN_CACHE is
+    one line naming it, not a traceback after the features are computed."""
+    from .argtypes import folder_problem
+    from .errors import UserError
+
+    problem = folder_problem(root(cache_dir))
+    if problem:
+        given = "--cache-dir" if cache_dir else f"${ENV}" if os.environ.get(ENV) else "the cache"
+        raise UserError(f"{given} ({root(cache_dir)}): {problem}")
+
+
 def key(parts: dict, length: int = 20) -> str:
     """A hex key for a dict of JSON-serialisable inputs (its key order does not matter)."""
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:length]

@@ -8,9 +8,12 @@ Bad input is reported as one line, ``dcgan: error: ...``, with a non-zero exit a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 
+from . import cache, lock
 from .errors import UserError
 
 
@@ -347,6 +350,21 @@ COMMANDS = {
 }
 
 
+def _output_folders(parser, args) -> list[tuple[str, str]]:
+    """The folders the command writes into (its --out-dir, or an --out declared as a folder):
+    each held by this process alone while the command runs (dcgan/lock.py)."""
+    from . import options
+
+    if os.environ.get("RANK", "0") != "0":
+        return []  # under torchrun the first process holds the run folder for all of them
+    checked = options.folder_outputs(parser, args.command)
+    return [(f"--{d.replace('_', '-')}", getattr(args, d)) for d in checked if getattr(args, d)]
+
+
+# commands that only list registries or read result files: no cache
+LISTINGS = ("variants", "datasets", "extractors", "compare")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .options import build_parser
 
@@ -354,9 +372,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
-        result = COMMANDS[args.command](args)
+        if args.command not in LISTINGS:  # every other command may read or fill the cache
+            cache.check_writable(getattr(args, "cache_dir", None))
+        with contextlib.ExitStack() as held:
+            for flag, folder in _output_folders(parser, args):
+                held.enter_context(lock.hold(folder, flag))
+            result = COMMANDS[args.command](args)
     except UserError as e:
         print(f"dcgan: error: {e}", file=sys.stderr)
         return getattr(e, "exit_code", 1)

@@ -6,24 +6,13 @@ from __future__ import annotations
 
 import argparse
 
+from . import argtypes as A
 
-def _whole(text: str, low: int, what: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < low:
-        raise argparse.ArgumentTypeError(f"must be {what}; got {value}")
-    return value
-
-
-def _positive(text: str) -> int:
-    """argparse type: a count of at least 1 (a zero would divide by zero or measure nothing)."""
-    return _whole(text, 1, "at least 1")
-
-
-def _non_negative(text: str) -> int:
-    return _whole(text, 0, "0 or more")
+# the checked types of the options (dcgan/argtypes.py): every numeric option has its range, every
+# list refuses empty, every output path is checked before the work
+C_RANGE = A.Number(float, 1e-7, 1.0)  # the protocols' grid_range: beyond it the solver breaks down
+IMAGES = A.count(100_000)  # images a figure command draws at once (memory, not taste)
+NAME = A.Text("a non-empty name")
 
 
 CKPT = "a ckpt-*.pt file or a run folder (its newest checkpoint)"
@@ -31,7 +20,7 @@ DEVICE = "auto (CUDA if available), cpu, cuda, cuda:1, ..."
 
 
 def _data_options(p: argparse.ArgumentParser, download: bool = True) -> None:
-    p.add_argument("--data-root", help="dataset root (default: $DCGAN_DATA_ROOT)")
+    p.add_argument("--data-root", type=NAME, help="dataset root (default: $DCGAN_DATA_ROOT)")
     p.add_argument(
         "--data-opt",
         action="append",
@@ -49,12 +38,17 @@ def _data_options(p: argparse.ArgumentParser, download: bool = True) -> None:
 def _run_options(p: argparse.ArgumentParser, out_dir: str, cache: str) -> None:
     """Where rows go, the cache, the device and progress: the same for every measuring command."""
     p.add_argument(
-        "--out-dir", default=out_dir, help="where the rows go (CSV appended, one JSON per run)"
+        "--out-dir",
+        default=out_dir,
+        type=A.Folder(),
+        help="where the rows go (CSV appended, one JSON per run)",
     )
     p.add_argument(
-        "--cache-dir", help=f"{cache} cache (default: $DCGAN_CACHE or ~/.cache/dcgan-bench)"
+        "--cache-dir",
+        type=A.Folder(),
+        help=f"{cache} cache (default: $DCGAN_CACHE or ~/.cache/dcgan-bench)",
     )
-    p.add_argument("--device", default="auto", help=DEVICE)
+    p.add_argument("--device", default="auto", type=NAME, help=DEVICE)
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -76,11 +70,11 @@ def _fast_options(p: argparse.ArgumentParser) -> None:
 
 
 def _figure_options(p: argparse.ArgumentParser, bn_stats: bool = True) -> None:
-    p.add_argument("--ckpt", required=True, help=CKPT)
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ckpt", required=True, type=NAME, help=CKPT)
+    p.add_argument("--out", required=True, type=A.Folder(), help="output folder")
+    p.add_argument("--seed", type=A.SEED, default=0)
     p.add_argument(
-        "--scale", type=_positive, default=3, help="pixel upscaling of the written images"
+        "--scale", type=A.count(16), default=3, help="pixel upscaling of the written images"
     )
     p.add_argument("--force", action="store_true", help="write into a folder that is not empty")
     if bn_stats:
@@ -106,7 +100,9 @@ def build_parser(names: list[str]) -> argparse.ArgumentParser:
         return sub.add_parser(name, help=help)
 
     t = command("train", "train a variant on a dataset (resumable)")
-    t.add_argument("--variant", required=True, help="a registered variant (see `dcgan variants`)")
+    t.add_argument(
+        "--variant", required=True, type=NAME, help="a registered variant (see `dcgan variants`)"
+    )
     t.add_argument(
         "--set",
         action="append",
@@ -116,38 +112,43 @@ def build_parser(names: list[str]) -> argparse.ArgumentParser:
     t.add_argument(
         "--dataset",
         default="digits",
+        type=NAME,
         help="a registered dataset (see `dcgan datasets`); default: the built-in digits",
     )
-    t.add_argument("--split", default="train")
+    t.add_argument("--split", default="train", type=NAME)
     _data_options(t)
     t.add_argument(
         "--steps",
-        type=_positive,
+        type=A.count(),
         required=True,
         help="total steps of the run (a resumed run continues to this)",
     )
-    t.add_argument("--out", required=True, help="run folder (checkpoints, samples, log.csv)")
+    t.add_argument(
+        "--out", required=True, type=A.Folder(), help="run folder (checkpoints, samples, log.csv)"
+    )
     t.add_argument(
         "--resume", action="store_true", help="continue the run in --out from its newest checkpoint"
     )
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--ckpt-every", type=_positive, default=500)
-    t.add_argument("--keep", type=_non_negative, default=3, help="newest checkpoints kept (0: all)")
+    t.add_argument("--seed", type=A.SEED, default=0)
+    t.add_argument("--ckpt-every", type=A.count(), default=500)
+    t.add_argument("--keep", type=A.whole(), default=3, help="newest checkpoints kept (0: all)")
     t.add_argument(
         "--keep-steps",
+        type=A.Items(A.count(), "checkpoint steps"),
         help="comma-separated steps whose checkpoints are also written and never pruned "
         "(e.g. a probe curve's points: 250,500,1000,2000)",
     )
-    t.add_argument("--log-every", type=_positive, default=10)
+    t.add_argument("--log-every", type=A.count(), default=10)
     t.add_argument(
-        "--sample-n", type=_positive, default=64, help="images in the fixed-z sample grid"
+        "--sample-n", type=A.count(), default=64, help="images in the fixed-z sample grid"
     )
     t.add_argument(
         "--sheet-epochs",
+        type=A.Items(A.count(), "epochs"),
         help="comma-separated epochs after which a sample sheet (the fixed z) is kept, "
         "e.g. 1,5 as in the paper",
     )
-    t.add_argument("--device", default="auto", help=DEVICE)
+    t.add_argument("--device", default="auto", type=NAME, help=DEVICE)
     _fast_options(t)
     t.add_argument(
         "--deterministic",
@@ -157,17 +158,17 @@ def build_parser(names: list[str]) -> argparse.ArgumentParser:
     )
     t.add_argument(
         "--collapse-steps",
-        type=_non_negative,
+        type=A.whole(),
         default=2000,
         help="stop when D has looked collapsed this many steps (0: never)",
     )
     t.add_argument("--no-progress", action="store_true")
 
     s = command("sample", "draw samples from a checkpoint into a PNG grid")
-    s.add_argument("--ckpt", required=True, help=CKPT)
-    s.add_argument("--n", type=_positive, default=100)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--out", required=True, help="PNG file")
+    s.add_argument("--ckpt", required=True, type=NAME, help=CKPT)
+    s.add_argument("--n", type=IMAGES, default=100)
+    s.add_argument("--seed", type=A.SEED, default=0)
+    s.add_argument("--out", required=True, type=A.NewFile(".png"), help="PNG file")
     s.add_argument(
         "--bn-stats",
         choices=["running", "batch"],
@@ -180,10 +181,11 @@ def build_parser(names: list[str]) -> argparse.ArgumentParser:
         "the paper's discriminator features (4x4 max-pooled conv layers), or another extractor's,"
         " into an .npy",
     )
-    f.add_argument("--ckpt", help=CKPT)
+    f.add_argument("--ckpt", type=NAME, help=CKPT)
     f.add_argument(
         "--features",
         metavar="EXTRACTOR",
+        type=NAME,
         help="another extractor instead of --ckpt's D (kmeans, pixels, module.path:callable; see"
         " `dcgan extractors`): fitted on, and standardised over, the probe's pool, as the probe"
         " fits them",
@@ -191,10 +193,12 @@ def build_parser(names: list[str]) -> argparse.ArgumentParser:
     f.add_argument(
         "--set", action="append", metavar="KEY=VALUE", help="a setting of --features' extractor"
     )
-    f.add_argument("--dataset", required=True)
-    f.add_argument("--split", default="train")
+    f.add_argument("--dataset", required=True, type=NAME)
+    f.add_argument("--split", default="train", type=NAME)
     _data_options(f, download=False)
-    f.add_argument("--out", required=True, help=".npy file (N x feature_dim)")
+    f.add_argument(
+        "--out", required=True, type=A.NewFile(".npy"), help=".npy file (N x feature_dim)"
+    )
     f.add_argument(
         "--bn-stats",
         default="pool",
@@ -204,19 +208,22 @@ def build_parser(names: list[str]) -> argparse.ArgumentParser:
     )
     f.add_argument(
         "--bn-pool",
+        type=A.Text("DATASET:SPLIT"),
         help="DATASET:SPLIT to estimate BN statistics on (default: the labelled pool `dcgan probe`"
         " uses "
         "for the dataset, its train split shuffled with seed 42 less the validation images, so the "
         "features are the ones the probe fits; the train split where no protocol probes the"
         " dataset)",
     )
-    f.add_argument("--batch-size", type=_positive, default=500)
+    f.add_argument("--batch-size", type=A.count(), default=500)
     f.add_argument("--float16", action="store_true", help="store float16 instead of float32")
     f.add_argument("--force", action="store_true", help="overwrite --out")
     f.add_argument(
-        "--cache-dir", help="feature cache (default: $DCGAN_CACHE or ~/.cache/dcgan-bench)"
+        "--cache-dir",
+        type=A.Folder(),
+        help="feature cache (default: $DCGAN_CACHE or ~/.cache/dcgan-bench)",
     )
-    f.add_argument("--device", default="auto", help=DEVICE)
+    f.add_argument("--device", default="auto", type=NAME, help=DEVICE)
     f.add_argument("--no-progress", action="store_true")
 
     pr = command(
@@ -224,15 +231,17 @@ def build_parser(names: list[str]) -> argparse.ArgumentParser:
         "the paper's L2-SVM probe protocols on D's features, with a random-init control, or on"
         " another extractor's (--features)",
     )
-    pr.add_argument("--ckpt", help=CKPT)
+    pr.add_argument("--ckpt", type=NAME, help=CKPT)
     pr.add_argument(
         "--random-init",
         metavar="VARIANT",
+        type=NAME,
         help="probe a randomly initialised D of VARIANT (seed --control-seed)",
     )
     pr.add_argument(
         "--features",
         metavar="EXTRACTOR",
+        type=NAME,
         help="probe another feature extractor instead of a D: "
         + "; ".join(
             e.name + (f" (--set {', '.join(f'{s.name}={s.default}' for s in e.settings)})")
@@ -253,29 +262,31 @@ def build_parser(names: list[str]) -> argparse.ArgumentParser:
     pr.add_argument(
         "--protocol",
         required=True,
+        type=A.Items(what="protocol names"),
         help="svhn-1000, cifar10-400 or cifar10-full (comma-separated for several)",
     )
     _data_options(pr)
     pr.add_argument(
-        "--draws", type=_positive, help="draws per C for choosing C (default: the protocol's)"
+        "--draws", type=A.count(), help="draws per C for choosing C (default: the protocol's)"
     )
     pr.add_argument(
         "--test-draws",
-        type=_positive,
+        type=A.count(),
         help="fresh draws with the chosen C, scored on the test set (default: the protocol's)",
     )
     pr.add_argument(
         "--per-class",
-        type=_positive,
+        type=A.count(),
         help="labels per class in a draw (default: the protocol's, e.g. 400)",
     )
     pr.add_argument(
         "--val-size",
-        type=_positive,
+        type=A.count(),
         help="validation images held out of the training set (default 10000)",
     )
     pr.add_argument(
         "--grid",
+        type=A.Items(C_RANGE, "C values", words=("paper",)),
         help="'paper': exactly the paper's 7 values 1e-4 ... 1e-2; or comma-separated C values,"
         " searched as "
         "given (default: the paper's 7 values, extended by 1-2-5 steps while the chosen C is on an"
@@ -287,7 +298,7 @@ def build_parser(names: list[str]) -> argparse.ArgumentParser:
         choices=list(SOLVERS),
         help="; ".join(s.description for s in SOLVERS.values()),
     )
-    pr.add_argument("--seed", type=int, default=0, help="first draw seed")
+    pr.add_argument("--seed", type=A.SEED, default=0, help="first draw seed")
     pr.add_argument("--no-control", action="store_true", help="skip the random-init control")
     pr.add_argument(
         "--compare-sklearn",
@@ -295,7 +306,7 @@ def build_parser(names: list[str]) -> argparse.ArgumentParser:
         help="benchmark: the protocol with our solver and scikit-learn's "
         "LinearSVC on the same features: the speed ratio and agreement",
     )
-    pr.add_argument("--control-seed", type=int, default=0)
+    pr.add_argument("--control-seed", type=A.SEED, default=0)
     _run_options(pr, "results/probe", "feature")
 
     pc = command(
@@ -303,45 +314,54 @@ def build_parser(names: list[str]) -> argparse.ArgumentParser:
         "representation quality over training: a cheap declared probe of each "
         "checkpoint of a run, step 0 being the run's own random init",
     )
-    pc.add_argument("--ckpt", required=True, help="a run folder (its ckpt-*.pt checkpoints)")
+    pc.add_argument(
+        "--ckpt", required=True, type=NAME, help="a run folder (its ckpt-*.pt checkpoints)"
+    )
     pc.add_argument(
         "--protocol",
         default="cifar10-400",
+        type=NAME,
         help="the protocol whose first draw is fitted (default cifar10-400)",
     )
     pc.add_argument(
         "--C",
-        type=float,
+        type=C_RANGE,
         help="the fixed C (default: the curve's declared C for the protocol, e.g. 5e-4 for"
         " cifar10-400)",
     )
     pc.add_argument(
-        "--steps", help="comma-separated checkpoint steps (default: every checkpoint in the folder)"
+        "--steps",
+        type=A.Items(A.whole(), "checkpoint steps"),
+        help="comma-separated checkpoint steps (default: every checkpoint in the folder)",
     )
     pc.add_argument(
-        "--draw-seed", type=int, default=0, help="the class-balanced draw fitted at every point"
+        "--draw-seed", type=A.SEED, default=0, help="the class-balanced draw fitted at every point"
     )
-    pc.add_argument("--data-root", help="dataset root (default: $DCGAN_DATA_ROOT)")
+    pc.add_argument("--data-root", type=NAME, help="dataset root (default: $DCGAN_DATA_ROOT)")
     _run_options(pc, "results/probe", "feature")
 
     fi = command("fidelity", "IS, FID, KID and precision/recall of G's samples with torch-fidelity")
-    fi.add_argument("--ckpt", required=True, help=CKPT)
-    fi.add_argument("--dataset", required=True, help="the reference images (a registered dataset)")
-    fi.add_argument("--split", default="train")
+    fi.add_argument("--ckpt", required=True, type=NAME, help=CKPT)
+    fi.add_argument(
+        "--dataset", required=True, type=NAME, help="the reference images (a registered dataset)"
+    )
+    fi.add_argument("--split", default="train", type=NAME)
     _data_options(fi, download=False)
-    fi.add_argument("--n", type=_positive, default=50000, help="generated samples (default 50000)")
+    fi.add_argument("--n", type=A.count(), default=50000, help="generated samples (default 50000)")
     fi.add_argument(
         "--n-real",
-        type=_positive,
+        type=A.count(),
         help="reference images: a seeded subset of this many (default: the whole split)",
     )
     fi.add_argument(
         "--metrics",
         default=",".join(metrics.names()),
+        type=A.Items(what="metric names"),
         help=f"comma-separated, from: {metrics.help_text()}",
     )
     fi.add_argument(
         "--inception-weights",
+        type=NAME,
         help="Inception weights file (default: $DCGAN_INCEPTION_WEIGHTS or torch-fidelity's "
         "download location)",
     )
@@ -351,11 +371,11 @@ def build_parser(names: list[str]) -> argparse.ArgumentParser:
         help="let torch-fidelity download the Inception weights and torchvision "
         "the dataset if missing",
     )
-    fi.add_argument("--batch-size", type=_positive, default=64)
-    fi.add_argument("--kid-subset-size", type=_positive, default=1000)
+    fi.add_argument("--batch-size", type=A.count(), default=64)
+    fi.add_argument("--kid-subset-size", type=A.count(), default=1000)
     fi.add_argument(
         "--seed",
-        type=int,
+        type=A.SEED,
         default=2020,
         help="z draws (torch-fidelity's rng_seed) and the reference subset",
     )
@@ -364,22 +384,27 @@ def build_parser(names: list[str]) -> argparse.ArgumentParser:
     m = command(
         "memorisation", "nearest training images of G's samples, against held-out real images"
     )
-    m.add_argument("--ckpt", required=True, help=CKPT)
-    m.add_argument("--dataset", required=True, help="G's training data (a registered dataset)")
-    m.add_argument("--split", default="train", help="the training split searched")
+    m.add_argument("--ckpt", required=True, type=NAME, help=CKPT)
     m.add_argument(
-        "--held-out-split", default="test", help="real images never trained on: the baseline"
+        "--dataset", required=True, type=NAME, help="G's training data (a registered dataset)"
+    )
+    m.add_argument("--split", default="train", type=NAME, help="the training split searched")
+    m.add_argument(
+        "--held-out-split",
+        default="test",
+        type=NAME,
+        help="real images never trained on: the baseline",
     )
     _data_options(m)
-    m.add_argument("--n", type=_positive, default=1000, help="generated samples")
+    m.add_argument("--n", type=IMAGES, default=1000, help="generated samples")
     m.add_argument(
-        "--n-held-out", type=_positive, default=1000, help="held-out images (a seeded subset)"
+        "--n-held-out", type=A.count(), default=1000, help="held-out images (a seeded subset)"
     )
-    m.add_argument("--k", type=_positive, default=16, help="closest pairs shown in the image")
+    m.add_argument("--k", type=A.count(1000), default=16, help="closest pairs shown in the image")
     m.add_argument(
         "--pixels-only", action="store_true", help="skip the discriminator-feature space"
     )
-    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--seed", type=A.SEED, default=0)
     m.add_argument(
         "--tag",
         action="append",
@@ -391,8 +416,10 @@ def build_parser(names: list[str]) -> argparse.ArgumentParser:
 
     w = command("walk", "a latent walk through 9 random z (PNG grid and animated GIF)")
     _figure_options(w)
-    w.add_argument("--points", type=_positive, default=9, help="random z walked through")
-    w.add_argument("--steps", type=_positive, default=8, help="steps between neighbouring points")
+    w.add_argument("--points", type=A.count(256), default=9, help="random z walked through")
+    w.add_argument(
+        "--steps", type=A.count(256), default=8, help="steps between neighbouring points"
+    )
     w.add_argument("--mode", default="linear", choices=["linear", "slerp"])
 
     ar = command(
@@ -400,99 +427,130 @@ def build_parser(names: list[str]) -> argparse.ArgumentParser:
         "vector arithmetic on z: a numbered sample sheet, then --expr '1,2,3 - 4,5,6 + 7,8,9'",
     )
     _figure_options(ar)
-    ar.add_argument("--n", type=_positive, default=100, help="samples on the numbered sheet")
+    ar.add_argument("--n", type=A.count(1000), default=100, help="samples on the numbered sheet")
     ar.add_argument(
         "--expr",
+        type=A.Text("concepts, e.g. '1,2,3 - 4,5,6 + 7,8,9'"),
         help="concepts as sheet indices, e.g. '1,2,3 - 4,5,6 + 7,8,9' (the paper: 3 exemplars"
         " each)",
     )
     ar.add_argument(
-        "--noise", type=float, default=0.25, help="the 8 around G(Y) are G(Y + U(-noise, noise))"
+        "--noise",
+        type=A.Number(float, 0, 10),
+        default=0.25,
+        help="the 8 around G(Y) are G(Y + U(-noise, noise))",
     )
-    ar.add_argument("--turn-left", help="sheet indices of left-facing exemplars (the paper: 4)")
-    ar.add_argument("--turn-right", help="sheet indices of right-facing exemplars (the paper: 4)")
+    ar.add_argument(
+        "--turn-left",
+        type=A.Items(A.whole(), "sheet indices"),
+        help="sheet indices of left-facing exemplars (the paper: 4)",
+    )
+    ar.add_argument(
+        "--turn-right",
+        type=A.Items(A.whole(), "sheet indices"),
+        help="sheet indices of right-facing exemplars (the paper: 4)",
+    )
     ar.add_argument(
         "--turn-rows",
+        type=A.Items(A.whole(), "sheet indices"),
         help="sheet indices the turn vector is applied to, one row each (default 0,1,2,3)",
     )
-    ar.add_argument("--steps", type=_positive, default=8, help="steps of the turn along a row")
+    ar.add_argument("--steps", type=A.count(256), default=8, help="steps of the turn along a row")
 
     vi = command(
         "visualise", "guided backpropagation of D's last-layer features, beside a random-init D"
     )
     _figure_options(vi, bn_stats=False)
     vi.add_argument(
-        "--dataset", required=True, help="images searched for each feature's maximal response"
+        "--dataset",
+        required=True,
+        type=NAME,
+        help="images searched for each feature's maximal response",
     )
-    vi.add_argument("--split", default="train")
+    vi.add_argument("--split", default="train", type=NAME)
     _data_options(vi, download=False)
     vi.add_argument(
-        "--n-images", type=_positive, default=2000, help="a seeded subset of this many images"
+        "--n-images", type=IMAGES, default=2000, help="a seeded subset of this many images"
     )
     vi.add_argument(
         "--features",
         dest="n_features",
-        type=_positive,
+        type=A.count(),
         default=6,
         help="the first N features (the paper: 6)",
     )
-    vi.add_argument("--layer", help="a D layer (default: the last conv layer)")
+    vi.add_argument("--layer", type=NAME, help="a D layer (default: the last conv layer)")
 
     fo = command("forget", "drop the feature maps of G that draw the marked object, and draw again")
     _figure_options(fo)
     fo.add_argument(
         "--boxes",
         required=True,
+        type=NAME,
         help='JSON: [{"sample": INDEX, "boxes": [[x0, y0, x1, y1], ...]}, ...] on the '
         "numbered sheet",
     )
     fo.add_argument(
         "--n",
-        type=_positive,
+        type=A.count(1000),
         default=150,
         help="samples on the sheet the boxes refer to (dcgan arithmetic --n N --seed S draws it)",
     )
     fo.add_argument(
-        "--show", type=_positive, default=16, help="fresh samples drawn with and without the drop"
+        "--show",
+        type=A.count(256),
+        default=16,
+        help="fresh samples drawn with and without the drop",
     )
-    fo.add_argument("--layer", help="a G layer (default: the last hidden one)")
+    fo.add_argument("--layer", type=NAME, help="a G layer (default: the last hidden one)")
 
     tp = command(
         "throughput",
         "images/s of a training step (ours and a pytorch/examples-style loop), "
         "sampling, features, the SVM",
     )
-    tp.add_argument("--variant", help="a registered variant, random-init weights (or give --ckpt)")
-    tp.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a variant field")
-    tp.add_argument("--ckpt", help="a checkpoint instead of --variant")
     tp.add_argument(
-        "--dataset", default="digits", help="images to train and extract on (a registered dataset)"
+        "--variant", type=NAME, help="a registered variant, random-init weights (or give --ckpt)"
     )
-    tp.add_argument("--split", default="train")
+    tp.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a variant field")
+    tp.add_argument("--ckpt", type=NAME, help="a checkpoint instead of --variant")
+    tp.add_argument(
+        "--dataset",
+        default="digits",
+        type=NAME,
+        help="images to train and extract on (a registered dataset)",
+    )
+    tp.add_argument("--split", default="train", type=NAME)
     _data_options(tp, download=False)
     tp.add_argument(
-        "--n-images", type=_positive, default=5000, help="a seeded subset of this many images"
+        "--n-images", type=A.count(), default=5000, help="a seeded subset of this many images"
     )
     tp.add_argument(
-        "--stages", default=",".join(STAGES), help=f"comma-separated, from {','.join(STAGES)}"
+        "--stages",
+        default=",".join(STAGES),
+        type=A.Items(what="stage names"),
+        help=f"comma-separated, from {','.join(STAGES)}",
     )
-    tp.add_argument("--batch-size", type=_positive, help="training batch (default: the variant's)")
-    tp.add_argument("--warmup", type=_non_negative, default=3, help="untimed calls first")
-    tp.add_argument("--iters", type=_positive, default=10, help="calls per timed window")
+    tp.add_argument("--batch-size", type=A.count(), help="training batch (default: the variant's)")
+    tp.add_argument("--warmup", type=A.whole(), default=3, help="untimed calls first")
+    tp.add_argument("--iters", type=A.count(), default=10, help="calls per timed window")
     tp.add_argument(
         "--repeats",
-        type=_positive,
+        type=A.count(),
         default=3,
         help="timed windows (the median is reported, min and max beside it)",
     )
     tp.add_argument(
         "--workers",
-        type=_non_negative,
+        type=A.whole(),
         default=2,
         help="DataLoader workers of the reference loop (pytorch/examples: 2)",
     )
     tp.add_argument(
-        "--svm-n", type=_positive, default=1000, help="training samples of the timed SVM solve"
+        "--svm-n",
+        type=A.whole(100),
+        default=1000,
+        help="training samples of the timed SVM solve (enough for every class to appear)",
     )
     _fast_options(tp)
     tp.add_argument(
@@ -513,10 +571,16 @@ def build_parser(names: list[str]) -> argparse.ArgumentParser:
     c.add_argument(
         "--variants",
         nargs=2,
+        type=NAME,
         metavar=("BASE_VARIANT", "NEW_VARIANT"),
         help="compare two variants within BASE",
     )
-    c.add_argument("--alpha", type=float, default=0.05, help="significance level of the noise test")
+    c.add_argument(
+        "--alpha",
+        type=A.Number(float, 0, 0.5, open_low=True),
+        default=0.05,
+        help="significance level of the noise test (0 would call every change noise)",
+    )
 
     r = command(
         "import-released", "import the paper authors' released Theano weights (dcgan_code models/)"
@@ -526,7 +590,9 @@ def build_parser(names: list[str]) -> argparse.ArgumentParser:
         help="a released model folder, e.g."
         " dcgan_code/models/svhn_unsup_all_conv_dcgan_100z_gaussian_lr_0.0005_64mb",
     )
-    r.add_argument("--out", required=True, help="the checkpoint file to write")
+    r.add_argument(
+        "--out", required=True, type=A.NewFile(".pt"), help="the checkpoint file to write"
+    )
     r.add_argument("--force", action="store_true", help="overwrite --out")
 
     command("variants", "list the registered variants")
@@ -534,4 +600,15 @@ def build_parser(names: list[str]) -> argparse.ArgumentParser:
     command("extractors", "list the registered feature extractors and their settings")
     for sp in sub.choices.values():
         sp.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    return p
+    return A.explain(p)
+
+
+def folder_outputs(parser: argparse.ArgumentParser, command: str) -> list[str]:
+    """The dests of ``command``'s output folders: its options declared as ``A.Folder()`` other
+    than the cache (which many commands share on purpose)."""
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return [
+        a.dest
+        for a in sub.choices[command]._actions
+        if isinstance(a.type, A.Folder) and a.dest != "cache_dir"
+    ]

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import checkpoint, data, features, figures, nets
+from . import checkpoint, data, features, figures, lock, nets
 from .errors import UserError, check_writable_dir, refuse_overwrite
 
 
@@ -27,7 +27,7 @@ def _setup(ckpt, out, force: bool, bn_stats: str | None):
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file, not a folder; choose a folder for the figures")
-    if out.is_dir() and any(out.iterdir()) and not force:
+    if out.is_dir() and any(not lock.transient(p.name) for p in out.iterdir()) and not force:
         raise UserError(
             f"{out} exists and is not empty; pass --force to write into it, or choose another --out"
         )

@@ -268,6 +268,11 @@ def svm_stage(netD, images: ImageSet, device: torch.device, n: int = 1000) -> St
             f"{images.name} has no labels, which the SVM stage needs; use a labelled dataset"
         )
     n = min(n, len(images))
+    if len(np.unique(images.y[:n])) < 2:
+        raise UserError(
+            f"the first {n} images of {images.name} hold one class; the SVM stage needs two or"
+            " more: raise --svm-n"
+        )
     X = features.extract(
         features.with_population_stats(netD, images.x[:n], device),
         images.x[:n],

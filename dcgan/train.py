@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import atomic, checkpoint, data, distributed, nets, progress, runtime, variants
+from . import atomic, checkpoint, data, distributed, lock, nets, progress, runtime, variants
 from .data import ImageSet
 from .errors import UserError, check_writable_dir
 from .step import EAGER, STAT_FIELDS, FastPath, TrainStep
@@ -505,16 +505,9 @@ def _check_out(out: Path, resume: bool) -> None:
     either way it must be a folder we can write to. Checked before any data is loaded."""
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file, not a folder; choose a folder for the run")
-    # our own transient files (a killed write's temporary, another process's write test)
-    # do not count
+    # our own transient files (the lock, a killed write's temporary, a write test) do not count
     entries = (
-        sorted(
-            p.name
-            for p in out.iterdir()
-            if ".tmp-" not in p.name and not p.name.startswith(".write-test-")
-        )
-        if out.is_dir()
-        else []
+        sorted(p.name for p in out.iterdir() if not lock.transient(p.name)) if out.is_dir() else []
     )
     has_ckpt = checkpoint.latest(out) is not None
     ours = has_ckpt or any(n.startswith("run-") and n.endswith(".json") for n in entries)
@@ -559,4 +552,7 @@ def _truncate_log(path: Path, step: int) -> None:
 
 
 def train(cfg: TrainConfig) -> dict:
-    return Trainer(cfg).run()
+    if os.environ.get("RANK", "0") != "0":  # torchrun: the first process holds the folder
+        return Trainer(cfg).run()
+    with lock.hold(cfg.out):  # one writer per run folder (dcgan/lock.py)
+        return Trainer(cfg).run()

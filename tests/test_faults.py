@@ -97,37 +97,37 @@ FAULTS = [
         "ckpt-every 0",
         ["train", *TINY, "--ckpt-every", "0", "--steps", "2", "--out", "{tmp}/run"],
         2,
-        "argument --ckpt-every: must be at least 1; got 0",
+        "argument --ckpt-every: must be a whole number >= 1; got '0'",
     ),
     Fault(
         "log-every 0",
         ["train", *TINY, "--log-every", "0", "--steps", "2", "--out", "{tmp}/run"],
         2,
-        "argument --log-every: must be at least 1",
+        "argument --log-every: must be a whole number >= 1",
     ),
     Fault(
         "sample-n 0",
         ["train", *TINY, "--sample-n", "0", "--steps", "2", "--out", "{tmp}/run"],
         2,
-        "argument --sample-n: must be at least 1",
+        "argument --sample-n: must be a whole number >= 1",
     ),
     Fault(
         "steps not a number",
         ["train", *TINY, "--steps", "x", "--out", "{tmp}/run"],
         2,
-        "argument --steps: 'x' is not a whole number",
+        "argument --steps: must be a whole number >= 1; got 'x'",
     ),
     Fault(
         "sheet-epochs 1,x",
         ["train", *TINY, "--sheet-epochs", "1,x", "--steps", "2", "--out", "{tmp}/run"],
-        1,
-        "--sheet-epochs must be comma-separated whole numbers",
+        2,
+        "argument --sheet-epochs: 'x' in '1,x': must be a whole number >= 1",
     ),
     Fault(
         "keep-steps 0",
         ["train", *TINY, "--keep-steps", "0", "--steps", "2", "--out", "{tmp}/run"],
-        1,
-        "--keep-steps must be positive steps",
+        2,
+        "argument --keep-steps: '0' in '0': must be a whole number >= 1",
     ),
     Fault(
         "device tpu9",
@@ -154,8 +154,8 @@ FAULTS = [
     Fault(
         "out under a file",
         ["train", *TINY, "--steps", "2", "--out", "{tmp}/file/run"],
-        1,
-        "cannot write the run to --out",
+        2,
+        "argument --out: {tmp}/file is a file where a folder belongs",
         ["file"],
         _a_file,
     ),
@@ -171,19 +171,19 @@ FAULTS = [
         "features batch-size 0",
         argv("features --ckpt {ckpt} --dataset digits --out {tmp}/f.npy --batch-size 0"),
         2,
-        "argument --batch-size: must be at least 1",
+        "argument --batch-size: must be a whole number >= 1",
     ),
     Fault(
         "memorisation n 0",
         ["memorisation", "--ckpt", "{ckpt}", "--dataset", "digits", "--n", "0"],
         2,
-        "argument --n: must be at least 1",
+        "argument --n: must be a whole number in [1, 100000]",
     ),
     Fault(
         "throughput iters 0",
         ["throughput", "--variant", "dcgan32", "--iters", "0"],
         2,
-        "argument --iters: must be at least 1",
+        "argument --iters: must be a whole number >= 1",
     ),
     Fault(
         "throughput device tpu9",
@@ -195,13 +195,13 @@ FAULTS = [
         "probe draws 0",
         ["probe", "--ckpt", "{ckpt}", "--protocol", "digits-50", "--draws", "0"],
         2,
-        "argument --draws: must be at least 1",
+        "argument --draws: must be a whole number >= 1",
     ),
     Fault(
         "probe grid negative",
         ["probe", "--ckpt", "{ckpt}", "--protocol", "digits-50", "--grid=-1,1e-3"],
-        1,
-        "--grid values must be positive numbers",
+        2,
+        "argument --grid: '-1' in '-1,1e-3': must be a finite number in [1e-07, 1]",
     ),
     Fault(
         "probe features unknown",
@@ -302,14 +302,14 @@ FAULTS = [
     Fault(
         "probe-curve C 0",
         ["probe-curve", "--ckpt", "{run}", "--protocol", "digits-50", "--C", "0"],
-        1,
-        "the curve's C must be positive",
+        2,
+        "argument --C: must be a finite number in [1e-07, 1]; got '0'",
     ),
     Fault(
         "probe-curve steps x",
         ["probe-curve", "--ckpt", "{run}", "--steps", "1,x"],
-        1,
-        "--steps must be comma-separated whole numbers, e.g. 500,1000",
+        2,
+        "argument --steps: 'x' in '1,x': must be a whole number >= 0",
     ),
     Fault(
         "probe-curve missing step",
@@ -358,24 +358,24 @@ FAULTS = [
     Fault(
         "walk out under a file",
         ["walk", "--ckpt", "{ckpt}", "--out", "{tmp}/file/walk"],
-        1,
-        "cannot write the figures to --out",
+        2,
+        "argument --out: {tmp}/file is a file where a folder belongs",
         ["file"],
         _a_file,
     ),
     Fault(
         "walk out is a file",
         ["walk", "--ckpt", "{ckpt}", "--out", "{tmp}/file"],
-        1,
-        "is a file, not a folder",
+        2,
+        "argument --out: {tmp}/file is a file where a folder belongs",
         ["file"],
         _a_file,
     ),
     Fault(
         "sample out under a file",
         ["sample", "--ckpt", "{ckpt}", "--n", "4", "--out", "{tmp}/file/s.png"],
-        1,
-        "cannot write",
+        2,
+        "argument --out: {tmp}/file is a file where a folder belongs",
         ["file"],
         _a_file,
     ),
@@ -501,7 +501,7 @@ def test_fault(results, k):
     err = outcome["err"]
     assert "Traceback" not in err and outcome["code"] != "traceback", err
     assert outcome["code"] == fault.code, err
-    assert fault.phrase in err, err
+    assert fault.phrase.replace("{tmp}", str(base / f"case{k}")) in err, err
     # one line of error
     assert len([line for line in err.splitlines() if "error" in line]) == 1, err
     for name, data in before[k].items():
