@@ -27,7 +27,7 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
 
 from bench import runners, suites  # noqa: E402
 from dcgan import argtypes as A  # noqa: E402
-from dcgan import cache, compare, protocols, report, variants  # noqa: E402
+from dcgan import cache, compare, lock, protocols, report, variants  # noqa: E402
 from dcgan.errors import UserError  # noqa: E402
 from dcgan.train import TrainingStopped  # noqa: E402
 
@@ -163,7 +163,18 @@ def main(argv=None) -> int:
             )
             print(f"{state:10s} {'*' if c in chosen else ' '} {c.id}")
         return 0
+    # one suite run per runs and results folder at a time (dcgan/lock.py)
+    try:
+        with lock.hold(ctx.runs, "--runs"), lock.hold(ctx.results, "--results"):
+            return run_suite(ctx, suite, all_cells, chosen, candidate if args.compare else None)
+    except UserError as e:
+        print(f"bench: error: {e}", file=sys.stderr)
+        return 1
 
+
+def run_suite(ctx: runners.Context, suite, all_cells, chosen, compare_with) -> int:
+    """Run the chosen cells, write the report; with ``compare_with`` (a candidate model) judge
+    it against the baseline."""
     t0 = time.time()
     records, failures = {}, []
     print(
@@ -211,8 +222,8 @@ def main(argv=None) -> int:
     if failures:
         print("failed cells: " + ", ".join(failures), file=sys.stderr)
         return 1
-    if args.compare:
-        return compare_candidate(ctx, all_cells, records, candidate)
+    if compare_with:
+        return compare_candidate(ctx, all_cells, records, compare_with)
     return 0
 
 

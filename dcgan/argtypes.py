@@ -30,13 +30,14 @@ class Number:
 
     def rule(self) -> str:
         what = "a whole number" if self.kind is int else "a finite number"
+        show = str if self.kind is int else "{:g}".format
         if self.low is not None and self.high is not None:
             left, right = "(" if self.open_low else "[", ")" if self.open_high else "]"
-            return f"{what} in {left}{self.low:g}, {self.high:g}{right}"
+            return f"{what} in {left}{show(self.low)}, {show(self.high)}{right}"
         if self.low is not None:
-            return f"{what} {'>' if self.open_low else '>='} {self.low:g}"
+            return f"{what} {'>' if self.open_low else '>='} {show(self.low)}"
         if self.high is not None:
-            return f"{what} {'<' if self.open_high else '<='} {self.high:g}"
+            return f"{what} {'<' if self.open_high else '<='} {show(self.high)}"
         return what
 
     def __call__(self, text: str):

@@ -38,13 +38,17 @@ ALPHA = 0.05
 
 
 def load(path) -> list[dict]:
-    """Rows from a JSON file (a list of rows, or an object with a "rows" list) or from every such
-    file under a folder; files of other shapes (e.g. solver comparisons) are skipped."""
+    """Rows from a JSON file (a list of rows, or an object with a "rows" list), a rows CSV (e.g.
+    results/quick/probe-rows.csv), or every JSON file under a folder; files of other shapes
+    (e.g. solver comparisons) are skipped."""
     path = Path(path)
     if not path.exists():
         raise UserError(
-            f"{path} does not exist; give a results folder (e.g. results/quick) or a rows JSON file"
+            f"{path} does not exist; give a results folder (e.g. results/quick), a rows JSON"
+            " file or a rows CSV"
         )
+    if path.suffix.lower() == ".csv":
+        return _csv_rows(path)
     files = sorted(path.rglob("*.json")) if path.is_dir() else [path]
     rows = []
     for f in files:
@@ -58,6 +62,37 @@ def load(path) -> list[dict]:
             content = content.get("rows")
         if isinstance(content, list):
             rows += [r for r in content if isinstance(r, dict)]
+    if not rows:
+        raise UserError(f"no result rows found in {path}; run a suite or a measuring command first")
+    return rows
+
+
+def _csv_rows(path: Path) -> list[dict]:
+    """A rows CSV as rows: empty cells are missing values, numbers are numbers, JSON lists and
+    objects (per-draw figures) are read back. The CSV keeps no per-draw figures where the
+    command did not write them, so its verdicts can rest on the band alone."""
+    import csv
+
+    def cell(text: str):
+        if text == "":
+            return None
+        if text[:1] in "[{":
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError:
+                return text
+        try:
+            return float(text)
+        except ValueError:
+            return text
+
+    try:
+        with open(path, newline="") as f:
+            rows = [{k: cell(v or "") for k, v in r.items() if k} for r in csv.DictReader(f)]
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise UserError(
+            f"{path} is not a readable rows CSV ({e}); give another result set"
+        ) from None
     if not rows:
         raise UserError(f"no result rows found in {path}; run a suite or a measuring command first")
     return rows

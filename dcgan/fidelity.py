@@ -23,6 +23,7 @@ What this module adds to a direct torch-fidelity call, and why:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from dataclasses import dataclass
@@ -164,21 +165,45 @@ def _check_loadable(path: Path) -> None:
         ) from None
     if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
         raise UserError(f"Inception weights {path} are not a state dict of tensors")
-    # the layers torch-fidelity's Inception-v3 loads them into (its stem and its 1008-way head):
-    # other weights would fail later in a page-long load_state_dict error
-    expected = {"Conv2d_1a_3x3.conv.weight": (32, 3, 3, 3), "fc.weight": (1008, 2048)}
+    # every tensor torch-fidelity's Inception-v3 loads, by name and shape: anything else fails
+    # later, after the samples are drawn, in a page-long load_state_dict error
+    expected = inception_shapes()
+    # torch fills a BatchNorm's missing step counter itself (older files lack it)
+    missing = [k for k in expected if k not in state and not k.endswith("num_batches_tracked")]
+    extra = [k for k in state if k not in expected]
+    misshapen = [
+        f"{k} {tuple(state[k].shape)} (expected {expected[k]})"
+        for k in expected
+        if k in state and tuple(state[k].shape) != expected[k]
+    ]
     wrong = [
-        f"{k} {tuple(state[k].shape) if k in state else 'missing'}"
-        for k, shape in expected.items()
-        if k not in state or tuple(state[k].shape) != shape
+        f"{len(found)} {what}: {', '.join(found[:2])}{', ...' if len(found) > 2 else ''}"
+        for what, found in (("missing", missing), ("unexpected", extra), ("misshapen", misshapen))
+        if found
     ]
     if wrong:
         raise UserError(
             f"Inception weights {path} do not fit torch-fidelity's Inception-v3"
-            f" ({', '.join(wrong)}; expected "
-            f"{', '.join(f'{k} {s}' for k, s in expected.items())}); use"
-            f" {STANDARD_INCEPTION['file']}"
+            f" ({'; '.join(wrong)}); use {STANDARD_INCEPTION['file']}"
         )
+
+
+@functools.cache
+def inception_shapes() -> dict[str, tuple[int, ...]]:
+    """Name -> shape of every tensor in the state dict of the installed torch-fidelity's
+    Inception-v3. The network is built on the meta device (no memory, no weights) with its
+    weight loading switched off: its constructor would otherwise download or unpickle them."""
+    from unittest import mock
+
+    from torch_fidelity import feature_extractor_inceptionv3 as fe
+
+    with (
+        torch.device("meta"),
+        mock.patch.object(fe, "load_state_dict_from_url", return_value={}),
+        mock.patch.object(fe.FeatureExtractorInceptionV3, "load_state_dict", lambda *a, **k: None),
+    ):
+        net = fe.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
+    return {k: tuple(v.shape) for k, v in net.state_dict().items()}
 
 
 class GeneratorAdapter(nn.Module):

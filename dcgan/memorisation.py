@@ -171,6 +171,7 @@ def run(
     from .errors import check_writable_dir
 
     device = runtime.pick_device(device)
+    results.check_tags(tags or {}, ROW_FIELDS, ("pixels_", "features_"))
     check_writable_dir(out_dir, f"cannot write rows to --out-dir {out_dir}")  # before the search
     v, netG, netD, state = checkpoint.load_models(ckpt, device)
     opts = data_options or {}
@@ -178,6 +179,7 @@ def run(
     held = data.subset(
         data.load(dataset, held_out_split, data_root, download=download, **opts), n_held_out, seed
     )
+    _refuse_self_comparison(train, held)
     if train.image_size != v.image_size:
         raise UserError(
             f"{dataset}/{split} images are {train.image_size} px but {v.name} draws {v.image_size}"
@@ -236,6 +238,42 @@ def run(
         "csv": str(csv_path),
         "samples_shape": list(np.shape(samples)),
     }
+
+
+# the columns a memorisation row records (provenance first); --tag may add columns, never these
+ROW_FIELDS = (
+    "time",
+    "dcgan_bench",
+    "git_revision",
+    "versions",
+    "variant",
+    "checkpoint",
+    "dataset",
+    "split",
+    "held_out",
+    "n_generated",
+    "n_held_out",
+    "n_train",
+    "seed",
+    "bn_stats",
+)
+
+
+def _refuse_self_comparison(train, held) -> None:
+    """The held-out baseline must be images G never saw: when most of them are training images
+    (one .npz given for both splits, or the same split twice) every distance is 0 and the
+    comparison measures nothing."""
+    import hashlib
+
+    seen = {hashlib.sha1(img.tobytes()).digest() for img in train.x}
+    found = sum(hashlib.sha1(img.tobytes()).digest() in seen for img in held.x)
+    if found * 2 > len(held):
+        raise UserError(
+            f"{found} of the {len(held)} held-out images ({held.name}/{held.split}, {held.source})"
+            f" are training images ({train.name}/{train.split}, {train.source}): nothing would be"
+            " measured; give held-out images G was not trained on (--held-out-split; for an npz,"
+            " a --data-root folder holding train.npz and test.npz)"
+        )
 
 
 def describe(row: dict) -> list[str]:

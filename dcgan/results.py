@@ -10,6 +10,7 @@ import csv
 import json
 import re
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -94,6 +95,11 @@ def _set_aside_torn_tail(csv_path: Path) -> None:
     torn = csv_path.with_name(f"{csv_path.name}.torn-{stamp()}.txt")
     torn.write_bytes(data[cut:])
     atomic.write_bytes(csv_path, data[:cut])
+    print(
+        f"note: the last line of {csv_path} was torn (an interrupted write); moved, whole, to"
+        f" {torn}",
+        file=sys.stderr,
+    )
 
 
 def _widen(csv_path: Path, fields: list[str]) -> list[str]:
@@ -113,3 +119,16 @@ def _widen(csv_path: Path, fields: list[str]) -> list[str]:
         w.writeheader()
         w.writerows(old_rows)
     return wider
+
+
+def check_tags(tags: dict, recorded, recorded_prefixes: tuple[str, ...] = ()) -> None:
+    """Tags add columns to a row, never replace what the row records (its settings, provenance
+    and measurements): checked before the work."""
+    from .errors import UserError
+
+    for name in tags:
+        if name in recorded or name.startswith(recorded_prefixes):
+            raise UserError(
+                f"--tag {name}=... would replace the row's recorded {name!r}; tags add columns:"
+                " choose a name the row does not record"
+            )

@@ -172,3 +172,46 @@ def test_the_headline_gap_is_paired_over_the_shared_test_draws():
     # other draws on the two sides: not paired
     unpaired = compare.gap({**control, "draw_seeds": "selection 0..0, test 2000..2002"}, trained)
     assert unpaired["test"].startswith("Welch")
+
+
+def test_the_gate_cannot_be_switched_off_by_its_own_alpha(tmp_path, draws, capsys):
+    """A planted 3-point regression: alpha 0 (or negative, above 0.5, NaN, inf) is refused
+    before anything is judged, where it used to report 'no change (within noise)' and exit 0."""
+    base = write(tmp_path / "base.json", [probe_row("dcgan32", draws)])
+    new = write(tmp_path / "new.json", [probe_row("dcgan32", draws - 3.0)])
+    for alpha in ("0", "-1", "0.6", "nan", "inf"):
+        with pytest.raises(SystemExit) as exit_:
+            cli.main(["compare", base, new, f"--alpha={alpha}"])
+        assert exit_.value.code == 2
+        assert "argument --alpha: must be a finite number in (0, 0.5]" in capsys.readouterr().err
+    assert cli.main(["compare", base, new, "--alpha", "0.5"]) == 1  # the edge it allows: judged
+
+
+def test_the_rows_csv_the_tool_writes_compares(tmp_path, draws, capsys):
+    from dcgan import results
+
+    fields = ["protocol", "metric", "variant", "source", "weights", "value", "std", "draw_seeds"]
+    for side, shift in (("base", 0.0), ("new", -3.0)):
+        results.write_rows(
+            [probe_row("dcgan32", draws + shift)],
+            tmp_path / side,
+            "probe",
+            "probe-rows.csv",
+            fields,
+        )
+    base, new = (str(tmp_path / side / "probe-rows.csv") for side in ("base", "new"))
+    assert cli.main(["compare", base, new, "--json"]) == 1
+    (v,) = json.loads(capsys.readouterr().out)["verdicts"]
+    # the CSV keeps no per-draw figures: one row a side is judged on the band alone
+    assert v["verdict"] == "regression" and v["delta"] == pytest.approx(-3.0)
+    assert v["noise"] == "no spread on both sides: band only"
+
+
+def test_a_compare_that_judges_nothing_fails(tmp_path, draws, capsys):
+    base = write(tmp_path / "base.json", [probe_row("dcgan32", draws)])
+    new = write(tmp_path / "new.json", [throughput_row("dcgan32", 100.0)])
+    assert cli.main(["compare", base, new]) == 1
+    assert "the two sides share no measurement" in capsys.readouterr().err
+    other = write(tmp_path / "other.json", [{"name": "not a result", "value": 3}])
+    assert cli.main(["compare", base, other]) == 1
+    assert "the two sides share no measurement" in capsys.readouterr().err

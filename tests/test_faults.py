@@ -6,6 +6,7 @@ exit code, a phrase the one-line message must contain, no traceback, and that th
 names are byte-for-byte unchanged. A new input a command takes gets a row here.
 """
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -28,6 +29,8 @@ class Fault:
     # files under {tmp} that must keep their bytes
     unchanged: list[str] = field(default_factory=list)
     setup: object = None  # a function of the row's folder, run first
+    env: dict = field(default_factory=dict)  # environment of the row ("{tmp}" as in argv)
+    absent: list[str] = field(default_factory=list)  # paths under {tmp} that must not exist after
 
 
 def _user_log(tmp):
@@ -62,6 +65,54 @@ def _wrong_inception(tmp):
     import torch
 
     torch.save({"conv.weight": torch.zeros(4, 3, 3, 3)}, tmp / "inception.pth")
+
+
+def _inception_like(tmp, change):
+    """torch-fidelity's Inception-v3 state dict as stride-0 views (the right shapes in a few
+    kilobytes), changed by ``change``."""
+    import torch
+
+    from dcgan import fidelity
+
+    state = {k: torch.zeros(()).expand(shape) for k, shape in fidelity.inception_shapes().items()}
+    change(state)
+    torch.save(state, tmp / "inception.pth")
+
+
+def _inception_extra_key(tmp):
+    _inception_like(tmp, lambda s: s.update({"aux.fc.weight": __import__("torch").zeros(2)}))
+
+
+def _inception_missing_key(tmp):
+    _inception_like(tmp, lambda s: s.pop("Mixed_6a.branch3x3.conv.weight"))
+
+
+def _inception_misshapen(tmp):
+    import torch
+
+    _inception_like(
+        tmp, lambda s: s.update({"Mixed_7a.branch3x3_2.conv.weight": torch.zeros(3, 3, 3, 3)})
+    )
+
+
+def _one_npz(tmp):
+    rng = np.random.default_rng(0)
+    np.savez(tmp / "one.npz", x=rng.integers(0, 256, (100, 32, 32, 3), dtype=np.uint8))
+
+
+def _unshared_rows(tmp):
+    (tmp / "a.json").write_text(json.dumps([{"protocol": "p", "metric": "m", "value": 1.0}]))
+    (tmp / "b.json").write_text(json.dumps([{"stage": "train", "items_per_s": 5.0}]))
+
+
+# a lock held by the test process itself: the row's command runs in another process
+_HELD = contextlib.ExitStack()
+
+
+def _held_by_another(tmp):
+    from dcgan import lock
+
+    _HELD.enter_context(lock.hold(tmp / "run"))
 
 
 def _inverted_box(tmp):
@@ -335,7 +386,7 @@ FAULTS = [
             " {tmp}/inception.pth --out-dir {tmp}/rows"
         ),
         1,
-        "do not fit torch-fidelity's Inception-v3 (Conv2d_1a_3x3.conv.weight missing",
+        "missing: Conv2d_1a_3x3.conv.weight, Conv2d_1a_3x3.bn.weight, ...; 1 unexpected: conv.weight",
         ["inception.pth"],
         _wrong_inception,
     ),
@@ -378,6 +429,190 @@ FAULTS = [
         "argument --out: {tmp}/file is a file where a folder belongs",
         ["file"],
         _a_file,
+    ),
+    # options checked where they are declared (dcgan/argtypes.py), one of each kind of rule
+    Fault(
+        "compare alpha 0 (the gate switched off)",
+        ["compare", "{tmp}/a.json", "{tmp}/a.json", "--alpha", "0"],
+        2,
+        "argument --alpha: must be a finite number in (0, 0.5]; got '0'",
+    ),
+    Fault(
+        "compare alpha nan",
+        ["compare", "{tmp}/a.json", "{tmp}/a.json", "--alpha=nan"],
+        2,
+        "argument --alpha: must be a finite number in (0, 0.5]; got 'nan'",
+    ),
+    Fault(
+        "compare of sets that share no measurement",
+        ["compare", "{tmp}/a.json", "{tmp}/b.json"],
+        1,
+        "the two sides share no measurement",
+        ["a.json", "b.json"],
+        _unshared_rows,
+    ),
+    Fault(
+        "probe-curve C 1e6",
+        ["probe-curve", "--ckpt", "{run}", "--C", "1e6"],
+        2,
+        "argument --C: must be a finite number in [1e-07, 1]; got '1e6'",
+    ),
+    Fault(
+        "probe-curve draw-seed -1",
+        ["probe-curve", "--ckpt", "{run}", "--draw-seed=-1"],
+        2,
+        "argument --draw-seed: must be a whole number in [0, 4294967295]; got '-1'",
+    ),
+    Fault(
+        "arithmetic noise nan",
+        ["arithmetic", "--ckpt", "{ckpt}", "--out", "{tmp}/ar", "--noise=nan"],
+        2,
+        "argument --noise: must be a finite number in [0, 10]; got 'nan'",
+        absent=["ar"],
+    ),
+    Fault(
+        "walk points 100000000",
+        ["walk", "--ckpt", "{ckpt}", "--out", "{tmp}/w", "--points", "100000000"],
+        2,
+        "argument --points: must be a whole number in [1, 256]; got '100000000'",
+        absent=["w"],
+    ),
+    Fault(
+        "throughput svm-n 1",
+        ["throughput", "--variant", "dcgan32", "--svm-n", "1"],
+        2,
+        "argument --svm-n: must be a whole number >= 100; got '1'",
+    ),
+    Fault(
+        "throughput stages empty",
+        ["throughput", "--variant", "dcgan32", "--stages", ""],
+        2,
+        "argument --stages: must be one or more comma-separated stage names; got ''",
+    ),
+    Fault(
+        "fidelity metrics empty",
+        ["fidelity", "--ckpt", "{ckpt}", "--dataset", "digits", "--metrics", ""],
+        2,
+        "argument --metrics: must be one or more comma-separated metric names; got ''",
+    ),
+    Fault(
+        "features bn-pool empty",
+        argv("features --ckpt {ckpt} --dataset digits --out {tmp}/f.npy --bn-pool="),
+        2,
+        "argument --bn-pool: must be DATASET:SPLIT; got ''",
+    ),
+    Fault(
+        "features out without .npy",
+        argv("features --ckpt {ckpt} --dataset digits --out {tmp}/feats"),
+        2,
+        "argument --out: must be a file path ending in .npy; got",
+        absent=["feats"],
+    ),
+    Fault(
+        "sample out jpg",
+        ["sample", "--ckpt", "{ckpt}", "--out", "{tmp}/s.jpg"],
+        2,
+        "argument --out: must be a file path ending in .png; got",
+        absent=["s.jpg"],
+    ),
+    Fault(
+        "features cache-dir under a file",
+        argv("features --ckpt {ckpt} --dataset digits --out {tmp}/f.npy --cache-dir {tmp}/file/c"),
+        2,
+        "argument --cache-dir: {tmp}/file is a file where a folder belongs",
+        ["file"],
+        _a_file,
+    ),
+    Fault(
+        "DCGAN_CACHE under a file",
+        argv("probe --random-init dcgan32 --protocol digits-50 --out-dir {tmp}/rows"),
+        1,
+        "$DCGAN_CACHE ({tmp}/file/cache): {tmp}/file is a file where a folder belongs",
+        ["file"],
+        _a_file,
+        env={"DCGAN_CACHE": "{tmp}/file/cache"},
+        absent=["rows"],
+    ),
+    Fault(
+        "bench results is a file",
+        ["bench", "--results", "{tmp}/file", "--runs", "{tmp}/runs"],
+        2,
+        "argument --results: {tmp}/file is a file where a folder belongs",
+        ["file"],
+        _a_file,
+        absent=["runs"],
+    ),
+    Fault(
+        "a failed command leaves no out folder it made",
+        argv("probe --random-init dcgan32 --protocol nope --out-dir {tmp}/new/rows"),
+        1,
+        "unknown protocol 'nope'",
+        absent=["new"],
+    ),
+    # one writer per folder (dcgan/lock.py)
+    Fault(
+        "train into a folder another process writes",
+        ["train", *TINY, "--steps", "2", "--out", "{tmp}/run", "--resume"],
+        1,
+        "--out {tmp}/run is being written by another process (PID",
+        setup=_held_by_another,
+    ),
+    # recorded settings are not the user's to overwrite, nor a measurement against itself
+    Fault(
+        "memorisation tag replacing a recorded setting",
+        argv(
+            "memorisation --ckpt {ckpt} --dataset digits --tag n_held_out=12345 --out-dir {tmp}/r"
+        ),
+        1,
+        "--tag n_held_out=... would replace the row's recorded 'n_held_out'",
+        absent=["r"],
+    ),
+    Fault(
+        "memorisation held-out images are the training images",
+        argv(
+            "memorisation --ckpt {ckpt} --dataset npz --data-root {tmp}/one.npz --pixels-only"
+            " --out-dir {tmp}/r"
+        ),
+        1,
+        "100 of the 100 held-out images (npz/test, {tmp}/one.npz) are training images",
+        ["one.npz"],
+        _one_npz,
+        absent=["r"],
+    ),
+    # any state dict that is not torch-fidelity's Inception-v3: the wrong-stem case's one line
+    Fault(
+        "inception weights with an extra key",
+        argv(
+            "fidelity --ckpt {ckpt} --dataset digits --n 10 --inception-weights"
+            " {tmp}/inception.pth --out-dir {tmp}/rows"
+        ),
+        1,
+        "do not fit torch-fidelity's Inception-v3 (1 unexpected: aux.fc.weight)",
+        ["inception.pth"],
+        _inception_extra_key,
+        absent=["rows"],
+    ),
+    Fault(
+        "inception weights missing a Mixed_6a key",
+        argv(
+            "fidelity --ckpt {ckpt} --dataset digits --n 10 --inception-weights"
+            " {tmp}/inception.pth --out-dir {tmp}/rows"
+        ),
+        1,
+        "do not fit torch-fidelity's Inception-v3 (1 missing: Mixed_6a.branch3x3.conv.weight)",
+        ["inception.pth"],
+        _inception_missing_key,
+    ),
+    Fault(
+        "inception weights with a misshapen Mixed_7a tensor",
+        argv(
+            "fidelity --ckpt {ckpt} --dataset digits --n 10 --inception-weights"
+            " {tmp}/inception.pth --out-dir {tmp}/rows"
+        ),
+        1,
+        "(1 misshapen: Mixed_7a.branch3x3_2.conv.weight (3, 3, 3, 3) (expected (320, 192, 3, 3)))",
+        ["inception.pth"],
+        _inception_misshapen,
     ),
     # the main job (bench/run.py) and the stand-in data writer (bench/standin.py)
     Fault(
@@ -435,12 +670,13 @@ FAULTS = [
 ]
 
 DRIVER = r"""
-import contextlib, io, json, sys, traceback
+import contextlib, io, json, os, sys, traceback
 from bench import jpeg_generation, run, standin
 from dcgan import cli
 tools = {"bench": run.main, "standin": standin.main, "jpeg": jpeg_generation.main}
 out = []
-for argv in json.load(sys.stdin):
+for argv, env in json.load(sys.stdin):
+    os.environ.update(env)
     err = io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
         try:
@@ -450,6 +686,8 @@ for argv in json.load(sys.stdin):
         except BaseException:
             code = "traceback"
             traceback.print_exc(file=err)
+    for name in env:
+        del os.environ[name]
     out.append({"code": code, "err": err.getvalue()})
 print(json.dumps(out))
 """
@@ -477,8 +715,13 @@ def results(tmp_path_factory):
         before.append({name: (tmp / name).read_bytes() for name in fault.unchanged})
         argvs.append(
             [
-                a.replace("{tmp}", str(tmp)).replace("{ckpt}", str(ckpt)).replace("{run}", str(run))
-                for a in fault.argv
+                [
+                    a.replace("{tmp}", str(tmp))
+                    .replace("{ckpt}", str(ckpt))
+                    .replace("{run}", str(run))
+                    for a in fault.argv
+                ],
+                {k: v.replace("{tmp}", str(tmp)) for k, v in fault.env.items()},
             ]
         )
     done = subprocess.run(
@@ -490,6 +733,7 @@ def results(tmp_path_factory):
         timeout=600,
         env={**__import__("os").environ, "DCGAN_DATA_ROOT": str(base / "no-data")},
     )
+    _HELD.close()
     assert done.returncode == 0, done.stderr[-3000:]
     return base, before, json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -506,6 +750,8 @@ def test_fault(results, k):
     assert len([line for line in err.splitlines() if "error" in line]) == 1, err
     for name, data in before[k].items():
         assert (base / f"case{k}" / name).read_bytes() == data, f"{name} was changed"
+    for name in fault.absent:
+        assert not (base / f"case{k}" / name).exists(), f"{name} was left behind"
 
 
 def test_the_table_covers_each_fault_once():

@@ -291,6 +291,11 @@ def test_memorisation_command_finds_a_generated_sample_planted_in_the_training_d
     csv_rows = pd.read_csv(tmp_path / "res" / "memorisation-rows.csv")
     # the tags are columns of the row
     assert csv_rows[["run", "cell"]].values.tolist() == [["baseline", "a=b"]]
+    # what --tag may not replace is what the row records: its declared fields, then measurements
+    recorded = [k for k in row if k not in ("run", "cell")]
+    assert [k for k in recorded if not k.startswith(("pixels_", "features_"))] == list(
+        memorisation.ROW_FIELDS
+    )
     assert all((tmp_path / "res").glob("memorisation-*-pixels.png"))
     code, _, err = run(
         capsys,

@@ -25,7 +25,7 @@ def test_rows_append_never_overwrite_and_new_columns_widen_the_csv(tmp_path):
     ]
 
 
-def test_a_torn_last_line_is_set_aside_whole_before_the_next_append(tmp_path):
+def test_a_torn_last_line_is_set_aside_whole_before_the_next_append(tmp_path, capsys):
     _, c = results.write_rows([{"a": 1, "b": 2}], tmp_path, "kind", "kind-rows.csv", ["a", "b"])
     with open(c, "a") as f:
         f.write("3,4")  # an append interrupted before its newline
@@ -37,3 +37,6 @@ def test_a_torn_last_line_is_set_aside_whole_before_the_next_append(tmp_path):
     ]
     torn = list(tmp_path.glob("kind-rows.csv.torn-*.txt"))
     assert len(torn) == 1 and torn[0].read_text() == "3,4"  # nothing of it lost
+    # and the user is told where it went
+    err = capsys.readouterr().err
+    assert f"the last line of {c} was torn" in err and f"moved, whole, to {torn[0]}" in err
