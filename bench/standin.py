@@ -33,6 +33,7 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: make `dcgan` importable from a checkout
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from dcgan import argtypes as A  # noqa: E402
 from dcgan.errors import UserError  # noqa: E402
 
 SIZES = {"cifar10_train": 2000, "cifar10_test": 500, "svhn_train": 1200, "svhn_test": 500}
@@ -124,15 +125,20 @@ def build(src, dest) -> Path:
     return dest
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="write the smoke-scale stand-in data root")
-    p.add_argument("dest", help="the folder to write (use it as DCGAN_DATA_ROOT)")
+    p.add_argument("dest", type=A.Folder(), help="the folder to write (use it as DCGAN_DATA_ROOT)")
     p.add_argument(
         "--source",
         default=str(Path(__file__).resolve().parents[2] / "shared" / "data"),
+        type=A.Text("a folder path"),
         help="the shared data folder with imagenet_sample.npz and cifar10_{train,test}.npz",
     )
-    args = p.parse_args(argv)
+    return A.explain(p)
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         print(build(args.source, args.dest))
     except UserError as e:

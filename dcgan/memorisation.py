@@ -216,7 +216,9 @@ def run(
         "n_generated": n,
         "n_held_out": len(held),
         "n_train": len(train),
-        "seed": seed,
+        # the seed of the samples and the held-out subset; "seed" is left to what a suite's
+        # tags mean by it, the training seed of the model
+        "sample_seed": seed,
         "bn_stats": bn,
         **(tags or {}),
     }
@@ -254,7 +256,7 @@ ROW_FIELDS = (
     "n_generated",
     "n_held_out",
     "n_train",
-    "seed",
+    "sample_seed",
     "bn_stats",
 )
 

@@ -147,8 +147,10 @@ def test_the_command_writes_rows_and_a_plot_and_refuses_what_it_cannot_probe(
     assert "no checkpoint at step(s) 15; it has 10, 20" in capsys.readouterr().err
     assert cli.main(["probe-curve", "--ckpt", str(tmp_path / "nothing")]) == 1
     assert "is not a run folder" in capsys.readouterr().err
-    assert cli.main(["probe-curve", "--ckpt", str(run_dir), "--C", "0"]) == 1
-    assert "C must be positive" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:  # refused while the command line is read
+        cli.main(["probe-curve", "--ckpt", str(run_dir), "--C", "0"])
+    assert exit_.value.code == 2
+    assert "argument --C: must be a finite number in [1e-07, 1]" in capsys.readouterr().err
 
 
 def test_the_report_shows_the_curve_table_and_plot_and_opens_with_the_headline(tmp_path):

@@ -386,7 +386,8 @@ FAULTS = [
             " {tmp}/inception.pth --out-dir {tmp}/rows"
         ),
         1,
-        "missing: Conv2d_1a_3x3.conv.weight, Conv2d_1a_3x3.bn.weight, ...; 1 unexpected: conv.weight",
+        "missing: Conv2d_1a_3x3.conv.weight, Conv2d_1a_3x3.bn.weight, ...;"
+        " 1 unexpected: conv.weight",
         ["inception.pth"],
         _wrong_inception,
     ),

@@ -11,6 +11,7 @@ import os
 import pytest
 
 from bench import run as bench_run
+from bench import standin
 from dcgan import argtypes as A
 from dcgan import cli
 
@@ -25,6 +26,7 @@ def _commands():
     sub = next(a for a in top._actions if isinstance(a, argparse._SubParsersAction))
     yield from sub.choices.items()
     yield "bench", bench_run.build_parser()
+    yield "standin", standin.build_parser()
 
 
 COMMANDS = list(_commands())
