@@ -187,8 +187,11 @@ def run_suite(ctx: runners.Context, suite, all_cells, chosen, compare_with) -> i
             f"[{i}/{len(chosen)}] {c.id}{' (finished earlier: reused)' if finished else ''}",
             file=sys.stderr,
         )
+        started = time.time()
         try:
             records[c.id], _ = runners.run_cell(ctx, c)
+            if not finished:
+                print(f"[{i}/{len(chosen)}] done in {time.time() - started:.0f} s", file=sys.stderr)
         except KeyboardInterrupt:
             print(f"bench: interrupted in {c.id}; {_RESUME}", file=sys.stderr)
             return 130
