@@ -27,7 +27,7 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
 
 from bench import runners, suites  # noqa: E402
 from dcgan import argtypes as A  # noqa: E402
-from dcgan import cache, compare, lock, protocols, report, variants  # noqa: E402
+from dcgan import cache, compare, lock, protocols, report, results, variants  # noqa: E402
 from dcgan.errors import UserError  # noqa: E402
 from dcgan.train import TrainingStopped  # noqa: E402
 
@@ -357,7 +357,7 @@ def headline(records: dict, all_cells) -> list[str]:
     controls = {(c.label, r["protocol"]): r for c, r in _pairs(records, all_cells, "control")}
     lines = []
     for c, r in _pairs(records, all_cells, "probe") + _pairs(records, all_cells, "released-probe"):
-        if r.get("source") != "measured":
+        if results.kind_of(r) != results.MEASURED:
             continue
         control = controls.get((c.label, r["protocol"]))
         control = control if control and control.get("value") is not None else None
@@ -389,7 +389,9 @@ def ranking(records: dict, all_cells, baseline: str):
     import pandas as pd
 
     probes = [
-        (c, r) for c, r in _pairs(records, all_cells, "probe") if r.get("source") == "measured"
+        (c, r)
+        for c, r in _pairs(records, all_cells, "probe")
+        if results.kind_of(r) == results.MEASURED
     ]
     controls = {
         (c.label, r["protocol"]): r
@@ -463,14 +465,14 @@ def ranking(records: dict, all_cells, baseline: str):
     protocol = lines[0]["protocol"]
     quoted = [
         {
-            "model": m,
+            "model": r["variant"],
             "protocol": protocol,
-            "probe accuracy %": v,
-            "probe accuracy % ±": spread,
+            "probe accuracy %": r["value"],
+            "probe accuracy % ±": r["ci95"],
             "source": "quoted from the paper (full-width imagenet32 features), not measured",
         }
-        for m, v, spread in protocols.PAPER_ROWS.get(protocol, [])
-        if m.startswith("DCGAN")
+        for r in protocols.quoted_rows(protocol, "test_accuracy_pct")
+        if r["variant"].startswith("DCGAN")
     ]
     cols = [
         "rank",

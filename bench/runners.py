@@ -158,7 +158,7 @@ def run_probe(ctx: Context, c: Cell) -> dict:
         log=ctx.log,
     )
     for r in rows:
-        if r["source"] == "measured":
+        if results.kind_of(r) == results.MEASURED:
             r.update({**_common(ctx, c), "checkpoint": str(ckpt)})
     _write_probe(rows, ctx)
     return {"rows": rows}
@@ -194,7 +194,7 @@ def run_control(ctx: Context, c: Cell) -> dict:
                 data_root=ctx.suite.data_root,
                 log=ctx.log,
             )
-            if r["source"] == "measured"
+            if results.kind_of(r) == results.MEASURED
         ]
     except UserError as e:
         if not ctx.suite.released:  # elsewhere the suite's data was checked by its training cells
@@ -204,7 +204,13 @@ def run_control(ctx: Context, c: Cell) -> dict:
     for r in rows:
         # the init seed is in the weights label; no training seed, no training data
         r.update(
-            {**_common(ctx, c), "source": "measured (control)", "seed": None, "train_dataset": None}
+            {
+                **_common(ctx, c),
+                "source": "measured (control)",
+                "kind": results.CONTROL,
+                "seed": None,
+                "train_dataset": None,
+            }
         )
     _write_probe(rows, ctx)
     return {"rows": rows}
@@ -220,7 +226,7 @@ def run_baseline(ctx: Context, c: Cell) -> dict:
         for r in probe.run_extractor(
             extractor, _protocol(c), data_root=ctx.suite.data_root, log=ctx.log
         )
-        if r["source"] == "measured"
+        if results.kind_of(r) == results.MEASURED
     ]
     for r in rows:
         r.update(
@@ -230,6 +236,7 @@ def run_baseline(ctx: Context, c: Cell) -> dict:
                 "cell": c.id,
                 "model": extractor.label,
                 "source": "measured (baseline)",
+                "kind": results.BASELINE,
                 "note": "; ".join(n for n in (r.get("note"), ctx.suite.note) if n),
             }
         )
@@ -242,30 +249,18 @@ def _not_measured(c: Cell, weights: str, why: UserError) -> list[dict]:
     paper's rows beside it as usual."""
     name = c.protocol[0]
     metric = "test_error_pct" if protocols.get(name).metric == "error" else "test_accuracy_pct"
-    quoted = [
-        {
-            "variant": m,
-            "weights": "",
-            "source": "quoted from the paper (PROTOCOL.md §6), not measured",
-            "protocol": name,
-            "metric": metric,
-            "value": v,
-            "std": None,
-            "ci95": s,
-        }
-        for m, v, s in protocols.PAPER_ROWS.get(name, [])
-    ]
     return [
         {
             "variant": c.variant,
             "weights": weights,
             "source": "not measured",
+            "kind": results.NOT_MEASURED,
             "protocol": name,
             "metric": metric,
             "value": None,
             "note": f"not measured: {why}",
         }
-    ] + quoted
+    ] + protocols.quoted_rows(name, metric)
 
 
 def _released_folder(ctx: Context, variant: str) -> Path:
@@ -308,7 +303,7 @@ def run_released_probe(ctx: Context, c: Cell) -> dict:
         # the cell is tried again on the next run, when the files may be there
         return {"rows": _not_measured(c, weights, e), "retry": True}
     for r in rows:
-        if r["source"] == "measured":
+        if results.kind_of(r) == results.MEASURED:
             r.update(
                 {
                     **_common(ctx, c),

@@ -101,15 +101,15 @@ def _csv_rows(path: Path) -> list[dict]:
 def key(row: dict) -> tuple | None:
     """What a row measures, or None for rows that measure nothing (quoted paper rows, rows that
     could not be computed)."""
-    source = str(row.get("source", ""))
-    if source.startswith("quoted") or row.get("value", row.get("items_per_s")) is None:
+    kind = results.kind_of(row)
+    if kind == results.QUOTED or row.get("value", row.get("items_per_s")) is None:
         return None
     if "protocol" in row:
         return (
             "probe",
             row["protocol"],
             row["metric"],
-            "control" if "control" in source else "measured",
+            "control" if kind == results.CONTROL else "measured",
         )
     if "stage" in row:
         return ("throughput", row["stage"], row.get("device_name"), "items_per_s")

@@ -32,7 +32,15 @@ from . import (
     variants,
 )
 from .errors import UserError, check_writable_dir, refuse_overwrite
-from .protocols import PAPER_ROWS, Protocol, draw, get, labelled_pool, protocol_for, split
+from .protocols import (
+    Protocol,
+    draw,
+    get,
+    labelled_pool,
+    protocol_for,
+    quoted_rows,
+    split,
+)
 from .protocols import split as split_pool  # where a parameter named split hides split
 
 
@@ -561,6 +569,7 @@ def run_with_control(
             **common,
             "weights": label or "checkpoint",
             "source": "measured",
+            "kind": results.MEASURED,
             **run(netD, protocol, **kw),
         }
     )
@@ -572,10 +581,11 @@ def run_with_control(
                 **common,
                 "weights": f"random init (seed {control_seed})",
                 "source": "measured (control)",
+                "kind": results.CONTROL,
                 **run(random_D, protocol, **kw),
             }
         )
-    return rows + quoted_rows(protocol, rows[0]["metric"])
+    return rows + quoted_rows(protocol.name, rows[0]["metric"])
 
 
 def run_extractor(extractor: extractors.Extractor, protocol: Protocol, **kw) -> list[dict]:
@@ -599,11 +609,12 @@ def run_extractor(extractor: extractors.Extractor, protocol: Protocol, **kw) -> 
         "device": str(kw.get("device", "cpu")),
         "weights": extractor.title,  # where its state was fitted is in "fitted_on"
         "source": "measured",
+        "kind": results.MEASURED,
         **result,
         "anchor": anchor,
         "note": "; ".join(x for x in [f"published: {anchor}" if anchor else "", *deviations] if x),
     }
-    return [row] + quoted_rows(protocol, row["metric"])
+    return [row] + quoted_rows(protocol.name, row["metric"])
 
 
 def _training_images(protocol: Protocol, result: dict) -> str:
@@ -613,23 +624,6 @@ def _training_images(protocol: Protocol, result: dict) -> str:
             " all of them"
         )
     return ""
-
-
-def quoted_rows(protocol: Protocol, metric: str) -> list[dict]:
-    """The paper's rows for ``protocol`` (PROTOCOL.md §6), labelled quoted, never measured."""
-    return [
-        {
-            "variant": method,
-            "weights": "",
-            "source": "quoted from the paper (PROTOCOL.md §6), not measured",
-            "protocol": protocol.name,
-            "metric": metric,
-            "value": value,
-            "std": None,
-            "ci95": spread,
-        }
-        for method, value, spread in PAPER_ROWS.get(protocol.name, [])
-    ]
 
 
 def compare_solvers(netD, protocol: Protocol, **kw) -> dict:
@@ -697,6 +691,7 @@ ROW_FIELDS = [
     "variant",
     "weights",
     "source",
+    "kind",
     "metric",
     "value",
     "std",

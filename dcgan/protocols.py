@@ -91,6 +91,25 @@ PAPER_ROWS = {
 }
 
 
+def quoted_rows(protocol: str, metric: str) -> list[dict]:
+    """The paper's rows for ``protocol`` (PROTOCOL.md §6) as rows of kind "quoted", never
+    measured: the one place they are built."""
+    return [
+        {
+            "variant": method,
+            "weights": "",
+            "source": "quoted from the paper (PROTOCOL.md §6), not measured",
+            "kind": "quoted",
+            "protocol": protocol,
+            "metric": metric,
+            "value": value,
+            "std": None,
+            "ci95": spread,
+        }
+        for method, value, spread in PAPER_ROWS.get(protocol, [])
+    ]
+
+
 def get(name: str, **overrides) -> Protocol:
     if name not in PROTOCOLS:
         raise UserError(f"unknown protocol {name!r}; protocols: {', '.join(PROTOCOLS)}")

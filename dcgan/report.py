@@ -19,8 +19,6 @@ import pandas as pd
 
 from . import results
 
-QUOTED = "quoted"  # rows whose source starts with this are the paper's, shown as such
-
 
 def _num(x) -> float | None:
     try:
@@ -40,7 +38,7 @@ def _pm(value, spread, digits: int = 2) -> str:
 def _model(row: dict) -> str:
     """How a row's model is named in a table: the paper's method name for quoted rows; variant,
     seed and weights for measured ones."""
-    if str(row.get("source", "")).startswith(QUOTED):
+    if results.kind_of(row) == results.QUOTED:
         return str(row["variant"])
     seed = f" seed {row['seed']}" if row.get("seed") not in (None, "") else ""
     weights = f" ({row['weights']})" if row.get("weights") else ""
@@ -48,12 +46,13 @@ def _model(row: dict) -> str:
 
 
 def _kind(row: dict) -> str:
-    source = str(row.get("source", ""))
-    if source.startswith(QUOTED):
-        return "paper (quoted, not measured)"
-    if source == "not measured":  # a cell whose files were missing: it says which
-        return "not measured"
-    return "control" if "control" in source else "measured"
+    """How a table's source column names the row's kind; a baseline extractor is measured like
+    a D (the baselines table shows it beside its published figure)."""
+    return {
+        results.QUOTED: "paper (quoted, not measured)",
+        results.NOT_MEASURED: "not measured",  # a cell whose files were missing: it says which
+        results.CONTROL: "control",
+    }.get(results.kind_of(row), "measured")
 
 
 def probe_table(rows: list[dict], columns: dict[str, str], extra_dim: bool = True) -> pd.DataFrame:
@@ -111,7 +110,7 @@ def baseline_table(rows: list[dict]) -> pd.DataFrame:
     published figure it is held against, with the deviations a reader must weigh."""
     rows = results.newest(
         # another extractor (K-means, pixels) through the same probe: measured like a D
-        [r for r in rows if "baseline" in str(r.get("source", ""))],
+        [r for r in rows if results.kind_of(r) == results.BASELINE],
         lambda r: (_model(r), r["protocol"]),
     )
     out = []

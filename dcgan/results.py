@@ -132,3 +132,32 @@ def check_tags(tags: dict, recorded, recorded_prefixes: tuple[str, ...] = ()) ->
                 f"--tag {name}=... would replace the row's recorded {name!r}; tags add columns:"
                 " choose a name the row does not record"
             )
+
+
+# What a row is, in its own column: a trained model measured, its random-init control, another
+# feature extractor measured as a baseline, a figure quoted from the paper, or a table cell that
+# could not be measured (its note says why). Code reads ``kind_of``, never the free-text source.
+MEASURED, CONTROL, BASELINE, QUOTED, NOT_MEASURED = (
+    "measured",
+    "control",
+    "baseline",
+    "quoted",
+    "not measured",
+)
+KINDS = (MEASURED, CONTROL, BASELINE, QUOTED, NOT_MEASURED)
+
+
+def kind_of(row: dict) -> str:
+    """``row``'s kind. Rows written before the column existed (older rows files and records)
+    derive it from their source text: this is the one place that text is read."""
+    kind = row.get("kind")
+    if kind in KINDS:
+        return kind
+    source = str(row.get("source", ""))
+    if source.startswith(("quoted", "paper")):
+        return QUOTED
+    if source == "not measured":
+        return NOT_MEASURED
+    if "baseline" in source:
+        return BASELINE
+    return CONTROL if "control" in source else MEASURED

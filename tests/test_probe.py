@@ -70,6 +70,7 @@ def test_protocol_end_to_end_with_control_and_quoted_rows(svhn_root, tmp_path):
         control["weights"] == "random init (seed 0)" and control["source"] == "measured (control)"
     )
     assert all(q["source"].startswith("quoted") and "not measured" in q["source"] for q in quoted)
+    assert [r["kind"] for r in rows] == ["measured", "control"] + ["quoted"] * len(quoted)
     assert any(q["value"] == 22.48 for q in quoted)
     # a second run extracts nothing again: the features come from the cache
     again = probe.run(netD, protocol, **kw)

@@ -40,3 +40,42 @@ def test_a_torn_last_line_is_set_aside_whole_before_the_next_append(tmp_path, ca
     # and the user is told where it went
     err = capsys.readouterr().err
     assert f"the last line of {c} was torn" in err and f"moved, whole, to {torn[0]}" in err
+
+
+def test_every_row_says_its_kind_and_older_rows_derive_it():
+    from dcgan import protocols
+
+    legacy = {
+        "measured": "measured",
+        "measured (control)": "control",
+        "measured (baseline)": "baseline",
+        "not measured": "not measured",
+        "quoted from the paper (PROTOCOL.md §6), not measured": "quoted",
+        "paper (quoted, not measured)": "quoted",
+    }
+    for source, kind in legacy.items():
+        assert results.kind_of({"source": source}) == kind
+    # the column, where a row has it, is what counts
+    assert results.kind_of({"source": "measured", "kind": "baseline"}) == "baseline"
+    # the paper's rows are built in one place, as quoted rows
+    rows = protocols.quoted_rows("cifar10-400", "test_accuracy_pct")
+    assert [(r["variant"], r["value"], r["ci95"]) for r in rows] == protocols.PAPER_ROWS[
+        "cifar10-400"
+    ]
+    assert {results.kind_of(r) for r in rows} == {"quoted"}
+
+
+def test_the_rows_files_in_the_repository_read_as_their_kinds():
+    """The quick suite's own rows file, written before the kind column: every row gets a kind,
+    and a random-init row is a control, a paper row quoted, the K-means row a baseline."""
+    import csv
+
+    from .conftest import REPO
+
+    with open(REPO / "results" / "quick" / "probe-rows.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    kinds = [results.kind_of(r) for r in rows]
+    assert set(kinds) == {"measured", "control", "baseline", "quoted"}
+    for r, kind in zip(rows, kinds, strict=True):
+        assert (kind == "control") == r["weights"].startswith("random init"), r
+        assert (kind == "baseline") == r["variant"].startswith("kmeans"), r

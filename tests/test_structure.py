@@ -74,3 +74,20 @@ def test_every_line_is_within_the_configured_length():
         if len(line) > limit
     ]
     assert not long, f"lines over {limit} characters: {long}"
+
+
+def test_no_code_reads_a_rows_kind_from_its_source_text():
+    """A row's kind is its own column, read through results.kind_of (which alone derives it for
+    rows written before the column existed), never parsed out of the free-text source."""
+    import re
+
+    parse = re.compile(r"\b(r|row)(\.get\(\s*\"source\"|\[\"source\"\])")
+    found = [
+        f"{path.relative_to(REPO)}:{n}"
+        for folder in ("dcgan", "bench")
+        for path in sorted((REPO / folder).rglob("*.py"))
+        if path.name != "results.py"
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if parse.search(line)
+    ]
+    assert not found, found
