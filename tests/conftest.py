@@ -53,9 +53,32 @@ def _isolated_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("DCGAN_CACHE", str(tmp_path / "cache"))
 
 
+# the tests' model: a few-thousand-parameter dcgan32, fast on a CPU
+TINY_FIELDS = {"ngf": 8, "ndf": 8, "batch_size": 32}
+# the same model on a command line (train, throughput)
+TINY_MODEL = ["--variant", "dcgan32"] + [
+    w for k, v in TINY_FIELDS.items() for w in ("--set", f"{k}={v}")
+]
+
+
 def tiny(**overrides) -> variants.Variant:
-    """A few-thousand-parameter dcgan32 for fast CPU tests."""
-    return variants.get("dcgan32", **{"ngf": 8, "ndf": 8, "batch_size": 32, **overrides})
+    """The tests' model as a Variant."""
+    return variants.get("dcgan32", **{**TINY_FIELDS, **overrides})
+
+
+@pytest.fixture(scope="session")
+def tiny_ckpt(tmp_path_factory):
+    """One briefly trained tiny model for every test that only reads a checkpoint: 20 steps on
+    the digits, so its BN running statistics are real."""
+    from dcgan import checkpoint, cli
+
+    out = tmp_path_factory.mktemp("tiny-run")
+    code = cli.main(
+        ["train", *TINY_MODEL, "--steps", "20", "--out", str(out), "--device", "cpu"]
+        + ["--no-progress"]
+    )
+    assert code == 0
+    return checkpoint.latest(out)
 
 
 @pytest.fixture(scope="session")

@@ -9,9 +9,9 @@ from PIL import Image
 
 from dcgan import cli
 
-from .conftest import REPO, argv
+from .conftest import REPO, TINY_MODEL, argv
 
-TINY = argv("--variant dcgan32 --set ngf=8 --set ndf=8 --set batch_size=32 --no-progress")
+TINY = [*TINY_MODEL, "--no-progress"]
 
 
 def run(capsys, *args):

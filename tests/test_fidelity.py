@@ -11,18 +11,11 @@ import pandas as pd
 import pytest
 import torch
 
-from dcgan import checkpoint, cli, fidelity, memorisation, metrics, nets
+from dcgan import checkpoint, fidelity, memorisation, metrics, nets
 from dcgan.data import ImageSet
 
 from .conftest import argv
-from .test_cli import TINY, run
-
-
-@pytest.fixture(scope="module")
-def tiny_ckpt(tmp_path_factory):
-    out = tmp_path_factory.mktemp("run")
-    assert cli.main(["train", *TINY, "--steps", "4", "--ckpt-every", "4", "--out", str(out)]) == 0
-    return checkpoint.latest(out)
+from .test_cli import run
 
 
 def reference(n=24, seed=0) -> ImageSet:

@@ -6,24 +6,12 @@ import torch
 
 from dcgan import checkpoint, cli, figures, nets
 
-from .conftest import argv
+from .conftest import TINY_MODEL, argv
 
 
-@pytest.fixture(scope="module")
-def ckpt(tmp_path_factory):
-    """A briefly trained tiny dcgan32 (trained so BN running statistics are real)."""
-    out = tmp_path_factory.mktemp("run")
-    assert (
-        cli.main(
-            argv(
-                "train --variant dcgan32 --set ngf=8 --set ndf=8 --set batch_size=32 --steps 20"
-                " --out {} --device cpu --no-progress",
-                out,
-            )
-        )
-        == 0
-    )
-    return str(checkpoint.latest(out))
+@pytest.fixture
+def ckpt(tiny_ckpt):
+    return str(tiny_ckpt)
 
 
 def models(ckpt):
@@ -246,8 +234,9 @@ def test_sample_sheets_after_chosen_epochs(tmp_path):
     assert (
         cli.main(
             argv(
-                "train --variant dcgan32 --set ngf=8 --set ndf=8 --set batch_size=32 --steps 100"
-                " --sheet-epochs 1,2,5 --sample-n 16 --out {} --device cpu --no-progress",
+                "train {*} --steps 100 --sheet-epochs 1,2,5 --sample-n 16 --out {} --device cpu"
+                " --no-progress",
+                TINY_MODEL,
                 out,
             )
         )

@@ -10,11 +10,10 @@ import torch
 
 from dcgan import checkpoint
 
-from .conftest import REPO, argv
+from .conftest import REPO, TINY_MODEL, argv
 
 TRAIN = argv(
-    "train --variant dcgan32 --set ngf=8 --set ndf=8 --set batch_size=32 --device cpu --steps 30"
-    " --ckpt-every 10 --log-every 5 --no-progress"
+    "train {*} --device cpu --steps 30 --ckpt-every 10 --log-every 5 --no-progress", TINY_MODEL
 )
 
 # Runs `dcgan train` and kills its own process with SIGKILL at a chosen point: just before a

@@ -12,9 +12,9 @@ import pytest
 from dcgan import cli, lock
 from dcgan.errors import UserError
 
-from .conftest import REPO, argv
+from .conftest import REPO, TINY_MODEL
 
-TINY = argv("--variant dcgan32 --set ngf=8 --set ndf=8 --set batch_size=32 --no-progress")
+TINY = [*TINY_MODEL, "--no-progress"]
 
 
 def _wait_for_holder(folder, proc, timeout=120):

@@ -10,7 +10,7 @@ import sklearn.utils
 from dcgan import cli, data, features, nets, probe, protocols, svm
 from dcgan.errors import UserError
 
-from .conftest import argv, tiny
+from .conftest import TINY_MODEL, argv, tiny
 
 
 @pytest.fixture
@@ -101,8 +101,8 @@ def test_cli_probe_appends_rows(svhn_root, tmp_path, capsys):
     assert (
         cli.main(
             argv(
-                "train --variant dcgan32 --set ngf=8 --set ndf=8 --set batch_size=32 --dataset"
-                " svhn --data-root {} --steps 3 --out {} --no-progress",
+                "train {*} --dataset svhn --data-root {} --steps 3 --out {} --no-progress",
+                TINY_MODEL,
                 svhn_root,
                 tmp_path / "run",
             )
@@ -145,8 +145,8 @@ def test_compare_sklearn_reports_ratio_and_agreement(svhn_root, tmp_path, capsys
     assert (
         cli.main(
             argv(
-                "train --variant dcgan32 --set ngf=8 --set ndf=8 --set batch_size=32 --dataset"
-                " svhn --data-root {} --steps 2 --out {} --no-progress",
+                "train {*} --dataset svhn --data-root {} --steps 2 --out {} --no-progress",
+                TINY_MODEL,
                 svhn_root,
                 tmp_path / "run",
             )

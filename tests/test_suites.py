@@ -8,7 +8,7 @@ import pytest
 from bench import run, runners, suites
 from dcgan.errors import UserError
 
-from .conftest import argv
+from .conftest import TINY_MODEL, argv
 
 
 def tiny_suite():
@@ -305,8 +305,8 @@ def test_the_memorisation_cells_csv_row_carries_the_suites_columns(tmp_path):
     assert (
         cli.main(
             argv(
-                "train --variant dcgan32 --set ngf=8 --set ndf=8 --set batch_size=32 --no-progress"
-                " --dataset digits --steps 4 --ckpt-every 4 --out {}",
+                "train {*} --no-progress --dataset digits --steps 4 --ckpt-every 4 --out {}",
+                TINY_MODEL,
                 ctx.run_dir(c),
             )
         )

@@ -16,10 +16,10 @@ from dcgan.errors import UserError
 from dcgan.step import FastPath
 from dcgan.train import TrainConfig, Trainer, TrainingStopped, train
 
-from .conftest import REPO, argv, tiny
+from .conftest import REPO, TINY_MODEL, argv, tiny
 
 # the CPU: bit-exact resume is checked there (CUDA needs --deterministic, tested below)
-TINY_ARGS = argv("train --variant dcgan32 --set ngf=8 --set ndf=8 --set batch_size=32 --device cpu")
+TINY_ARGS = ["train", *TINY_MODEL, "--device", "cpu"]
 
 
 def _cfg(out, steps, variant=None, **kw):
