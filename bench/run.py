@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--inception-weights",
         metavar="PTH",
-        type=A.Text("a file path"),
+        type=A.Existing("file"),
         help="fidelity cells: this Inception weights file instead of the standard one "
         "(rows from other weights are never called FID/IS/KID)",
     )
@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--released",
-        type=A.Text("a folder path"),
+        type=A.Existing("folder"),
         help="the released suite: the folder holding the authors' model folders "
         "(dcgan_code's models/; default: <data root>/released)",
     )

@@ -141,6 +141,31 @@ class Text:
         return ["", "  "]
 
 
+class Existing:
+    """An input path that must exist: a ``"file"``, a ``"folder"``, or either (``"path"``, e.g.
+    a checkpoint or the run folder holding it)."""
+
+    __name__ = "input path"
+
+    def __init__(self, kind: str = "path"):
+        self.kind = kind
+
+    def rule(self) -> str:
+        return {"file": "an existing file", "folder": "an existing folder"}.get(
+            self.kind, "an existing file or folder"
+        )
+
+    def __call__(self, text: str) -> str:
+        path = Path(text).expanduser()
+        ok = {"file": path.is_file, "folder": path.is_dir}.get(self.kind, path.exists)()
+        if not text.strip() or not ok:
+            raise _Error(f"must be {self.rule()}; {text!r} is not")
+        return text
+
+    def bad_examples(self) -> list[str]:
+        return ["", "/no/such/path/dcgan-bench"]
+
+
 class NewFile:
     """An output file to write: its name ends in one of ``suffixes`` and its folder exists (or
     can be made) and takes a new file, checked before the work, so the result is never lost to

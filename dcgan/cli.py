@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import sys
+from pathlib import Path
 
 from . import cache, lock
 from .errors import UserError
@@ -350,15 +351,20 @@ COMMANDS = {
 }
 
 
-def _output_folders(parser, args) -> list[tuple[str, str]]:
-    """The folders the command writes into (its --out-dir, or an --out declared as a folder):
-    each held by this process alone while the command runs (dcgan/lock.py)."""
-    from . import options
+def _hold_outputs(parser, args, held: contextlib.ExitStack) -> None:
+    """The folders the command writes into (its --out-dir, or an --out declared as a folder)
+    are each held by this process alone while it runs (dcgan/lock.py); a folder made for an
+    output file the command then never writes is removed."""
+    from . import argtypes, options
 
     if os.environ.get("RANK", "0") != "0":
-        return []  # under torchrun the first process holds the run folder for all of them
-    checked = options.folder_outputs(parser, args.command)
-    return [(f"--{d.replace('_', '-')}", getattr(args, d)) for d in checked if getattr(args, d)]
+        return  # under torchrun the first process holds the run folder for all of them
+    for dest in options.outputs(parser, args.command, argtypes.Folder):
+        if getattr(args, dest):
+            held.enter_context(lock.hold(getattr(args, dest), f"--{dest.replace('_', '-')}"))
+    for dest in options.outputs(parser, args.command, argtypes.NewFile):
+        if getattr(args, dest):
+            held.enter_context(lock.leave_no_empty(Path(getattr(args, dest)).parent))
 
 
 # commands that only list registries or read result files: no cache
@@ -378,8 +384,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command not in LISTINGS:  # every other command may read or fill the cache
             cache.check_writable(getattr(args, "cache_dir", None))
         with contextlib.ExitStack() as held:
-            for flag, folder in _output_folders(parser, args):
-                held.enter_context(lock.hold(folder, flag))
+            _hold_outputs(parser, args, held)
             result = COMMANDS[args.command](args)
     except UserError as e:
         print(f"dcgan: error: {e}", file=sys.stderr)

@@ -56,20 +56,37 @@ def hold(folder, what: str = "--out"):
         _remove_if_empty(created)
 
 
-def _make(folder: Path, what: str) -> list[Path]:
-    """Create ``folder`` and its missing parents; the ones created, outermost first."""
+@contextlib.contextmanager
+def leave_no_empty(folder):
+    """The folders on the way to ``folder`` that do not exist yet and are empty when the block
+    ends (a command made them for a file it never wrote) are removed."""
+    missing = _missing(Path(folder))
+    try:
+        yield
+    finally:
+        _remove_if_empty(missing)
+
+
+def _missing(folder: Path) -> list[Path]:
+    """``folder`` and its parents that do not exist, outermost first."""
     missing = []
     probe = folder.absolute()
     while not probe.exists():
         missing.append(probe)
         probe = probe.parent
+    return list(reversed(missing))
+
+
+def _make(folder: Path, what: str) -> list[Path]:
+    """Create ``folder`` and its missing parents; the ones created, outermost first."""
+    missing = _missing(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise UserError(
             f"cannot make {what} {folder} ({e.strerror or e}); choose a writable folder"
         ) from None
-    return list(reversed(missing))
+    return missing
 
 
 def _acquire(folder: Path, what: str) -> int:

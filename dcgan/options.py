@@ -16,6 +16,7 @@ NAME = A.Text("a non-empty name")
 
 
 CKPT = "a ckpt-*.pt file or a run folder (its newest checkpoint)"
+CKPT_PATH = A.Existing("path")
 DEVICE = "auto (CUDA if available), cpu, cuda, cuda:1, ..."
 
 
@@ -70,7 +71,7 @@ def _fast_options(p: argparse.ArgumentParser) -> None:
 
 
 def _figure_options(p: argparse.ArgumentParser, bn_stats: bool = True) -> None:
-    p.add_argument("--ckpt", required=True, type=NAME, help=CKPT)
+    p.add_argument("--ckpt", required=True, type=CKPT_PATH, help=CKPT)
     p.add_argument("--out", required=True, type=A.Folder(), help="output folder")
     p.add_argument("--seed", type=A.SEED, default=0)
     p.add_argument(
@@ -165,7 +166,7 @@ def build_parser(names: list[str]) -> argparse.ArgumentParser:
     t.add_argument("--no-progress", action="store_true")
 
     s = command("sample", "draw samples from a checkpoint into a PNG grid")
-    s.add_argument("--ckpt", required=True, type=NAME, help=CKPT)
+    s.add_argument("--ckpt", required=True, type=CKPT_PATH, help=CKPT)
     s.add_argument("--n", type=IMAGES, default=100)
     s.add_argument("--seed", type=A.SEED, default=0)
     s.add_argument("--out", required=True, type=A.NewFile(".png"), help="PNG file")
@@ -181,7 +182,7 @@ def build_parser(names: list[str]) -> argparse.ArgumentParser:
         "the paper's discriminator features (4x4 max-pooled conv layers), or another extractor's,"
         " into an .npy",
     )
-    f.add_argument("--ckpt", type=NAME, help=CKPT)
+    f.add_argument("--ckpt", type=CKPT_PATH, help=CKPT)
     f.add_argument(
         "--features",
         metavar="EXTRACTOR",
@@ -231,7 +232,7 @@ def build_parser(names: list[str]) -> argparse.ArgumentParser:
         "the paper's L2-SVM probe protocols on D's features, with a random-init control, or on"
         " another extractor's (--features)",
     )
-    pr.add_argument("--ckpt", type=NAME, help=CKPT)
+    pr.add_argument("--ckpt", type=CKPT_PATH, help=CKPT)
     pr.add_argument(
         "--random-init",
         metavar="VARIANT",
@@ -315,7 +316,10 @@ def build_parser(names: list[str]) -> argparse.ArgumentParser:
         "checkpoint of a run, step 0 being the run's own random init",
     )
     pc.add_argument(
-        "--ckpt", required=True, type=NAME, help="a run folder (its ckpt-*.pt checkpoints)"
+        "--ckpt",
+        required=True,
+        type=A.Existing("folder"),
+        help="a run folder (its ckpt-*.pt checkpoints)",
     )
     pc.add_argument(
         "--protocol",
@@ -341,7 +345,7 @@ def build_parser(names: list[str]) -> argparse.ArgumentParser:
     _run_options(pc, "results/probe", "feature")
 
     fi = command("fidelity", "IS, FID, KID and precision/recall of G's samples with torch-fidelity")
-    fi.add_argument("--ckpt", required=True, type=NAME, help=CKPT)
+    fi.add_argument("--ckpt", required=True, type=CKPT_PATH, help=CKPT)
     fi.add_argument(
         "--dataset", required=True, type=NAME, help="the reference images (a registered dataset)"
     )
@@ -361,7 +365,7 @@ def build_parser(names: list[str]) -> argparse.ArgumentParser:
     )
     fi.add_argument(
         "--inception-weights",
-        type=NAME,
+        type=A.Existing("file"),
         help="Inception weights file (default: $DCGAN_INCEPTION_WEIGHTS or torch-fidelity's "
         "download location)",
     )
@@ -384,7 +388,7 @@ def build_parser(names: list[str]) -> argparse.ArgumentParser:
     m = command(
         "memorisation", "nearest training images of G's samples, against held-out real images"
     )
-    m.add_argument("--ckpt", required=True, type=NAME, help=CKPT)
+    m.add_argument("--ckpt", required=True, type=CKPT_PATH, help=CKPT)
     m.add_argument(
         "--dataset", required=True, type=NAME, help="G's training data (a registered dataset)"
     )
@@ -486,7 +490,7 @@ def build_parser(names: list[str]) -> argparse.ArgumentParser:
     fo.add_argument(
         "--boxes",
         required=True,
-        type=NAME,
+        type=A.Existing("file"),
         help='JSON: [{"sample": INDEX, "boxes": [[x0, y0, x1, y1], ...]}, ...] on the '
         "numbered sheet",
     )
@@ -513,7 +517,7 @@ def build_parser(names: list[str]) -> argparse.ArgumentParser:
         "--variant", type=NAME, help="a registered variant, random-init weights (or give --ckpt)"
     )
     tp.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a variant field")
-    tp.add_argument("--ckpt", type=NAME, help="a checkpoint instead of --variant")
+    tp.add_argument("--ckpt", type=CKPT_PATH, help="a checkpoint instead of --variant")
     tp.add_argument(
         "--dataset",
         default="digits",
@@ -566,8 +570,15 @@ def build_parser(names: list[str]) -> argparse.ArgumentParser:
         "deltas between two result sets (or two variants in one) with noise-aware verdicts; "
         "exit 1 on a gated regression",
     )
-    c.add_argument("base", help="the baseline: a results folder or rows JSON file")
-    c.add_argument("new", nargs="?", help="the candidate: a results folder or rows JSON file")
+    c.add_argument(
+        "base", type=A.Existing(), help="the baseline: a results folder or rows JSON file"
+    )
+    c.add_argument(
+        "new",
+        nargs="?",
+        type=A.Existing(),
+        help="the candidate: a results folder or rows JSON file",
+    )
     c.add_argument(
         "--variants",
         nargs=2,
@@ -587,6 +598,7 @@ def build_parser(names: list[str]) -> argparse.ArgumentParser:
     )
     r.add_argument(
         "folder",
+        type=A.Existing("folder"),
         help="a released model folder, e.g."
         " dcgan_code/models/svhn_unsup_all_conv_dcgan_100z_gaussian_lr_0.0005_64mb",
     )
@@ -603,12 +615,12 @@ def build_parser(names: list[str]) -> argparse.ArgumentParser:
     return A.explain(p)
 
 
-def folder_outputs(parser: argparse.ArgumentParser, command: str) -> list[str]:
-    """The dests of ``command``'s output folders: its options declared as ``A.Folder()`` other
-    than the cache (which many commands share on purpose)."""
+def outputs(parser: argparse.ArgumentParser, command: str, kind: type) -> list[str]:
+    """The dests of ``command``'s outputs declared as ``kind`` (``A.Folder`` or ``A.NewFile``),
+    the cache aside (many commands share it on purpose)."""
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     return [
         a.dest
         for a in sub.choices[command]._actions
-        if isinstance(a.type, A.Folder) and a.dest != "cache_dir"
+        if isinstance(a.type, kind) and a.dest != "cache_dir"
     ]

@@ -123,10 +123,6 @@ def test_listings(capsys):
             "checkpoint {tmp}/trunc.pt is corrupt or truncated",
         ),
         (
-            ["sample", "--ckpt", "{tmp}/nothing.pt", "--out", "{tmp}/s.png"],
-            "checkpoint {tmp}/nothing.pt does not exist",
-        ),
-        (
             argv(
                 "train --variant dcgan32 --dataset imagenet --data-root {tmp}/tree --steps 1 --out"
                 " {tmp}/r"

@@ -130,8 +130,10 @@ def test_newest_row_of_a_model_counts_once(draws):
 
 
 def test_bad_input_is_one_line(tmp_path, capsys):
-    assert cli.main(["compare", str(tmp_path / "missing"), str(tmp_path / "missing")]) == 1
-    assert "does not exist" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:  # refused while the command line is read
+        cli.main(["compare", str(tmp_path / "missing"), str(tmp_path / "missing")])
+    assert exit_.value.code == 2
+    assert "argument base: must be an existing file or folder" in capsys.readouterr().err
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     assert cli.main(["compare", str(bad), str(bad)]) == 1

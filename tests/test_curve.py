@@ -145,8 +145,10 @@ def test_the_command_writes_rows_and_a_plot_and_refuses_what_it_cannot_probe(
         == 1
     )
     assert "no checkpoint at step(s) 15; it has 10, 20" in capsys.readouterr().err
-    assert cli.main(["probe-curve", "--ckpt", str(tmp_path / "nothing")]) == 1
-    assert "is not a run folder" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["probe-curve", "--ckpt", str(tmp_path / "nothing")])
+    assert exit_.value.code == 2
+    assert "argument --ckpt: must be an existing folder" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_:  # refused while the command line is read
         cli.main(["probe-curve", "--ckpt", str(run_dir), "--C", "0"])
     assert exit_.value.code == 2

@@ -437,12 +437,14 @@ FAULTS = [
         ["compare", "{tmp}/a.json", "{tmp}/a.json", "--alpha", "0"],
         2,
         "argument --alpha: must be a finite number in (0, 0.5]; got '0'",
+        setup=_unshared_rows,
     ),
     Fault(
         "compare alpha nan",
         ["compare", "{tmp}/a.json", "{tmp}/a.json", "--alpha=nan"],
         2,
         "argument --alpha: must be a finite number in (0, 0.5]; got 'nan'",
+        setup=_unshared_rows,
     ),
     Fault(
         "compare of sets that share no measurement",
@@ -550,6 +552,20 @@ FAULTS = [
         "unknown protocol 'nope'",
         absent=["new"],
     ),
+    Fault(
+        "probe a checkpoint that does not exist",
+        argv("probe --ckpt {tmp}/nope.pt --protocol digits-50 --out-dir {tmp}/rows"),
+        2,
+        "argument --ckpt: must be an existing file or folder; '{tmp}/nope.pt' is not",
+        absent=["rows"],
+    ),
+    Fault(
+        "features failing into a new folder leaves none",
+        argv("features --ckpt {ckpt} --dataset nope --out {tmp}/new/deeper/f.npy"),
+        1,
+        "unknown dataset 'nope'",
+        absent=["new"],
+    ),
     # one writer per folder (dcgan/lock.py)
     Fault(
         "train into a folder another process writes",
@@ -633,8 +649,9 @@ FAULTS = [
         argv(
             "bench --suite paper --scale smoke --inception-weights {tmp}/nope.pth --runs {tmp}/runs"
         ),
-        1,
-        "nope.pth is not a file",
+        2,
+        "argument --inception-weights: must be an existing file; '{tmp}/nope.pth' is not",
+        absent=["runs"],
     ),
     Fault(
         "standin: into a folder with other files",
