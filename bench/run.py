@@ -103,6 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="then `dcgan compare` the candidate against the baseline; exit 1 on a gated"
         " regression",
     )
+    p.add_argument(
+        "--summary",
+        metavar="PATH",
+        type=A.NewFile(".md"),
+        help="with --compare: the verdicts as Markdown here (and appended to"
+        " $GITHUB_STEP_SUMMARY when it is set)",
+    )
     return A.explain(p)
 
 
@@ -111,6 +118,8 @@ def main(argv=None) -> int:
     try:
         cache.check_writable()  # the cells fill it: an unwritable $DCGAN_CACHE fails here
         candidate = None
+        if args.summary and not args.compare:
+            raise UserError("--summary writes --compare's verdicts; add --compare, or drop it")
         if args.candidate or args.compare:
             if args.suite != "quick" or not args.candidate:
                 raise UserError("--candidate NAME and --compare go together, with the quick suite")
@@ -166,13 +175,17 @@ def main(argv=None) -> int:
     # one suite run per runs and results folder at a time (dcgan/lock.py)
     try:
         with lock.hold(ctx.runs, "--runs"), lock.hold(ctx.results, "--results"):
-            return run_suite(ctx, suite, all_cells, chosen, candidate if args.compare else None)
+            return run_suite(
+                ctx, suite, all_cells, chosen, candidate if args.compare else None, args.summary
+            )
     except UserError as e:
         print(f"bench: error: {e}", file=sys.stderr)
         return 1
 
 
-def run_suite(ctx: runners.Context, suite, all_cells, chosen, compare_with) -> int:
+def run_suite(
+    ctx: runners.Context, suite, all_cells, chosen, compare_with, summary: str | None = None
+) -> int:
     """Run the chosen cells, write the report; with ``compare_with`` (a candidate model) judge
     it against the baseline."""
     t0 = time.time()
@@ -226,11 +239,13 @@ def run_suite(ctx: runners.Context, suite, all_cells, chosen, compare_with) -> i
         print("failed cells: " + ", ".join(failures), file=sys.stderr)
         return 1
     if compare_with:
-        return compare_candidate(ctx, all_cells, records, compare_with)
+        return compare_candidate(ctx, all_cells, records, compare_with, summary)
     return 0
 
 
-def compare_candidate(ctx: runners.Context, all_cells, records: dict, candidate) -> int:
+def compare_candidate(
+    ctx: runners.Context, all_cells, records: dict, candidate, summary: str | None = None
+) -> int:
     """The candidate's rows against the baseline's, both from this suite's cells, judged as
     `dcgan compare` judges them (exit 1 on a gated regression); the two row sets are kept
     beside the report."""
@@ -251,14 +266,18 @@ def compare_candidate(ctx: runners.Context, all_cells, records: dict, candidate)
             f"compare: {side} = {label} ({len(rows)} rows, {folder / f'{side}.json'})",
             file=sys.stderr,
         )
-    verdicts = compare.compare(*sides)
-    if not verdicts:
-        print("bench: error: the baseline and the candidate share no measurement", file=sys.stderr)
+    try:
+        result = compare.judge(*sides)
+    except UserError as e:
+        print(f"bench: error: the baseline and the candidate: {e}", file=sys.stderr)
         return 1
-    print(compare.table_text(verdicts))
-    for line in compare.summary(verdicts):
+    print(compare.table_text(result["verdicts"]))
+    for line in compare.summary(result["verdicts"]):
         print(line, file=sys.stderr)
-    return 1 if compare.failed(verdicts) else 0
+    title = f"tox -e compare: {suites.Cell('train', *candidate).label} against the baseline"
+    for path in compare.write_summary(result["verdicts"], summary, title):
+        print(f"summary: {path}", file=sys.stderr)
+    return result["exit_code"]
 
 
 def _rows(records: dict, cells, kind: str) -> list[dict]:

@@ -272,18 +272,14 @@ def cmd_compare(args) -> dict:
     from . import compare
 
     base, new = compare.sides(args.base, args.new, args.variants)
-    verdicts = compare.compare(base, new, alpha=args.alpha)
-    if not verdicts:
-        raise UserError(
-            "the two sides share no measurement (same protocol and metric, fidelity reference or"
-            " throughput stage)"
-        )
-    bad = compare.failed(verdicts)
+    result = compare.judge(base, new, alpha=args.alpha)
     if not args.json:
-        print(compare.table_text(verdicts))
-    for line in compare.summary(verdicts):
+        print(compare.table_text(result["verdicts"]))
+    for line in compare.summary(result["verdicts"]):
         _say(line)
-    return {"verdicts": verdicts, "regressions": len(bad), "exit_code": 1 if bad else 0}
+    for path in compare.write_summary(result["verdicts"], args.summary):
+        _say(f"summary: {path}")
+    return result
 
 
 def cmd_memorisation(args) -> dict:

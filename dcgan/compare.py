@@ -299,3 +299,51 @@ def summary(verdicts: list[dict]) -> list[str]:
         f" {v['band']:.4g}, {v['noise']})"
         for v in bad
     ] + [f"{len(bad)} gated regression(s) among {len(verdicts)} shared measurements"]
+
+
+def judge(base_rows: list[dict], new_rows: list[dict], alpha: float = ALPHA) -> dict:
+    """The gate, once for `dcgan compare` and the main job's `--compare`: the verdicts, the
+    gated regressions and the exit code (1 on any); a compare that judges nothing fails."""
+    verdicts = compare(base_rows, new_rows, alpha=alpha)
+    if not verdicts:
+        raise UserError(
+            "the two sides share no measurement (same protocol and metric, fidelity reference or"
+            " throughput stage)"
+        )
+    bad = failed(verdicts)
+    return {"verdicts": verdicts, "regressions": len(bad), "exit_code": 1 if bad else 0}
+
+
+SUMMARY_ENV = "GITHUB_STEP_SUMMARY"  # GitHub Actions shows what a job appends there
+
+
+def markdown(verdicts: list[dict], title: str) -> str:
+    """The verdicts as a CI job's summary: a headline saying whether the gate passed, one line
+    per gated regression, then the whole table."""
+    import pandas as pd
+
+    bad = failed(verdicts)
+    state = f"**{len(bad)} gated regression(s)**" if bad else "no gated regression"
+    lines = [f"## {title}: {state} among {len(verdicts)} shared measurements", ""]
+    lines += [f"- {line}" for line in summary(verdicts)[:-1]]
+    table = pd.DataFrame(verdicts).reindex(columns=TABLE_COLUMNS)
+    lines += ["", table.to_markdown(index=False, floatfmt=".4g"), ""]
+    return "\n".join(lines)
+
+
+def write_summary(verdicts: list[dict], path=None, title: str = "dcgan compare") -> list[str]:
+    """The Markdown summary written to ``path`` (whole, replacing it) and appended to
+    $GITHUB_STEP_SUMMARY when that is set; the paths written."""
+    import os
+
+    from . import atomic
+
+    text, written = markdown(verdicts, title), []
+    if path:
+        atomic.write_text(path, text)
+        written.append(str(path))
+    if os.environ.get(SUMMARY_ENV):
+        with open(os.environ[SUMMARY_ENV], "a") as f:
+            f.write(text)
+        written.append(os.environ[SUMMARY_ENV])
+    return written

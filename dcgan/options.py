@@ -592,6 +592,13 @@ def build_parser(names: list[str]) -> argparse.ArgumentParser:
         default=0.05,
         help="significance level of the noise test (0 would call every change noise)",
     )
+    c.add_argument(
+        "--summary",
+        metavar="PATH",
+        type=A.NewFile(".md"),
+        help="also write the verdicts as Markdown here (and append them to $GITHUB_STEP_SUMMARY"
+        " when it is set), for a CI job's summary",
+    )
 
     r = command(
         "import-released", "import the paper authors' released Theano weights (dcgan_code models/)"

@@ -217,3 +217,28 @@ def test_a_compare_that_judges_nothing_fails(tmp_path, draws, capsys):
     other = write(tmp_path / "other.json", [{"name": "not a result", "value": 3}])
     assert cli.main(["compare", base, other]) == 1
     assert "the two sides share no measurement" in capsys.readouterr().err
+
+
+def test_the_summary_a_ci_job_shows(tmp_path, draws, capsys, monkeypatch):
+    """--summary writes the verdicts as Markdown, and GitHub's step summary gets them appended
+    (what was there before kept): the headline says the gate failed, and why."""
+    base = write(tmp_path / "base.json", [probe_row("dcgan32", draws)])
+    new = write(tmp_path / "new.json", [probe_row("dcgan32", draws - 3.0)])
+    step = tmp_path / "step-summary.md"
+    step.write_text("earlier step\n")
+    monkeypatch.setenv(compare.SUMMARY_ENV, str(step))
+    out = tmp_path / "summary" / "compare.md"
+    assert cli.main(["compare", base, new, "--summary", str(out)]) == 1
+    text = out.read_text()
+    assert text.startswith(
+        "## dcgan compare: **1 gated regression(s)** among 1 shared measurements"
+    )
+    assert "- regression: cifar10-400 / test_accuracy_pct / measured: 60.04 -> 57.04 (-3;" in text
+    assert "| probe" in text and "| regression" in text  # the table, as Markdown
+    assert step.read_text() == "earlier step\n" + text
+    monkeypatch.delenv(compare.SUMMARY_ENV)
+    same = write(tmp_path / "same.json", [probe_row("dcgan32", draws)])
+    assert cli.main(["compare", base, same, "--summary", str(out)]) == 0
+    assert out.read_text().startswith(
+        "## dcgan compare: no gated regression among 1 shared measurements"
+    )

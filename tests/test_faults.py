@@ -447,6 +447,22 @@ FAULTS = [
         setup=_unshared_rows,
     ),
     Fault(
+        "compare summary not Markdown",
+        ["compare", "{tmp}/a.json", "{tmp}/b.json", "--summary", "{tmp}/summary.txt"],
+        2,
+        "argument --summary: must be a file path ending in .md; got",
+        ["a.json", "b.json"],
+        _unshared_rows,
+        absent=["summary.txt"],
+    ),
+    Fault(
+        "bench summary without compare",
+        ["bench", "--summary", "{tmp}/s.md", "--runs", "{tmp}/runs", "--results", "{tmp}/res"],
+        1,
+        "--summary writes --compare's verdicts; add --compare, or drop it",
+        absent=["s.md", "runs", "res"],
+    ),
+    Fault(
         "compare of sets that share no measurement",
         ["compare", "{tmp}/a.json", "{tmp}/b.json"],
         1,
