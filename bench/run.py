@@ -184,7 +184,7 @@ def main(argv=None) -> int:
 
 
 def run_suite(
-    ctx: runners.Context, suite, all_cells, chosen, compare_with, summary: str | None = None
+    ctx: runners.Context, suite, all_cells, chosen, compare_with, summary_path: str | None = None
 ) -> int:
     """Run the chosen cells, write the report; with ``compare_with`` (a candidate model) judge
     it against the baseline."""
@@ -239,12 +239,12 @@ def run_suite(
         print("failed cells: " + ", ".join(failures), file=sys.stderr)
         return 1
     if compare_with:
-        return compare_candidate(ctx, all_cells, records, compare_with, summary)
+        return compare_candidate(ctx, all_cells, records, compare_with, summary_path)
     return 0
 
 
 def compare_candidate(
-    ctx: runners.Context, all_cells, records: dict, candidate, summary: str | None = None
+    ctx: runners.Context, all_cells, records: dict, candidate, summary_path: str | None = None
 ) -> int:
     """The candidate's rows against the baseline's, both from this suite's cells, judged as
     `dcgan compare` judges them (exit 1 on a gated regression); the two row sets are kept
@@ -275,7 +275,7 @@ def compare_candidate(
     for line in compare.summary(result["verdicts"]):
         print(line, file=sys.stderr)
     title = f"tox -e compare: {suites.Cell('train', *candidate).label} against the baseline"
-    for path in compare.write_summary(result["verdicts"], summary, title):
+    for path in compare.write_summary(result["verdicts"], summary_path, title):
         print(f"summary: {path}", file=sys.stderr)
     return result["exit_code"]
 

@@ -277,10 +277,15 @@ def test_compare_runs_the_candidate_beside_the_baseline_and_a_planted_no_change_
         tmp_path / "results",
     )
     # the candidate sets lr to its default: the same training, so every measurement must agree
-    assert run.main(args + ["--candidate-set", "lr=0.0002"]) == 0
+    summary = tmp_path / "compare-summary.md"
+    assert run.main(args + ["--candidate-set", "lr=0.0002", "--summary", str(summary)]) == 0
     out = capsys.readouterr()
     assert "0 gated regression(s) among 2 shared measurements" in out.err
     assert out.out.count("no change (within band)") == 2
+    assert summary.read_text().startswith(
+        "## tox -e compare: dcgan32[ngf=8,ndf=8,batch_size=32,lr=0.0002] against the baseline:"
+        " no gated regression among 2 shared measurements"
+    )
     folder = next((tmp_path / "results" / "quick").glob("compare-*"))
     assert {p.name for p in folder.iterdir()} == {"base.json", "new.json"}
     # the candidate must differ from the baseline, and the flags belong to the quick suite
