@@ -445,7 +445,14 @@ def write(
         ),
     }
     written: dict[str, Path] = {}
-    notes = list(notes) + edge_notes(list(probe))
+    # the machine's own folders named, not spelled out (results.portable)
+    roots = results.machine_roots()
+    notes = results.portable(list(notes) + edge_notes(list(probe)), roots)
+    headline = results.portable(list(headline), roots)
+    tables = {
+        name: (caption, df.map(lambda x: results.portable(x, roots)))
+        for name, (caption, df) in tables.items()
+    }
     md = (
         [f"# {title}", ""]
         + [f"**{h}**" for h in headline]

@@ -62,9 +62,11 @@ def write_rows(
     rows: list[dict], out_dir, name: str, csv_name: str, fields: list[str]
 ) -> tuple[Path, Path]:
     """``rows`` to ``out_dir/name-<stamp>.json`` (never an existing file) and appended to
-    ``out_dir/csv_name`` (columns ``fields``; the CSV's header is written once)."""
+    ``out_dir/csv_name`` (columns ``fields``; the CSV's header is written once). Paths under
+    the data root, the caches or the home folder are written from those (``portable``)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    rows = portable(list(rows), machine_roots())  # paths a reader elsewhere can follow
     base = f"{name}-{stamp()}"
     json_path, k = out_dir / f"{base}.json", 1
     while json_path.exists():
@@ -161,3 +163,46 @@ def kind_of(row: dict) -> str:
     if "baseline" in source:
         return BASELINE
     return CONTROL if "control" in source else MEASURED
+
+
+def machine_roots(data_root=None) -> list[tuple[str, str]]:
+    """The folders whose absolute paths say only where this machine keeps things, each with the
+    name a reader elsewhere understands: the data root (``data_root``, else $DCGAN_DATA_ROOT),
+    dcgan-bench's cache, torch hub's folder (Inception weights), the home folder. Longest
+    first, each in the forms a message may have written it (as given, absolute, resolved)."""
+    import os
+
+    import torch
+
+    from . import cache
+
+    named = [
+        (data_root or os.environ.get("DCGAN_DATA_ROOT"), "<data root>"),
+        (cache.root(), "<dcgan cache>"),
+        (torch.hub.get_dir(), "<torch hub>"),
+        (Path.home(), "~"),
+    ]
+    roots = {}
+    for folder, name in named:
+        if not folder:
+            continue
+        for form in (str(folder), os.path.abspath(folder), os.path.realpath(folder)):
+            if len(form) > 1:  # never "/" itself
+                roots.setdefault(form.rstrip("/"), name)
+    return sorted(roots.items(), key=lambda kv: -len(kv[0]))
+
+
+def portable(value, roots: list[tuple[str, str]]):
+    """``value`` (a row, a list, text) with every path under a machine root written from that
+    root's name: `<data root>/train_32x32.mat`, not `/home/me/data/train_32x32.mat`. Committed
+    rows and reports then say what a reader elsewhere can find."""
+    if isinstance(value, str):
+        for prefix, name in roots:
+            # a function as the replacement: the name is taken as it is, never as a pattern
+            value = re.sub(re.escape(prefix) + r"(?=/|\b|$)", lambda _, n=name: n, value)
+        return value
+    if isinstance(value, dict):
+        return {k: portable(v, roots) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(portable(v, roots) for v in value)
+    return value

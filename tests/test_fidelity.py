@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from dcgan import checkpoint, fidelity, memorisation, metrics, nets
+from dcgan import checkpoint, cli, fidelity, memorisation, metrics, nets
 from dcgan.data import ImageSet
 
 from .conftest import argv
@@ -57,16 +57,18 @@ def test_missing_weights_offline_is_one_line_naming_the_file(
     assert err.count("\n") == 1 and "Traceback" not in err
     assert fidelity.STANDARD_INCEPTION["file"] in err and str(tmp_path / "torch-home") in err
     assert "--inception-weights" in err and "--download" in err
-    code, _, err = run(
-        capsys,
-        "fidelity",
-        "--ckpt",
-        str(tiny_ckpt),
-        "--dataset",
-        "digits",
-        "--inception-weights",
-        str(tmp_path / "nope.pth"),
-    )
+    # a given file that is not there: refused while the command line is read
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(
+            argv(
+                "fidelity --ckpt {} --dataset digits --inception-weights {}", tiny_ckpt, "nope.pth"
+            )
+        )
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "argument --inception-weights: must be an existing file" in err
+    # as is $DCGAN_INCEPTION_WEIGHTS naming one, when the command reads it
+    monkeypatch.setenv(fidelity.WEIGHTS_ENV, str(tmp_path / "nope.pth"))
+    code, _, err = run(capsys, "fidelity", "--ckpt", str(tiny_ckpt), "--dataset", "digits")
     assert code == 1 and "nope.pth" in err and err.count("\n") == 1
 
 

@@ -30,9 +30,12 @@ def toy_metric(monkeypatch):
     )
 
 
-def test_a_metric_is_one_entry(toy_metric):
+def test_a_metric_is_one_entry(toy_metric, tmp_path):
     parser = cli.build_parser()
-    args = parser.parse_args(["fidelity", "--ckpt", "x", "--dataset", "digits"])
+    (tmp_path / "ckpt.pt").write_bytes(b"")  # --ckpt must exist; this test only parses
+    args = parser.parse_args(
+        ["fidelity", "--ckpt", str(tmp_path / "ckpt.pt"), "--dataset", "digits"]
+    )
     assert args.metrics.split(",")[-1] == "toy"
     assert (
         "toy (a throwaway metric)"

@@ -203,3 +203,36 @@ def test_pictures_past_the_embedding_budget_are_linked_to_their_copies(tmp_path,
     assert page.count("data:image/png;base64,") == 2
     linked = re.findall(r'<img src="([^"]+\.png)"', page)
     assert linked == ["picture-02-third.png"] and (out["folder"] / linked[0]).is_file()
+
+
+def test_a_committed_report_names_the_machines_folders_not_their_paths(tmp_path, monkeypatch):
+    """A note naming a missing file under the data root, and the headline naming the Inception
+    weights under torch hub, read from those folders' names in the report's tables and text."""
+    import torch
+
+    data = tmp_path / "data"
+    monkeypatch.setenv("DCGAN_DATA_ROOT", str(data))
+    missing = {
+        "protocol": "cifar10-400",
+        "variant": "imagenet32",
+        "weights": "authors' released weights",
+        "source": "not measured",
+        "kind": "not measured",
+        "value": None,
+        "note": f"not measured: {data}/released/30_gen_params.jl_01.npy is missing",
+        "time": "2026-11-22T10:00:00+0000",
+    }
+    hub = f"{torch.hub.get_dir()}/checkpoints/weights-inception-2015-12-05-6726825d.pth"
+    out = report.write(
+        tmp_path / "r", "portable", probe=probe_rows() + [missing], headline=[f"KID: {hub} missing"]
+    )
+    named = "<data root>/released/30_gen_params.jl_01.npy"
+    for path, shown in (
+        (out["markdown"], named),
+        (out["folder"] / "table1-cifar10.csv", named),
+        (out["html"], named.replace("<", "&lt;").replace(">", "&gt;")),
+    ):
+        text = path.read_text()
+        assert shown in text, path
+        assert str(data) not in text and torch.hub.get_dir() not in text
+    assert "<torch hub>/checkpoints/weights-inception" in out["markdown"].read_text()

@@ -79,3 +79,24 @@ def test_the_rows_files_in_the_repository_read_as_their_kinds():
     for r, kind in zip(rows, kinds, strict=True):
         assert (kind == "control") == r["weights"].startswith("random init"), r
         assert (kind == "baseline") == r["variant"].startswith("kmeans"), r
+
+
+def test_written_rows_name_the_machines_folders_not_their_paths(tmp_path, monkeypatch):
+    import torch
+
+    data = tmp_path / "data"
+    monkeypatch.setenv("DCGAN_DATA_ROOT", str(data))
+    row = {
+        "note": f"not measured: {data}/train_32x32.mat is missing",
+        "weights_file": f"{torch.hub.get_dir()}/checkpoints/w.pth",
+        "checkpoint": str(tmp_path / "run" / "ckpt-00000004.pt"),  # under no machine root
+        "value": 1.5,
+    }
+    j, c = results.write_rows([row], tmp_path / "out", "kind", "kind-rows.csv", list(row))
+    (written,) = json.loads(j.read_text())
+    assert written == {
+        **row,
+        "note": "not measured: <data root>/train_32x32.mat is missing",
+        "weights_file": "<torch hub>/checkpoints/w.pth",
+    }
+    assert read(c) == [{k: str(v) for k, v in written.items()}]
