@@ -334,7 +334,7 @@ def ablations(scale: str = "full") -> Suite:
     """The paper's architecture rules one at a time: every registered dcgan32 ablation beside
     dcgan32, three seeds, the same budget, probed and scored the same way."""
     _check_scale("ablations", scale, ("full",))
-    names = ["dcgan32", *variants.ABLATIONS]
+    names = ["dcgan32", *variants.in_group("ablation")]
     return Suite(
         "ablations",
         "dcgan32 and its ablations, 3 seeds, equal budget, cifar10-400 and KID/FID at 10k",
@@ -351,7 +351,7 @@ def ablations(scale: str = "full") -> Suite:
 
 def choices(scale: str = "full") -> Suite:
     """Which training choices make good features: the paper's dcgan32 and each registered choice
-    (loss, D regulariser, rotation task, EMA of G: variants.CHOICE_VARIANTS), the same
+    (loss, D regulariser, rotation task, EMA of G: variants.in_group("choice")), the same
     architecture, 3 seeds each at equal images seen, probed beside their random-init controls,
     with the probe curve and KID, ranked in the report by probe accuracy with `dcgan compare`'s
     verdict against the paper's default. ``scale``: "full" for a GPU (full width, 20,000 steps
@@ -359,7 +359,7 @@ def choices(scale: str = "full") -> Suite:
     quarter width, 4,000 steps of 64, cifar10-400 with 1 selection and 3 test draws); "smoke"
     every cell at toy sizes on the built-in digits, for the tests."""
     _check_scale("choices", scale, ("full", "cpu", "smoke"))
-    names = ("dcgan32", *variants.CHOICE_VARIANTS)
+    names = ("dcgan32", *variants.in_group("choice"))
     what = (
         "the paper's dcgan32 and each training choice (hinge, least squares, WGAN-GP, spectral"
         " norm, R1, rotation task, "

@@ -104,11 +104,14 @@ def cmd_train(args) -> dict:
 def cmd_variants(args) -> dict:
     from . import variants
 
-    rows = {name: variants.get(name).summary() for name in variants.names()}
+    rows = {
+        name: {**variants.get(name).summary(), "group": variants.group(name)}
+        for name in variants.names()
+    }
     if not args.json:
         for name, r in rows.items():
             size = f"{r['image_size']:>3d}px  nz={r['nz']:<3d} features={r['feature_dim']:<6d}"
-            print(f"{name:16s} {size} {r['description']}")
+            print(f"{name:16s} {r['group']:8s} {size} {r['description']}")
     return {"variants": rows}
 
 

@@ -222,11 +222,37 @@ class Variant:
 _REGISTRY: dict[str, Variant] = {}
 
 
-def register(variant: Variant) -> Variant:
+# what a variant is for, declared with it (the suites read it): one of the paper's models, one
+# of the paper's architecture rules undone (the ablations suite), or a training choice since
+# the paper (the choices suite)
+GROUPS = {
+    "model": "the paper's models and the classic DCGAN",
+    "ablation": "one of the paper's architecture rules undone, on dcgan32",
+    "choice": "a training choice since the paper (loss, regulariser, auxiliary task), on dcgan32",
+}
+_GROUP: dict[str, str] = {}
+
+
+def register(variant: Variant, group: str = "model") -> Variant:
     if variant.name in _REGISTRY:
         raise ValueError(f"variant {variant.name!r} is registered twice")
+    if group not in GROUPS:
+        raise ValueError(
+            f"variant {variant.name!r}: unknown group {group!r}; groups: {list(GROUPS)}"
+        )
     _REGISTRY[variant.name] = variant
+    _GROUP[variant.name] = group
     return variant
+
+
+def group(name: str) -> str:
+    return _GROUP[get(name).name]
+
+
+def in_group(group: str) -> tuple[str, ...]:
+    """The variants registered in ``group``, in their order of registration (read when a suite
+    is built, so a variant registered later joins its group's suite)."""
+    return tuple(n for n in names() if _GROUP[n] == group)
 
 
 def names() -> list[str]:
@@ -360,7 +386,8 @@ register(
         description="ablation: no batch norm anywhere (biases instead)",
         batchnorm=False,
         bias=True,
-    )
+    ),
+    group="ablation",
 )
 register(
     dataclasses.replace(
@@ -369,7 +396,8 @@ register(
         description="ablation: BN also on G's output and D's input layers",
         bn_g_output=True,
         bn_d_input=True,
-    )
+    ),
+    group="ablation",
 )
 register(
     dataclasses.replace(
@@ -379,7 +407,8 @@ register(
         " convs",
         downsample="maxpool",
         upsample="nearest",
-    )
+    ),
+    group="ablation",
 )
 register(
     dataclasses.replace(
@@ -387,7 +416,8 @@ register(
         name="dcgan32-fc",
         description="ablation: a fully connected hidden layer (1024) in G and D",
         fc_hidden=1024,
-    )
+    ),
+    group="ablation",
 )
 register(
     dataclasses.replace(
@@ -395,11 +425,10 @@ register(
         name="dcgan32-relud",
         description="ablation: ReLU instead of LeakyReLU in D",
         d_act="relu",
-    )
+    ),
+    group="ablation",
 )
 
-# the paper's rules, one at a time (above)
-ABLATIONS = tuple(n for n in names() if n.startswith("dcgan32-"))
 
 # --- training choices since the paper, on the classic dcgan32 (dcgan/objectives.py) -------------
 # Each changes only how D and G are trained, never the architecture or what the probe reads: D's
@@ -408,7 +437,10 @@ ABLATIONS = tuple(n for n in names() if n.startswith("dcgan32-"))
 # 2017: lr 1e-4, betas 0 and 0.9, 5 critic steps per G step); its critic keeps the DCGAN's batch
 # norm, which they replace by layer norm.
 register(
-    dataclasses.replace(_base, name="dcgan32-hinge", description="choice: hinge loss", loss="hinge")
+    dataclasses.replace(
+        _base, name="dcgan32-hinge", description="choice: hinge loss", loss="hinge"
+    ),
+    group="choice",
 )
 register(
     dataclasses.replace(
@@ -417,7 +449,8 @@ register(
         description="choice: hinge loss and spectral normalisation of D",
         loss="hinge",
         d_reg="sn",
-    )
+    ),
+    group="choice",
 )
 register(
     dataclasses.replace(
@@ -425,12 +458,14 @@ register(
         name="dcgan32-sn",
         description="choice: spectral normalisation of D (the paper's loss)",
         d_reg="sn",
-    )
+    ),
+    group="choice",
 )
 register(
     dataclasses.replace(
         _base, name="dcgan32-ls", description="choice: least-squares loss", loss="ls"
-    )
+    ),
+    group="choice",
 )
 register(
     dataclasses.replace(
@@ -442,12 +477,14 @@ register(
         lr=1e-4,
         beta1=0.0,
         beta2=0.9,
-    )
+    ),
+    group="choice",
 )
 register(
     dataclasses.replace(
         _base, name="dcgan32-r1", description="choice: R1 penalty on D (gamma 10)", d_reg="r1"
-    )
+    ),
+    group="choice",
 )
 register(
     dataclasses.replace(
@@ -455,7 +492,8 @@ register(
         name="dcgan32-rotation",
         description="choice: D also predicts image rotations (SS-GAN)",
         d_aux="rotation",
-    )
+    ),
+    group="choice",
 )
 register(
     dataclasses.replace(
@@ -463,6 +501,6 @@ register(
         name="dcgan32-ema",
         description="choice: G's weights averaged (EMA, decay 0.999)",
         g_ema=0.999,
-    )
+    ),
+    group="choice",
 )
-CHOICE_VARIANTS = tuple(n for n in names() if n.startswith("dcgan32-") and n not in ABLATIONS)

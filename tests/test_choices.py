@@ -15,7 +15,7 @@ def test_the_choices_suite_covers_every_registered_choice_at_every_scale(tmp_pat
     monkeypatch.setenv("DCGAN_DATA_ROOT", str(tmp_path))
     for scale in ("full", "cpu", "smoke"):
         s = suites.choices(scale)
-        assert [n for n, _ in s.variants] == ["dcgan32", *variants.CHOICE_VARIANTS]
+        assert [n for n, _ in s.variants] == ["dcgan32", *variants.in_group("choice")]
         trains = [c for c in suites.cells(s) if c.kind == "train"]
         assert len(trains) == len(s.variants) * len(s.seeds)
         # equal images seen: one step count, one batch size
@@ -36,7 +36,7 @@ def test_the_choices_suite_runs_and_ranks_at_smoke_scale(tmp_path, capsys):
     assert run.main(args) == 0, capsys.readouterr().err
     table = pd.read_csv(tmp_path / "results" / "choices-smoke" / "report-current" / "ranking.csv")
     measured = table[table["source"] == "measured"]
-    assert len(measured) == 1 + len(variants.CHOICE_VARIANTS) and (measured["seeds"] == 2).all()
+    assert len(measured) == 1 + len(variants.in_group("choice")) and (measured["seeds"] == 2).all()
     assert list(measured["rank"]) == list(range(1, len(measured) + 1))
     assert measured["probe accuracy %"].is_monotonic_decreasing
     assert measured["random-init control %"].notna().all()
@@ -85,7 +85,7 @@ def test_only_sampling_fields_leave_training_the_same():
     base = variants.get("dcgan32")
     assert variants.same_training(base, variants.get("dcgan32-ema"))
     assert variants.same_training(base, variants.get("dcgan32", g_ema=0.5))
-    for name in variants.CHOICE_VARIANTS:
+    for name in variants.in_group("choice"):
         if name != "dcgan32-ema":
             assert not variants.same_training(base, variants.get(name)), name
     assert not variants.same_training(base, variants.get("dcgan32", g_ema=0.5, lr=1e-3))

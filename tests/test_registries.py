@@ -100,3 +100,27 @@ def test_every_registry_refuses_a_duplicate():
     ):
         with pytest.raises(Exception, match="registered twice"):
             register(entry)
+
+
+def test_a_variants_group_is_declared_where_it_is_registered(monkeypatch):
+    """An ablation registered after every training choice (here by a test, as a user's module
+    would) is in the ablations suite, not taken for a choice by its name or position."""
+    import dataclasses
+
+    from bench import suites
+
+    monkeypatch.setattr(variants, "_REGISTRY", dict(variants._REGISTRY))
+    monkeypatch.setattr(variants, "_GROUP", dict(variants._GROUP))
+    late = dataclasses.replace(
+        variants.get("dcgan32"),
+        name="dcgan32-late",
+        description="ablation: a throwaway",
+        d_act="relu",
+    )
+    variants.register(late, group="ablation")
+    assert variants.in_group("ablation")[-1] == "dcgan32-late"
+    assert "dcgan32-late" not in variants.in_group("choice")
+    assert ("dcgan32-late", ()) in suites.ablations().variants
+    assert "dcgan32-late" not in [n for n, _ in suites.choices("smoke").variants]
+    with pytest.raises(ValueError, match="unknown group 'ablations'"):
+        variants.register(dataclasses.replace(late, name="dcgan32-typo"), group="ablations")
