@@ -21,6 +21,7 @@ from dcgan import (
     checkpoint,
     curve,
     data,
+    events,
     extractors,
     fidelity,
     memorisation,
@@ -160,6 +161,8 @@ def run_probe(ctx: Context, c: Cell) -> dict:
     for r in rows:
         if results.kind_of(r) == results.MEASURED:
             r.update({**_common(ctx, c), "checkpoint": str(ckpt)})
+            # the cell's figure beside the run's training curves in TensorBoard
+            events.add_points(ckpt.parent, f"probe/{r['protocol']}", {step: r["value"]})
     _write_probe(rows, ctx)
     return {"rows": rows}
 

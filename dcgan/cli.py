@@ -87,6 +87,7 @@ def cmd_train(args) -> dict:
         keep_steps=_ints(args.keep_steps, "--keep-steps"),
         fast=_fast_path(args),
         progress=not args.no_progress,
+        tensorboard=not args.no_tensorboard,
     )
     result = train(cfg)
     if result["rank"] != 0:  # under torchrun, the first process speaks for all

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import checkpoint, nets, probe, protocols, report, results, runtime, variants
+from . import checkpoint, events, nets, probe, protocols, report, results, runtime, variants
 from .errors import UserError, check_writable_dir
 
 # The curve's fixed C per protocol, declared here and written into every row. cifar10-400's is
@@ -149,6 +149,12 @@ def run(
             }
         )
         log(f"  test accuracy {out['test_accuracy_pct']:.2f}% (C = {C:g}, draw {draw_seed})")
+    # the curve beside the run's training curves in TensorBoard
+    events.add_points(
+        run_dir,
+        f"probe/{proto.name}_curve_test_accuracy",
+        {r["step"]: r["test_accuracy_pct"] for r in rows},
+    )
     return rows
 
 

@@ -163,6 +163,12 @@ def build_parser(names: list[str]) -> argparse.ArgumentParser:
         default=2000,
         help="stop when D has looked collapsed this many steps (0: never)",
     )
+    t.add_argument(
+        "--no-tensorboard",
+        action="store_true",
+        help="write no TensorBoard events (by default they go into the run folder: `tensorboard"
+        " --logdir runs/`)",
+    )
     t.add_argument("--no-progress", action="store_true")
 
     s = command("sample", "draw samples from a checkpoint into a PNG grid")

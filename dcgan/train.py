@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 import os
@@ -26,7 +27,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import atomic, checkpoint, data, distributed, lock, nets, progress, runtime, variants
+from . import (
+    atomic,
+    checkpoint,
+    data,
+    distributed,
+    events,
+    lock,
+    nets,
+    progress,
+    runtime,
+    variants,
+)
 from .data import ImageSet
 from .errors import UserError, check_writable_dir
 from .step import EAGER, STAT_FIELDS, FastPath, TrainStep
@@ -76,6 +88,7 @@ class TrainConfig:
     progress: bool = True
     # images already in memory, in place of loading `dataset` by name
     images: ImageSet | None = None
+    tensorboard: bool = True  # TensorBoard events in the run folder (dcgan/events.py)
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
@@ -110,6 +123,7 @@ class Trainer(TrainStep):
         self.cfg = cfg
         v = cfg.variant
         self.out = Path(cfg.out)
+        self.events = events.RunEvents(self.out, enabled=False)  # run() opens the real one
         for name in ("steps", "ckpt_every", "log_every", "sample_n"):
             if getattr(cfg, name) < 1:
                 raise UserError(
@@ -272,6 +286,8 @@ class Trainer(TrainStep):
 
         # the average, where G has one
         fake = nets.generate(self.netG_ema or self.netG, self.fixed_z, "running")
+        if name is None:
+            self.events.samples(self.step, fake)
         path = self.out / (name or f"samples-{self.step:08d}.png")
         save_image(
             fake.float().cpu(),
@@ -355,8 +371,19 @@ class Trainer(TrainStep):
                 f"{last} is already at step {self.step}; ask for more --steps than that to continue"
             )
         main = self.group.main  # only the first process writes files
+        self.events = events.RunEvents(self.out, self.step, enabled=cfg.tensorboard and main)
         if main:
             self._write_run_info()
+            self.events.settings(
+                {
+                    **dataclasses.asdict(v),
+                    "dataset": self.dataset.name,
+                    "split": self.dataset.split,
+                    "seed": cfg.seed,
+                    "steps": cfg.steps,
+                    "processes": self.group.world,
+                }
+            )
         log_path = self.out / "log.csv"
         if main:
             _truncate_log(log_path, self.step)
@@ -416,6 +443,15 @@ class Trainer(TrainStep):
                             }
                         )
                         log_file.flush()
+                        self.events.training(
+                            self.step,
+                            stats,
+                            {
+                                "D": self.optD.param_groups[0]["lr"],
+                                "G": self.optG.param_groups[0]["lr"],
+                            },
+                            speed,
+                        )
                         bar.set_postfix(
                             img_s=f"{speed:.0f}",
                             loss_d=f"{stats['loss_d']:.3f}",
@@ -451,6 +487,7 @@ class Trainer(TrainStep):
         finally:
             bar.close()
             log_file.close()
+            self.events.close()
         final = checkpoint.latest(self.out)
         return {
             "run_dir": str(self.out),

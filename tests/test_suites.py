@@ -184,6 +184,15 @@ def test_a_killed_suite_resumes_without_recomputing_finished_cells(
         and "paired t-test over 1 shared draws" not in md
     )
     assert md.count("gap ") == 2 and "Probe curve" in md
+    # each probe cell's figure is in its run's TensorBoard events, at the run's final step
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run_dirs = sorted((tmp_path / "runs" / "tiny").glob("dcgan32*-seed*"))
+    assert len(run_dirs) == 2
+    for run_dir in run_dirs:
+        acc = EventAccumulator(str(run_dir))
+        acc.Reload()
+        assert [e.step for e in acc.Scalars("probe/digits-50")] == [20], run_dir
 
     calls.clear()
     (report / "stale.txt").write_text("from the run before")
