@@ -1,6 +1,7 @@
 """TensorBoard events inside a run folder (`tensorboard --logdir runs/`): what a GAN researcher
-watches live. The trainer writes both losses, D(x) and D(G(z)), each objective's extra terms,
-the learning rates and images/s every --log-every steps, the fixed-z sample grid at every
+watches live. The trainer writes log.csv's statistics (both losses, an objective's extra terms
+inside D's, D(x), D(G(z)), the gradient norms), the learning rates and images/s every
+--log-every steps, the fixed-z sample grid at every
 checkpoint and the run's settings; the probe curve adds its points, a suite's probe cell its
 final figure, each at its training step, in the same run.
 
