@@ -27,7 +27,16 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
 
 from bench import runners, suites  # noqa: E402
 from dcgan import argtypes as A  # noqa: E402
-from dcgan import cache, compare, lock, protocols, report, results, variants  # noqa: E402
+from dcgan import (  # noqa: E402
+    cache,
+    compare,
+    datacheck,
+    lock,
+    protocols,
+    report,
+    results,
+    variants,
+)
 from dcgan.errors import UserError  # noqa: E402
 from dcgan.train import TrainingStopped  # noqa: E402
 
@@ -84,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--list",
         action="store_true",
         help="list the cells and whether each has finished; run nothing",
+    )
+    p.add_argument(
+        "--check-data",
+        action="store_true",
+        help="check the data the suite needs (found, or how to get it) and name the cells that"
+        " cannot run; run nothing (exit 1 when some cannot)",
     )
     p.add_argument(
         "--candidate",
@@ -172,6 +187,21 @@ def main(argv=None) -> int:
             )
             print(f"{state:10s} {'*' if c in chosen else ' '} {c.id}")
         return 0
+    # what data is there, before any work: the cells that cannot run are named now
+    rows, blocked = check_data(suite, chosen)
+    if args.check_data:
+        print(datacheck.table(rows))
+        for c in blocked:
+            print(f"cannot run: {c.id}")
+        return 1 if blocked else 0
+    if blocked:
+        gone = sorted({f"{r['dataset']}/{r['split']}" for r in rows if not r["found"]})
+        print(
+            f"bench: {len(blocked)} of {len(chosen)} cells cannot run with the data at hand"
+            f" ({', '.join(gone)} missing; `--check-data` says how to get them); each will say"
+            " so",
+            file=sys.stderr,
+        )
     # one suite run per runs and results folder at a time (dcgan/lock.py)
     try:
         with lock.hold(ctx.runs, "--runs"), lock.hold(ctx.results, "--results"):
@@ -181,6 +211,22 @@ def main(argv=None) -> int:
     except UserError as e:
         print(f"bench: error: {e}", file=sys.stderr)
         return 1
+
+
+def check_data(suite, chosen) -> tuple[list[dict], list]:
+    """The suite's dataset splits checked (dcgan/datacheck.py), and the chosen cells that need
+    one that is missing."""
+    wanted = datacheck.needs(suite.datasets, [p[0] for p in suite.protocols])
+    rows = datacheck.check(wanted, suite.data_root)
+    missing = {(r["dataset"], r["split"]) for r in rows if not r["found"]}
+    missing_sets = {d for d, _ in missing}
+    blocked = [
+        c
+        for c in chosen
+        if (c.dataset and (c.dataset, "train") in missing)
+        or (c.protocol and protocols.get(c.protocol[0]).dataset in missing_sets)
+    ]
+    return rows, blocked
 
 
 def run_suite(

@@ -102,6 +102,23 @@ def cmd_train(args) -> dict:
     return result
 
 
+def cmd_data(args) -> dict:
+    from . import datacheck
+
+    if args.datasets or args.protocols:
+        wanted = datacheck.needs(
+            (args.datasets or "").split(",") if args.datasets else (),
+            args.protocols.split(",") if args.protocols else (),
+        )
+    else:
+        wanted = datacheck.everything()
+    rows = datacheck.check(wanted, args.data_root, download=args.download)
+    if not args.json:
+        print(datacheck.table(rows))
+    missing = sum(not r["found"] for r in rows)
+    return {"datasets": rows, "missing": missing, "exit_code": 1 if missing else 0}
+
+
 def cmd_variants(args) -> dict:
     from . import variants
 
@@ -345,6 +362,7 @@ COMMANDS = {
     "throughput": cmd_throughput,
     "compare": cmd_compare,
     "import-released": cmd_import_released,
+    "data": cmd_data,
     "variants": cmd_variants,
     "datasets": cmd_datasets,
     "extractors": cmd_extractors,

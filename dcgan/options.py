@@ -620,6 +620,27 @@ def build_parser(names: list[str]) -> argparse.ArgumentParser:
     )
     r.add_argument("--force", action="store_true", help="overwrite --out")
 
+    d = command(
+        "data",
+        "what data is there: each dataset split a run or probe needs, found (checked) or missing"
+        " (with how to get it); exit 1 when something is missing",
+    )
+    d.add_argument("--data-root", type=NAME, help="dataset root (default: $DCGAN_DATA_ROOT)")
+    d.add_argument(
+        "--datasets",
+        type=A.Items(what="dataset names"),
+        help="training data to check (default, with --protocols unset: every dataset that needs"
+        " a data root, and every protocol's)",
+    )
+    d.add_argument(
+        "--protocols", type=A.Items(what="protocol names"), help="probe protocols to check"
+    )
+    d.add_argument(
+        "--download",
+        action="store_true",
+        help="let torchvision fetch what it can (CIFAR-10, SVHN) into the data root",
+    )
+
     command("variants", "list the registered variants")
     command("datasets", "list the registered datasets")
     command("extractors", "list the registered feature extractors and their settings")

@@ -582,6 +582,18 @@ FAULTS = [
         "unknown dataset 'nope'",
         absent=["new"],
     ),
+    Fault(
+        "data an unknown protocol",
+        ["data", "--protocols", "cifar10-4000"],
+        1,
+        "unknown protocol 'cifar10-4000'; protocols: svhn-1000, cifar10-400",
+    ),
+    Fault(
+        "data an unknown dataset",
+        ["data", "--datasets", "cifar100"],
+        1,
+        "unknown dataset 'cifar100'; registered datasets: cifar10",
+    ),
     # one writer per folder (dcgan/lock.py)
     Fault(
         "train into a folder another process writes",
