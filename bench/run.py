@@ -32,6 +32,7 @@ from dcgan import (  # noqa: E402
     compare,
     datacheck,
     lock,
+    options,
     protocols,
     report,
     results,
@@ -118,13 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="then `dcgan compare` the candidate against the baseline; exit 1 on a gated"
         " regression",
     )
-    p.add_argument(
-        "--summary",
-        metavar="PATH",
-        type=A.NewFile(".md"),
-        help="with --compare: the verdicts as Markdown here (and appended to"
-        " $GITHUB_STEP_SUMMARY when it is set)",
-    )
+    options.summary_option(p, "with --compare:")
     return A.explain(p)
 
 

@@ -53,6 +53,18 @@ def _run_options(p: argparse.ArgumentParser, out_dir: str, cache: str) -> None:
     p.add_argument("--no-progress", action="store_true")
 
 
+def summary_option(p: argparse.ArgumentParser, when: str) -> None:
+    """`--summary PATH`: a compare's verdicts as Markdown for a CI job (dcgan compare, and the
+    main job's --compare)."""
+    p.add_argument(
+        "--summary",
+        metavar="PATH",
+        type=A.NewFile(".md"),
+        help=f"{when} write the verdicts as Markdown here (and append them to"
+        " $GITHUB_STEP_SUMMARY when it is set), for a CI job's summary",
+    )
+
+
 def _fast_options(p: argparse.ArgumentParser) -> None:
     """The fast path (dcgan.step.FastPath), for train and throughput alike."""
     p.add_argument(
@@ -598,13 +610,7 @@ def build_parser(names: list[str]) -> argparse.ArgumentParser:
         default=0.05,
         help="significance level of the noise test (0 would call every change noise)",
     )
-    c.add_argument(
-        "--summary",
-        metavar="PATH",
-        type=A.NewFile(".md"),
-        help="also write the verdicts as Markdown here (and append them to $GITHUB_STEP_SUMMARY"
-        " when it is set), for a CI job's summary",
-    )
+    summary_option(c, "also")
 
     r = command(
         "import-released", "import the paper authors' released Theano weights (dcgan_code models/)"
