@@ -81,3 +81,18 @@ def test_the_main_job_names_the_cells_that_cannot_run_before_any_work(
     assert "imagenet32/train (for training): MISSING:" in out
     assert "cannot run: train/imagenet32[ngf=16,ndf=16,batch_size=32]/imagenet32/seed0/" in out
     assert not (tmp_path / "runs").exists() and not (tmp_path / "results").exists()
+
+
+def test_the_data_roots_own_sha256sums_is_checked(tmp_path):
+    import hashlib
+
+    _cifar_npz(tmp_path)
+    good = hashlib.sha256((tmp_path / "cifar10_train.npz").read_bytes()).hexdigest()
+    (tmp_path / "SHA256SUMS").write_text(
+        f"{good}  cifar10_train.npz\n{'0' * 64}  cifar10_test.npz\n"
+    )
+    rows = datacheck.check(datacheck.needs(protocol_names=["cifar10-400"]), tmp_path)
+    assert [r["checksum"] for r in rows] == [
+        "sha256 ok (SHA256SUMS)",
+        "sha256 MISMATCH (SHA256SUMS)",
+    ]
