@@ -30,6 +30,7 @@ from dcgan import argtypes as A  # noqa: E402
 from dcgan import (  # noqa: E402
     cache,
     compare,
+    data,
     datacheck,
     lock,
     options,
@@ -182,8 +183,10 @@ def main(argv=None) -> int:
             )
             print(f"{state:10s} {'*' if c in chosen else ' '} {c.id}")
         return 0
-    # what data is there, before any work: the cells that cannot run are named now
-    rows, blocked = check_data(suite, chosen)
+    # what data is there, before any work: the cells that cannot run are named now (a run
+    # loads only what its unfinished cells read; --check-data checks every chosen cell's)
+    todo = chosen if args.check_data else [c for c in chosen if not ctx.cell_file(c).exists()]
+    rows, blocked = check_data(suite, todo)
     if args.check_data:
         print(datacheck.table(rows))
         for c in blocked:
@@ -208,17 +211,22 @@ def main(argv=None) -> int:
         return 1
 
 
-def check_data(suite, chosen) -> tuple[list[dict], list]:
-    """The suite's dataset splits checked (dcgan/datacheck.py), and the chosen cells that need
+def check_data(suite, cells) -> tuple[list[dict], list]:
+    """The dataset splits ``cells`` read, checked (dcgan/datacheck.py), and the cells that need
     one that is missing."""
-    wanted = datacheck.needs(suite.datasets, [p[0] for p in suite.protocols])
+    # a cell's dataset is the data it trains on, except the released suite's, which names the
+    # authors' training ("released"): their models come from the released folders, not data
+    wanted = datacheck.needs(
+        list(dict.fromkeys(c.dataset for c in cells if c.dataset in data.names())),
+        list(dict.fromkeys(c.protocol[0] for c in cells if c.protocol)),
+    )
     rows = datacheck.check(wanted, suite.data_root)
     missing = {(r["dataset"], r["split"]) for r in rows if not r["found"]}
     missing_sets = {d for d, _ in missing}
     blocked = [
         c
-        for c in chosen
-        if (c.dataset and (c.dataset, "train") in missing)
+        for c in cells
+        if (c.dataset, "train") in missing
         or (c.protocol and protocols.get(c.protocol[0]).dataset in missing_sets)
     ]
     return rows, blocked

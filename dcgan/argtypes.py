@@ -44,16 +44,14 @@ class Number:
         try:
             value = self.kind(text)
         except (TypeError, ValueError):
-            raise _Error(f"must be {self.rule()}; got {text!r}") from None
-        if not math.isfinite(value):
-            raise _Error(f"must be {self.rule()}; got {text!r}")
+            value = math.nan
         too_low = self.low is not None and (
             value < self.low or (self.open_low and value == self.low)
         )
         too_high = self.high is not None and (
             value > self.high or (self.open_high and value == self.high)
         )
-        if too_low or too_high:
+        if not math.isfinite(value) or too_low or too_high:
             raise _Error(f"must be {self.rule()}; got {text!r}")
         return value
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -107,7 +106,7 @@ def cmd_data(args) -> dict:
 
     if args.datasets or args.protocols:
         wanted = datacheck.needs(
-            (args.datasets or "").split(",") if args.datasets else (),
+            args.datasets.split(",") if args.datasets else (),
             args.protocols.split(",") if args.protocols else (),
         )
     else:
@@ -373,9 +372,9 @@ def _hold_outputs(parser, args, held: contextlib.ExitStack) -> None:
     """The folders the command writes into (its --out-dir, or an --out declared as a folder)
     are each held by this process alone while it runs (dcgan/lock.py); a folder made for an
     output file the command then never writes is removed."""
-    from . import argtypes, options
+    from . import argtypes, distributed, options
 
-    if os.environ.get("RANK", "0") != "0":
+    if not distributed.first_process():
         return  # under torchrun the first process holds the run folder for all of them
     for dest in options.outputs(parser, args.command, argtypes.Folder):
         if getattr(args, dest):

@@ -53,9 +53,12 @@ def check(wanted: list[tuple[str, str, str]], root=None, download: bool = False)
     roots = results.machine_roots(root)
     rows = []
     for name, split, why in wanted:
-        row = {"dataset": name, "split": split, "needed_for": why, "looks_for": ""}
-        spec = data.spec(name)
-        row["looks_for"] = spec.description
+        row = {
+            "dataset": name,
+            "split": split,
+            "needed_for": why,
+            "looks_for": data.spec(name).description,
+        }
         try:
             images = data.load(name, split, root, download=download and name in DOWNLOADABLE)
         except UserError as e:

@@ -78,6 +78,12 @@ class Group:
             dist.barrier()
 
 
+def first_process() -> bool:
+    """Whether this is torchrun's first process (or the only one), read from the environment
+    without starting the process group: the one that writes a run's files and holds its lock."""
+    return os.environ.get("RANK", "0") == "0"
+
+
 def from_env(device: str) -> Group:
     """The process group torchrun describes in the environment (WORLD_SIZE, RANK, LOCAL_RANK),
     initialised once; a plain single process when there is none."""

@@ -589,7 +589,7 @@ def _truncate_log(path: Path, step: int) -> None:
 
 
 def train(cfg: TrainConfig) -> dict:
-    if os.environ.get("RANK", "0") != "0":  # torchrun: the first process holds the folder
+    if not distributed.first_process():  # torchrun: the first process holds the folder
         return Trainer(cfg).run()
     with lock.hold(cfg.out):  # one writer per run folder (dcgan/lock.py)
         return Trainer(cfg).run()
