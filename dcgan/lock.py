@@ -14,18 +14,20 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 from pathlib import Path
 
 from .errors import UserError
 
 NAME = ".dcgan-lock"
+ROWS_LOCK = ".rows-lock"  # writers of a results folder's rows files take turns on it
 _HELD: dict[str, int] = {}  # real path -> holds of it in this process
 
 
 def transient(name: str) -> bool:
     """Files of ours that are not results: the lock, a killed write's temporary, a write test.
     A folder holding only these counts as empty."""
-    return name == NAME or ".tmp-" in name or name.startswith(".write-test-")
+    return name in (NAME, ROWS_LOCK) or ".tmp-" in name or name.startswith(".write-test-")
 
 
 @contextlib.contextmanager
@@ -50,9 +52,7 @@ def hold(folder, what: str = "--out"):
         yield folder
     finally:
         del _HELD[key]
-        with contextlib.suppress(OSError):
-            os.unlink(folder / NAME)  # before the unlock: a waiting opener sees a new inode
-        os.close(fd)
+        _release(folder / NAME, fd)
         _remove_if_empty(created)
 
 
@@ -90,28 +90,38 @@ def _make(folder: Path, what: str) -> list[Path]:
 
 
 def _acquire(folder: Path, what: str) -> int:
+    def refuse(holder: str) -> UserError:
+        return UserError(
+            f"{what} {folder} is being written by another process (PID {holder}); wait for it"
+            " to finish, or choose another folder"
+        )
+
+    return _lock_file(folder / NAME, what, f"{os.getpid()}", refuse)
+
+
+def _lock_file(path: Path, what: str, holder: str, refuse=None) -> int:
+    """An exclusive flock on ``path`` (created if missing) naming ``holder`` inside; with
+    ``refuse`` (holder -> UserError) a lock held elsewhere raises that error, without it the call
+    waits for the lock."""
     try:
         import fcntl
     except ImportError:  # Windows: no flock; one writer is then the user's to keep
-        return os.open(folder, os.O_RDONLY)
+        return os.open(path.parent, os.O_RDONLY)
 
-    path = folder / NAME
     while True:
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as e:
             raise UserError(
-                f"cannot write to {what} {folder} ({e.strerror or e}); choose a writable folder"
+                f"cannot write to {what} {path.parent} ({e.strerror or e}); choose a writable"
+                " folder"
             ) from None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | (fcntl.LOCK_NB if refuse else 0))
         except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            found = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
             os.close(fd)
-            raise UserError(
-                f"{what} {folder} is being written by another process (PID {holder}); wait for it"
-                " to finish, or choose another folder"
-            ) from None
+            raise refuse(found) from None
         # the holder before us may have removed the file between our open and our lock: then
         # we locked a file nobody else will open; take the one at the path instead
         try:
@@ -120,9 +130,48 @@ def _acquire(folder: Path, what: str) -> int:
             same = False
         if same:
             os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            os.pwrite(fd, f"{holder}\n".encode(), 0)
             return fd
         os.close(fd)
+
+
+def _release(path: Path, fd: int) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)  # before the unlock: a waiting opener sees a new inode
+    os.close(fd)
+
+
+@contextlib.contextmanager
+def claim(path, what: str):
+    """A claim on one piece of work (a suite cell) for this process's lifetime at most: a second
+    claimant, in any process on any machine sharing the file system, is refused with a
+    UserError naming the holder's PID and host. Killed holders release it as folder locks do."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    def refuse(holder: str) -> UserError:
+        return UserError(
+            f"{what} is being run by another process (PID {holder}); wait for it to finish,"
+            " then run again"
+        )
+
+    fd = _lock_file(path, what, f"{os.getpid()} on {socket.gethostname()}", refuse)
+    try:
+        yield path
+    finally:
+        _release(path, fd)
+
+
+@contextlib.contextmanager
+def exclusive(path):
+    """Waits for, then holds, an exclusive lock on ``path``: writers of one shared file (a rows
+    CSV appended to by several suite workers) take turns."""
+    path = Path(path)
+    fd = _lock_file(path, "the lock", f"{os.getpid()}")
+    try:
+        yield path
+    finally:
+        _release(path, fd)
 
 
 def _remove_if_empty(created: list[Path]) -> None:

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import atomic
+from . import atomic, lock
 
 
 def stamp() -> str:
@@ -67,22 +67,29 @@ def write_rows(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = portable(list(rows), machine_roots())  # paths a reader elsewhere can follow
+    text = json.dumps(rows, indent=1, default=str)
     base = f"{name}-{stamp()}"
     json_path, k = out_dir / f"{base}.json", 1
-    while json_path.exists():
-        k += 1
-        json_path = out_dir / f"{base}-{k}.json"
-    json_path.write_text(json.dumps(rows, indent=1, default=str))
+    while True:  # created exclusively: a worker writing the same name in the same second gets -2
+        try:
+            with open(json_path, "x") as f:
+                f.write(text)
+            break
+        except FileExistsError:
+            k += 1
+            json_path = out_dir / f"{base}-{k}.json"
     csv_path = out_dir / csv_name
-    new = not csv_path.exists()
-    if not new:
-        _set_aside_torn_tail(csv_path)
-        fields = _widen(csv_path, fields)
-    with open(csv_path, "a", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
-        if new:
-            w.writeheader()
-        w.writerows(rows)
+    # suite workers append to one CSV: one at a time, or a widening rewrite could drop a row
+    with lock.exclusive(out_dir / lock.ROWS_LOCK):
+        new = not csv_path.exists()
+        if not new:
+            _set_aside_torn_tail(csv_path)
+            fields = _widen(csv_path, fields)
+        with open(csv_path, "a", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+            if new:
+                w.writeheader()
+            w.writerows(rows)
     return json_path, csv_path
 
 
