@@ -6,6 +6,8 @@ recomputed, an interrupted suite resumes), then write its report.
     python bench/run.py --suite paper --scale smoke   # every paper cell, toy sizes, stand-in data
     python bench/run.py --suite ablations --only variant=dcgan32-nobn,kind=throughput
     python bench/run.py --list                # the cells, and which are finished
+    python bench/run.py --suite choices --workers 8   # 8 cells at a time (a GPU each); or
+    python bench/run.py --suite choices --launcher slurm --workers 32   # Slurm jobs, submitit
 
 Data: the quick suite uses the real CIFAR-10 under $DCGAN_DATA_ROOT (tox points it at
 ../shared/data), else the built-in digits, so a fresh machine with no network runs it too.
@@ -25,7 +27,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import runners, suites  # noqa: E402
+from bench import parallel, runners, suites  # noqa: E402
 from dcgan import argtypes as A  # noqa: E402
 from dcgan import (  # noqa: E402
     cache,
@@ -121,7 +123,64 @@ def build_parser() -> argparse.ArgumentParser:
         " regression",
     )
     options.summary_option(p, "with --compare:")
+    p.add_argument(
+        "--workers",
+        type=A.count(),
+        default=1,
+        help="cells run at a time, each in a process of its own pinned to its own GPU where there"
+        " are GPUs (a probe still waits for its training); with --launcher slurm, jobs in the"
+        " queue at a time. On a CPU, workers share the cores: set OMP_NUM_THREADS to split them",
+    )
+    p.add_argument(
+        "--launcher",
+        default="local",
+        choices=parallel.LAUNCHERS,
+        help="local: processes on this machine; slurm: one Slurm job per cell, through submitit"
+        " (run where sbatch is); submitit-local: submitit's route on this machine, to try it",
+    )
+    p.add_argument(
+        "--slurm-partition", type=A.Text("a partition name"), help="the Slurm jobs' partition"
+    )
+    p.add_argument(
+        "--slurm-minutes",
+        type=A.count(),
+        help=f"a cell's job time limit in minutes (default {parallel.Launch.minutes}); a cell"
+        " cut off resumes at the next run",
+    )
+    p.add_argument(
+        "--slurm-gpus",
+        type=A.whole(0),
+        help=f"GPUs per job (default {parallel.Launch.gpus})",
+    )
+    p.add_argument(
+        "--slurm-cpus",
+        type=A.count(),
+        help=f"CPU cores per job (default {parallel.Launch.cpus})",
+    )
     return A.explain(p)
+
+
+_SLURM_OPTIONS = ("slurm_partition", "slurm_minutes", "slurm_gpus", "slurm_cpus")
+
+
+def launch_of(args) -> parallel.Launch:
+    """--workers, --launcher and the job's resources, checked: Slurm options only where jobs are
+    submitted, and a launcher that cannot start named before any work."""
+    given = {k: getattr(args, k) for k in _SLURM_OPTIONS if getattr(args, k) is not None}
+    if given and args.launcher == "local":
+        names = ", ".join("--" + k.replace("_", "-") for k in given)
+        raise UserError(
+            f"{names} set(s) a Slurm job's resources; add --launcher slurm (or submitit-local),"
+            " or drop it"
+        )
+    launch = parallel.Launch(
+        workers=args.workers,
+        launcher=args.launcher,
+        **{k.removeprefix("slurm_"): v for k, v in given.items()},
+    )
+    if not (args.list or args.check_data):
+        launch.check()
+    return launch
 
 
 def main(argv=None) -> int:
@@ -169,6 +228,7 @@ def main(argv=None) -> int:
         )
         all_cells = suites.cells(suite)
         chosen = suites.select(all_cells, suites.only_tokens(args.only))
+        launch = launch_of(args)
     except UserError as e:
         print(f"bench: error: {e}", file=sys.stderr)
         return 1
@@ -204,7 +264,13 @@ def main(argv=None) -> int:
     try:
         with lock.hold(ctx.runs, "--runs"), lock.hold(ctx.results, "--results"):
             return run_suite(
-                ctx, suite, all_cells, chosen, candidate if args.compare else None, args.summary
+                ctx,
+                suite,
+                all_cells,
+                chosen,
+                candidate if args.compare else None,
+                args.summary,
+                launch,
             )
     except UserError as e:
         print(f"bench: error: {e}", file=sys.stderr)
@@ -233,38 +299,33 @@ def check_data(suite, cells) -> tuple[list[dict], list]:
 
 
 def run_suite(
-    ctx: runners.Context, suite, all_cells, chosen, compare_with, summary_path: str | None = None
+    ctx: runners.Context,
+    suite,
+    all_cells,
+    chosen,
+    compare_with,
+    summary_path: str | None = None,
+    launch: parallel.Launch | None = None,
 ) -> int:
-    """Run the chosen cells, write the report; with ``compare_with`` (a candidate model) judge
-    it against the baseline."""
-    t0 = time.time()
-    records, failures = {}, []
+    """Run the chosen cells (one after another, or as ``launch`` says), write the report; with
+    ``compare_with`` (a candidate model) judge it against the baseline."""
+    t0, launch = time.time(), launch or parallel.Launch()
     print(
         f"suite {suite.name}: {suite.description}; {len(chosen)} of {len(all_cells)} cells",
         file=sys.stderr,
     )
-    for i, c in enumerate(chosen, 1):
-        finished = ctx.cell_file(c).exists()
+    if launch.workers == 1 and launch.launcher == "local":
+        records, failures, stopped = run_serially(ctx, chosen)
+    else:
         print(
-            f"[{i}/{len(chosen)}] {c.id}{' (finished earlier: reused)' if finished else ''}",
+            f"{launch.workers} cell(s) at a time ({launch.launcher} launcher); each cell's output"
+            f" in {ctx.runs / 'logs'}",
             file=sys.stderr,
         )
-        started = time.time()
-        try:
-            records[c.id], _ = runners.run_cell(ctx, c)
-            if not finished:
-                print(f"[{i}/{len(chosen)}] done in {time.time() - started:.0f} s", file=sys.stderr)
-        except KeyboardInterrupt:
-            print(f"bench: interrupted in {c.id}; {_RESUME}", file=sys.stderr)
-            return 130
-        except UserError as e:
-            if isinstance(e, TrainingStopped) and e.exit_code > 128:
-                # a signal (Ctrl-C, SIGTERM) during training stops the suite, not just the cell
-                print(f"bench: {c.id} stopped: {e}; {_RESUME}", file=sys.stderr)
-                return e.exit_code
-            # the others can still run (a health stop included); the suite fails at the end
-            print(f"bench: cell {c.id} failed: {e}", file=sys.stderr)
-            failures.append(c.id)
+        records, failures, stopped = parallel.run_cells(ctx, all_cells, chosen, launch)
+    if stopped is not None:
+        print(f"bench: stopped; {_RESUME}", file=sys.stderr)
+        return stopped
     # the report covers every finished cell of the suite, this run's and earlier ones
     for c in all_cells:
         if c.id not in records and ctx.cell_file(c).exists():
@@ -290,6 +351,35 @@ def run_suite(
     if compare_with:
         return compare_candidate(ctx, all_cells, records, compare_with, summary_path)
     return 0
+
+
+def run_serially(ctx: runners.Context, chosen) -> tuple[dict, list[str], int | None]:
+    """The chosen cells one after another in this process: (the records of the cells run,
+    the ids of those that failed, the exit code a signal stopped the suite with, else None)."""
+    records, failures = {}, []
+    for i, c in enumerate(chosen, 1):
+        finished = ctx.cell_file(c).exists()
+        print(
+            f"[{i}/{len(chosen)}] {c.id}{' (finished earlier: reused)' if finished else ''}",
+            file=sys.stderr,
+        )
+        started = time.time()
+        try:
+            records[c.id], _ = runners.run_cell(ctx, c)
+            if not finished:
+                print(f"[{i}/{len(chosen)}] done in {time.time() - started:.0f} s", file=sys.stderr)
+        except KeyboardInterrupt:
+            print(f"bench: interrupted in {c.id}", file=sys.stderr)
+            return records, failures, 130
+        except UserError as e:
+            if isinstance(e, TrainingStopped) and e.exit_code > 128:
+                # a signal (Ctrl-C, SIGTERM) during training stops the suite, not just the cell
+                print(f"bench: {c.id} stopped: {e}", file=sys.stderr)
+                return records, failures, e.exit_code
+            # the others can still run (a health stop included); the suite fails at the end
+            print(f"bench: cell {c.id} failed: {e}", file=sys.stderr)
+            failures.append(c.id)
+    return records, failures, None
 
 
 def compare_candidate(

@@ -24,6 +24,7 @@ from dcgan import (
     events,
     extractors,
     fidelity,
+    lock,
     memorisation,
     paper_figures,
     probe,
@@ -490,13 +491,17 @@ RUNNERS: dict[str, Callable[[Context, Cell], dict]] = {
 def run_cell(ctx: Context, c: Cell) -> tuple[dict, bool]:
     """(the cell's record, whether it was computed now). A finished cell is read back, never
     recomputed; its record is written atomically only when the cell has finished; a torn
-    record is computed again."""
-    record, kept = atomic.json_record(
-        ctx.cell_file(c),
-        lambda: {"cell": c.id, **RUNNERS[c.kind](ctx, c), "finished": results.now()},
-        indent=1,
-        default=str,
-    )
+    record is computed again. The cell is claimed first (lock.claim): a second process asking
+    for a cell another is running (a suite's workers, a Slurm job left from an earlier run) is
+    refused in one line instead of running it twice."""
+    with lock.claim(ctx.cell_file(c).with_suffix(".claim"), f"cell {c.id}"):
+        # read under the claim: a worker that finished the cell a moment ago has written it
+        record, kept = atomic.json_record(
+            ctx.cell_file(c),
+            lambda: {"cell": c.id, **RUNNERS[c.kind](ctx, c), "finished": results.now()},
+            indent=1,
+            default=str,
+        )
     if record.get("retry"):  # what could not be measured (missing files) is tried again next time
         ctx.cell_file(c).unlink(missing_ok=True)
     return record, not kept

@@ -636,14 +636,22 @@ def select(all_cells: list[Cell], only: list[str]) -> list[Cell]:
             f"--only {','.join(only)} matches no cell; the cells are:\n  "
             + "\n  ".join(c.id for c in all_cells)
         )
-    needed = {
-        (c.variant, c.overrides, c.dataset, c.seed)
-        for c in chosen
-        if c.kind in ("probe", "curve", "fidelity", "memorisation", "figures")
-    }
+    needed = {t for c in chosen for t in needs(c, all_cells)}
+    return [c for c in all_cells if c in chosen or c in needed]
+
+
+# the kinds that measure a model the suite trains: each waits for its train cell
+_ON_A_TRAINED_MODEL = ("probe", "curve", "fidelity", "memorisation", "figures")
+
+
+def needs(c: Cell, all_cells: list[Cell]) -> list[Cell]:
+    """The cells that must finish before ``c`` can run: the training of the model it measures
+    (none for a cell that trains, measures a random init, a baseline or a released model)."""
+    if c.kind not in _ON_A_TRAINED_MODEL:
+        return []
+    key = (c.variant, c.overrides, c.dataset, c.seed)
     return [
-        c
-        for c in all_cells
-        if c in chosen
-        or (c.kind == "train" and (c.variant, c.overrides, c.dataset, c.seed) in needed)
+        t
+        for t in all_cells
+        if t.kind == "train" and (t.variant, t.overrides, t.dataset, t.seed) == key
     ]

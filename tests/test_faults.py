@@ -682,6 +682,28 @@ FAULTS = [
         absent=["runs"],
     ),
     Fault(
+        "bench: Slurm options with the local launcher",
+        argv("bench --slurm-gpus 2 --slurm-partition gpu --runs {tmp}/runs --results {tmp}/res"),
+        1,
+        "--slurm-partition, --slurm-gpus set(s) a Slurm job's resources; add --launcher slurm",
+        absent=["runs", "res"],
+    ),
+    Fault(
+        "bench: --launcher slurm where there is no Slurm",
+        argv("bench --launcher slurm --workers 4 --runs {tmp}/runs --results {tmp}/res"),
+        1,
+        "--launcher slurm submits with Slurm's sbatch, which is not on PATH here",
+        absent=["runs", "res"],
+        env={"PATH": "{tmp}/bin"},
+    ),
+    Fault(
+        "bench: no workers",
+        argv("bench --workers 0 --runs {tmp}/runs"),
+        2,
+        "argument --workers:",
+        absent=["runs"],
+    ),
+    Fault(
         "standin: into a folder with other files",
         ["standin", "{tmp}"],
         1,
@@ -722,6 +744,7 @@ from dcgan import cli
 tools = {"bench": run.main, "standin": standin.main, "jpeg": jpeg_generation.main}
 out = []
 for argv, env in json.load(sys.stdin):
+    before = {name: os.environ.get(name) for name in env}
     os.environ.update(env)
     err = io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
@@ -732,8 +755,11 @@ for argv, env in json.load(sys.stdin):
         except BaseException:
             code = "traceback"
             traceback.print_exc(file=err)
-    for name in env:
-        del os.environ[name]
+    for name, value in before.items():  # as it was (PATH, for one, must come back)
+        if value is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = value
     out.append({"code": code, "err": err.getvalue()})
 print(json.dumps(out))
 """
