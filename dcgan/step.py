@@ -294,14 +294,18 @@ class TrainStep:
             fake = self.runG(z)
             out_fake = self.runD(fake.detach()).float()
         loss_d = objectives.d_loss(v.loss, out_real, out_fake)
+        terms = {}  # each extra term of D's objective, unweighted, for the run's events
         if v.loss == "wgan-gp":
-            loss_d = loss_d + v.gp_lambda * objectives.gradient_penalty(
+            terms["gradient_penalty"] = objectives.gradient_penalty(
                 self.netD, real, fake, self.noise
             )
+            loss_d = loss_d + v.gp_lambda * terms["gradient_penalty"]
         if "r1" in v.d_reg:
-            loss_d = loss_d + v.r1_gamma / 2 * objectives.r1_penalty(self.netD, real)
+            terms["r1_penalty"] = objectives.r1_penalty(self.netD, real)
+            loss_d = loss_d + v.r1_gamma / 2 * terms["r1_penalty"]
         if v.d_aux == "rotation":
-            loss_d = loss_d + v.rot_weight_d * objectives.rotation_loss(self.netD, real)
+            terms["rotation_loss_d"] = objectives.rotation_loss(self.netD, real)
+            loss_d = loss_d + v.rot_weight_d * terms["rotation_loss_d"]
         loss_d.backward()
         self.group.average_gradients(self.netD)  # the mean over the global batch, as in one process
         grad_d = _grad_norm(self.netD)
@@ -311,6 +315,7 @@ class TrainStep:
             "d_x": torch.sigmoid(out_real).mean().detach(),
             "d_g_z1": torch.sigmoid(out_fake).mean().detach(),
             "grad_norm_d": grad_d,
+            **{name: t.detach() for name, t in terms.items()},
         }, fake
 
     def _update_g(
@@ -325,8 +330,10 @@ class TrainStep:
             fake = self.runG(z) if fake is None else fake
             out_gen = self.runD(fake).float()
         loss_g = objectives.g_loss(v.loss, out_gen)
+        terms = {}
         if v.d_aux == "rotation" and v.rot_weight_g > 0:
-            loss_g = loss_g + v.rot_weight_g * objectives.rotation_loss(self.netD, fake)
+            terms["rotation_loss_g"] = objectives.rotation_loss(self.netD, fake)
+            loss_g = loss_g + v.rot_weight_g * terms["rotation_loss_g"]
         loss_g.backward()
         self.group.average_gradients(self.netG)
         grad_g = _grad_norm(self.netG)
@@ -337,4 +344,5 @@ class TrainStep:
             "loss_g": loss_g.detach(),
             "d_g_z2": torch.sigmoid(out_gen).mean().detach(),
             "grad_norm_g": grad_g,
+            **{name: t.detach() for name, t in terms.items()},
         }

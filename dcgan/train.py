@@ -389,7 +389,9 @@ class Trainer(TrainStep):
             _truncate_log(log_path, self.step)
         new_log = not log_path.exists()
         log_file = open(log_path, "a", newline="") if main else open(os.devnull, "w")
-        log = csv.DictWriter(log_file, fieldnames=LOG_FIELDS)
+        # log.csv keeps its columns for every variant; an objective's extra terms (gradient
+        # penalty, R1, rotation loss) go to the run's TensorBoard events
+        log = csv.DictWriter(log_file, fieldnames=LOG_FIELDS, extrasaction="ignore")
         if new_log and main:
             log.writeheader()
 

@@ -35,6 +35,8 @@ def test_a_run_writes_its_curves_and_samples_and_a_resume_continues_them(tmp_pat
         assert [e.step for e in acc.Scalars(tag)] == [5, 10, 15, 20]
     assert [e.step for e in acc.Images("samples/fixed_z")] == [10, 20]
     assert "run/settings/text_summary" in tags["tensors"]
+    # the paper's objective has no extra term
+    assert not [t for t in tags["scalars"] if "penalty" in t or "rotation" in t], tags["scalars"]
     assert acc.Scalars("lr/D")[0].value == pytest.approx(2e-4)
     # a crash after step 20's log rows but before its checkpoint: resume from step 10
     (run / "ckpt-00000020.pt").unlink()
@@ -53,3 +55,28 @@ def test_a_run_writes_its_curves_and_samples_and_a_resume_continues_them(tmp_pat
 def test_no_tensorboard_writes_no_events(tmp_path):
     _train(tmp_path / "run", 10, "--no-tensorboard")
     assert not list((tmp_path / "run").glob("events.out.tfevents.*"))
+
+
+@pytest.mark.parametrize(
+    "variant, terms",
+    [
+        ("dcgan32-wgan-gp", ["train/gradient_penalty"]),
+        ("dcgan32-r1", ["train/r1_penalty"]),
+        ("dcgan32-rotation", ["train/rotation_loss_d", "train/rotation_loss_g"]),
+    ],
+)
+def test_an_objectives_extra_terms_have_curves_of_their_own(tmp_path, variant, terms):
+    model = [variant if w == "dcgan32" else w for w in TINY_MODEL]
+    code = cli.main(
+        ["train", *model, "--steps", "10", "--log-every", "5", "--out", str(tmp_path / "run")]
+        + ["--no-progress"]
+    )
+    assert code == 0
+    acc = _events(tmp_path / "run")
+    for tag in terms:
+        values = [e.value for e in acc.Scalars(tag)]
+        assert [e.step for e in acc.Scalars(tag)] == [5, 10]
+        assert all(v >= 0 for v in values) and any(v > 0 for v in values), (tag, values)
+    # log.csv keeps its columns whatever the objective
+    header = (tmp_path / "run" / "log.csv").read_text().splitlines()[0]
+    assert "penalty" not in header and "rotation" not in header
