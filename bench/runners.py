@@ -27,7 +27,6 @@ from dcgan import (
     lock,
     memorisation,
     paper_figures,
-    probe,
     protocols,
     released,
     results,
@@ -35,6 +34,8 @@ from dcgan import (
     throughput,
 )
 from dcgan.errors import UserError
+from dcgan.probing import controls
+from dcgan.probing import rows as probe_rows
 from dcgan.train import TrainConfig, train
 
 
@@ -150,7 +151,7 @@ def run_probe(ctx: Context, c: Cell) -> dict:
     ckpt = _checkpoint(ctx, c)
     v, _, netD, _ = checkpoint.load_models(ckpt)
     step = checkpoint.load(ckpt)["step"]
-    rows = probe.run_with_control(
+    rows = controls.run_with_control(
         v,
         netD,
         _protocol(c),
@@ -174,7 +175,7 @@ def _write_probe(rows: list[dict], ctx: Context) -> None:
         ctx.results,
         f"probe-{rows[0]['protocol']}",
         "probe-rows.csv",
-        probe.ROW_FIELDS + SUITE_FIELDS,
+        probe_rows.ROW_FIELDS + SUITE_FIELDS,
     )
 
 
@@ -189,7 +190,7 @@ def run_control(ctx: Context, c: Cell) -> dict:
             released.import_folder(_released_folder(ctx, c.variant))
         rows = [
             r
-            for r in probe.run_with_control(
+            for r in controls.run_with_control(
                 v,
                 netD,
                 _protocol(c),
@@ -227,7 +228,7 @@ def run_baseline(ctx: Context, c: Cell) -> dict:
     extractor = extractors.resolve(c.variant, c.extractor_settings())
     rows = [
         r
-        for r in probe.run_extractor(
+        for r in controls.run_extractor(
             extractor, _protocol(c), data_root=ctx.suite.data_root, log=ctx.log
         )
         if results.kind_of(r) == results.MEASURED
@@ -292,7 +293,7 @@ def run_released_probe(ctx: Context, c: Cell) -> dict:
             _released_folder(ctx, c.variant), ctx.runs / "released" / f"{c.variant}.pt", force=True
         )
         v, _, netD, _ = checkpoint.load_models(ckpt)
-        rows = probe.run_with_control(
+        rows = controls.run_with_control(
             v,
             netD,
             _protocol(c),

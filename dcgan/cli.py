@@ -171,9 +171,9 @@ def _figure(function: str, options: str, with_data: bool = False):
 
 
 def cmd_features(args) -> dict:
-    from . import probe
+    from . import feature_export
 
-    result = probe.export_features(
+    result = feature_export.export_features(
         **_kw(
             args,
             "ckpt dataset out split bn_stats bn_pool batch_size float16 cache_dir device force",
@@ -193,9 +193,10 @@ def cmd_features(args) -> dict:
 
 
 def cmd_probe(args) -> dict:
-    from . import probe
+    from .probing import command, solvers_compared
+    from .probing import rows as probe_rows
 
-    result = probe.probe_weights(
+    result = command.probe_weights(
         args.protocol,
         **_kw(
             args,
@@ -209,10 +210,10 @@ def cmd_probe(args) -> dict:
         log=_log(args),
     )
     if args.compare_sklearn:
-        _say(probe.describe_comparison(result))
+        _say(solvers_compared.describe_comparison(result))
         return result
     if not args.json:
-        print(probe.table(result["rows"]).to_string(index=False))
+        print(probe_rows.table(result["rows"]).to_string(index=False))
     _say(f"rows: {result['json']} and {result['csv']}")
     return result
 

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import checkpoint, events, nets, probe, protocols, report, results, runtime, variants
+from . import checkpoint, events, nets, protocols, report, results, runtime, variants
 from .errors import UserError, check_writable_dir
+from .probing import probe
 
 # The curve's fixed C per protocol, declared here and written into every row. cifar10-400's is
 # inside the range its validation error chose for dcgan32 checkpoints and their random-init

@@ -1,5 +1,5 @@
 """The paper's linear-probe protocols (PROTOCOL.md §4-6): which images, how many labels, how C
-is chosen, and the paper's own rows beside them. probe.py fits them on D's features.
+is chosen, and the paper's own rows beside them. probing/ fits them on D's features.
 
 - ``svhn-1000``: the 73,257 SVHN training images shuffled with seed 42; the first 10,000 are
   validation, the rest the labelled pool. For each C of the grid, 10 class-balanced draws of

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from dcgan import checkpoint, cli, curve, nets, probe, protocols, report
+from dcgan import checkpoint, cli, curve, nets, protocols, report
 from dcgan.errors import UserError
+from dcgan.probing import probe
 from dcgan.train import TrainConfig, train
 
 from .conftest import argv, tiny

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from dcgan import cli, extractors, probe
+from dcgan import cli, extractors, protocols
 from dcgan.extractors import kmeans
 from dcgan.images import ImageSet
+from dcgan.probing import prepare
 
 
 def _images(n=6, size=32, seed=0):
@@ -162,7 +163,7 @@ def test_standardisation_uses_the_pool_rows_only():
     pool = f_train[10:].astype(np.float64)
     mean, sd = pool.mean(0), np.sqrt(pool.var(0, ddof=1) + 0.01)
     want_test = (f_test - mean) / sd
-    probe.standardise(f_train, f_test, 10, 0.01)
+    prepare.standardise(f_train, f_test, 10, 0.01)
     np.testing.assert_allclose(f_train[10:].mean(0), 0, atol=1e-5)
     np.testing.assert_allclose(f_test, want_test, rtol=1e-5, atol=1e-5)
 
@@ -239,9 +240,9 @@ def test_exported_features_are_the_ones_the_probe_fits(tmp_path):
     assert exported.shape == (297, 16)
     # the probe's own test features for the digits protocol: fitted on the same pool and
     # standardised over it
-    prepared = probe._prepare(
+    prepared = prepare.prepare(
         extractors.resolve("kmeans", settings),
-        probe.get("digits-50"),
+        protocols.get("digits-50"),
         None,
         "cpu",
         None,

@@ -7,8 +7,9 @@ import pytest
 import scipy.io
 import sklearn.utils
 
-from dcgan import cli, data, features, nets, probe, protocols, svm
+from dcgan import cli, data, features, nets, protocols, svm
 from dcgan.errors import UserError
+from dcgan.probing import controls, fit_cache, prepare, probe
 
 from .conftest import TINY_MODEL, argv, tiny
 
@@ -60,7 +61,7 @@ def test_protocol_end_to_end_with_control_and_quoted_rows(svhn_root, tmp_path):
         progress=False,
         log=lambda m: None,
     )
-    rows = probe.run_with_control(v, netD, protocol, **kw)
+    rows = controls.run_with_control(v, netD, protocol, **kw)
     measured, control, *quoted = rows
     assert measured["metric"] == "test_error_pct" and len(measured["per_draw"]) == 3
     assert measured["C"] == [1e-4, 1e-2][int(np.argmin(measured["val_error_pct_per_C"]))]
@@ -170,7 +171,7 @@ def test_compare_sklearn_reports_ratio_and_agreement(svhn_root, tmp_path, capsys
     )
     captured = capsys.readouterr()
     out = json.loads(captured.out)
-    # the line for a person: probe.describe_comparison of the same result
+    # the line for a person: solvers_compared.describe_comparison of the same result
     assert f"ratio {out['speed_ratio']:.1f}x" in captured.err and "at every C" in captured.err
     assert (
         out["speed_ratio"] > 0
@@ -346,7 +347,7 @@ def test_finished_fits_are_kept_only_while_the_solvers_code_is_unchanged(
 
 
 def test_a_resumed_fit_counts_the_seconds_of_its_interrupted_run(tmp_path):
-    fits = probe.FitCache(tmp_path, {"features": "f"})
+    fits = fit_cache.FitCache(tmp_path, {"features": "f"})
 
     def interrupted(scratch):
         scratch.write_bytes(b"progress")  # what a long fit saves as it goes
@@ -450,7 +451,7 @@ def test_dcgan_features_by_default_are_the_features_the_probe_fits(shared_data, 
         "bn_stats": "running",
     }
     checkpoint.save(state, tmp_path / "ckpt-00000000.pt")
-    prepared = probe._prepare(
+    prepared = prepare.prepare(
         netD, protocols.get("cifar10-400"), shared_data, "cpu", tmp_path / "cache", False, False
     )
     out = tmp_path / "test.npy"

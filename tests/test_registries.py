@@ -7,7 +7,8 @@ test_throughput.py.)"""
 import numpy as np
 import pytest
 
-from dcgan import cli, compare, fidelity, metrics, probe, svm, variants
+from dcgan import cli, compare, fidelity, metrics, svm, variants
+from dcgan.probing import probe
 
 
 @pytest.fixture
