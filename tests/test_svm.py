@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from dcgan import svm
+from dcgan.svm import newton_gram, newton_primal
 
 
 def blobs(n=240, d=400, k=4, sep=4.0, seed=0):
@@ -149,7 +150,7 @@ def test_mixed_precision_ridge_solve_reaches_float64_accuracy(C, float32_factor_
             "cholesky_ex",
             lambda A: (real(A)[0], torch.tensor(1) if A.dtype == torch.float32 else real(A)[1]),
         )
-    x, Kz = svm._Ridge(K32, K64, C).solve(idx, t)
+    x, Kz = newton_gram._Ridge(K32, K64, C).solve(idx, t)
     z = torch.zeros(300, dtype=torch.float64)
     z[idx] = x
     if float32_factor_fails:
@@ -186,7 +187,7 @@ def test_an_interrupted_primal_fit_continues_from_its_saved_state(tmp_path, monk
     steps = [m.info["newton_iterations"] for m in whole]
     assert steps[1] > 1  # the interruption below falls inside the second C
     state = tmp_path / "fit.npz"
-    real, calls = svm._line_search, []
+    real, calls = newton_primal._line_search, []
 
     def stop_in_the_second_C(*a):
         calls.append(1)
@@ -194,10 +195,10 @@ def test_an_interrupted_primal_fit_continues_from_its_saved_state(tmp_path, monk
             raise KeyboardInterrupt
         return real(*a)
 
-    monkeypatch.setattr(svm, "_line_search", stop_in_the_second_C)
+    monkeypatch.setattr(newton_primal, "_line_search", stop_in_the_second_C)
     with pytest.raises(KeyboardInterrupt):
         svm.fit_primal(X, y, Cs, state=state)
-    monkeypatch.setattr(svm, "_line_search", real)
+    monkeypatch.setattr(newton_primal, "_line_search", real)
     assert state.exists()
     resumed = svm.fit_primal(X, y, Cs, state=state)
     for w, r in zip(whole, resumed, strict=True):
