@@ -166,7 +166,7 @@ def quick(candidate: tuple[str, tuple] | None = None, scale: str = "full") -> Su
         fidelity_metrics=("kid",),
         fidelity_n=500,
         memorisation_n=1000,
-        throughput_stages=throughput.STAGES,
+        throughput_stages=throughput.names(),
         benchmarks=True,
         figures=True,
         curve_points=4,
@@ -206,7 +206,7 @@ def paper(scale: str = "full") -> Suite:
         steps={imagenet: 300_270, "svhn": 229_000},
         fidelity_metrics=metrics.names(),
         fidelity_n=50_000,
-        throughput_stages=throughput.STAGES,
+        throughput_stages=throughput.names(),
         benchmarks=True,
         # Table 1's model on ImageNet only, Table 2's on SVHN only, as the authors trained them
         trains_on=(("imagenet32", imagenet), ("svhn32", "svhn")),

@@ -22,10 +22,12 @@ def images():
     return data.subset(data.load("digits", "train"), 2000, seed=0)
 
 
-@pytest.mark.parametrize("name", throughput.STAGES)
+@pytest.mark.parametrize("name", throughput.names())
 def test_stage(benchmark, images, name):
     v = variants.get(VARIANT[0], **VARIANT[1])
-    stage = throughput.make_stage(name, v, images, DEVICE, svm_n=500)
+    ctx = throughput.context(v, images, DEVICE, svm_n=500)
+    entry = throughput.get(name)
+    stage = entry.make(ctx)
     outputs = []
 
     def call():
@@ -34,8 +36,8 @@ def test_stage(benchmark, images, name):
         outputs.append(out)
         return out
 
-    rounds = 2 if name == "svm" else 8
-    benchmark.pedantic(call, rounds=rounds, warmup_rounds=1 if name == "svm" else 3)
+    timing = entry.timing
+    benchmark.pedantic(call, rounds=timing.bench_rounds, warmup_rounds=timing.bench_warmup)
     benchmark.extra_info.update(
         {
             "items_per_call": stage.items,
@@ -47,48 +49,7 @@ def test_stage(benchmark, images, name):
         }
     )
     # what was timed did the stage's work: its outputs, not the timings, are checked (one call
-    # when benchmarking is disabled, as in the default test run)
+    # when benchmarking is disabled, as in the default test run), by the stage's own entry
     assert outputs
-    if name == "train":  # our step reads its losses back every 10 steps, as the training loop does
-        while not any(outputs) and len(outputs) < 20:
-            outputs.append(stage.run())
-    _check_output(name, outputs, stage, v)
-
-
-def _check_output(name, outputs, stage, v):
-    import math
-
-    if name == "train":  # the losses it reads back every 10 steps (the training loop's cadence)
-        stats = [o for o in outputs if o is not None]
-        assert stats and all(
-            math.isfinite(s["loss_d"]) and math.isfinite(s["loss_g"]) for s in stats
-        )
-    # (loss D, loss G, D(x), D(G(z)) before and after D's update) every step
-    elif name == "train-reference":
-        assert all(
-            len(o) == 5 and all(math.isfinite(x) for x in o) and 0 <= o[2] <= 1 for o in outputs
-        )
-    elif name == "sample":
-        assert all(
-            o.dtype == torch.uint8
-            and tuple(o.shape) == (stage.items, v.nc, v.image_size, v.image_size)
-            for o in outputs
-        )
-    elif name == "features":
-        assert all(
-            tuple(o.shape) == (stage.items, v.feature_dim) and bool(torch.isfinite(o).all())
-            for o in outputs
-        )
-    else:  # svm: one finite model per C of the paper's grid, one-vs-rest over the classes
-        import numpy as np
-
-        from dcgan import svm
-
-        assert all(len(models) == len(svm.PAPER_GRID) for models in outputs)
-        assert all(
-            m.W.shape == (len(m.classes), v.feature_dim)
-            and np.isfinite(m.W).all()
-            and np.isfinite(m.objective).all()
-            for models in outputs
-            for m in models
-        )
+    problem = entry.check(outputs, stage, ctx)
+    assert problem is None, f"{name}: {problem}"

@@ -102,7 +102,7 @@ def build_parser(names: list[str]) -> argparse.ArgumentParser:
     """The parser of every command in ``names`` (each parsed to ``args.command``)."""
     from . import extractors, metrics
     from .svm import SOLVERS
-    from .throughput import STAGES
+    from .throughput import names as stage_names
 
     p = argparse.ArgumentParser(prog="dcgan", description="DCGAN benchmark harness")
     sub = p.add_subparsers(dest="command", required=True)
@@ -549,9 +549,9 @@ def build_parser(names: list[str]) -> argparse.ArgumentParser:
     )
     tp.add_argument(
         "--stages",
-        default=",".join(STAGES),
+        default=",".join(stage_names()),
         type=A.Items(what="stage names"),
-        help=f"comma-separated, from {','.join(STAGES)}",
+        help=f"comma-separated, from {','.join(stage_names())}",
     )
     tp.add_argument("--batch-size", type=A.count(), help="training batch (default: the variant's)")
     tp.add_argument("--warmup", type=A.whole(), default=3, help="untimed calls first")

@@ -6,6 +6,7 @@ import torch
 
 from dcgan import cli, data, nets, throughput
 from dcgan.step import FastPath
+from dcgan.throughput import measuring
 
 from .conftest import argv, tiny
 
@@ -20,7 +21,7 @@ def test_conv_flops_are_counted_from_the_layer():
     x = torch.zeros(2, 3, 32, 32)
     # multiply-adds per output value: 3 * 4 * 4; outputs: 2 images x 8 x 16 x 16;
     # a multiply-add is 2 FLOPs
-    assert throughput.count_flops(lambda: conv(x)) == 2 * (3 * 4 * 4) * (2 * 8 * 16 * 16)
+    assert measuring.count_flops(lambda: conv(x)) == 2 * (3 * 4 * 4) * (2 * 8 * 16 * 16)
 
 
 def test_ours_and_the_reference_do_the_same_arithmetic(digits):
@@ -32,7 +33,7 @@ def test_ours_and_the_reference_do_the_same_arithmetic(digits):
     # forward + backward of a training step is several times one forward of G and of D
     netG, netD = nets.build(v, seed=0)
     z = nets.sample_z(v, v.batch_size)
-    forward = throughput.count_flops(lambda: netD(netG(z)))
+    forward = measuring.count_flops(lambda: netD(netG(z)))
     assert 2 * forward < ours.flops < 6 * forward
     losses = ref.run()
     assert len(losses) == 5 and all(np.isfinite(losses))
@@ -53,7 +54,7 @@ def test_the_ratios_are_ours_over_the_references_on_known_rates(digits, monkeypa
             "unit": stage.unit,
         }
 
-    monkeypatch.setattr(throughput, "measure", known)
+    monkeypatch.setattr(throughput.command, "measure", known)
     rows = throughput.run(
         tiny(), digits, device="cpu", stages=("train", "train-reference"), workers=0, ladder=True
     )
@@ -71,7 +72,7 @@ def test_rows_for_every_stage_with_the_ratio(digits):
         v, digits, device="cpu", warmup=1, iters=2, repeats=2, workers=0, svm_n=200
     )
     by = {r["stage"]: r for r in rows}
-    assert list(by) == list(throughput.STAGES)
+    assert list(by) == list(throughput.names())
     for r in rows:
         assert (
             r["items_per_s_min"] <= r["items_per_s"] <= r["items_per_s_max"]
@@ -153,27 +154,62 @@ def test_fused_adam_takes_the_same_steps(digits):
 def test_a_stage_is_one_entry_the_command_and_suites_take_it_from(
     digits, monkeypatch, tmp_path, capsys
 ):
-    """Adding a throughput stage touches one place, STAGE_MAKERS: the command's choices and help,
-    the default stage list and the suites' (which read throughput.STAGES) all follow it."""
+    """Adding a throughput stage is one register(StageEntry(...)): the command's choices and
+    help, the default stage list, the suites' stage lists and the benchmark file's check (which
+    reads the entry) all follow it, with the entry's own timing policy."""
+    from bench import suites
     from dcgan import cli
+    from dcgan.throughput import stages
 
-    def zeros_stage(v, images, device, netG, netD, fast, workers, svm_n):
-        return throughput.Stage(
-            "zeros",
-            lambda: torch.zeros(8, device=device),
-            8,
-            "zeros",
-            None,
-            "fp32",
-            "a throwaway stage",
+    monkeypatch.setattr(stages, "REGISTRY", dict(stages.REGISTRY))  # removed again after
+    calls = []
+
+    def zeros(ctx):
+        def run():
+            calls.append(1)
+            return torch.zeros(8, device=ctx.device)
+
+        return throughput.Stage("zeros", run, 8, "zeros", None, "fp32", "a throwaway stage")
+
+    def check(outputs, stage, ctx):
+        return None if all(o.shape == (8,) for o in outputs) else "not 8 zeros"
+
+    throughput.register(
+        throughput.StageEntry(
+            "zeros", zeros, check, throughput.Timing(warmup=2, calls=3, windows=1)
         )
-
-    monkeypatch.setitem(throughput.STAGE_MAKERS, "zeros", zeros_stage)
-    monkeypatch.setattr(throughput, "STAGES", tuple(throughput.STAGE_MAKERS))
+    )
     assert "zeros" in cli.build_parser().parse_args(
         ["throughput", "--variant", "dcgan32"]
     ).stages.split(",")
+    assert "zeros" in suites.quick().throughput_stages
     rows = throughput.run(
         tiny(), digits, device="cpu", stages=("zeros",), warmup=0, iters=1, repeats=1
     )
     assert rows[0]["stage"] == "zeros" and rows[0]["unit"] == "zeros" and rows[0]["items_per_s"] > 0
+    # the entry's timing, not the command's: 2 warm-up calls, then 1 window of 3
+    assert (rows[0]["warmup_calls"], rows[0]["calls_per_window"], rows[0]["windows"]) == (2, 3, 1)
+    assert len(calls) == 5
+    ctx = throughput.context(tiny(), digits, "cpu")
+    stage = throughput.make_stage("zeros", ctx)
+    assert throughput.get("zeros").check([stage.run()], stage, ctx) is None
+    with pytest.raises(ValueError, match="registered twice"):
+        throughput.register(throughput.StageEntry("zeros", zeros, check))
+
+
+def test_each_stage_checks_its_outputs(digits):
+    """The checks the benchmark file applies: the real stages' outputs pass, wrong ones do not."""
+    ctx = throughput.context(tiny(), digits, "cpu", workers=0, svm_n=200)
+    for name in throughput.names():
+        entry = throughput.get(name)
+        stage = entry.make(ctx)
+        outputs = [stage.run()]
+        assert entry.check(outputs, stage, ctx) is None, name
+    sample = throughput.get("sample")
+    stage = sample.make(ctx)
+    assert "not uint8 images" in sample.check([stage.run().float()], stage, ctx)
+    features = throughput.get("features")
+    stage = features.make(ctx)
+    bad = stage.run()
+    bad[0, 0] = float("nan")
+    assert "not finite features" in features.check([bad], stage, ctx)
