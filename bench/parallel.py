@@ -29,7 +29,7 @@ from pathlib import Path
 from bench import runners, suites
 from bench.suites import Cell, Suite
 from dcgan.errors import UserError
-from dcgan.train import TrainingStopped
+from dcgan.training.config import TrainingStopped
 
 LAUNCHERS = ("local", "slurm", "submitit-local")
 

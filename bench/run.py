@@ -42,7 +42,7 @@ from dcgan import (  # noqa: E402
     variants,
 )
 from dcgan.errors import UserError  # noqa: E402
-from dcgan.train import TrainingStopped  # noqa: E402
+from dcgan.training.config import TrainingStopped  # noqa: E402
 
 _RESUME = "finished cells are kept: the same command resumes the suite"
 

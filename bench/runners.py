@@ -36,7 +36,8 @@ from dcgan import (
 from dcgan.errors import UserError
 from dcgan.probing import controls
 from dcgan.probing import rows as probe_rows
-from dcgan.train import TrainConfig, train
+from dcgan.training.config import TrainConfig
+from dcgan.training.loop import train
 
 
 @dataclass

@@ -71,7 +71,8 @@ def cmd_train(args) -> dict:
     from pathlib import Path
 
     from . import variants
-    from .train import TrainConfig, train
+    from .training.config import TrainConfig
+    from .training.loop import train
 
     cfg = TrainConfig(
         variant=variants.get(args.variant, **variants.parse_overrides(args.set or [])),

@@ -10,7 +10,8 @@ import torch
 from dcgan import checkpoint, cli, curve, nets, protocols, report
 from dcgan.errors import UserError
 from dcgan.probing import probe
-from dcgan.train import TrainConfig, train
+from dcgan.training.config import TrainConfig
+from dcgan.training.loop import train
 
 from .conftest import argv, tiny
 

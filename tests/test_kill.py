@@ -22,7 +22,7 @@ KILLER = r"""
 import os, signal, sys
 import torch
 from dcgan import cli
-from dcgan.train import Trainer
+from dcgan.training.loop import Trainer
 
 mode, at = sys.argv[1], int(sys.argv[2])
 if mode == "step":

@@ -11,7 +11,8 @@ from torch import nn
 from dcgan import checkpoint, nets, objectives, variants
 from dcgan.errors import UserError
 from dcgan.step import FastPath
-from dcgan.train import TrainConfig, train
+from dcgan.training.config import TrainConfig
+from dcgan.training.loop import train
 
 from .conftest import tiny
 

@@ -3,7 +3,8 @@
 import io
 
 from dcgan import progress
-from dcgan.train import TrainConfig, train
+from dcgan.training.config import TrainConfig
+from dcgan.training.loop import train
 
 from .conftest import tiny
 

@@ -66,7 +66,8 @@ def test_an_interrupted_training_stops_the_suite_and_is_never_measured(
     original = runners.RUNNERS["train"]
 
     def interrupted(ctx, c):
-        from dcgan.train import TrainConfig, TrainingStopped, train
+        from dcgan.training.config import TrainConfig, TrainingStopped
+        from dcgan.training.loop import train
 
         v, out, keep = c.variant_obj(), ctx.run_dir(c), dict(c.settings)["keep_steps"]
         cfg = TrainConfig(v, out, steps=5, dataset=c.dataset, seed=c.seed, keep_steps=keep)

@@ -14,7 +14,8 @@ from dcgan import checkpoint, nets, variants
 from dcgan import step as step_module
 from dcgan.errors import UserError
 from dcgan.step import FastPath
-from dcgan.train import TrainConfig, Trainer, TrainingStopped, train
+from dcgan.training.config import TrainConfig, TrainingStopped
+from dcgan.training.loop import Trainer, train
 
 from .conftest import REPO, TINY_MODEL, argv, tiny
 

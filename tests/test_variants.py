@@ -4,7 +4,8 @@ import torch
 
 from dcgan import nets, variants
 from dcgan.errors import UserError
-from dcgan.train import TrainConfig, Trainer
+from dcgan.training.config import TrainConfig
+from dcgan.training.loop import Trainer
 
 from .conftest import tiny
 
