@@ -366,6 +366,8 @@ def run_fidelity(ctx: Context, c: Cell) -> dict:
             s["n"],
             weights,
             metrics=s["metrics"],
+            # where the suite runs: compute's own default is the CPU, hours for 50k on a GPU box
+            device=runtime.pick_device("auto"),
             kid_subset_size=min(1000, s["n"] // 5),
         )
         rows = [{**r, **common} for r in fidelity.rows(result, common)]
@@ -407,17 +409,22 @@ def run_memorisation(ctx: Context, c: Cell) -> dict:
 
 
 def run_throughput(ctx: Context, c: Cell) -> dict:
-    images = data.subset(data.load(c.dataset, "train", ctx.suite.data_root), 5000, seed=0)
+    """`dcgan throughput`'s own work (random-init nets of the cell's model, 5,000 of its training
+    images), its rows carrying the suite's columns."""
     options = dict(c.settings)
-    rows = throughput.run(
-        c.variant_obj(), images, stages=options.pop("stages"), log=ctx.log, **options
+    result = throughput.benchmark(
+        c.variant_obj(),
+        dataset=c.dataset,
+        data_root=ctx.suite.data_root,
+        n_images=5000,
+        out_dir=ctx.results,
+        extra={**_common(ctx, c), "dataset": c.dataset},
+        extra_fields=tuple(SUITE_FIELDS),
+        stages=options.pop("stages"),
+        log=ctx.log,
+        **options,
     )
-    for r in rows:
-        r.update({**_common(ctx, c), "dataset": c.dataset})
-    results.write_rows(
-        rows, ctx.results, "throughput", "throughput-rows.csv", throughput.ROW_FIELDS + SUITE_FIELDS
-    )
-    return {"rows": rows}
+    return {"rows": result["rows"]}
 
 
 def run_benchmarks(ctx: Context, c: Cell) -> dict:

@@ -4,7 +4,7 @@ with dcgan compare's verdict, at smoke scale (the built-in digits, toy widths), 
 import pandas as pd
 import pytest
 
-from bench import run, suites
+from bench import run, suite_report, suites
 from dcgan import variants
 
 from .conftest import argv
@@ -72,7 +72,7 @@ def test_the_ranking_says_why_kid_is_blank_and_which_choice_cannot_change_d(tmp_
         elif c.kind == "fidelity":
             missing = "not computed: Inception weights missing: /w.pth does not exist. Put it there"
             records[c.id] = {"rows": [{**common, "metric": "KID", "value": None, "note": missing}]}
-    table = run.ranking(records, all_cells, s.ranked_against).set_index("model")
+    table = suite_report.ranking(records, all_cells, s.ranked_against).set_index("model")
     measured = table[table["source"] == "measured"]
     assert (measured["note"].str.startswith("KID not computed: Inception weights missing")).all()
     same_d = measured["note"].str.contains("D trains exactly as")

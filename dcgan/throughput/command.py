@@ -188,11 +188,14 @@ def benchmark(
     batch_size: int | None = None,
     device: str = "auto",
     out_dir="results/throughput",
+    extra: dict | None = None,
+    extra_fields: tuple[str, ...] = (),
     **kw,
 ) -> dict:
     """The `dcgan throughput` command's work: ``run`` (its other arguments in ``kw``) on random-init
     nets of ``variant`` or a checkpoint's, on a seeded subset of a dataset, rows written to
-    ``out_dir``."""
+    ``out_dir``; ``extra`` columns (a suite cell's) added to every row, ``extra_fields`` of them
+    in the CSV too."""
     netG = netD = None
     if ckpt:
         variant, netG, netD, _ = checkpoint.load_models(ckpt)
@@ -213,7 +216,9 @@ def benchmark(
             f"{variant.image_size}px with {variant.nc}: choose a matching dataset"
         )
     rows = run(variant, images, device, netG=netG, netD=netD, **kw)
+    for r in rows:
+        r.update(extra or {})
     json_path, csv_path = results.write_rows(
-        rows, out_dir, "throughput", "throughput-rows.csv", ROW_FIELDS
+        rows, out_dir, "throughput", "throughput-rows.csv", ROW_FIELDS + list(extra_fields)
     )
     return {"rows": rows, "json": str(json_path), "csv": str(csv_path)}
