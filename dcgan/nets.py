@@ -80,7 +80,7 @@ class Discriminator(nn.Module):
             # 1 x 1 x 1
             self.head = nn.Sequential(nn.Conv2d(in_ch, 1, 4, 1, 0, bias=v.bias), nn.Flatten())
         # Chen et al.'s head: which of four turns, from the last conv layer
-        if v.d_aux == "rotation":
+        if objectives.AUX_TASKS[v.d_aux].rotation_head:
             self.rotation = nn.Sequential(nn.Flatten(), nn.Linear(in_ch * 16, 4))
 
     def features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -193,10 +193,7 @@ def build(v: Variant, seed: int | None = None) -> tuple[Generator, Discriminator
     init_weights(netG, v, g)
     init_weights(netD, v, g)
     # after the initialisation: its power iterations start from these weights
-    if v.d_reg in (
-        "sn",
-        "sn+r1",
-    ):
+    if objectives.REGULARISERS[v.d_reg].spectral_norm:
         objectives.spectral_norm_all(netD, seed=0 if seed is None else seed)
     return netG, netD
 

@@ -1,11 +1,18 @@
 """The GAN objectives and D's regularisers, as plain functions of logits and of D, so each can be
-checked against its closed form (tests/test_objectives.py). The step (step.py) picks them by the
-variant's ``loss``, ``d_reg`` and ``d_aux``; the paper's choice is ``loss="bce"``, no regulariser.
+checked against its closed form (tests/test_objectives.py), and their registries: a loss, a D
+regulariser and an auxiliary task are one entry each (``register_loss``, ``register_regulariser``,
+``register_aux_task``), naming the extra terms they add to D's or G's loss (each a ``Term``: its
+value, its weight from the variant, whether it differentiates twice). The variant's ``loss``,
+``d_reg`` and ``d_aux`` choose the entries; the step (step.py) adds their terms and logs each
+apart; the paper's choice is ``loss="bce"``, no regulariser, no task.
 
 Every loss is a mean over the batch. D's logits are raw scores: probabilities only for "bce".
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -13,27 +20,13 @@ from torch import nn
 
 
 def d_loss(loss: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    """D's loss on the logits of real and generated images (without any penalty)."""
-    if loss == "bce":  # -log D(x) - log(1 - D(G(z))), D = sigmoid
-        return F.softplus(-real).mean() + F.softplus(fake).mean()
-    if loss == "hinge":
-        return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
-    if loss == "ls":  # (D(x) - 1)^2 / 2 + D(G(z))^2 / 2
-        return 0.5 * ((real - 1) ** 2).mean() + 0.5 * (fake**2).mean()
-    if loss == "wgan-gp":  # the critic's E[D(G(z))] - E[D(x)]; the penalty is added by the step
-        return fake.mean() - real.mean()
-    raise ValueError(f"unknown loss {loss!r}")
+    """D's loss on the logits of real and generated images (without any extra term)."""
+    return _entry(LOSSES, "loss", loss).d(real, fake)
 
 
 def g_loss(loss: str, fake: torch.Tensor) -> torch.Tensor:
     """G's loss on D's logits of its samples."""
-    if loss == "bce":  # the paper's non-saturating loss: -log D(G(z))
-        return F.softplus(-fake).mean()
-    if loss in ("hinge", "wgan-gp"):
-        return -fake.mean()
-    if loss == "ls":
-        return 0.5 * ((fake - 1) ** 2).mean()
-    raise ValueError(f"unknown loss {loss!r}")
+    return _entry(LOSSES, "loss", loss).g(fake)
 
 
 def _input_gradients(netD, x: torch.Tensor) -> torch.Tensor:
@@ -93,3 +86,154 @@ def ema_update(ema: nn.Module, net: nn.Module, decay: float) -> None:
         e.lerp_(p, 1 - decay)
     for e, b in zip(ema.buffers(), net.buffers(), strict=True):
         e.copy_(b)
+
+
+# --- the registries ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Term:
+    """An extra term of D's (or G's) objective: its value, unweighted (logged apart as
+    train/<name>), and its weight from the variant; the step adds weight * value."""
+
+    name: str
+    value: Callable[..., torch.Tensor]  # value(netD, real, fake, noise); real is None for G's
+    weight: Callable[[object], float]  # weight(variant)
+    double_backward: bool = False  # differentiates D's input gradient (a penalty)
+    applies: Callable[[object], bool] = lambda v: True  # e.g. only with a positive weight
+
+
+@dataclass(frozen=True)
+class Loss:
+    name: str
+    d: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # d(real logits, fake logits)
+    g: Callable[[torch.Tensor], torch.Tensor]  # g(D's logits of G's samples)
+    d_terms: tuple[Term, ...] = ()
+    probabilities: bool = False  # sigmoid(logit) is D's probability (the collapse check reads it)
+
+
+@dataclass(frozen=True)
+class Regulariser:
+    name: str
+    d_terms: tuple[Term, ...] = ()
+    spectral_norm: bool = False  # every D layer spectrally normalised (nets.build)
+
+
+@dataclass(frozen=True)
+class AuxTask:
+    name: str
+    d_terms: tuple[Term, ...] = ()
+    g_terms: tuple[Term, ...] = ()
+    rotation_head: bool = False  # D grows the four-way rotation head (nets.Discriminator)
+
+
+LOSSES: dict[str, Loss] = {}
+REGULARISERS: dict[str, Regulariser] = {}
+AUX_TASKS: dict[str, AuxTask] = {}
+
+
+def _register(registry: dict, what: str, entry):
+    # as variants.register: a second entry would silently replace the first
+    if entry.name in registry:
+        raise ValueError(f"{what} {entry.name!r} is registered twice")
+    registry[entry.name] = entry
+    return entry
+
+
+def register_loss(entry: Loss) -> Loss:
+    return _register(LOSSES, "loss", entry)
+
+
+def register_regulariser(entry: Regulariser) -> Regulariser:
+    return _register(REGULARISERS, "D regulariser", entry)
+
+
+def register_aux_task(entry: AuxTask) -> AuxTask:
+    return _register(AUX_TASKS, "auxiliary task", entry)
+
+
+def _entry(registry: dict, field: str, name: str):
+    if name not in registry:
+        raise ValueError(f"unknown {field} {name!r}; registered: {', '.join(registry)}")
+    return registry[name]
+
+
+def d_terms(v) -> list[Term]:
+    """The extra terms of D's objective under variant ``v``: its loss's, its regulariser's, its
+    auxiliary task's, in that order."""
+    terms = (
+        *_entry(LOSSES, "loss", v.loss).d_terms,
+        *_entry(REGULARISERS, "d_reg", v.d_reg).d_terms,
+        *_entry(AUX_TASKS, "d_aux", v.d_aux).d_terms,
+    )
+    return [t for t in terms if t.applies(v)]
+
+
+def g_terms(v) -> list[Term]:
+    """The extra terms of G's objective under variant ``v`` (its auxiliary task's)."""
+    return [t for t in _entry(AUX_TASKS, "d_aux", v.d_aux).g_terms if t.applies(v)]
+
+
+GRADIENT_PENALTY = Term(
+    "gradient_penalty",
+    lambda netD, real, fake, noise: gradient_penalty(netD, real, fake, noise),
+    lambda v: v.gp_lambda,
+    double_backward=True,
+)
+R1 = Term(
+    "r1_penalty",
+    lambda netD, real, fake, noise: r1_penalty(netD, real),
+    lambda v: v.r1_gamma / 2,
+    double_backward=True,
+)
+ROTATION_D = Term(
+    "rotation_loss_d",
+    lambda netD, real, fake, noise: rotation_loss(netD, real),
+    lambda v: v.rot_weight_d,
+)
+ROTATION_G = Term(
+    "rotation_loss_g",
+    lambda netD, real, fake, noise: rotation_loss(netD, fake),
+    lambda v: v.rot_weight_g,
+    applies=lambda v: v.rot_weight_g > 0,
+)
+
+# -log D(x) - log(1 - D(G(z))), D = sigmoid; G: the paper's non-saturating -log D(G(z))
+register_loss(
+    Loss(
+        "bce",
+        lambda real, fake: F.softplus(-real).mean() + F.softplus(fake).mean(),
+        lambda fake: F.softplus(-fake).mean(),
+        probabilities=True,
+    )
+)
+register_loss(
+    Loss(
+        "hinge",
+        lambda real, fake: F.relu(1 - real).mean() + F.relu(1 + fake).mean(),
+        lambda fake: -fake.mean(),
+    )
+)
+# (D(x) - 1)^2 / 2 + D(G(z))^2 / 2
+register_loss(
+    Loss(
+        "ls",
+        lambda real, fake: 0.5 * ((real - 1) ** 2).mean() + 0.5 * (fake**2).mean(),
+        lambda fake: 0.5 * ((fake - 1) ** 2).mean(),
+    )
+)
+# the critic's E[D(G(z))] - E[D(x)], plus the gradient penalty
+register_loss(
+    Loss(
+        "wgan-gp",
+        lambda real, fake: fake.mean() - real.mean(),
+        lambda fake: -fake.mean(),
+        d_terms=(GRADIENT_PENALTY,),
+    )
+)
+register_regulariser(Regulariser("none"))
+register_regulariser(Regulariser("sn", spectral_norm=True))
+register_regulariser(Regulariser("r1", d_terms=(R1,)))
+register_regulariser(Regulariser("sn+r1", d_terms=(R1,), spectral_norm=True))
+register_aux_task(AuxTask("none"))
+register_aux_task(
+    AuxTask("rotation", d_terms=(ROTATION_D,), g_terms=(ROTATION_G,), rotation_head=True)
+)

@@ -126,6 +126,8 @@ class TrainStep:
         group: distributed.Group | None = None,
     ):
         self.v, self.device, self.fast = v, device, fast
+        # the extra terms of each network's objective (objectives.py's registries), chosen once
+        self.d_terms, self.g_terms = objectives.d_terms(v), objectives.g_terms(v)
         self.group = group or distributed.Group()
         fast.check(device, v, self.group.world)
         if x.ndim != 4 or x.shape[1:] != (v.image_size, v.image_size, v.nc):
@@ -295,17 +297,9 @@ class TrainStep:
             out_fake = self.runD(fake.detach()).float()
         loss_d = objectives.d_loss(v.loss, out_real, out_fake)
         terms = {}  # each extra term of D's objective, unweighted, for the run's events
-        if v.loss == "wgan-gp":
-            terms["gradient_penalty"] = objectives.gradient_penalty(
-                self.netD, real, fake, self.noise
-            )
-            loss_d = loss_d + v.gp_lambda * terms["gradient_penalty"]
-        if "r1" in v.d_reg:
-            terms["r1_penalty"] = objectives.r1_penalty(self.netD, real)
-            loss_d = loss_d + v.r1_gamma / 2 * terms["r1_penalty"]
-        if v.d_aux == "rotation":
-            terms["rotation_loss_d"] = objectives.rotation_loss(self.netD, real)
-            loss_d = loss_d + v.rot_weight_d * terms["rotation_loss_d"]
+        for term in self.d_terms:  # the loss's, the regulariser's, the auxiliary task's
+            terms[term.name] = term.value(self.netD, real, fake, self.noise)
+            loss_d = loss_d + term.weight(v) * terms[term.name]
         loss_d.backward()
         self.group.average_gradients(self.netD)  # the mean over the global batch, as in one process
         grad_d = _grad_norm(self.netD)
@@ -331,9 +325,9 @@ class TrainStep:
             out_gen = self.runD(fake).float()
         loss_g = objectives.g_loss(v.loss, out_gen)
         terms = {}
-        if v.d_aux == "rotation" and v.rot_weight_g > 0:
-            terms["rotation_loss_g"] = objectives.rotation_loss(self.netD, fake)
-            loss_g = loss_g + v.rot_weight_g * terms["rotation_loss_g"]
+        for term in self.g_terms:
+            terms[term.name] = term.value(self.netD, None, fake, self.noise)
+            loss_g = loss_g + term.weight(v) * terms[term.name]
         loss_g.backward()
         self.group.average_gradients(self.netG)
         grad_g = _grad_norm(self.netG)

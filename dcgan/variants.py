@@ -16,6 +16,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+from . import objectives
 from .errors import UserError
 
 # Choices a field may take, checked in Variant.__post_init__ so a typo fails at once.
@@ -28,9 +29,12 @@ CHOICES = {
     "upsample": ("stride", "nearest"),
     "bn_gain_init": ("ones", "normal"),
     "updates": ("both", "alternate"),
-    "loss": ("bce", "hinge", "ls", "wgan-gp"),
-    "d_reg": ("none", "sn", "r1", "sn+r1"),
-    "d_aux": ("none", "rotation"),
+}
+# the objective's fields choose registry entries (objectives.py): one registration adds a choice
+REGISTERED = {
+    "loss": objectives.LOSSES,
+    "d_reg": objectives.REGULARISERS,
+    "d_aux": objectives.AUX_TASKS,
 }
 
 
@@ -122,7 +126,7 @@ class Variant:
     g_ema: float = 0.0
 
     def __post_init__(self):
-        for field, allowed in CHOICES.items():
+        for field, allowed in [*CHOICES.items(), *REGISTERED.items()]:
             if getattr(self, field) not in allowed:
                 raise UserError(
                     f"variant {self.name!r}: {field}={getattr(self, field)!r} is not one of"
@@ -203,7 +207,7 @@ class Variant:
     @property
     def double_backward(self) -> bool:
         """Whether D's loss holds a gradient penalty (wgan-gp, r1): a step differentiated twice."""
-        return self.loss == "wgan-gp" or "r1" in self.d_reg
+        return any(t.double_backward for t in objectives.d_terms(self))
 
     def summary(self) -> dict:
         """What `dcgan variants` lists."""

@@ -1,8 +1,10 @@
-""" "One entry per thing": a metric, a solver and a throughput stage are each added by one
-registration, and everything that lists or uses them (the CLI's choices and help, compare's
-bands, the rows' names, the probe's fitter, the fit cache's fingerprint) follows it. Each test
-adds a throwaway entry and removes it again. (The throughput stage's test is in
-test_throughput.py.)"""
+""" "One entry per thing": a metric, a solver, a throughput stage, a loss, a D regulariser and an
+auxiliary task are each added by one registration, and everything that lists or uses them (the
+CLI's choices and help, compare's bands, the rows' names, the probe's fitter, the fit cache's
+fingerprint, the variant's choices, the step's terms and their events) follows it. Each test adds
+a throwaway entry and removes it again. (The throughput stage's test is in test_throughput.py.)"""
+
+import dataclasses
 
 import numpy as np
 import pytest
@@ -125,3 +127,58 @@ def test_a_variants_group_is_declared_where_it_is_registered(monkeypatch):
     assert "dcgan32-late" not in [n for n, _ in suites.choices("smoke").variants]
     with pytest.raises(ValueError, match="unknown group 'ablations'"):
         variants.register(dataclasses.replace(late, name="dcgan32-typo"), group="ablations")
+
+
+def test_a_loss_a_regulariser_and_a_task_are_one_entry_each(monkeypatch, tmp_path):
+    """A throwaway loss (with an extra term of its own), D regulariser and auxiliary task, each
+    one registration: a variant may name them, training runs their objective, each extra term
+    is logged apart in the run's events, and what differentiates twice says so."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from dcgan import objectives
+
+    for name in ("LOSSES", "REGULARISERS", "AUX_TASKS"):
+        monkeypatch.setattr(objectives, name, dict(getattr(objectives, name)))
+    for name, registry in (("loss", "LOSSES"), ("d_reg", "REGULARISERS"), ("d_aux", "AUX_TASKS")):
+        monkeypatch.setitem(variants.REGISTERED, name, getattr(objectives, registry))
+    seen = []
+
+    def logit_size(netD, real, fake, noise):
+        seen.append("logit_size")
+        return netD(fake.detach()).pow(2).mean()
+
+    size = objectives.Term("logit_size", logit_size, lambda v: 0.01)
+    objectives.register_loss(
+        objectives.Loss(
+            "softplus-sum",
+            lambda real, fake: (real.neg().exp().log1p() + fake.exp().log1p()).mean(),
+            lambda fake: fake.neg().exp().log1p().mean(),
+            d_terms=(size,),
+        )
+    )
+    objectives.register_regulariser(objectives.Regulariser("r1-again", d_terms=(objectives.R1,)))
+    objectives.register_aux_task(objectives.AuxTask("nothing-more"))
+    v = variants.get("dcgan32", ngf=8, ndf=8, batch_size=32, loss="softplus-sum", d_reg="r1-again")
+    v = dataclasses.replace(v, d_aux="nothing-more")
+    assert v.double_backward  # the R1 term says it differentiates twice
+    assert [t.name for t in objectives.d_terms(v)] == ["logit_size", "r1_penalty"]
+    out = tmp_path / "run"
+    code = cli.main(
+        ["train", "--variant", "dcgan32"]
+        + [
+            w
+            for k, x in v.to_dict().items()
+            if k in ("ngf", "ndf", "batch_size", "loss", "d_reg", "d_aux")
+            for w in ("--set", f"{k}={x}")
+        ]
+        + ["--steps", "4", "--log-every", "2", "--out", str(out), "--no-progress"]
+    )
+    assert code == 0 and seen
+    acc = EventAccumulator(str(out), size_guidance={"scalars": 0})
+    acc.Reload()
+    for tag in ("train/logit_size", "train/r1_penalty"):
+        assert [e.step for e in acc.Scalars(tag)] == [2, 4], tag
+    with pytest.raises(Exception, match="loss='hinge-typo' is not one of"):
+        variants.get("dcgan32", loss="hinge-typo")
+    with pytest.raises(ValueError, match="registered twice"):
+        objectives.register_loss(objectives.Loss("bce", lambda r, f: r, lambda f: f))

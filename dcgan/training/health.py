@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+from .. import objectives
 from .config import TrainingStopped
 
 # A BCE-with-logits loss stays within tens in a healthy run (even a collapsed one); one above
@@ -54,7 +55,7 @@ class Health:
         # scores are not)
         if (
             self.collapse_steps > 0
-            and self.loss == "bce"
+            and objectives.LOSSES[self.loss].probabilities
             and stats["d_x"] > 0.99
             and stats["d_g_z1"] < 0.01
         ):
