@@ -21,6 +21,7 @@ from .errors import UserError
 
 # re-exported: the stages use them through data.*
 from .images import ImageSet, resize_images, to_model_input, to_rgb  # noqa: F401
+from .registry import add_entry
 
 DATA_ROOT_ENV = "DCGAN_DATA_ROOT"
 
@@ -50,11 +51,7 @@ _REGISTRY: dict[str, DatasetSpec] = {}
 
 
 def register(spec: DatasetSpec) -> DatasetSpec:
-    # as variants.register: a second entry would silently replace the first
-    if spec.name in _REGISTRY:
-        raise ValueError(f"dataset {spec.name!r} is registered twice")
-    _REGISTRY[spec.name] = spec
-    return spec
+    return add_entry(_REGISTRY, "dataset", spec)
 
 
 def names() -> list[str]:

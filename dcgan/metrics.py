@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import UserError
+from .registry import add_entry
 
 
 @dataclass(frozen=True)
@@ -42,10 +43,7 @@ REGISTRY: dict[str, Metric] = {}
 
 
 def register(metric: Metric) -> Metric:
-    if metric.name in REGISTRY:
-        raise ValueError(f"metric {metric.name!r} is registered twice")
-    REGISTRY[metric.name] = metric
-    return metric
+    return add_entry(REGISTRY, "metric", metric)
 
 
 def names() -> tuple[str, ...]:

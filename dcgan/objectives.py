@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .registry import add_entry
+
 
 def d_loss(loss: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
     """D's loss on the logits of real and generated images (without any extra term)."""
@@ -130,24 +132,16 @@ REGULARISERS: dict[str, Regulariser] = {}
 AUX_TASKS: dict[str, AuxTask] = {}
 
 
-def _register(registry: dict, what: str, entry):
-    # as variants.register: a second entry would silently replace the first
-    if entry.name in registry:
-        raise ValueError(f"{what} {entry.name!r} is registered twice")
-    registry[entry.name] = entry
-    return entry
-
-
 def register_loss(entry: Loss) -> Loss:
-    return _register(LOSSES, "loss", entry)
+    return add_entry(LOSSES, "loss", entry)
 
 
 def register_regulariser(entry: Regulariser) -> Regulariser:
-    return _register(REGULARISERS, "D regulariser", entry)
+    return add_entry(REGULARISERS, "D regulariser", entry)
 
 
 def register_aux_task(entry: AuxTask) -> AuxTask:
-    return _register(AUX_TASKS, "auxiliary task", entry)
+    return add_entry(AUX_TASKS, "auxiliary task", entry)
 
 
 def _entry(registry: dict, field: str, name: str):

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from . import objectives
 from .errors import UserError
+from .registry import add_entry
 
 # Choices a field may take, checked in Variant.__post_init__ so a typo fails at once.
 CHOICES = {
@@ -238,13 +239,11 @@ _GROUP: dict[str, str] = {}
 
 
 def register(variant: Variant, group: str = "model") -> Variant:
-    if variant.name in _REGISTRY:
-        raise ValueError(f"variant {variant.name!r} is registered twice")
     if group not in GROUPS:
         raise ValueError(
             f"variant {variant.name!r}: unknown group {group!r}; groups: {list(GROUPS)}"
         )
-    _REGISTRY[variant.name] = variant
+    add_entry(_REGISTRY, "variant", variant)
     _GROUP[variant.name] = group
     return variant
 

@@ -12,6 +12,7 @@ progress); never the probe, the report, the CLI or bench/.
 from __future__ import annotations
 
 from ..errors import UserError
+from ..registry import add_entry
 from .base import Entry, Extractor, Setting
 from .builtin import ENTRIES, discriminator, user_module
 
@@ -21,11 +22,7 @@ REGISTRY: dict[str, Entry] = {}
 
 
 def register(entry: Entry) -> Entry:
-    # as variants.register: a second entry would silently replace the first
-    if entry.name in REGISTRY:
-        raise ValueError(f"extractor {entry.name!r} is registered twice")
-    REGISTRY[entry.name] = entry
-    return entry
+    return add_entry(REGISTRY, "extractor", entry)
 
 
 for _entry in ENTRIES:

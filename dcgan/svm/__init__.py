@@ -33,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .. import cache
+from ..registry import add_entry
 from . import model, newton_gram, newton_primal
 from .model import PAPER_GRID, LinearModel, accuracies, primal_objective
 from .newton_gram import fit_gram, gram
@@ -82,10 +83,7 @@ SOLVERS: dict[str, Solver] = {}
 
 
 def register_solver(solver: Solver) -> Solver:
-    if solver.name in SOLVERS:
-        raise ValueError(f"solver {solver.name!r} is registered twice")
-    SOLVERS[solver.name] = solver
-    return solver
+    return add_entry(SOLVERS, "solver", solver)
 
 
 def code_fingerprint(solver: str) -> str:

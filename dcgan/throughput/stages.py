@@ -16,6 +16,7 @@ import torch
 from .. import features, nets, svm
 from ..data import ImageSet
 from ..errors import UserError
+from ..registry import add_entry
 from ..step import EAGER, FastPath, TrainStep
 from ..variants import Variant
 from .measuring import Stage, count_flops
@@ -194,11 +195,7 @@ REGISTRY: dict[str, StageEntry] = {}
 
 
 def register(entry: StageEntry) -> StageEntry:
-    # as variants.register: a second entry would silently replace the first
-    if entry.name in REGISTRY:
-        raise ValueError(f"throughput stage {entry.name!r} is registered twice")
-    REGISTRY[entry.name] = entry
-    return entry
+    return add_entry(REGISTRY, "throughput stage", entry)
 
 
 def names() -> tuple[str, ...]:
