@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -231,14 +232,19 @@ def main(argv=None) -> int:
         return 1
     if args.list:
         earlier = runners.earlier_records(ctx, all_cells)
-        for c in all_cells:
-            # "in results": measured elsewhere (its rows are in results/), measured again if chosen
-            state = (
-                "finished"
-                if ctx.cell_file(c).exists()
-                else ("in results" if c.id in earlier else "to run")
-            )
-            print(f"{state:10s} {'*' if c in chosen else ' '} {c.id}")
+        try:
+            for c in all_cells:
+                # "in results": measured elsewhere (its rows are in results/), measured again if
+                # chosen
+                state = (
+                    "finished"
+                    if ctx.cell_file(c).exists()
+                    else ("in results" if c.id in earlier else "to run")
+                )
+                print(f"{state:10s} {'*' if c in chosen else ' '} {c.id}", flush=True)
+        except BrokenPipeError:  # `--list | head`: the reader has stopped reading, as it may
+            # the rest goes nowhere, so the exit's own flush of stdout fails no more
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     # what data is there, before any work: the cells that cannot run are named now (a run
     # loads only what its unfinished cells read; --check-data checks every chosen cell's)

@@ -442,3 +442,23 @@ def test_the_baselines_suite_measures_each_extractor_beside_its_anchor_and_resum
     assert run.main(args) == 0
     # every cell read back from its record: none measured again, no row appended
     assert sorted((tmp_path / "baselines-smoke").glob("probe-*.json")) == written
+
+
+def test_list_into_a_reader_that_stops_ends_quietly(tmp_path):
+    """`bench/run.py --list | head -1`: the reader closes the pipe; the listing stops without a
+    traceback and exits 0."""
+    import subprocess
+    import sys
+
+    from .conftest import REPO
+
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "bench" / "run.py"), "--suite", "choices", "--scale", "smoke"]
+        + ["--list", "--runs", str(tmp_path / "runs"), "--results", str(tmp_path / "res")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+    )
+    proc.stdout.close()  # before the child has written a line: its first write finds no reader
+    err = proc.stderr.read().decode()
+    assert proc.wait() == 0 and "Traceback" not in err and "BrokenPipe" not in err, err
