@@ -316,9 +316,9 @@ def run_cells(
     with, else None). A cell finished earlier is left for the report to read back."""
     workers = launch.workers_for(ctx)
     pending = [c for c in chosen if not ctx.cell_file(c).exists()]
-    finished = {c.id for c in chosen if ctx.cell_file(c).exists()}
-    if finished:
-        say(f"{len(finished)} of {len(chosen)} chosen cells finished earlier: reused")
+    if len(pending) < len(chosen):
+        say(f"{len(chosen) - len(pending)} of {len(chosen)} chosen cells finished earlier: reused")
+    needs = {c.id: suites.needs(c, all_cells) for c in pending}  # once, not at every poll
     records, failed, stop_code = {}, {}, None
     running: dict[int, tuple[Cell, object, float]] = {}  # worker slot -> cell, handle, start
     total, started_n = len(pending), 0
@@ -328,14 +328,14 @@ def run_cells(
             for c in list(pending):
                 if stop_code is not None or len(running) >= launch.workers:
                     break
-                deps = suites.needs(c, all_cells)
+                deps = needs[c.id]
                 broken = [d.id for d in deps if d.id in failed]
                 if broken:
                     pending.remove(c)
                     failed[c.id] = f"not run: {broken[0]} failed"
                     say(f"bench: cell {c.id} not run: the cell it needs failed ({broken[0]})")
                     continue
-                if any(d in pending or d.id in _ids(running) for d in deps):
+                if any(d in pending or d in _cells(running) for d in deps):
                     continue  # its training is still to come
                 pending.remove(c)
                 slot = min(set(range(launch.workers)) - set(running))
@@ -359,7 +359,6 @@ def run_cells(
                 status = handle.result()
                 if status["status"] == "done":
                     records[c.id] = status["record"]
-                    finished.add(c.id)
                     say(f"{c.id} done in {time.time() - t0:.0f} s")
                     continue
                 failed[c.id] = status["error"]
@@ -399,5 +398,5 @@ def _on_sigterm() -> Callable[[], None]:
     return lambda: signal.signal(signal.SIGTERM, previous)
 
 
-def _ids(running: dict) -> set[str]:
-    return {c.id for c, _, _ in running.values()}
+def _cells(running: dict) -> list[Cell]:
+    return [c for c, _, _ in running.values()]

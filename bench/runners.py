@@ -7,6 +7,7 @@ into, is suites.py.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -500,19 +501,26 @@ RUNNERS: dict[str, Callable[[Context, Cell], dict]] = {
 def run_cell(ctx: Context, c: Cell) -> tuple[dict, bool]:
     """(the cell's record, whether it was computed now). A finished cell is read back, never
     recomputed; its record is written atomically only when the cell has finished; a torn
-    record is computed again. The cell is claimed first (lock.claim): a second process asking
-    for a cell another is running (a suite's workers, a Slurm job left from an earlier run) is
-    refused in one line instead of running it twice."""
-    with lock.claim(ctx.cell_file(c).with_suffix(".claim"), f"cell {c.id}"):
+    record is computed again. A cell still to compute is claimed first (lock.claim): a second
+    process asking for a cell another is running (a suite's workers, a Slurm job left from an
+    earlier run) is refused in one line instead of running it twice. Reading a finished record
+    (the report reads every one) needs no claim."""
+    path = ctx.cell_file(c)
+    claim = (
+        contextlib.nullcontext()
+        if path.exists()
+        else lock.claim(path.with_suffix(".claim"), f"cell {c.id}")
+    )
+    with claim:
         # read under the claim: a worker that finished the cell a moment ago has written it
         record, kept = atomic.json_record(
-            ctx.cell_file(c),
+            path,
             lambda: {"cell": c.id, **RUNNERS[c.kind](ctx, c), "finished": results.now()},
             indent=1,
             default=str,
         )
     if record.get("retry"):  # what could not be measured (missing files) is tried again next time
-        ctx.cell_file(c).unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
     return record, not kept
 
 

@@ -127,6 +127,7 @@ class TrainStep:
     ):
         self.v, self.device, self.fast = v, device, fast
         # the extra terms of each network's objective (objectives.py's registries), chosen once
+        self.objective = objectives.LOSSES[v.loss]  # the variant checked the name
         self.d_terms, self.g_terms = objectives.d_terms(v), objectives.g_terms(v)
         self.group = group or distributed.Group()
         fast.check(device, v, self.group.world)
@@ -295,7 +296,7 @@ class TrainStep:
             out_real = self.runD(real).float()
             fake = self.runG(z)
             out_fake = self.runD(fake.detach()).float()
-        loss_d = objectives.d_loss(v.loss, out_real, out_fake)
+        loss_d = self.objective.d(out_real, out_fake)
         terms = {}  # each extra term of D's objective, unweighted, for the run's events
         for term in self.d_terms:  # the loss's, the regulariser's, the auxiliary task's
             terms[term.name] = term.value(self.netD, real, fake, self.noise)
@@ -323,7 +324,7 @@ class TrainStep:
         with self._autocast():
             fake = self.runG(z) if fake is None else fake
             out_gen = self.runD(fake).float()
-        loss_g = objectives.g_loss(v.loss, out_gen)
+        loss_g = self.objective.g(out_gen)
         terms = {}
         for term in self.g_terms:
             terms[term.name] = term.value(self.netD, None, fake, self.noise)
