@@ -144,8 +144,9 @@ def _release(path: Path, fd: int) -> None:
 @contextlib.contextmanager
 def claim(path, what: str):
     """A claim on one piece of work (a suite cell) for this process's lifetime at most: a second
-    claimant, in any process on any machine sharing the file system, is refused with a
-    UserError naming the holder's PID and host. Killed holders release it as folder locks do."""
+    claimant, in any process (on any machine sharing a file system that honours flock: local
+    disks, NFSv4), is refused with a UserError naming the holder's PID and host. Killed holders
+    release it as folder locks do."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
 
