@@ -32,13 +32,13 @@ from dcgan import (  # noqa: E402
     cache,
     compare,
     data,
-    datacheck,
     lock,
     options,
     protocols,
     report,
     variants,
 )
+from dcgan.data import check as datacheck  # noqa: E402
 from dcgan.errors import UserError  # noqa: E402
 from dcgan.training.config import TrainingStopped  # noqa: E402
 
@@ -281,7 +281,7 @@ def main(argv=None) -> int:
 
 
 def check_data(suite, cells) -> tuple[list[dict], list]:
-    """The dataset splits ``cells`` read, checked (dcgan/datacheck.py), and the cells that need
+    """The dataset splits ``cells`` read, checked (dcgan/data/check.py), and the cells that need
     one that is missing."""
     # a cell's dataset is the data it trains on, except the released suite's, which names the
     # authors' training ("released"): their models come from the released folders, not data

@@ -24,9 +24,7 @@ from dcgan import (
     data,
     events,
     extractors,
-    fidelity,
     lock,
-    memorisation,
     paper_figures,
     protocols,
     released,
@@ -37,6 +35,7 @@ from dcgan import (
 from dcgan.errors import UserError
 from dcgan.probing import controls
 from dcgan.probing import rows as probe_rows
+from dcgan.quality import fidelity, memorisation
 from dcgan.training.config import TrainConfig
 from dcgan.training.loop import train
 

@@ -15,8 +15,9 @@ import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from dcgan import curve, data, metrics, throughput, variants
+from dcgan import curve, data, throughput, variants
 from dcgan.errors import UserError
+from dcgan.quality import metrics
 
 
 @dataclass(frozen=True)

@@ -103,7 +103,7 @@ def cmd_train(args) -> dict:
 
 
 def cmd_data(args) -> dict:
-    from . import datacheck
+    from .data import check as datacheck
 
     if args.datasets or args.protocols:
         wanted = datacheck.needs(
@@ -243,7 +243,7 @@ def cmd_probe_curve(args) -> dict:
 
 
 def cmd_fidelity(args) -> dict:
-    from . import fidelity
+    from .quality import fidelity
 
     result = fidelity.score_checkpoint(
         **_kw(
@@ -305,7 +305,7 @@ def cmd_compare(args) -> dict:
 
 
 def cmd_memorisation(args) -> dict:
-    from . import memorisation
+    from .quality import memorisation
 
     tags = _pairs(args.tag, "--tag")  # checked before the work, not after
     result = memorisation.run(

@@ -17,14 +17,15 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from . import metrics, results
+from . import results
 from .errors import UserError
-from .metrics import Band
+from .quality import metrics
+from .quality.metrics import Band
 
 
 def default_bands() -> dict[str, Band]:
     """Every gated measurement and its band: the probe's and throughput's here, the generative
-    metrics' from their entries in dcgan/metrics.py (read when called, so a new entry counts)."""
+    metrics' from their entries in quality/metrics.py (read when called, so a new entry counts)."""
     return {
         "test_accuracy_pct": Band(True, 1.0),  # probe accuracy: 1 point
         "test_error_pct": Band(False, 1.0),  # probe error: 1 point

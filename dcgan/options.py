@@ -100,7 +100,8 @@ def _figure_options(p: argparse.ArgumentParser, bn_stats: bool = True) -> None:
 
 def build_parser(names: list[str]) -> argparse.ArgumentParser:
     """The parser of every command in ``names`` (each parsed to ``args.command``)."""
-    from . import extractors, metrics
+    from . import extractors
+    from .quality import metrics
     from .svm import SOLVERS
     from .throughput import names as stage_names
 

@@ -7,7 +7,8 @@ import pytest
 import scipy.io
 from PIL import Image
 
-from dcgan import data, ingest
+from dcgan import data
+from dcgan.data import ingest
 from dcgan.errors import UserError
 
 # --- the real CIFAR-10 of ../shared/data

@@ -1,4 +1,4 @@
-"""`dcgan data` and the main job's data check (dcgan/datacheck.py): what is found is loaded and
+"""`dcgan data` and the main job's data check (dcgan/data/check.py): what is found is loaded and
 counted as a run loads it, what is missing is named with how to get it, the exit status says
 whether everything is there, and nothing is downloaded unless asked."""
 
@@ -7,7 +7,8 @@ import json
 import numpy as np
 
 from bench import run
-from dcgan import cli, data, datacheck
+from dcgan import cli, data
+from dcgan.data import check as datacheck
 
 from .conftest import argv
 

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from dcgan import cli, extractors, protocols
+from dcgan.data.images import ImageSet
 from dcgan.extractors import kmeans
-from dcgan.images import ImageSet
 from dcgan.probing import prepare
 
 

@@ -72,9 +72,12 @@ def _inception_like(tmp, change):
     kilobytes), changed by ``change``."""
     import torch
 
-    from dcgan import fidelity
+    from dcgan.quality import inception_weights
 
-    state = {k: torch.zeros(()).expand(shape) for k, shape in fidelity.inception_shapes().items()}
+    state = {
+        k: torch.zeros(()).expand(shape)
+        for k, shape in inception_weights.inception_shapes().items()
+    }
     change(state)
     torch.save(state, tmp / "inception.pth")
 

@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 import torch
 
-from dcgan import checkpoint, cli, fidelity, memorisation, metrics, nets
+from dcgan import checkpoint, cli, nets
 from dcgan.data import ImageSet
+from dcgan.quality import fidelity, inception_weights, memorisation, metrics
 
 from .conftest import argv
 from .test_cli import run
@@ -26,9 +27,9 @@ def reference(n=24, seed=0) -> ImageSet:
 
 
 def test_the_weights_check_recognises_only_the_standard_file(random_inception):
-    w = fidelity.resolve_weights(random_inception)
+    w = inception_weights.resolve_weights(random_inception)
     assert not w.standard and len(w.sha256) == 64
-    assert w.sha256 != fidelity.STANDARD_INCEPTION["sha256"]
+    assert w.sha256 != inception_weights.STANDARD_INCEPTION["sha256"]
     # the line a person reads says what these numbers are not; the standard file needs none
     assert "not FID/IS/KID" in w.note() and w.sha256[:16] in w.note()
     assert dataclasses.replace(w, standard=True).note() is None
@@ -39,13 +40,13 @@ def test_weights_that_need_unpickling_are_refused(tmp_path):
     # a global outside the safe list
     torch.save({"conv": torch.zeros(1), "extra": np.dtype("float32").type}, bad)
     with pytest.raises(Exception, match="weights_only=True"):
-        fidelity.resolve_weights(bad)
+        inception_weights.resolve_weights(bad)
 
 
 def test_missing_weights_offline_is_one_line_naming_the_file(
     tmp_path, capsys, monkeypatch, tiny_ckpt
 ):
-    monkeypatch.delenv(fidelity.WEIGHTS_ENV, raising=False)
+    monkeypatch.delenv(inception_weights.WEIGHTS_ENV, raising=False)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
     with mock.patch(
         "torch.hub.download_url_to_file", side_effect=AssertionError("no download at test time")
@@ -55,7 +56,9 @@ def test_missing_weights_offline_is_one_line_naming_the_file(
         )
     assert code == 1 and out == ""
     assert err.count("\n") == 1 and "Traceback" not in err
-    assert fidelity.STANDARD_INCEPTION["file"] in err and str(tmp_path / "torch-home") in err
+    assert (
+        inception_weights.STANDARD_INCEPTION["file"] in err and str(tmp_path / "torch-home") in err
+    )
     assert "--inception-weights" in err and "--download" in err
     # a given file that is not there: refused while the command line is read
     with pytest.raises(SystemExit) as exit_:
@@ -67,7 +70,7 @@ def test_missing_weights_offline_is_one_line_naming_the_file(
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and "argument --inception-weights: must be an existing file" in err
     # as is $DCGAN_INCEPTION_WEIGHTS naming one, when the command reads it
-    monkeypatch.setenv(fidelity.WEIGHTS_ENV, str(tmp_path / "nope.pth"))
+    monkeypatch.setenv(inception_weights.WEIGHTS_ENV, str(tmp_path / "nope.pth"))
     code, _, err = run(capsys, "fidelity", "--ckpt", str(tiny_ckpt), "--dataset", "digits")
     assert code == 1 and "nope.pth" in err and err.count("\n") == 1
 
@@ -94,7 +97,7 @@ def test_fidelity_end_to_end_never_calls_nonstandard_numbers_fid(
     assert "not FID" in err
     row = rows[metrics.REGISTRY["fid"].measures[0].nonstandard]
     assert row["n_fake"] == 20 and row["n_real"] == 20 and row["inception_standard"] is False
-    assert row["inception_sha256"] == fidelity.resolve_weights(random_inception).sha256
+    assert row["inception_sha256"] == inception_weights.resolve_weights(random_inception).sha256
     assert row["torch_fidelity"] and row["batch_size"] == 64 and "299" in row["resize"]
     assert np.isfinite(row["value"]) and row["value"] > 0
     # the reference statistics are cached under the weights' hash and the data's content hash
@@ -170,7 +173,7 @@ def test_our_adapter_equals_a_direct_torch_fidelity_call(random_inception, tiny_
 
     v, netG, _, _ = checkpoint.load_models(tiny_ckpt)
     ref = reference(20)
-    weights = fidelity.resolve_weights(random_inception)
+    weights = inception_weights.resolve_weights(random_inception)
     ours = fidelity.compute(
         netG,
         v,
@@ -211,7 +214,7 @@ def test_a_generator_of_the_wrong_size_is_refused(random_inception, tiny_ckpt):
     v, netG, _, _ = checkpoint.load_models(tiny_ckpt)
     small = ImageSet(np.zeros((4, 16, 16, 3), np.uint8), None, "npz", "x", "test")
     with pytest.raises(Exception, match="16 px but dcgan32 draws 32 px"):
-        fidelity.compute(netG, v, small, 4, fidelity.resolve_weights(random_inception))
+        fidelity.compute(netG, v, small, 4, inception_weights.resolve_weights(random_inception))
 
 
 def test_memorisation_finds_a_planted_duplicate(tmp_path):
@@ -312,7 +315,7 @@ def test_download_goes_to_torch_fidelitys_location_and_failures_are_one_line(
 ):
     import shutil
 
-    monkeypatch.delenv(fidelity.WEIGHTS_ENV, raising=False)
+    monkeypatch.delenv(inception_weights.WEIGHTS_ENV, raising=False)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "home"))
     calls = []
 
@@ -321,17 +324,20 @@ def test_download_goes_to_torch_fidelitys_location_and_failures_are_one_line(
         shutil.copy(random_inception, dest)
 
     with mock.patch("torch.hub.download_url_to_file", side_effect=fake_download):
-        w = fidelity.resolve_weights(download=True)
+        w = inception_weights.resolve_weights(download=True)
     assert calls == [
-        (fidelity.STANDARD_INCEPTION["url"], fidelity.STANDARD_INCEPTION["sha256"][:8])
+        (
+            inception_weights.STANDARD_INCEPTION["url"],
+            inception_weights.STANDARD_INCEPTION["sha256"][:8],
+        )
     ]
-    assert w.path == fidelity.hub_path() and w.path.is_file() and not w.standard
+    assert w.path == inception_weights.hub_path() and w.path.is_file() and not w.standard
     w.path.unlink()
     with mock.patch(
         "torch.hub.download_url_to_file", side_effect=OSError("network is unreachable")
     ):
         with pytest.raises(
-            fidelity.UserError,
+            inception_weights.UserError,
             match="could not download the Inception weights .*network is unreachable.*by hand",
         ):
-            fidelity.resolve_weights(download=True)
+            inception_weights.resolve_weights(download=True)

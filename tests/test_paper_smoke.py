@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from bench import run, standin, suites
-from dcgan import checkpoint, metrics
+from dcgan import checkpoint
+from dcgan.quality import metrics
 
 from .conftest import argv
 

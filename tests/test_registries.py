@@ -9,8 +9,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from dcgan import cli, compare, fidelity, metrics, svm, variants
+from dcgan import cli, compare, svm, variants
 from dcgan.probing import probe
+from dcgan.quality import fidelity, metrics
 
 
 @pytest.fixture

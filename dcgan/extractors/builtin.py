@@ -12,8 +12,8 @@ import torch
 from torch import nn
 
 from .. import atomic, cache, features
+from ..data.images import to_model_input
 from ..errors import UserError
-from ..images import to_model_input
 from . import kmeans
 from .base import Entry, Extractor, Setting
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import UserError
-from .registry import add_entry
+from ..errors import UserError
+from ..registry import add_entry
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The built-in dataset formats' loaders (data.py registers each by name): CIFAR-10 (the
+"""The built-in dataset formats' loaders (data/__init__.py registers each by name): CIFAR-10 (the
 ``.npz`` files of ../shared/data, or torchvision's ``cifar-10-batches-py``), SVHN (torchvision's
 ``.mat`` files), downsampled ImageNet (Chrabaszcz et al. 2017 batch files, pickled or ``.npz``),
 a raw ImageNet tree of class folders of JPEGs (or its train tar), any folder of images, an
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import cache
-from .errors import UserError
+from .. import cache
+from ..errors import UserError
 from .images import ImageSet, resize_images, to_rgb
 from .ingest import TRAIN_TAR, extract_train_tar, image_files, ingest_files
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import ImageSet
-from .errors import UserError
+from ..data import ImageSet
+from ..errors import UserError
 
 QUANTILES = (0.0, 0.01, 0.05, 0.5)
 
@@ -167,8 +167,8 @@ def run(
     against the training split, ``n_held_out`` held-out images as the baseline, in pixels and
     (unless ``pixels_only``) D's features; a row (with ``tags`` as extra columns) and the
     closest pairs' pictures in ``out_dir``."""
-    from . import checkpoint, data, features, nets, results, runtime
-    from .errors import check_writable_dir
+    from .. import checkpoint, data, features, nets, results, runtime
+    from ..errors import check_writable_dir
 
     device = runtime.pick_device(device)
     results.check_tags(tags or {}, ROW_FIELDS, ("pixels_", "features_"))

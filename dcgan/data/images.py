@@ -1,5 +1,5 @@
 """The ImageSet every dataset loads to (uint8 NHWC images, int64 labels where they exist) and the
-conversions every stage shares. Below the registry (data.py), the formats and ingestion."""
+conversions every stage shares. Below the registry (data/__init__.py), the formats and ingestion."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .errors import UserError
+from ..errors import UserError
 
 
 @dataclass

@@ -1,10 +1,17 @@
-"""The registry of named datasets: each entry names its loader (formats.py), splits, options and
-the recipe that makes its training pictures; ``load`` returns an ImageSet (images.py: uint8 NHWC
-images, int64 labels where they exist). The parallel, resumable ingestion of image files lives in
-ingest.py.
+"""The data: every dataset the harness reads, as uint8 images in one shape.
+
+- ``images``: the ``ImageSet`` (uint8 NHWC images, int64 labels where they exist) and the
+  conversions every stage shares (to RGB, resizing, to the model's [-1, 1] input);
+- ``ingest``: the parallel, resumable ingestion of image files and archives into shards;
+- ``formats``: the loaders of each on-disk format (npz, torchvision, SVHN .mat, folders);
+- ``check``: `dcgan data`, what a data root holds and what is missing;
+- this module: the registry of named datasets (each entry names its loader, splits, options
+  and the recipe that makes its training pictures) and ``load``, which returns an ImageSet.
 
 Roots come from the caller or ``DCGAN_DATA_ROOT``. Anything missing or malformed raises
-``UserError`` with one line saying what was expected where.
+``UserError`` with one line saying what was expected where. May import the package's lowest
+layers (errors, registry, cache, atomic, progress); ``check`` alone reads the protocols and
+the results, and nothing here imports it.
 """
 
 from __future__ import annotations
@@ -16,12 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import UserError
+from ..registry import add_entry
 from . import formats
-from .errors import UserError
 
 # re-exported: the stages use them through data.*
 from .images import ImageSet, resize_images, to_model_input, to_rgb  # noqa: F401
-from .registry import add_entry
 
 DATA_ROOT_ENV = "DCGAN_DATA_ROOT"
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import data, protocols, results
-from .errors import UserError
+from .. import data, protocols, results
+from ..errors import UserError
 
 # how to get what the harness cannot download (shown when a dataset is missing)
 HOW_TO_GET = {

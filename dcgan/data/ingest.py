@@ -20,8 +20,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import atomic, cache
-from .errors import UserError
+from .. import atomic, cache
+from ..errors import UserError
 from .images import ImageSet
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff", ".ppm", ".pgm"}
@@ -95,7 +95,7 @@ def ingest_files(
     tree is decoded again and an unchanged one never is. Corrupt files are skipped, counted,
     listed in the report beside the cache, and named on stderr.
     """
-    from .progress import bar as progress_bar
+    from ..progress import bar as progress_bar
 
     h = hashlib.sha256(f"{PREPROCESS_VERSION}|{size}".encode())
     for f in files:
@@ -253,7 +253,7 @@ def safe_extract(tar: tarfile.TarFile, dest: Path, what: str) -> None:
 def extract_train_tar(path: Path, dest: Path) -> Path:
     """ILSVRC2012_img_train.tar -> ``dest/<wnid>/*.JPEG``, one class at a time; a class already
     extracted (its ``.done`` marker) is skipped, so an interrupted extraction resumes."""
-    from .progress import bar as progress_bar
+    from ..progress import bar as progress_bar
 
     dest.mkdir(parents=True, exist_ok=True)
     try:
