@@ -30,16 +30,15 @@ from bench import parallel, runners, suite_report, suites  # noqa: E402
 from dcgan import argtypes as A  # noqa: E402
 from dcgan import (  # noqa: E402
     cache,
-    compare,
     data,
     lock,
     options,
     protocols,
-    report,
     variants,
 )
 from dcgan.data import check as datacheck  # noqa: E402
 from dcgan.errors import UserError  # noqa: E402
+from dcgan.reporting import compare, document  # noqa: E402
 from dcgan.training.config import TrainingStopped  # noqa: E402
 
 _RESUME = "finished cells are kept: the same command resumes the suite"
@@ -392,7 +391,7 @@ def compare_candidate(
     `dcgan compare` judges them (exit 1 on a gated regression); the two row sets are kept
     beside the report."""
 
-    folder = report.new_folder(ctx.results, "compare")
+    folder = document.new_folder(ctx.results, "compare")
     sides = []
     for side, model in (("base", suites.QUICK_MODEL), ("new", candidate)):
         label = suites.Cell("train", *model).label

@@ -1,6 +1,6 @@
 """A suite's report from its cells' records: the headline (each trained D against its random-init
 control on the same test draws), the ranking of training choices with `dcgan compare`'s verdict
-against the suite's baseline, the tables, pictures and notes (dcgan/report.py writes them), and
+against the suite's baseline, the tables, pictures and notes (dcgan/reporting/ writes them), and
 the summary printed at the end of a run. Reads records only: runs nothing."""
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 from bench import runners, suites
-from dcgan import compare, protocols, report, results, variants
+from dcgan import protocols, results, variants
+from dcgan.reporting import compare, document
 
 
 def _rows(records: dict, cells, kind: str) -> list[dict]:
@@ -25,7 +26,7 @@ def write_report(ctx: runners.Context, all_cells, records: dict):
     if not records:
         return None
     final = ctx.results / "report-current"
-    fresh = report.new_folder(ctx.results, ".report-new")
+    fresh = document.new_folder(ctx.results, ".report-new")
     written = _write_report(ctx, all_cells, records, fresh)
     old = fresh.with_name(fresh.name.replace(".report-new", ".report-old"))
     if final.exists():
@@ -79,7 +80,7 @@ def _write_report(ctx: runners.Context, all_cells, records: dict, folder: Path):
             if c.kind == "train"
         )
     )
-    return report.write(
+    return document.write(
         ctx.results,
         f"dcgan-bench: the {ctx.suite.name} suite",
         probe=probe,

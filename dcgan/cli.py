@@ -291,7 +291,7 @@ def cmd_throughput(args) -> dict:
 
 
 def cmd_compare(args) -> dict:
-    from . import compare
+    from .reporting import compare
 
     base, new = compare.sides(args.base, args.new, args.variants)
     result = compare.judge(base, new, alpha=args.alpha)

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import checkpoint, events, nets, protocols, report, results, runtime, variants
+from . import checkpoint, events, nets, protocols, results, runtime, variants
 from .errors import UserError, check_writable_dir
 from .probing import probe
+from .reporting import plots
 
 # The curve's fixed C per protocol, declared here and written into every row. cifar10-400's is
 # inside the range its validation error chose for dcgan32 checkpoints and their random-init
@@ -169,5 +170,5 @@ def probe_run(run_dir, out_dir="results/probe", **kw) -> dict:
     check_writable_dir(out_dir, f"cannot write rows to --out-dir {out_dir}")
     rows = run(run_dir, **kw)
     json_path, csv_path = write_rows(rows, out_dir)
-    png = report.curve_plot(rows, json_path.with_suffix(".png"))
+    png = plots.curve_plot(rows, json_path.with_suffix(".png"))
     return {"rows": rows, "json": str(json_path), "csv": str(csv_path), "plot": str(png)}

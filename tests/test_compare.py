@@ -3,7 +3,8 @@ import json
 import numpy as np
 import pytest
 
-from dcgan import cli, compare
+from dcgan import cli
+from dcgan.reporting import compare
 
 
 def probe_row(

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from dcgan import checkpoint, cli, curve, nets, protocols, report
+from dcgan import checkpoint, cli, curve, nets, protocols
 from dcgan.errors import UserError
 from dcgan.probing import probe
+from dcgan.reporting import document, tables
 from dcgan.training.config import TrainConfig
 from dcgan.training.loop import train
 
@@ -172,7 +173,7 @@ def test_the_report_shows_the_curve_table_and_plot_and_opens_with_the_headline(t
         }
         for s, acc in ((0, 45.0), (500, 49.5), (1000, 52.0))
     ]
-    written = report.write(
+    written = document.write(
         tmp_path,
         "quick",
         curve=rows,
@@ -182,7 +183,7 @@ def test_the_report_shows_the_curve_table_and_plot_and_opens_with_the_headline(t
     assert md.index("gap +7.00 points") < md.index("Probe curve")
     assert "| a     |   500 |" in md.replace("  ", " ") or "500" in md
     assert written["probe_curve"].exists() and "![probe curve" in md
-    table = report.curve_table(rows)
+    table = tables.curve_table(rows)
     assert table["test accuracy %"].tolist() == [45.0, 49.5, 52.0] and table[
         "images seen"
     ].tolist() == [0, 32000, 64000]

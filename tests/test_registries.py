@@ -9,9 +9,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-from dcgan import cli, compare, svm, variants
+from dcgan import cli, svm, variants
 from dcgan.probing import probe
 from dcgan.quality import fidelity, metrics
+from dcgan.reporting import compare
 
 
 @pytest.fixture

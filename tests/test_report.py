@@ -2,7 +2,7 @@ import re
 
 import pandas as pd
 
-from dcgan import report
+from dcgan.reporting import document, tables
 
 
 def probe_rows():
@@ -65,7 +65,7 @@ def probe_rows():
 
 
 def test_table1_has_the_papers_layout_with_measured_control_and_quoted_rows():
-    df = report.table1(probe_rows())
+    df = tables.table1(probe_rows())
     assert list(df.columns) == [
         "model",
         "Accuracy",
@@ -89,7 +89,7 @@ def test_table1_has_the_papers_layout_with_measured_control_and_quoted_rows():
     )
     # the control ran one protocol only: the other cell stays empty
     assert pd.isna(df.iloc[1]["Accuracy"])
-    shown = report.display(df)
+    shown = tables.display(df)
     assert (
         shown.iloc[0]["Accuracy (400 per class)"] == "61.23 ± 0.51"
         and shown.iloc[2]["Accuracy"] == "82.80"
@@ -99,7 +99,7 @@ def test_table1_has_the_papers_layout_with_measured_control_and_quoted_rows():
 def test_a_later_run_supersedes_an_earlier_one_in_the_table():
     rows = probe_rows()
     later = {**rows[0], "value": 62.0, "time": "2026-11-23T10:00:00+0000"}
-    df = report.table1(rows + [later])
+    df = tables.table1(rows + [later])
     assert df.iloc[0]["Accuracy (400 per class)"] == 62.0 and len(df) == 3
 
 
@@ -133,7 +133,7 @@ def test_write_leaves_out_paper_tables_with_nothing_measured_and_never_overwrite
             "note": "not computed: weights missing",
         }
     ]
-    a = report.write(
+    a = document.write(
         tmp_path / "r",
         "quick",
         probe=probe_rows(),
@@ -143,7 +143,7 @@ def test_write_leaves_out_paper_tables_with_nothing_measured_and_never_overwrite
         loss_logs={"run": log},
         notes=["suite quick"],
     )
-    b = report.write(tmp_path / "r", "quick", probe=probe_rows())
+    b = document.write(tmp_path / "r", "quick", probe=probe_rows())
     assert a["folder"] != b["folder"] and a["html"].exists() and b["html"].exists()
     # Table 2 has only quoted rows: left out
     assert "table1-cifar10" in a and "table2-svhn" not in a
@@ -171,18 +171,18 @@ def test_a_cell_that_could_not_be_measured_says_why_in_its_table():
             "time": "2026-11-22T10:00:00+0000",
         }
     ]
-    df = report.table1(rows)
+    df = tables.table1(rows)
     line = df[df["model"] == "imagenet32 (authors' released weights)"].iloc[0]
     assert line["source"] == "not measured" and pd.isna(line["Accuracy (400 per class)"])
     assert line["note"] == "Accuracy (400 per class): not measured: missing 30_gen_params.jl_01.npy"
     # the same reason for both columns is said once, naming both; another reason apart
     both = [{**rows[-1], "protocol": "cifar10-full"}, rows[-1]]
-    line = report.table1(both).iloc[0]
+    line = tables.table1(both).iloc[0]
     assert line["note"] == (
         "Accuracy, Accuracy (400 per class): not measured: missing 30_gen_params.jl_01.npy"
     )
     other = [{**rows[-1], "protocol": "cifar10-full", "note": "not measured: no CIFAR-10"}]
-    line = report.table1(other + [rows[-1]]).iloc[0]
+    line = tables.table1(other + [rows[-1]]).iloc[0]
     assert line["note"] == (
         "Accuracy: not measured: no CIFAR-10;"
         " Accuracy (400 per class): not measured: missing 30_gen_params.jl_01.npy"
@@ -197,8 +197,8 @@ def test_pictures_past_the_embedding_budget_are_linked_to_their_copies(tmp_path,
         pictures[name] = tmp_path / f"{name}.png"
         Image.new("RGB", (16, 16), (40, 80, 120)).save(pictures[name])
     size = pictures["first"].stat().st_size
-    monkeypatch.setattr(report, "EMBED_BYTES", 2 * size)  # room for two pictures
-    out = report.write(tmp_path / "r", "many", images=pictures)
+    monkeypatch.setattr(document, "EMBED_BYTES", 2 * size)  # room for two pictures
+    out = document.write(tmp_path / "r", "many", images=pictures)
     page = out["html"].read_text()
     assert page.count("data:image/png;base64,") == 2
     linked = re.findall(r'<img src="([^"]+\.png)"', page)
@@ -223,7 +223,7 @@ def test_a_committed_report_names_the_machines_folders_not_their_paths(tmp_path,
         "time": "2026-11-22T10:00:00+0000",
     }
     hub = f"{torch.hub.get_dir()}/checkpoints/weights-inception-2015-12-05-6726825d.pth"
-    out = report.write(
+    out = document.write(
         tmp_path / "r", "portable", probe=probe_rows() + [missing], headline=[f"KID: {hub} missing"]
     )
     named = "<data root>/released/30_gen_params.jl_01.npy"

@@ -91,7 +91,7 @@ def test_the_package_imports_form_no_cycle_and_only_the_cli_imports_the_trainer(
     assert {m for m, deps in graph.items() if "training.loop" in deps} == {"cli"}
     assert not {m for m, deps in graph.items() if "cli" in deps}
     # the step, the runtime and the registries sit below every stage that uses them
-    for low in ("step", "runtime", "metrics", "data.images"):
+    for low in ("step", "runtime", "quality.metrics", "data.images"):
         assert all(level[low] < level[m] for m, deps in graph.items() if low in deps), low
     assert level["cli"] == max(level.values())
 

@@ -1,8 +1,8 @@
 """The generative metrics, one entry each, as data: what ``--metrics`` takes (torch-fidelity's
 switch of the same name), the result keys each number comes from, the name a row gets with the
 standard Inception weights and with any other (never FID, IS or KID then), and the band
-``dcgan compare`` judges a change by. fidelity.py, the CLI and compare.py read this table, so a
-new metric is one ``register`` call. No torch here: the CLI and compare read it cheaply.
+``dcgan compare`` judges a change by. fidelity.py, the CLI and reporting/compare.py read this
+table, so a new metric is one ``register`` call. No torch here: the CLI and compare read it cheaply.
 """
 
 from __future__ import annotations

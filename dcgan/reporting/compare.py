@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from . import results
-from .errors import UserError
-from .quality import metrics
-from .quality.metrics import Band
+from .. import results
+from ..errors import UserError
+from ..quality import metrics
+from ..quality.metrics import Band
 
 
 def default_bands() -> dict[str, Band]:
@@ -337,7 +337,7 @@ def write_summary(verdicts: list[dict], path=None, title: str = "dcgan compare")
     $GITHUB_STEP_SUMMARY when that is set; the paths written."""
     import os
 
-    from . import atomic
+    from .. import atomic
 
     text, written = markdown(verdicts, title), []
     if path:
