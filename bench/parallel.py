@@ -4,8 +4,8 @@ through submitit (``--launcher slurm``; ``submitit-local`` runs the same submiti
 machine, to try it out).
 
 The cell graph is kept: a cell that measures a trained model starts once its train cell has
-finished (suites.needs). A cell is claimed by the process that runs it (runners.run_cell), so two
-workers never run one cell, even ones started by two bench commands. A crashed worker or a
+finished (cell_graph.needs). A cell is claimed by the process that runs it (runners.run_cell),
+so two workers never run one cell, even ones started by two bench commands. A crashed worker or a
 cancelled job leaves its cell unfinished (its record is written only when it finishes), and the
 same command resumes it. Each cell's output goes to its own log, ``RUNS/<suite>/logs/<cell>.log``;
 this process prints a line as each cell starts and as it ends, and the report is assembled from the
@@ -26,8 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import runners, suites
-from bench.suites import Cell, Suite
+from bench import cell_graph, runners
+from bench.suite_types import Cell, Suite
 from dcgan.errors import UserError
 from dcgan.training.config import TrainingStopped
 
@@ -318,7 +318,7 @@ def run_cells(
     pending = [c for c in chosen if not ctx.cell_file(c).exists()]
     if len(pending) < len(chosen):
         say(f"{len(chosen) - len(pending)} of {len(chosen)} chosen cells finished earlier: reused")
-    needs = {c.id: suites.needs(c, all_cells) for c in pending}  # once, not at every poll
+    needs = {c.id: cell_graph.needs(c, all_cells) for c in pending}  # once, not at every poll
     records, failed, stop_code = {}, {}, None
     running: dict[int, tuple[Cell, object, float]] = {}  # worker slot -> cell, handle, start
     total, started_n = len(pending), 0

@@ -26,7 +26,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import parallel, runners, suite_report, suites  # noqa: E402
+from bench import cell_graph, parallel, runners, suite_report, suites  # noqa: E402
 from dcgan import argtypes as A  # noqa: E402
 from dcgan import (  # noqa: E402
     cache,
@@ -223,8 +223,8 @@ def main(argv=None) -> int:
             Path(args.results) / suite.name,
             released_dir=Path(args.released) if args.released else None,
         )
-        all_cells = suites.cells(suite)
-        chosen = suites.select(all_cells, suites.only_tokens(args.only))
+        all_cells = cell_graph.cells(suite)
+        chosen = cell_graph.select(all_cells, cell_graph.only_tokens(args.only))
         launch = launch_of(args)
     except UserError as e:
         print(f"bench: error: {e}", file=sys.stderr)

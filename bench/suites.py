@@ -1,122 +1,22 @@
-"""The suites: declared matrices of variants x datasets x seeds x protocols at a scale, expanded
-into cells, and the selection of cells a run asks for. How each cell runs, and the record that
-makes a finished one final, is runners.py.
-
-A cell is named by its kind and axes plus a hash of every setting that changes its result, so
-editing a suite's declaration makes new cells rather than reusing stale ones.
-"""
+"""The suites: declared matrices of variants x datasets x seeds x protocols at a scale (the
+quick suite, the paper's reproduction and its smoke scale, the baselines, the ablations, the
+training choices, the authors' released models), by name in ``SUITES``. suite_types.py says
+what a suite and a cell are; cell_graph.py expands a suite into cells and selects them."""
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
-import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 
-from dcgan import curve, data, throughput, variants
-from dcgan.errors import UserError
+from bench.suite_types import (  # noqa: F401  (Cell and train_recipe: read through this module)
+    Cell,
+    Suite,
+    check_scale,
+    cifar10_present,
+    train_recipe,
+)
+from dcgan import data, throughput, variants
 from dcgan.quality import metrics
-
-
-@dataclass(frozen=True)
-class Suite:
-    name: str
-    description: str
-    variants: tuple[tuple[str, tuple[tuple[str, object], ...]], ...]  # (registered name, overrides)
-    datasets: tuple[str, ...]  # training data
-    seeds: tuple[int, ...]
-    # (protocol, draws, test draws[, other Protocol fields as (key, value) pairs]);
-    # None: the paper's
-    protocols: tuple[tuple, ...]
-    steps: dict[str, int]  # training steps per dataset
-    data_root: str | None = None
-    fidelity_metrics: tuple[str, ...] = ()
-    fidelity_n: int = 0
-    memorisation_n: int = 0
-    throughput_stages: tuple[str, ...] = ()
-    benchmarks: bool = False
-    figures: bool = False  # a latent walk and a numbered sample sheet of each trained model
-    # probe curve: checkpoints at steps/16 ... steps (and step 0), probed on the first
-    # protocol; 0: none
-    curve_points: int = 5
-    # models imported from the authors' released weights instead of trained:
-    # (folder name, variant, protocols)
-    released: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
-    # (variant, the one dataset it trains on); other variants train on every dataset
-    trains_on: tuple[tuple[str, str], ...] = ()
-    # "smoke": the same cells at toy sizes, to prove the route runs (see paper())
-    scale: str = "full"
-    note: str = ""  # written into every row's "note" (e.g. what a smoke scale changed)
-    # fidelity: a weights file (default: the standard one, where it is)
-    inception_weights: str | None = None
-    # keyword arguments of throughput.run (e.g. fewer calls)
-    throughput_options: tuple[tuple[str, object], ...] = ()
-    # a model label: the report ranks every model by probe accuracy against it
-    ranked_against: str | None = None
-    # other feature extractors probed with every protocol beside the Ds (Table 1's baselines):
-    # (registered extractor, its settings as (key, value) pairs)
-    baselines: tuple[tuple[str, tuple[tuple[str, object], ...]], ...] = ()
-
-
-@dataclass(frozen=True)
-class Cell:
-    # train, probe, curve, control, fidelity, memorisation, figures, throughput, benchmarks
-    kind: str
-    variant: str
-    overrides: tuple[tuple[str, object], ...] = ()
-    dataset: str | None = None
-    seed: int | None = None
-    protocol: tuple | None = None
-    settings: tuple[tuple[str, object], ...] = ()
-
-    @property
-    def label(self) -> str:
-        over = ",".join(f"{k}={v}" for k, v in self.overrides)
-        return self.variant + (f"[{over}]" if over else "")
-
-    @property
-    def id(self) -> str:
-        parts = [
-            self.kind,
-            self.label,
-            self.dataset,
-            None if self.seed is None else f"seed{self.seed}",
-            self.protocol[0] if self.protocol else None,
-        ]
-        digest = hashlib.sha256(
-            json.dumps(asdict(self), sort_keys=True, default=str).encode()
-        ).hexdigest()[:8]
-        return "/".join(p for p in parts if p) + f"/{digest}"
-
-    def fields(self) -> dict:
-        return {
-            "kind": self.kind,
-            "variant": self.variant,
-            "dataset": self.dataset or "",
-            "seed": "" if self.seed is None else str(self.seed),
-            "protocol": self.protocol[0] if self.protocol else "",
-        }
-
-    def extractor_settings(self) -> list[str]:
-        """A baseline cell's settings as ``--set`` pairs."""
-        return [f"{k}={v}" for k, v in self.overrides]
-
-    def variant_obj(self) -> variants.Variant:
-        return variants.get(self.variant, **dict(self.overrides))
-
-
-def train_recipe(dataset: str | None) -> str:
-    """How the training pictures were made from the dataset (a deviation from the paper's
-    recipe is said here)."""
-    return data.spec(dataset).recipe if dataset in data.names() else ""
-
-
-def cifar10_present(root: str | None = None) -> str | None:
-    found = data.resolve_root(root)
-    return str(found) if found is not None and (found / "cifar10_train.npz").exists() else None
-
 
 # The quick suite's model: the classic DCGAN at quarter width, trained with the recipe of the
 # authors' released SVHN model (its name: lr 0.0005, minibatches of 64; the paper's Adam betas and
@@ -148,7 +48,7 @@ def quick(candidate: tuple[str, tuple] | None = None, scale: str = "full") -> Su
     on the same test draws, the probe curve over the run, KID where the weights are,
     memorisation, throughput. ``candidate``: a second model run beside the baseline the same way
     (for `tox -e compare`)."""
-    _check_scale("quick", scale, ("full",))
+    check_scale("quick", scale, ("full",))
     root = cifar10_present()
     dataset, protocol = (
         ("cifar10", ("cifar10-400", 1, 3)) if root else ("digits", ("digits-10", 3, 10))
@@ -215,7 +115,7 @@ def paper(scale: str = "full") -> Suite:
     )
     if scale == "full":
         return full
-    _check_scale("paper", scale, ("full", "smoke"))
+    check_scale("paper", scale, ("full", "smoke"))
     narrow = (("ngf", 16), ("ndf", 16), ("batch_size", 32))
     protocols = tuple(
         (name, draws, test_draws, tuple(PAPER_SMOKE_PROTOCOLS[name].items()))
@@ -263,7 +163,7 @@ def baselines(scale: str = "full") -> Suite:
     pixels, and the paper's imagenet32 D at random init, on cifar10-full and cifar10-400 with
     the paper's draws (10 selection, 10 test), and svhn-1000 where SVHN is under the data root.
     Nothing is trained. "smoke": the same cells at toy sizes on the built-in digits."""
-    _check_scale("baselines", scale, ("full", "smoke"))
+    check_scale("baselines", scale, ("full", "smoke"))
     if scale == "smoke":
         return Suite(
             "baselines-smoke",
@@ -312,13 +212,6 @@ PAPER_SMOKE_PROTOCOLS = {
 PAPER_SMOKE_DRAWS = {"cifar10-full": (None, None), "cifar10-400": (2, 2), "svhn-1000": (2, 3)}
 
 
-def _check_scale(suite: str, scale: str, scales: tuple[str, ...]) -> None:
-    if scale not in scales:
-        raise UserError(
-            f"the {suite} suite has the scale(s) {', '.join(scales)}; got --scale {scale}"
-        )
-
-
 def paper_imagenet(root=None) -> str:
     """The paper's ImageNet pictures where they can be made: the raw ILSVRC-2012 tree or train tar
     under the data root, min-resized and centre-cropped (`imagenet`); else Imagenet32's squashed
@@ -334,7 +227,7 @@ def paper_imagenet(root=None) -> str:
 def ablations(scale: str = "full") -> Suite:
     """The paper's architecture rules one at a time: every registered dcgan32 ablation beside
     dcgan32, three seeds, the same budget, probed and scored the same way."""
-    _check_scale("ablations", scale, ("full",))
+    check_scale("ablations", scale, ("full",))
     names = ["dcgan32", *variants.in_group("ablation")]
     return Suite(
         "ablations",
@@ -359,7 +252,7 @@ def choices(scale: str = "full") -> Suite:
     of 128); "cpu" overnight on a 2-core CPU (the quick suite's small model, data and probe:
     quarter width, 4,000 steps of 64, cifar10-400 with 1 selection and 3 test draws); "smoke"
     every cell at toy sizes on the built-in digits, for the tests."""
-    _check_scale("choices", scale, ("full", "cpu", "smoke"))
+    check_scale("choices", scale, ("full", "cpu", "smoke"))
     names = ("dcgan32", *variants.in_group("choice"))
     what = (
         "the paper's dcgan32 and each training choice (hinge, least squares, WGAN-GP, spectral"
@@ -445,7 +338,7 @@ def released_suite(scale: str = "full") -> Suite:
     random-init control and the paper's rows. A missing folder, shard or dataset makes that
     table cell say which file is missing; the rest still runs, and the cell is tried again on the
     next run."""
-    _check_scale("released", scale, ("full",))
+    check_scale("released", scale, ("full",))
     return Suite(
         "released",
         "Tables 1 and 2 from the authors' released weights (imported exactly), beside random-init"
@@ -470,189 +363,3 @@ SUITES: dict[str, Callable[..., Suite]] = {
     "choices": choices,
     "baselines": baselines,
 }
-
-
-# Which (variant, dataset) pairs a suite trains: every pair, except where the suite names the
-# one dataset a variant trains on (the paper trained imagenet32 on ImageNet and svhn32 on
-# SVHN only).
-def _pairs(s: Suite):
-    only = dict(s.trains_on)
-    for name, overrides in s.variants:
-        for dataset in s.datasets:
-            if only.get(name, dataset) == dataset:
-                yield name, overrides, dataset
-
-
-def cells(s: Suite) -> list[Cell]:
-    """The suite's matrix, in the order it runs; dependencies come before what needs them."""
-    if s.released:
-        return _released_cells(s)
-    out = []
-    for name, overrides, dataset in _pairs(s):
-        for seed in s.seeds:
-            steps = s.steps[dataset]
-            points = curve.curve_steps(steps, s.curve_points) if s.curve_points else ()
-            out.append(
-                Cell(
-                    "train",
-                    name,
-                    overrides,
-                    dataset,
-                    seed,
-                    settings=(("steps", steps), ("keep_steps", points)),
-                )
-            )
-            for protocol in s.protocols:
-                out.append(
-                    Cell("probe", name, overrides, dataset, seed, protocol, (("steps", steps),))
-                )
-            if points:  # on the first protocol's split and sizes, one draw at a declared C
-                first = s.protocols[0]
-                out.append(
-                    Cell(
-                        "curve",
-                        name,
-                        overrides,
-                        dataset,
-                        seed,
-                        (first[0], None, None, *first[3:]),
-                        (("steps", steps), ("points", points), ("C", curve.CURVE_C[first[0]])),
-                    )
-                )
-            if s.fidelity_metrics:
-                weights = (("inception", s.inception_weights),) if s.inception_weights else ()
-                out.append(
-                    Cell(
-                        "fidelity",
-                        name,
-                        overrides,
-                        dataset,
-                        seed,
-                        settings=(
-                            ("steps", steps),
-                            ("metrics", s.fidelity_metrics),
-                            ("n", s.fidelity_n),
-                            *weights,
-                        ),
-                    )
-                )
-            if s.memorisation_n:
-                out.append(
-                    Cell(
-                        "memorisation",
-                        name,
-                        overrides,
-                        dataset,
-                        seed,
-                        settings=(("steps", steps), ("n", s.memorisation_n)),
-                    )
-                )
-            if s.figures:
-                out.append(
-                    Cell("figures", name, overrides, dataset, seed, settings=(("steps", steps),))
-                )
-    seen = set()
-    for name, overrides, _ in _pairs(s):
-        for protocol in s.protocols:
-            # a random-init control per architecture and protocol
-            if (
-                name,
-                overrides,
-                protocol,
-            ) not in seen:
-                seen.add((name, overrides, protocol))
-                out.append(Cell("control", name, overrides, protocol=protocol, seed=0))
-    for name, settings in s.baselines:
-        for protocol in s.protocols:
-            out.append(Cell("baseline", name, settings, protocol=protocol))
-    for name, overrides, dataset in _pairs(s):
-        if s.throughput_stages:
-            out.append(
-                Cell(
-                    "throughput",
-                    name,
-                    overrides,
-                    dataset,
-                    settings=(("stages", s.throughput_stages), *s.throughput_options),
-                )
-            )
-    if s.benchmarks:
-        out.append(Cell("benchmarks", *QUICK_MODEL))
-    return out
-
-
-def _released_cells(s: Suite) -> list[Cell]:
-    out = []
-    for folder, variant, protocols in s.released:
-        for p in protocols:
-            out.append(
-                Cell(
-                    "released-probe",
-                    variant,
-                    dataset="released",
-                    protocol=(p, None, None),
-                    settings=(("folder", folder),),
-                )
-            )
-    for _, variant, protocols in s.released:
-        for p in protocols:
-            out.append(Cell("control", variant, protocol=(p, None, None), seed=0))
-    return out
-
-
-def only_tokens(text: str) -> list[str]:
-    """``--only``'s tokens: the text split at commas outside square brackets, because a cell
-    id's overrides hold commas of their own (``dcgan32-r1[ngf=32,ndf=32,batch_size=64]``)."""
-    return [t.strip() for t in re.split(r",(?![^\[]*\])", text) if t.strip()]
-
-
-def select(all_cells: list[Cell], only: list[str]) -> list[Cell]:
-    """The cells matching any token of ``only`` (``key=value`` on kind, variant, dataset, seed,
-    protocol; or a substring of the cell's id; conditions joined by "+" must all hold, e.g.
-    ``variant=dcgan32+seed=0``), with the training cells they need."""
-    if not only:
-        return all_cells
-
-    def hit(fields: dict, cell_id: str, token: str) -> bool:
-        k, sep, v = token.partition("=")
-        # a word before "=" is a key; anything else (an id's "r1[ngf=32") is a substring
-        if sep and re.fullmatch(r"\w+", k):
-            if k not in fields:
-                raise UserError(
-                    f"--only {token!r}: unknown key {k!r}; use kind, variant, dataset, seed or"
-                    " protocol"
-                )
-            return fields[k] == v
-        return token in cell_id
-
-    conditions = [t.split("+") for t in only]  # OR over tokens, AND over a token's parts
-
-    def chosen_cell(c: Cell) -> bool:
-        fields = c.fields()
-        return any(all(hit(fields, c.id, part) for part in parts) for parts in conditions)
-
-    chosen = [c for c in all_cells if chosen_cell(c)]
-    if not chosen:
-        raise UserError(
-            f"--only {','.join(only)} matches no cell; the cells are:\n  "
-            + "\n  ".join(c.id for c in all_cells)
-        )
-    needed = {t for c in chosen for t in needs(c, all_cells)}
-    return [c for c in all_cells if c in chosen or c in needed]
-
-
-# the kinds that measure a model the suite trains: each waits for its train cell
-_ON_A_TRAINED_MODEL = ("probe", "curve", "fidelity", "memorisation", "figures")
-
-
-def needs(c: Cell, all_cells: list[Cell]) -> list[Cell]:
-    """The cells that must finish before ``c`` can run: the training of the model it measures
-    (none for a cell that trains, measures a random init, a baseline or a released model)."""
-    if c.kind not in _ON_A_TRAINED_MODEL:
-        return []
-    key = (c.variant, c.overrides, c.dataset, c.seed)
-    return [
-        t
-        for t in all_cells
-        if t.kind == "train" and (t.variant, t.overrides, t.dataset, t.seed) == key
-    ]

@@ -4,7 +4,7 @@ with dcgan compare's verdict, at smoke scale (the built-in digits, toy widths), 
 import pandas as pd
 import pytest
 
-from bench import run, suite_report, suites
+from bench import cell_graph, run, suite_report, suites
 from dcgan import variants
 
 from .conftest import argv
@@ -16,7 +16,7 @@ def test_the_choices_suite_covers_every_registered_choice_at_every_scale(tmp_pat
     for scale in ("full", "cpu", "smoke"):
         s = suites.choices(scale)
         assert [n for n, _ in s.variants] == ["dcgan32", *variants.in_group("choice")]
-        trains = [c for c in suites.cells(s) if c.kind == "train"]
+        trains = [c for c in cell_graph.cells(s) if c.kind == "train"]
         assert len(trains) == len(s.variants) * len(s.seeds)
         # equal images seen: one step count, one batch size
         assert len({dict(c.settings)["steps"] for c in trains}) == 1
@@ -61,7 +61,7 @@ def test_the_ranking_says_why_kid_is_blank_and_which_choice_cannot_change_d(tmp_
     training dcgan32's very D."""
     monkeypatch.setenv("DCGAN_DATA_ROOT", str(tmp_path))
     s = suites.choices("cpu")
-    all_cells = suites.cells(s)
+    all_cells = cell_graph.cells(s)
     records = {}
     for i, c in enumerate(all_cells):
         common = {"variant": c.variant, "seed": c.seed, "checkpoint": f"{c.label}-{c.seed}"}

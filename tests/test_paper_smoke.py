@@ -10,7 +10,7 @@ import shutil
 import pandas as pd
 import pytest
 
-from bench import run, standin, suites
+from bench import cell_graph, run, standin, suites
 from dcgan import checkpoint
 from dcgan.quality import metrics
 
@@ -19,7 +19,8 @@ from .conftest import argv
 
 def _matrix(s):
     return {
-        (c.kind, c.variant, c.seed, c.protocol[0] if c.protocol else None) for c in suites.cells(s)
+        (c.kind, c.variant, c.seed, c.protocol[0] if c.protocol else None)
+        for c in cell_graph.cells(s)
     }
 
 
@@ -27,7 +28,7 @@ def test_the_smoke_scale_declares_exactly_the_paper_suites_cells(tmp_path, monke
     monkeypatch.setenv("DCGAN_DATA_ROOT", str(tmp_path))
     full, smoke = suites.paper(), suites.paper(scale="smoke")
     assert _matrix(full) == _matrix(smoke)
-    assert {c.kind for c in suites.cells(smoke)} == {
+    assert {c.kind for c in cell_graph.cells(smoke)} == {
         "train",
         "probe",
         "curve",

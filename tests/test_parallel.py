@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bench import parallel, run, runners, suites
+from bench import cell_graph, parallel, run, runners, suites
 from dcgan import lock, results
 from dcgan.errors import UserError
 
@@ -93,7 +93,7 @@ def test_submitits_local_executor_gives_the_serial_runs_rows_and_report(tmp_path
 def test_a_cell_claimed_elsewhere_is_run_by_nobody_else_and_resumes_later(tmp_path, capsys):
     suite = suites.choices("smoke")
     ctx = runners.Context(suite, tmp_path / "runs" / SUITE, tmp_path / "results" / SUITE)
-    control = next(c for c in suites.cells(suite) if c.kind == "control")
+    control = next(c for c in cell_graph.cells(suite) if c.kind == "control")
     claim = ctx.cell_file(control).with_suffix(".claim")
     # another process holds the control cell (this test's own lock: a worker is a process of
     # its own, so it is refused just as a second machine would be)
@@ -116,7 +116,7 @@ def test_a_cell_claimed_elsewhere_is_run_by_nobody_else_and_resumes_later(tmp_pa
 def test_a_worker_that_dies_leaves_its_cell_to_resume(tmp_path):
     suite = suites.choices("smoke")
     ctx = runners.Context(suite, tmp_path / "runs", tmp_path / "results")
-    control = next(c for c in suites.cells(suite) if c.kind == "control")
+    control = next(c for c in cell_graph.cells(suite) if c.kind == "control")
     job = parallel.Job(suite, str(ctx.runs), str(ctx.results), None, control, str(tmp_path / "l"))
     worker = parallel._Worker(gpu=None)
     handle = worker.start(job)
@@ -154,9 +154,9 @@ def test_each_worker_is_pinned_to_its_own_gpu_in_turn(monkeypatch):
 
 
 def test_a_measurement_waits_for_its_training_and_nothing_else():
-    cells = suites.cells(suites.choices("smoke"))
+    cells = cell_graph.cells(suites.choices("smoke"))
     for c in cells:
-        needed = suites.needs(c, cells)
+        needed = cell_graph.needs(c, cells)
         if c.kind in ("probe", "curve"):
             assert [(t.kind, t.variant, t.overrides, t.seed) for t in needed] == [
                 ("train", c.variant, c.overrides, c.seed)
