@@ -1,8 +1,9 @@
-"""How each kind of suite cell runs (train, probe, control, baseline, curve, fidelity,
-memorisation, throughput, benchmarks, figures), and the record that makes a finished cell final:
-its rows are kept on disk when it finishes, so a finished cell is never recomputed and an
-interrupted suite resumes where it stopped. What a suite declares, and the cells it expands
-into, is suites.py.
+"""How each kind of suite cell runs, and the record that makes a finished cell final: its rows
+are kept on disk when it finishes, so a finished cell is never recomputed and an interrupted
+suite resumes where it stopped. The cells that train, score samples (fidelity, memorisation),
+time (throughput, benchmarks) and draw figures are here; those that probe are
+probe_runners.py; what they share (the context, the suite's columns) is cell_context.py. What a
+suite declares is suites.py, the cells it expands into cell_graph.py.
 """
 
 from __future__ import annotations
@@ -13,103 +14,34 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.suites import Cell, Suite, train_recipe
+from bench import probe_runners
+from bench.cell_context import (  # noqa: F401  (Context and SUITE_FIELDS: read through here)
+    SUITE_FIELDS,
+    Context,
+    checkpoint_of,
+    finished,
+    suite_columns,
+)
+from bench.suite_types import Cell
 from dcgan import (
     atomic,
-    checkpoint,
-    curve,
-    data,
-    events,
-    extractors,
     lock,
     paper_figures,
-    protocols,
-    released,
     results,
-    runtime,
     throughput,
 )
 from dcgan.errors import UserError
-from dcgan.probing import controls
-from dcgan.probing import rows as probe_rows
 from dcgan.quality import fidelity, memorisation
 from dcgan.training.config import TrainConfig
 from dcgan.training.loop import train
 
 
-@dataclass
-class Context:
-    suite: Suite
-    runs: Path  # run folders and the cell cache
-    results: Path  # rows and reports
-    # the released suite: where the authors' model folders are (default: <data root>/released)
-    released_dir: Path | None = None
-    log: Callable[[str], None] = field(default=lambda m: print(m, file=sys.stderr))
-
-    def run_dir(self, c: Cell) -> Path:
-        return self.runs / f"{c.label}-{c.dataset}-seed{c.seed}".replace("/", "_")
-
-    def cell_file(self, c: Cell) -> Path:
-        return (
-            self.runs
-            / "cells"
-            / (c.id.replace("/", "__").replace("[", "_").replace("]", "_") + ".json")
-        )
-
-
-# The suite's own columns, appended to each kind's CSV (the JSON rows carry more:
-# versions, overrides)
-SUITE_FIELDS = ["suite", "cell", "model", "seed", "train_dataset", "train_data_recipe", "updates"]
-
-
-def _common(ctx: Context, c: Cell) -> dict:
-    return {
-        "suite": ctx.suite.name,
-        "cell": c.id,
-        "model": c.label,
-        "variant": c.variant,
-        "variant_overrides": dict(c.overrides),
-        "seed": c.seed,
-        "train_dataset": c.dataset,
-        "train_data_recipe": train_recipe(c.dataset),
-        "updates": c.variant_obj().updates,
-        **runtime.provenance(),
-        **({"note": ctx.suite.note} if ctx.suite.note else {}),
-    }
-
-
-def _finished(out: Path, steps: int | None) -> tuple[Path | None, str]:
-    """The last checkpoint of a training in ``out`` that reached ``steps`` (None: any), else
-    None and where the run stands. Named by step on disk: nothing is loaded to tell."""
-    found = checkpoint.list_checkpoints(out)
-    if not found:
-        return None, "holds no checkpoint"
-    if steps and found[-1][0] < steps:
-        return None, f"stops at step {found[-1][0]} of {steps}"
-    return found[-1][1], ""
-
-
-def _checkpoint(ctx: Context, c: Cell) -> Path:
-    """The last checkpoint of the cell's finished training. A run that stopped early (killed,
-    interrupted, unhealthy) keeps its checkpoint for resuming, never for measuring: a cell
-    measured on it would stand in the tables for the suite's model at its full step count."""
-    steps = dict(c.settings).get("steps") or ctx.suite.steps.get(c.dataset)
-    last, where = _finished(ctx.run_dir(c), steps)
-    if last is None:
-        raise UserError(
-            f"{ctx.run_dir(c)} {where}: its train cell has not finished; run the suite again"
-            " to resume it"
-        )
-    return last
-
-
 def run_train(ctx: Context, c: Cell) -> dict:
     settings = dict(c.settings)
     out, steps = ctx.run_dir(c), settings["steps"]
-    last, _ = _finished(out, steps)
+    last, _ = finished(out, steps)
     if last is not None:
         result = {"checkpoint": str(last), "reused": True}
     else:  # a new run, or the continuation of an interrupted one
@@ -126,7 +58,7 @@ def run_train(ctx: Context, c: Cell) -> dict:
         )
         result = train(cfg)
     row = {
-        **_common(ctx, c),
+        **suite_columns(ctx, c),
         "kind": "train",
         "steps": steps,
         "checkpoint": str(result["checkpoint"]),
@@ -142,213 +74,13 @@ def run_train(ctx: Context, c: Cell) -> dict:
     }
 
 
-def _protocol(c: Cell) -> protocols.Protocol:
-    name, draws, test_draws, *other = c.protocol
-    over = {k: v for k, v in (("draws", draws), ("test_draws", test_draws)) if v is not None}
-    return protocols.get(name, **over, **dict(*other))
-
-
-def run_probe(ctx: Context, c: Cell) -> dict:
-    ckpt = _checkpoint(ctx, c)
-    v, _, netD, _ = checkpoint.load_models(ckpt)
-    step = checkpoint.load(ckpt)["step"]
-    rows = controls.run_with_control(
-        v,
-        netD,
-        _protocol(c),
-        control=False,
-        label=f"step {step}",
-        data_root=ctx.suite.data_root,
-        log=ctx.log,
-    )
-    for r in rows:
-        if results.kind_of(r) == results.MEASURED:
-            r.update({**_common(ctx, c), "checkpoint": str(ckpt)})
-            # the cell's figure beside the run's training curves in TensorBoard
-            events.add_points(ckpt.parent, f"probe/{r['protocol']}", {step: r["value"]})
-    _write_probe(rows, ctx)
-    return {"rows": rows}
-
-
-def _write_probe(rows: list[dict], ctx: Context) -> None:
-    results.write_rows(
-        rows,
-        ctx.results,
-        f"probe-{rows[0]['protocol']}",
-        "probe-rows.csv",
-        probe_rows.ROW_FIELDS + SUITE_FIELDS,
-    )
-
-
-def run_control(ctx: Context, c: Cell) -> dict:
-    from dcgan import nets
-
-    v = c.variant_obj()
-    _, netD = nets.build(v, seed=c.seed)
-    try:
-        # a control only beside a model that can be probed (cifar10-full's control takes hours here)
-        if ctx.suite.released:
-            released.import_folder(_released_folder(ctx, c.variant))
-        rows = [
-            r
-            for r in controls.run_with_control(
-                v,
-                netD,
-                _protocol(c),
-                control=False,
-                label=f"random init (seed {c.seed})",
-                data_root=ctx.suite.data_root,
-                log=ctx.log,
-            )
-            if results.kind_of(r) == results.MEASURED
-        ]
-    except UserError as e:
-        if not ctx.suite.released:  # elsewhere the suite's data was checked by its training cells
-            raise
-        ctx.log(f"{c.id}: not measured: {e}")
-        return {"rows": _not_measured(c, f"random init (seed {c.seed})", e)[:1], "retry": True}
-    for r in rows:
-        # the init seed is in the weights label; no training seed, no training data
-        r.update(
-            {
-                **_common(ctx, c),
-                "source": "measured (control)",
-                "kind": results.CONTROL,
-                "seed": None,
-                "train_dataset": None,
-            }
-        )
-    _write_probe(rows, ctx)
-    return {"rows": rows}
-
-
-def run_baseline(ctx: Context, c: Cell) -> dict:
-    """Another feature extractor (Table 1's K-means network, pixels) through the cell's protocol:
-    the same probe, draws and test images as the suite's Ds; its row names the published
-    figure it is held against."""
-    extractor = extractors.resolve(c.variant, c.extractor_settings())
-    rows = [
-        r
-        for r in controls.run_extractor(
-            extractor, _protocol(c), data_root=ctx.suite.data_root, log=ctx.log
-        )
-        if results.kind_of(r) == results.MEASURED
-    ]
-    for r in rows:
-        r.update(
-            {
-                **runtime.provenance(),
-                "suite": ctx.suite.name,
-                "cell": c.id,
-                "model": extractor.label,
-                "source": "measured (baseline)",
-                "kind": results.BASELINE,
-                "note": "; ".join(n for n in (r.get("note"), ctx.suite.note) if n),
-            }
-        )
-    _write_probe(rows, ctx)
-    return {"rows": rows}
-
-
-def _not_measured(c: Cell, weights: str, why: UserError) -> list[dict]:
-    """A table cell that says why it is empty (a missing folder, shard or dataset), with the
-    paper's rows beside it as usual."""
-    name = c.protocol[0]
-    metric = "test_error_pct" if protocols.get(name).metric == "error" else "test_accuracy_pct"
-    return [
-        {
-            "variant": c.variant,
-            "weights": weights,
-            "source": "not measured",
-            "kind": results.NOT_MEASURED,
-            "protocol": name,
-            "metric": metric,
-            "value": None,
-            "note": f"not measured: {why}",
-        }
-    ] + protocols.quoted_rows(name, metric)
-
-
-def _released_folder(ctx: Context, variant: str) -> Path:
-    """The folder of ``variant``'s released model; a one-line error where it is missing."""
-    name = next(folder for folder, v, _ in ctx.suite.released if v == variant)
-    root = ctx.released_dir or (
-        Path(ctx.suite.data_root) / "released" if ctx.suite.data_root else None
-    )
-    if root is None or not (root / name).is_dir():
-        raise UserError(
-            f"the released model folder {root / name if root else name} is missing: copy"
-            " dcgan_code's "
-            f"models/{name} there, or pass --released DIR"
-        )
-    return root / name
-
-
-def run_released_probe(ctx: Context, c: Cell) -> dict:
-    """The authors' released model (imported exactly) probed with the cell's protocol; where
-    its folder, a shard or the dataset is missing, a row that says which file."""
-    name = dict(c.settings)["folder"]
-    weights = f"authors' released weights ({name})"
-    try:
-        ckpt, _ = released.import_to(
-            _released_folder(ctx, c.variant), ctx.runs / "released" / f"{c.variant}.pt", force=True
-        )
-        v, _, netD, _ = checkpoint.load_models(ckpt)
-        rows = controls.run_with_control(
-            v,
-            netD,
-            _protocol(c),
-            control=False,
-            label=weights,
-            data_root=ctx.suite.data_root,
-            log=ctx.log,
-        )
-    except UserError as e:
-        ctx.log(f"{c.id}: not measured: {e}")
-        # shown in this run's report, never appended to the rows files (no measurement happened);
-        # the cell is tried again on the next run, when the files may be there
-        return {"rows": _not_measured(c, weights, e), "retry": True}
-    for r in rows:
-        if results.kind_of(r) == results.MEASURED:
-            r.update(
-                {
-                    **_common(ctx, c),
-                    "checkpoint": str(ckpt),
-                    "seed": None,
-                    "train_dataset": "the authors' (not trained here)",
-                }
-            )
-    _write_probe(rows, ctx)
-    return {"rows": rows}
-
-
-def run_curve(ctx: Context, c: Cell) -> dict:
-    """The probe curve of the cell's run: step 0 (its random init) and the kept checkpoints."""
-    _checkpoint(ctx, c)  # the whole run, not the points an interrupted one has reached
-    s = dict(c.settings)
-    rows = curve.run(
-        ctx.run_dir(c),
-        protocol=_protocol(c),
-        C=s["C"],
-        steps=s["points"],
-        data_root=ctx.suite.data_root,
-        log=ctx.log,
-    )
-    common = _common(ctx, c)
-    for r in rows:
-        r.update({k: common[k] for k in SUITE_FIELDS + ["versions", "note"] if k in common})
-    results.write_rows(
-        rows, ctx.results, "probe-curve", "probe-curve-rows.csv", curve.ROW_FIELDS + SUITE_FIELDS
-    )
-    return {"rows": rows}
-
-
 def run_fidelity(ctx: Context, c: Cell) -> dict:
-    """KID/FID/... with the standard Inception only; where it is missing, a row that says so."""
-    ckpt = _checkpoint(ctx, c)
+    """`dcgan fidelity`'s own work (fidelity.score_checkpoint) with the suite's columns; with the
+    standard Inception only: where it is missing, a row that says so instead."""
+    ckpt = checkpoint_of(ctx, c)
     s = dict(c.settings)
-    v, netG, _, _ = checkpoint.load_models(ckpt)
-    common = {**_common(ctx, c), "checkpoint": str(ckpt), "reference": f"{c.dataset}/train"}
+    common = {**suite_columns(ctx, c), "checkpoint": str(ckpt), "reference": f"{c.dataset}/train"}
+    fields = ("note", *SUITE_FIELDS)
     try:
         weights = fidelity.resolve_weights(s.get("inception"))
     except UserError as e:
@@ -357,37 +89,35 @@ def run_fidelity(ctx: Context, c: Cell) -> dict:
             for m in ("KID",)
             if "kid" in s["metrics"]
         ] or [{**common, "metric": "FID", "value": None, "note": f"not computed: {e}"}]
-    else:
-        reference = data.subset(data.load(c.dataset, "train", ctx.suite.data_root), s["n"], seed=0)
-        result = fidelity.compute(
-            netG,
-            v,
-            reference,
-            s["n"],
-            weights,
-            metrics=s["metrics"],
-            # where the suite runs: compute's own default is the CPU, hours for 50k on a GPU box
-            device=runtime.pick_device("auto"),
-            kid_subset_size=min(1000, s["n"] // 5),
+        results.write_rows(
+            rows, ctx.results, "fidelity", "fidelity-rows.csv", fidelity.ROW_FIELDS + list(fields)
         )
-        rows = [{**r, **common} for r in fidelity.rows(result, common)]
-    results.write_rows(
-        rows,
-        ctx.results,
-        "fidelity",
-        "fidelity-rows.csv",
-        fidelity.ROW_FIELDS + ["note"] + SUITE_FIELDS,
+        return {"rows": rows}
+    result = fidelity.score_checkpoint(
+        ckpt,
+        c.dataset,
+        data_root=ctx.suite.data_root,
+        n=s["n"],
+        n_real=s["n"],
+        metrics=s["metrics"],
+        inception_weights=weights,
+        kid_subset_size=min(1000, s["n"] // 5),
+        subset_seed=0,  # the suites' reference subset since they were written
+        out_dir=ctx.results,
+        device="auto",  # where the suite runs: hours for 50k on the CPU of a GPU box
+        extra=common,
+        extra_fields=fields,
     )
-    return {"rows": rows}
+    return {"rows": result["rows"]}
 
 
 def run_memorisation(ctx: Context, c: Cell) -> dict:
     """The memorisation check (its rows and closest pairs in results/), with the suite's
     columns in its CSV row too."""
     n = dict(c.settings)["n"]
-    common = _common(ctx, c)
+    common = suite_columns(ctx, c)
     result = memorisation.run(
-        _checkpoint(ctx, c),
+        checkpoint_of(ctx, c),
         c.dataset,
         n=n,
         n_held_out=n,
@@ -418,7 +148,7 @@ def run_throughput(ctx: Context, c: Cell) -> dict:
         data_root=ctx.suite.data_root,
         n_images=5000,
         out_dir=ctx.results,
-        extra={**_common(ctx, c), "dataset": c.dataset},
+        extra={**suite_columns(ctx, c), "dataset": c.dataset},
         extra_fields=tuple(SUITE_FIELDS),
         stages=options.pop("stages"),
         log=ctx.log,
@@ -455,7 +185,7 @@ def run_benchmarks(ctx: Context, c: Cell) -> dict:
     report = json.loads(out.read_text())
     rows = [
         {
-            **_common(ctx, c),
+            **suite_columns(ctx, c),
             "stage": b["params"]["name"],
             "benchmark": b["fullname"],
             "median_s": b["stats"]["median"],
@@ -471,11 +201,11 @@ def run_benchmarks(ctx: Context, c: Cell) -> dict:
 
 def run_figures(ctx: Context, c: Cell) -> dict:
     """A latent walk and a numbered sample sheet of the trained G."""
-    ckpt = str(_checkpoint(ctx, c))
+    ckpt = str(checkpoint_of(ctx, c))
     folder = ctx.results / f"figures-{results.stamp()}-{c.label}-seed{c.seed}".replace("/", "_")
     walk = paper_figures.walk(ckpt, folder / "walk", log=ctx.log)
     sheet = paper_figures.arithmetic(ckpt, folder / "sheet", n=100, log=ctx.log)
-    row = {**_common(ctx, c), "kind": "figures", "checkpoint": ckpt, "folder": str(folder)}
+    row = {**suite_columns(ctx, c), "kind": "figures", "checkpoint": ckpt, "folder": str(folder)}
     return {
         "rows": [row],
         "artifacts": {"latent walk": walk["png"], "numbered sample sheet": sheet["sheet"]},
@@ -484,11 +214,11 @@ def run_figures(ctx: Context, c: Cell) -> dict:
 
 RUNNERS: dict[str, Callable[[Context, Cell], dict]] = {
     "train": run_train,
-    "probe": run_probe,
-    "released-probe": run_released_probe,
-    "curve": run_curve,
-    "control": run_control,
-    "baseline": run_baseline,
+    "probe": probe_runners.run_probe,
+    "released-probe": probe_runners.run_released_probe,
+    "curve": probe_runners.run_curve,
+    "control": probe_runners.run_control,
+    "baseline": probe_runners.run_baseline,
     "fidelity": run_fidelity,
     "memorisation": run_memorisation,
     "throughput": run_throughput,

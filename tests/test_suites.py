@@ -5,7 +5,7 @@ import shutil
 import pandas as pd
 import pytest
 
-from bench import run, runners, suites
+from bench import cell_context, cell_graph, run, runners, suites
 from dcgan.errors import UserError
 
 from .conftest import TINY_MODEL, argv
@@ -41,7 +41,7 @@ def tiny(monkeypatch, tmp_path):
 
 
 def test_the_matrix_expands_with_dependencies_first_and_every_declared_suite_expands():
-    cells = suites.cells(tiny_suite())
+    cells = cell_graph.cells(tiny_suite())
     kinds = [c.kind for c in cells]
     assert kinds == argv("train probe curve figures train probe curve figures control throughput")
     # the curve's checkpoints are kept by its training cell, and probed on the suite's
@@ -51,9 +51,9 @@ def test_the_matrix_expands_with_dependencies_first_and_every_declared_suite_exp
     assert curve.protocol[0] == "digits-50"
     assert len({c.id for c in cells}) == len(cells)
     for make in suites.SUITES.values():
-        assert suites.cells(make())
+        assert cell_graph.cells(make())
     # Table 1 and Table 2 each get their model: imagenet32 on ImageNet only, svhn32 on SVHN only
-    paper = {(c.variant, c.dataset) for c in suites.cells(suites.paper()) if c.kind == "train"}
+    paper = {(c.variant, c.dataset) for c in cell_graph.cells(suites.paper()) if c.kind == "train"}
     assert paper == {("imagenet32", "imagenet32"), ("svhn32", "svhn")}
 
 
@@ -79,10 +79,10 @@ def test_an_interrupted_training_stops_the_suite_and_is_never_measured(
     assert not calls  # no cell after the interrupted training ran (each kind counts its calls)
     assert "stopped: SIGINT at step 5" in capsys.readouterr().err
     # a cell that needs the run refuses its 5 of 20 steps, and is not recorded as finished
-    probe = next(c for c in suites.cells(tiny_suite()) if c.kind == "probe")
+    probe = next(c for c in cell_graph.cells(tiny_suite()) if c.kind == "probe")
     ctx = runners.Context(tiny_suite(), tmp_path / "runs" / "tiny", tmp_path / "results" / "tiny")
     for kind in ("probe", "curve"):
-        cell = next(c for c in suites.cells(tiny_suite()) if c.kind == kind)
+        cell = next(c for c in cell_graph.cells(tiny_suite()) if c.kind == kind)
         with pytest.raises(UserError, match="stops at step 5 of 20: its train cell has not"):
             runners.run_cell(ctx, cell)
         assert not ctx.cell_file(cell).exists()
@@ -101,8 +101,8 @@ def test_a_changed_setting_is_a_new_cell():
 
 
 def test_only_selects_cells_and_the_training_they_need():
-    cells = suites.cells(tiny_suite())
-    chosen = suites.select(cells, ["kind=probe", "seed=1"])
+    cells = cell_graph.cells(tiny_suite())
+    chosen = cell_graph.select(cells, ["kind=probe", "seed=1"])
     assert [(c.kind, c.seed) for c in chosen] == [
         ("train", 0),
         ("probe", 0),
@@ -111,27 +111,27 @@ def test_only_selects_cells_and_the_training_they_need():
         ("curve", 1),
         ("figures", 1),
     ]
-    assert [c.kind for c in suites.select(cells, ["throughput"])] == ["throughput"]
+    assert [c.kind for c in cell_graph.select(cells, ["throughput"])] == ["throughput"]
     # "+" joins conditions that must all hold: seed 1's probe alone (and its training)
-    assert [(c.kind, c.seed) for c in suites.select(cells, ["kind=probe+seed=1"])] == [
+    assert [(c.kind, c.seed) for c in cell_graph.select(cells, ["kind=probe+seed=1"])] == [
         ("train", 1),
         ("probe", 1),
     ]
     with pytest.raises(UserError, match="matches no cell"):
-        suites.select(cells, ["kind=nothing"])
+        cell_graph.select(cells, ["kind=nothing"])
     with pytest.raises(UserError, match="unknown key 'colour'"):
-        suites.select(cells, ["colour=red"])
+        cell_graph.select(cells, ["colour=red"])
 
 
 def test_only_takes_a_cell_id_with_its_overrides_commas_and_all():
-    cells = suites.cells(tiny_suite())
+    cells = cell_graph.cells(tiny_suite())
     probe = next(c for c in cells if c.kind == "probe" and c.seed == 1)
     # "probe/dcgan32[ngf=8,ndf=8,batch_size=32]/digits/seed1/digits-50", without the hash
     prefix = probe.id.rsplit("/", 1)[0]
     assert "[ngf=8,ndf=8,batch_size=32]" in prefix
-    tokens = suites.only_tokens(f"{prefix}, kind=throughput")
+    tokens = cell_graph.only_tokens(f"{prefix}, kind=throughput")
     assert tokens == [prefix, "kind=throughput"]
-    chosen = suites.select(cells, tokens)
+    chosen = cell_graph.select(cells, tokens)
     assert [(c.kind, c.seed) for c in chosen] == [("train", 1), ("probe", 1), ("throughput", None)]
 
 
@@ -234,7 +234,7 @@ def test_a_killed_suite_resumes_without_recomputing_finished_cells(
 
 def test_earlier_records_pass_over_what_they_cannot_trust(tmp_path):
     ctx = runners.Context(tiny_suite(), tmp_path / "runs", tmp_path / "results")
-    cells = suites.cells(tiny_suite())
+    cells = cell_graph.cells(tiny_suite())
     probe, control = (next(c for c in cells if c.kind == k) for k in ("probe", "control"))
     ctx.results.mkdir(parents=True)
 
@@ -396,9 +396,9 @@ def test_the_paper_suite_trains_on_the_papers_crops_where_it_can_and_says_so_whe
         suites.paper(), tmp_path / "runs", tmp_path / "results", log=lambda m: None
     )
     train = next(
-        c for c in suites.cells(ctx.suite) if c.kind == "train" and c.variant == "imagenet32"
+        c for c in cell_graph.cells(ctx.suite) if c.kind == "train" and c.variant == "imagenet32"
     )
-    row = runners._common(ctx, train)
+    row = cell_context.suite_columns(ctx, train)
     assert (
         row["train_data_recipe"].startswith("Imagenet32 (squashed, not the paper's crops)")
         and row["updates"] == "alternate"
@@ -413,11 +413,11 @@ def test_the_baselines_suite_measures_each_extractor_beside_its_anchor_and_resum
     probe and draws, each a finished cell that a rerun reads back, in the report's baselines
     table; the full suite declares Table 1's protocols with the paper's draws."""
     full = suites.baselines()
-    assert {c.protocol for c in suites.cells(full)} >= {
+    assert {c.protocol for c in cell_graph.cells(full)} >= {
         ("cifar10-full", None, None),
         ("cifar10-400", None, None),
     }
-    assert {(c.kind, c.label) for c in suites.cells(full)} == {
+    assert {(c.kind, c.label) for c in cell_graph.cells(full)} == {
         ("baseline", "kmeans[K=1600]"),
         ("baseline", "kmeans[K=4000]"),
         ("baseline", "pixels"),

@@ -235,19 +235,29 @@ def score_checkpoint(
     cache_dir=None,
     device="auto",
     progress: bool = True,
+    subset_seed: int | None = None,
+    extra: dict | None = None,
+    extra_fields: tuple[str, ...] = (),
 ) -> dict:
     """The `dcgan fidelity` command's work: the checkpoint's G scored against a dataset split
-    (a seeded subset of ``n_real``), one row per number, written to ``out_dir``."""
+    (a subset of ``n_real`` drawn with ``subset_seed``, default ``seed``), one row per number,
+    written to ``out_dir``. ``inception_weights``: a path, or weights already resolved.
+    ``extra``: columns every row carries (a suite's), over the row's own; ``extra_fields``: those
+    of them the CSV shows."""
     device = runtime.pick_device(device)
     chosen = [m.name for m in registry.get(registry.names() if metrics is None else metrics)]
     # the weights first: a missing file should not cost a model load and a dataset load
-    weights = resolve_weights(inception_weights, download)
+    weights = (
+        inception_weights
+        if isinstance(inception_weights, InceptionWeights)
+        else resolve_weights(inception_weights, download)
+    )
     check_writable_dir(out_dir, f"cannot write rows to --out-dir {out_dir}")
     v, netG, _, _ = checkpoint.load_models(ckpt, device)
     reference = data.subset(
         data.load(dataset, split, data_root, download=download, **(data_options or {})),
         n_real,
-        seed,
+        seed if subset_seed is None else subset_seed,
     )
     result = compute(
         netG,
@@ -268,8 +278,8 @@ def score_checkpoint(
         "variant": v.name,
         "checkpoint": str(checkpoint.resolve(ckpt)),
     }
-    out = rows(result, common)
+    out = [{**r, **(extra or {})} for r in rows(result, common)]
     json_path, csv_path = results.write_rows(
-        out, out_dir, "fidelity", "fidelity-rows.csv", ROW_FIELDS
+        out, out_dir, "fidelity", "fidelity-rows.csv", ROW_FIELDS + list(extra_fields)
     )
     return {"rows": out, "json": str(json_path), "csv": str(csv_path), "weights": weights}
