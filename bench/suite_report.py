@@ -114,21 +114,11 @@ def headline(records: dict, all_cells) -> list[str]:
         if results.kind_of(r) != results.MEASURED:
             continue
         control = controls.get((c.label, r["protocol"]))
-        control = control if control and control.get("value") is not None else None
         trained = (
             f"on {c.dataset}, seed {c.seed}" if c.kind == "probe" else "(the authors' training)"
         )
-        line = (
-            f"{r['protocol']}: {c.label} {trained} ({r['weights']}):"
-            f" trained {r['value']:.2f}% ± {r['ci95']:.2f}"
-        )
-        if control:
-            g = compare.gap(control, r)
-            p = "" if g["p_value"] is None else f", p = {g['p_value']:.2g} ({g['test']})"
-            line += (
-                f", random-init control {control['value']:.2f}% ± {control['ci95']:.2f}:"
-                f" gap {g['gap']:+.2f} points{p}"
-            )
+        figures = compare.against_control(r, control)
+        line = f"{r['protocol']}: {c.label} {trained} ({r['weights']}): {figures}"
         lines.append(line + " (± 1.96 std over the test draws)")
     return lines
 

@@ -194,8 +194,10 @@ def cmd_features(args) -> dict:
 
 
 def cmd_probe(args) -> dict:
+    from . import results
     from .probing import command, solvers_compared
     from .probing import rows as probe_rows
+    from .reporting import compare
 
     result = command.probe_weights(
         args.protocol,
@@ -215,6 +217,11 @@ def cmd_probe(args) -> dict:
         return result
     if not args.json:
         print(probe_rows.table(result["rows"]).to_string(index=False))
+    # the headline, in the words of the main job's report: each figure against its control
+    control = {r["protocol"]: r for r in result["rows"] if results.kind_of(r) == results.CONTROL}
+    for r in result["rows"]:
+        if results.kind_of(r) == results.MEASURED and r.get("value") is not None:
+            _say(f"{r['protocol']}: {compare.against_control(r, control.get(r['protocol']))}")
     _say(f"rows: {result['json']} and {result['csv']}")
     return result
 

@@ -177,6 +177,27 @@ def test_the_headline_gap_is_paired_over_the_shared_test_draws():
     assert unpaired["test"].startswith("Welch")
 
 
+def test_a_figure_against_its_control_reads_the_same_in_the_report_and_under_dcgan_probe():
+    """compare.against_control: the headline's words (the report's and `dcgan probe`'s), built
+    from the rows' own figures and the paired test."""
+    from scipy import stats
+
+    seeds = "selection 0..0, test 1000..1002 (numpy default_rng, fresh test draws)"
+    trained = {"protocol": "cifar10-400", "metric": "test_accuracy_pct", "source": "measured"}
+    trained.update(value=56.5, ci95=0.2, per_draw=[56.54, 56.6, 56.36], draw_seeds=seeds)
+    control = {**trained, "source": "measured (control)", "value": 45.7367, "ci95": 0.6}
+    control["per_draw"] = [46.16, 45.59, 45.46]
+    p = stats.ttest_rel(trained["per_draw"], control["per_draw"]).pvalue
+    assert compare.against_control(trained, control) == (
+        f"trained 56.50% ± 0.20, random-init control 45.74% ± 0.60: gap +10.76 points,"
+        f" p = {p:.2g} (paired t-test over 3 shared draws)"
+    )
+    # no control measured (or one whose figure is missing), no spread: the figure alone
+    assert compare.against_control(trained, None) == "trained 56.50% ± 0.20"
+    assert compare.against_control(trained, {**control, "value": None}) == "trained 56.50% ± 0.20"
+    assert compare.against_control({**trained, "ci95": None}, None) == "trained 56.50%"
+
+
 def test_the_gate_cannot_be_switched_off_by_its_own_alpha(tmp_path, draws, capsys):
     """A planted 3-point regression: alpha 0 (or negative, above 0.5, NaN, inf) is refused
     before anything is judged, where it used to report 'no change (within noise)' and exit 0."""

@@ -10,6 +10,7 @@ import sklearn.utils
 from dcgan import cli, data, features, nets, protocols, svm
 from dcgan.errors import UserError
 from dcgan.probing import controls, fit_cache, prepare, probe
+from dcgan.reporting import compare
 
 from .conftest import TINY_MODEL, argv, tiny
 
@@ -121,10 +122,14 @@ def test_cli_probe_appends_rows(svhn_root, tmp_path, capsys):
     capsys.readouterr()
     for _ in range(2):
         assert cli.main(args) == 0
-    out = json.loads(capsys.readouterr().out.splitlines()[-1])
+    captured = capsys.readouterr()
+    out = json.loads(captured.out.splitlines()[-1])
     assert out["rows"][0]["protocol"] == "svhn-1000" and out["rows"][1]["weights"].startswith(
         "random init"
     )
+    # the headline in the main job's words: the figure against its control
+    assert f"svhn-1000: {compare.against_control(out['rows'][0], out['rows'][1])}" in captured.err
+    assert "random-init control" in captured.err
     lines = (tmp_path / "rows" / "probe-rows.csv").read_text().splitlines()
     # header + two runs, nothing overwritten
     assert len(lines) == 1 + 2 * (2 + len(protocols.PAPER_ROWS["svhn-1000"]))

@@ -173,6 +173,23 @@ def gap(control: dict, trained: dict) -> dict:
     return {"trained": mean_t, "control": mean_c, "gap": mean_t - mean_c, "p_value": p, "test": how}
 
 
+def against_control(trained: dict, control: dict | None) -> str:
+    """A probe row's headline: its figure and, where its random-init control was measured on the
+    same test draws, the control's, the gap and the noise test's p-value. The same words in the
+    main job's report and under `dcgan probe`."""
+
+    def figure(row: dict) -> str:
+        spread = row.get("ci95")
+        return f"{row['value']:.2f}%" + ("" if spread is None else f" ± {spread:.2f}")
+
+    line = f"trained {figure(trained)}"
+    if control is None or control.get("value") is None:
+        return line
+    g = gap(control, trained)
+    p = "" if g["p_value"] is None else f", p = {g['p_value']:.2g} ({g['test']})"
+    return line + f", random-init control {figure(control)}: gap {g['gap']:+.2f} points{p}"
+
+
 def _finite(p: float) -> float:
     return 1.0 if math.isnan(p) else p  # identical constant samples: nothing to explain
 
