@@ -217,11 +217,12 @@ def cmd_probe(args) -> dict:
         return result
     if not args.json:
         print(probe_rows.table(result["rows"]).to_string(index=False))
-    # the headline, in the words of the main job's report: each figure against its control
+    # the headline, in the words of the main job's report: each trained D's figure against its
+    # random-init control (an extractor's rows, and a run with --no-control, have none)
     control = {r["protocol"]: r for r in result["rows"] if results.kind_of(r) == results.CONTROL}
     for r in result["rows"]:
-        if results.kind_of(r) == results.MEASURED and r.get("value") is not None:
-            _say(f"{r['protocol']}: {compare.against_control(r, control.get(r['protocol']))}")
+        if results.kind_of(r) == results.MEASURED and r["protocol"] in control:
+            _say(f"{r['protocol']}: {compare.against_control(r, control[r['protocol']])}")
     _say(f"rows: {result['json']} and {result['csv']}")
     return result
 
