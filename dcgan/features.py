@@ -267,8 +267,12 @@ def read_rows(
             m = min(rows, n - start)
             if fh.readinto(buf[:m]) != m * d * dtype.itemsize:
                 raise UserError(f"{path} is truncated; delete it and it will be recomputed")
-            keep = dest[start : start + m] >= 0
-            out[dest[start : start + m][keep]] = buf[:m][keep]
+            to = dest[start : start + m]
+            keep = to >= 0
+            if keep.all():  # every row of the block wanted: no masked copy of the block first
+                out[to] = buf[:m]
+            else:
+                out[to[keep]] = buf[:m][keep]
     return out
 
 

@@ -226,7 +226,7 @@ ENTRIES = [
             "kmeans",
             s,
             standardise_eps=kmeans.STANDARDISE_EPS,
-            batch_images=4,
+            batch_images=16,
             title="1-layer K-means, Coates, Lee & Ng 2011",
         ),
         (
