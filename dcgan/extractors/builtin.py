@@ -226,7 +226,7 @@ ENTRIES = [
             "kmeans",
             s,
             standardise_eps=kmeans.STANDARDISE_EPS,
-            batch_images=16,
+            batch_images=4,
             title="1-layer K-means, Coates, Lee & Ng 2011",
         ),
         (
