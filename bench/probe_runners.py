@@ -21,19 +21,25 @@ def _protocol(c: Cell) -> protocols.Protocol:
     return protocols.get(name, **over, **dict(*other))
 
 
-def run_probe(ctx: Context, c: Cell) -> dict:
-    ckpt = checkpoint_of(ctx, c)
-    v, _, netD, _ = checkpoint.load_models(ckpt)
-    step = checkpoint.load(ckpt)["step"]
-    rows = controls.run_with_control(
+def _probe_d(ctx: Context, c: Cell, v, netD, label: str) -> list[dict]:
+    """The library's probe of one D on the cell's protocol, without its control (a suite
+    measures the control as a cell of its own)."""
+    return controls.run_with_control(
         v,
         netD,
         _protocol(c),
         control=False,
-        label=f"step {step}",
+        label=label,
         data_root=ctx.suite.data_root,
         log=ctx.log,
     )
+
+
+def run_probe(ctx: Context, c: Cell) -> dict:
+    ckpt = checkpoint_of(ctx, c)
+    v, _, netD, _ = checkpoint.load_models(ckpt)
+    step = checkpoint.load(ckpt)["step"]
+    rows = _probe_d(ctx, c, v, netD, f"step {step}")
     for r in rows:
         if results.kind_of(r) == results.MEASURED:
             r.update({**suite_columns(ctx, c), "checkpoint": str(ckpt)})
@@ -64,15 +70,7 @@ def run_control(ctx: Context, c: Cell) -> dict:
             released.import_folder(_released_folder(ctx, c.variant))
         rows = [
             r
-            for r in controls.run_with_control(
-                v,
-                netD,
-                _protocol(c),
-                control=False,
-                label=f"random init (seed {c.seed})",
-                data_root=ctx.suite.data_root,
-                log=ctx.log,
-            )
+            for r in _probe_d(ctx, c, v, netD, f"random init (seed {c.seed})")
             if results.kind_of(r) == results.MEASURED
         ]
     except UserError as e:
@@ -167,15 +165,7 @@ def run_released_probe(ctx: Context, c: Cell) -> dict:
             _released_folder(ctx, c.variant), ctx.runs / "released" / f"{c.variant}.pt", force=True
         )
         v, _, netD, _ = checkpoint.load_models(ckpt)
-        rows = controls.run_with_control(
-            v,
-            netD,
-            _protocol(c),
-            control=False,
-            label=weights,
-            data_root=ctx.suite.data_root,
-            log=ctx.log,
-        )
+        rows = _probe_d(ctx, c, v, netD, weights)
     except UserError as e:
         ctx.log(f"{c.id}: not measured: {e}")
         # shown in this run's report, never appended to the rows files (no measurement happened);

@@ -27,12 +27,12 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import cell_graph, parallel, runners, suite_report, suites  # noqa: E402
+from bench import options as bench_options  # noqa: E402
 from dcgan import argtypes as A  # noqa: E402
 from dcgan import (  # noqa: E402
     cache,
     data,
     lock,
-    options,
     protocols,
     variants,
 )
@@ -45,115 +45,11 @@ _RESUME = "finished cells are kept: the same command resumes the suite"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The main job's options, checked as dcgan's are (dcgan/argtypes.py)."""
+    """The main job's options (bench/options.py), checked as dcgan's are (dcgan/argtypes.py)."""
     # the docstring's first paragraph, whole (its first line alone stops mid-sentence)
     p = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
-    p.add_argument("--suite", default="quick", choices=sorted(suites.SUITES))
-    p.add_argument(
-        "--scale",
-        default="full",
-        choices=("full", "cpu", "smoke"),
-        help="full: the suite as declared; cpu: the choices suite overnight on a 2-core CPU;"
-        " smoke: every cell at toy "
-        "sizes (the paper suite on stand-in data from bench/standin.py), proving the route runs",
-    )
-    p.add_argument(
-        "--inception-weights",
-        metavar="PTH",
-        type=A.Existing("file"),
-        help="fidelity cells: this Inception weights file instead of the standard one "
-        "(rows from other weights are never called FID/IS/KID)",
-    )
-    p.add_argument(
-        "--only",
-        default="",
-        help="comma-separated: cells matching any token (kind=probe, variant=dcgan32, seed=1, "
-        "kind=probe+seed=1 for both, or a substring of a cell id such as "
-        "'dcgan32-r1[ngf=32,ndf=32,batch_size=64]/cifar10/seed1'); the training they need "
-        "runs too",
-    )
-    p.add_argument(
-        "--runs",
-        default="runs/bench",
-        type=A.Folder(),
-        help="run folders and the cell cache (reused and resumed)",
-    )
-    p.add_argument(
-        "--results",
-        default="results",
-        type=A.Folder(),
-        help="rows and reports go to RESULTS/<suite>/ (appended, never overwritten)",
-    )
-    p.add_argument(
-        "--released",
-        type=A.Existing("folder"),
-        help="the released suite: the folder holding the authors' model folders "
-        "(dcgan_code's models/; default: <data root>/released)",
-    )
-    p.add_argument(
-        "--list",
-        action="store_true",
-        help="list the cells and whether each has finished; run nothing",
-    )
-    p.add_argument(
-        "--check-data",
-        action="store_true",
-        help="check the data the suite needs (found, or how to get it) and name the cells that"
-        " cannot run; run nothing (exit 1 when some cannot)",
-    )
-    p.add_argument(
-        "--candidate",
-        type=A.Text("a variant name"),
-        help="quick suite: a second variant run beside the baseline, with the baseline's overrides",
-    )
-    p.add_argument(
-        "--candidate-set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="an override of the candidate",
-    )
-    p.add_argument(
-        "--compare",
-        action="store_true",
-        help="then `dcgan compare` the candidate against the baseline; exit 1 on a gated"
-        " regression",
-    )
-    options.summary_option(p, "with --compare:")
-    p.add_argument(
-        "--workers",
-        type=A.count(),
-        default=1,
-        help="cells run at a time, each in a process of its own pinned to its own GPU where there"
-        " are GPUs (a probe still waits for its training); with --launcher slurm, jobs in the"
-        " queue at a time. On a CPU, workers share the cores: set OMP_NUM_THREADS to split them",
-    )
-    p.add_argument(
-        "--launcher",
-        default="local",
-        choices=parallel.LAUNCHERS,
-        help="local: processes on this machine; slurm: one Slurm job per cell, through submitit"
-        " (run where sbatch is); submitit-local: submitit's route on this machine, to try it",
-    )
-    p.add_argument(
-        "--slurm-partition", type=A.Text("a partition name"), help="the Slurm jobs' partition"
-    )
-    p.add_argument(
-        "--slurm-minutes",
-        type=A.count(),
-        help=f"a cell's job time limit in minutes (default {parallel.Launch.minutes}); a cell"
-        " cut off resumes at the next run",
-    )
-    p.add_argument(
-        "--slurm-gpus",
-        type=A.whole(0),
-        help=f"GPUs per job (default {parallel.Launch.gpus})",
-    )
-    p.add_argument(
-        "--slurm-cpus",
-        type=A.count(),
-        help=f"CPU cores per job (default {parallel.Launch.cpus})",
-    )
+    for o in bench_options.declared():
+        o.add_to(p)
     return A.explain(p)
 
 

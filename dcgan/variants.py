@@ -1,7 +1,8 @@
 """The registry of named variants (variant_type.py says what a variant is), and the catalogue:
 the paper's models, its architecture rules undone one at a time, and training choices since.
 
-Adding an ablation is one ``register(...)`` call, its group declared with it. Tests and suites
+Adding a variant is one ``register(...)`` call, its group declared with it; on the classic
+dcgan32, one ``ablation(name, description, **fields)`` or ``choice(...)`` line. Tests and suites
 loop over ``names()`` and ``in_group()``, so a new variant is covered with no other edit.
 """
 
@@ -124,55 +125,42 @@ register(Variant(name="dcgan32", description="the classic DCGAN at 32x32: three 
 
 # --- the paper's architecture rules, one at a time (ablations over dcgan32) ----------------------
 _base = _REGISTRY["dcgan32"]
-register(
-    dataclasses.replace(
-        _base,
-        name="dcgan32-nobn",
-        description="ablation: no batch norm anywhere (biases instead)",
-        batchnorm=False,
-        bias=True,
-    ),
-    group="ablation",
+
+
+def _on_dcgan32(group: str, name: str, description: str, **fields) -> Variant:
+    """The classic dcgan32 with ``fields`` changed, registered as ``name`` in ``group``."""
+    return register(
+        dataclasses.replace(_base, name=name, description=description, **fields), group=group
+    )
+
+
+def ablation(name: str, description: str, **fields) -> Variant:
+    """One of the paper's architecture rules undone (the ablations suite)."""
+    return _on_dcgan32("ablation", name, description, **fields)
+
+
+def choice(name: str, description: str, **fields) -> Variant:
+    """A training choice since the paper (the choices suite)."""
+    return _on_dcgan32("choice", name, description, **fields)
+
+
+ablation(
+    "dcgan32-nobn", "ablation: no batch norm anywhere (biases instead)", batchnorm=False, bias=True
 )
-register(
-    dataclasses.replace(
-        _base,
-        name="dcgan32-bnall",
-        description="ablation: BN also on G's output and D's input layers",
-        bn_g_output=True,
-        bn_d_input=True,
-    ),
-    group="ablation",
+ablation(
+    "dcgan32-bnall",
+    "ablation: BN also on G's output and D's input layers",
+    bn_g_output=True,
+    bn_d_input=True,
 )
-register(
-    dataclasses.replace(
-        _base,
-        name="dcgan32-pool",
-        description="ablation: max-pooling in D and nearest upsampling in G instead of strided"
-        " convs",
-        downsample="maxpool",
-        upsample="nearest",
-    ),
-    group="ablation",
+ablation(
+    "dcgan32-pool",
+    "ablation: max-pooling in D and nearest upsampling in G instead of strided convs",
+    downsample="maxpool",
+    upsample="nearest",
 )
-register(
-    dataclasses.replace(
-        _base,
-        name="dcgan32-fc",
-        description="ablation: a fully connected hidden layer (1024) in G and D",
-        fc_hidden=1024,
-    ),
-    group="ablation",
-)
-register(
-    dataclasses.replace(
-        _base,
-        name="dcgan32-relud",
-        description="ablation: ReLU instead of LeakyReLU in D",
-        d_act="relu",
-    ),
-    group="ablation",
-)
+ablation("dcgan32-fc", "ablation: a fully connected hidden layer (1024) in G and D", fc_hidden=1024)
+ablation("dcgan32-relud", "ablation: ReLU instead of LeakyReLU in D", d_act="relu")
 
 
 # --- training choices since the paper, on the classic dcgan32 (dcgan/objectives.py) -------------
@@ -181,71 +169,24 @@ register(
 # (Adam, lr 2e-4, beta1 0.5) throughout, except WGAN-GP with its authors' own (Gulrajani et al.
 # 2017: lr 1e-4, betas 0 and 0.9, 5 critic steps per G step); its critic keeps the DCGAN's batch
 # norm, which they replace by layer norm.
-register(
-    dataclasses.replace(
-        _base, name="dcgan32-hinge", description="choice: hinge loss", loss="hinge"
-    ),
-    group="choice",
+choice("dcgan32-hinge", "choice: hinge loss", loss="hinge")
+choice(
+    "dcgan32-hinge-sn",
+    "choice: hinge loss and spectral normalisation of D",
+    loss="hinge",
+    d_reg="sn",
 )
-register(
-    dataclasses.replace(
-        _base,
-        name="dcgan32-hinge-sn",
-        description="choice: hinge loss and spectral normalisation of D",
-        loss="hinge",
-        d_reg="sn",
-    ),
-    group="choice",
+choice("dcgan32-sn", "choice: spectral normalisation of D (the paper's loss)", d_reg="sn")
+choice("dcgan32-ls", "choice: least-squares loss", loss="ls")
+choice(
+    "dcgan32-wgan-gp",
+    "choice: Wasserstein loss with a gradient penalty (lambda 10)",
+    loss="wgan-gp",
+    n_critic=5,
+    lr=1e-4,
+    beta1=0.0,
+    beta2=0.9,
 )
-register(
-    dataclasses.replace(
-        _base,
-        name="dcgan32-sn",
-        description="choice: spectral normalisation of D (the paper's loss)",
-        d_reg="sn",
-    ),
-    group="choice",
-)
-register(
-    dataclasses.replace(
-        _base, name="dcgan32-ls", description="choice: least-squares loss", loss="ls"
-    ),
-    group="choice",
-)
-register(
-    dataclasses.replace(
-        _base,
-        name="dcgan32-wgan-gp",
-        description="choice: Wasserstein loss with a gradient penalty (lambda 10)",
-        loss="wgan-gp",
-        n_critic=5,
-        lr=1e-4,
-        beta1=0.0,
-        beta2=0.9,
-    ),
-    group="choice",
-)
-register(
-    dataclasses.replace(
-        _base, name="dcgan32-r1", description="choice: R1 penalty on D (gamma 10)", d_reg="r1"
-    ),
-    group="choice",
-)
-register(
-    dataclasses.replace(
-        _base,
-        name="dcgan32-rotation",
-        description="choice: D also predicts image rotations (SS-GAN)",
-        d_aux="rotation",
-    ),
-    group="choice",
-)
-register(
-    dataclasses.replace(
-        _base,
-        name="dcgan32-ema",
-        description="choice: G's weights averaged (EMA, decay 0.999)",
-        g_ema=0.999,
-    ),
-    group="choice",
-)
+choice("dcgan32-r1", "choice: R1 penalty on D (gamma 10)", d_reg="r1")
+choice("dcgan32-rotation", "choice: D also predicts image rotations (SS-GAN)", d_aux="rotation")
+choice("dcgan32-ema", "choice: G's weights averaged (EMA, decay 0.999)", g_ema=0.999)

@@ -141,27 +141,20 @@ def test_a_set_against_itself_is_about_zero(random_inception, tmp_path):
 
     ref = reference(24)
     name = fidelity.register_reference(ref)
-    m = torch_fidelity.calculate_metrics(
-        input1=name,
-        input2=name,
-        fid=True,
-        kid=True,
+    # torch-fidelity on the CPU, quiet, with the test's random-init weights
+    on_cpu = dict(
         cuda=False,
         verbose=False,
         feature_extractor=fidelity.FEATURE_EXTRACTOR,
-        kid_subset_size=12,
         feature_extractor_weights_path=str(random_inception),
         cache_root=str(tmp_path),
     )
+    m = torch_fidelity.calculate_metrics(
+        input1=name, input2=name, fid=True, kid=True, kid_subset_size=12, **on_cpu
+    )
+    other = reference(24, seed=1)
     other = torch_fidelity.calculate_metrics(
-        input1=name,
-        input2=fidelity.register_reference(reference(24, seed=1)),
-        fid=True,
-        cuda=False,
-        verbose=False,
-        feature_extractor=fidelity.FEATURE_EXTRACTOR,
-        feature_extractor_weights_path=str(random_inception),
-        cache_root=str(tmp_path),
+        input1=name, input2=fidelity.register_reference(other), fid=True, **on_cpu
     )
     assert abs(m["frechet_inception_distance"]) < 1e-3 * other["frechet_inception_distance"]
     assert abs(m["kernel_inception_distance_mean"]) < 1e-3
@@ -251,15 +244,11 @@ def test_memorisation_command_finds_a_generated_sample_planted_in_the_training_d
     train[42] = planted
     np.savez(tmp_path / "train.npz", x=train)
     np.savez(tmp_path / "test.npz", x=rng.integers(0, 256, (60, 32, 32, 3), dtype=np.uint8))
+    command = ["memorisation", "--ckpt", str(tiny_ckpt), "--dataset", "npz"]
+    command += ["--data-root", str(tmp_path)]
     code, out, err = run(
         capsys,
-        "memorisation",
-        "--ckpt",
-        str(tiny_ckpt),
-        "--dataset",
-        "npz",
-        "--data-root",
-        str(tmp_path),
+        *command,
         "--n",
         "30",
         "--n-held-out",
@@ -295,18 +284,7 @@ def test_memorisation_command_finds_a_generated_sample_planted_in_the_training_d
         memorisation.ROW_FIELDS
     )
     assert len(list((tmp_path / "res").glob("memorisation-*-pixels.png"))) == 1
-    code, _, err = run(
-        capsys,
-        "memorisation",
-        "--ckpt",
-        str(tiny_ckpt),
-        "--dataset",
-        "npz",
-        "--data-root",
-        str(tmp_path),
-        "--tag",
-        "run",
-    )
+    code, _, err = run(capsys, *command, "--tag", "run")
     assert code == 1 and "--tag 'run' is not KEY=VALUE" in err and "Traceback" not in err
 
 

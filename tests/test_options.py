@@ -137,3 +137,34 @@ def test_paths_are_checked_without_creating_anything(tmp_path):
         ro.mkdir(mode=0o500)
         with pytest.raises(argparse.ArgumentTypeError, match="cannot write to"):
             A.Folder()(str(ro / "out"))
+
+
+def test_the_parsers_are_built_from_the_declarations_alone():
+    """Options are declared as data (dcgan/options/spec.py): every dcgan command's parser holds
+    exactly its declared options, in order, and the main job's likewise; a command added to the
+    declarations is a command of the CLI, with nothing else to edit."""
+    from bench import options as bench_options
+    from dcgan import options
+    from dcgan.options.spec import command, option
+
+    def flags(parser):
+        return [tuple(a.option_strings) or (a.dest,) for a in parser._actions if a.dest != "help"]
+
+    declared = {c.name: c for c in options.commands()}
+    parsers = dict(COMMANDS)
+    for name, c in declared.items():
+        assert flags(parsers[name]) == [o.flags for o in c.options] + [("--json",)], name
+    assert flags(parsers["bench"]) == [o.flags for o in bench_options.declared()]
+    # one declaration more: a command of the parser, its option checked by its type
+    extra = command("echo-n", "a throwaway command", option("--n", type=A.count(), default=1))
+    names = list(cli.COMMANDS) + ["echo-n"]
+    original = options.commands
+    try:
+        options.commands = lambda: original() + (extra,)
+        parser = options.build_parser(names)
+    finally:
+        options.commands = original
+    assert parser.parse_args(["echo-n", "--n", "3"]).n == 3
+    with pytest.raises(SystemExit), contextlib.redirect_stderr(io.StringIO()) as err:
+        parser.parse_args(["echo-n", "--n", "0"])
+    assert "--n" in err.getvalue()

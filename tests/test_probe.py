@@ -201,6 +201,13 @@ def _use_fit(monkeypatch, fit):
     monkeypatch.setitem(svm.SOLVERS, "ours", dataclasses.replace(svm.SOLVERS["ours"], fit=fit))
 
 
+def _quietly(root, cache, grid=(1e-3, 1e-2), **kw) -> dict:
+    """probe.run's keywords for the small SVHN file: no progress, no log."""
+    return dict(
+        data_root=root, grid=list(grid), cache_dir=cache, progress=False, log=lambda m: None, **kw
+    )
+
+
 def test_full_protocol_chooses_C_on_the_pool_then_fits_every_training_image(
     svhn_root, tmp_path, monkeypatch
 ):
@@ -216,15 +223,7 @@ def test_full_protocol_chooses_C_on_the_pool_then_fits_every_training_image(
     _use_fit(monkeypatch, recording)
     # the cifar10-full shape (whole pool, C on validation) on the small SVHN file
     protocol = protocols.get("cifar10-full", dataset="svhn", val_size=100)
-    result = probe.run(
-        netD,
-        protocol,
-        data_root=svhn_root,
-        grid=[1e-3, 1e-2],
-        cache_dir=tmp_path / "cache",
-        progress=False,
-        log=lambda m: None,
-    )
+    result = probe.run(netD, protocol, **_quietly(svhn_root, tmp_path / "cache"))
     n = len(data.load("svhn", "train", svhn_root))
     assert result["per_class"] is None and len(result["per_draw"]) == 1
     best = int(np.argmin(result["val_error_pct_per_C"]))
@@ -254,16 +253,7 @@ def test_the_protocol_fits_the_documented_draws(svhn_root, tmp_path, monkeypatch
         "svhn-1000", val_size=100, per_class=20, draws=2, test_draws=1, fresh_draws_per_C=False
     )
     cache = tmp_path / "cache"
-    probe.run(
-        netD,
-        protocol,
-        data_root=svhn_root,
-        grid=[1e-3],
-        seed=5,
-        cache_dir=cache,
-        progress=False,
-        log=lambda m: None,
-    )
+    probe.run(netD, protocol, **_quietly(svhn_root, cache, grid=[1e-3], seed=5))
     train = data.load("svhn", "train", svhn_root)
     val, pool = protocols.split(len(train), 100, 42)
     pool_set = data.ImageSet(
@@ -491,15 +481,7 @@ def test_svhn_1000_draws_fresh_images_for_every_C_as_the_authors_script(
     _, netD = nets.build(tiny(), seed=0)
     protocol = protocols.get("svhn-1000", val_size=100, per_class=10, draws=2, test_draws=1)
     assert protocol.fresh_draws_per_C and not protocols.get("cifar10-400").fresh_draws_per_C
-    out = probe.run(
-        netD,
-        protocol,
-        data_root=svhn_root,
-        grid=[1e-3, 1e-2],
-        cache_dir=tmp_path / "c",
-        progress=False,
-        log=lambda m: None,
-    )
+    out = probe.run(netD, protocol, **_quietly(svhn_root, tmp_path / "c"))
     selection = [(s, c) for s, c in seen if s < 1000 or s >= 100_000]
     assert len(selection) == 4 and all(len(c) == 1 for _, c in selection)  # one fit per C and draw
     assert len({s for s, _ in selection}) == 4  # every C its own draws

@@ -112,15 +112,15 @@ def test_generator_matches_layer_by_layer_reference(imported, arrays):
     assert torch.allclose(ours, ref, atol=1e-4), (ours - ref).abs().max()
 
 
+def _test_images(root) -> torch.Tensor:
+    """The first 64 CIFAR-10 test images as D's input: NCHW in [-1, 1]."""
+    x = torch.from_numpy(data.load("cifar10", "test", root).x[:64])
+    return x.permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
 def test_discriminator_matches_layer_by_layer_reference(imported, arrays, shared_data):
     w, w2, g2, b2, w3, g3, b3, wy = arrays["discrim"]
-    x = (
-        torch.from_numpy(data.load("cifar10", "test", shared_data).x[:64])
-        .permute(0, 3, 1, 2)
-        .float()
-        / 127.5
-        - 1
-    )
+    x = _test_images(shared_data)
     h1 = F.leaky_relu(true_conv(x, w, 2, 2), 0.2)
     h2 = F.leaky_relu(bn(true_conv(h1, w2, 2, 2), g2, b2), 0.2)
     h3 = F.leaky_relu(bn(true_conv(h2, w3, 2, 2), g3, b3), 0.2)
@@ -228,13 +228,7 @@ def test_imported_nets_never_use_placeholder_statistics(imported, shared_data):
 
     v, netG, netD, _ = checkpoint.load_models(imported)
     assert not netD.training
-    x = (
-        torch.from_numpy(data.load("cifar10", "test", shared_data).x[:64])
-        .permute(0, 3, 1, 2)
-        .float()
-        / 127.5
-        - 1
-    )
+    x = _test_images(shared_data)
     with torch.no_grad():
         eval_out = netD(x)
         netD.train()

@@ -409,29 +409,10 @@ def test_cuda_graphs_train_as_the_eager_step(tmp_path, monkeypatch, schedule):
     # Adam's: 4e-4 in a gradient norm after one step).
     steps = 16  # alternate: 3 warm-up steps of each kind, then 5 replays of each graph
     variant = tiny(**schedule)
-    graphs = train(
-        _cfg(
-            tmp_path / "graphs",
-            steps,
-            variant,
-            device="cuda",
-            deterministic=True,
-            log_every=1,
-            cuda_graphs=True,
-        )
-    )
+    cuda = dict(device="cuda", deterministic=True, log_every=1, cuda_graphs=True)
+    graphs = train(_cfg(tmp_path / "graphs", steps, variant, **cuda))
     monkeypatch.setattr(step_module, "GRAPH_WARMUP", steps + 1)
-    eager = train(
-        _cfg(
-            tmp_path / "eager",
-            steps,
-            variant,
-            device="cuda",
-            deterministic=True,
-            log_every=1,
-            cuda_graphs=True,
-        )
-    )
+    eager = train(_cfg(tmp_path / "eager", steps, variant, **cuda))
     sa, sb = (checkpoint.load(r["checkpoint"]) for r in (eager, graphs))
     for net in ("netG", "netD"):
         for k, t in sa[net].items():

@@ -1,9 +1,10 @@
-"""The option groups several commands share (data, where rows go, the fast path, a figure's
-checkpoint and output), and the checked types they use (argtypes.py)."""
+"""The option declarations several commands share (data, where rows go, the fast path, a
+figure's checkpoint and output), and the checked types they use (argtypes.py)."""
 
-import argparse
+from __future__ import annotations
 
 from .. import argtypes as A
+from .spec import Option, option
 
 # the checked types of the options (dcgan/argtypes.py): every numeric option has its range, every
 # list refuses empty, every output path is checked before the work
@@ -16,44 +17,67 @@ CKPT = "a ckpt-*.pt file or a run folder (its newest checkpoint)"
 CKPT_PATH = A.Existing("path")
 DEVICE = "auto (CUDA if available), cpu, cuda, cuda:1, ..."
 
+# single options more than one command declares alike
+CKPT_REQUIRED = option("--ckpt", required=True, type=CKPT_PATH, help=CKPT)
+DATA_ROOT = option("--data-root", type=NAME, help="dataset root (default: $DCGAN_DATA_ROOT)")
+DEVICE_OPTION = option("--device", default="auto", type=NAME, help=DEVICE)
+FORCE = option("--force", action="store_true", help="overwrite --out")
+NO_PROGRESS = option("--no-progress", action="store_true")
+SEED = option("--seed", type=A.SEED, default=0)
+SPLIT = option("--split", default="train", type=NAME)
+SAMPLING_BN = option(
+    "--bn-stats",
+    choices=["running", "batch"],
+    help="BN statistics for sampling (default: the checkpoint's)",
+)
 
-def _data_options(p: argparse.ArgumentParser, download: bool = True) -> None:
-    p.add_argument("--data-root", type=NAME, help="dataset root (default: $DCGAN_DATA_ROOT)")
-    p.add_argument(
-        "--data-opt",
-        action="append",
-        metavar="KEY=VALUE",
-        help="a dataset option, e.g. x_key=x32 for npz",
+
+def set_option(help: str) -> Option:
+    """`--set KEY=VALUE` (repeatable): a variant's fields or an extractor's settings."""
+    return option("--set", action="append", metavar="KEY=VALUE", help=help)
+
+
+def data(download: bool = True) -> tuple[Option, ...]:
+    """Where the dataset is, its options, and (where the command may fetch it) --download."""
+    fetch = option(
+        "--download",
+        action="store_true",
+        help="let torchvision download the dataset if it is missing",
     )
-    if download:
-        p.add_argument(
-            "--download",
-            action="store_true",
-            help="let torchvision download the dataset if it is missing",
-        )
+    return (
+        DATA_ROOT,
+        option(
+            "--data-opt",
+            action="append",
+            metavar="KEY=VALUE",
+            help="a dataset option, e.g. x_key=x32 for npz",
+        ),
+    ) + ((fetch,) if download else ())
 
 
-def _run_options(p: argparse.ArgumentParser, out_dir: str, cache: str) -> None:
+def run(out_dir: str, cache: str) -> tuple[Option, ...]:
     """Where rows go, the cache, the device and progress: the same for every measuring command."""
-    p.add_argument(
-        "--out-dir",
-        default=out_dir,
-        type=A.Folder(),
-        help="where the rows go (CSV appended, one JSON per run)",
+    return (
+        option(
+            "--out-dir",
+            default=out_dir,
+            type=A.Folder(),
+            help="where the rows go (CSV appended, one JSON per run)",
+        ),
+        option(
+            "--cache-dir",
+            type=A.Folder(),
+            help=f"{cache} cache (default: $DCGAN_CACHE or ~/.cache/dcgan-bench)",
+        ),
+        DEVICE_OPTION,
+        NO_PROGRESS,
     )
-    p.add_argument(
-        "--cache-dir",
-        type=A.Folder(),
-        help=f"{cache} cache (default: $DCGAN_CACHE or ~/.cache/dcgan-bench)",
-    )
-    p.add_argument("--device", default="auto", type=NAME, help=DEVICE)
-    p.add_argument("--no-progress", action="store_true")
 
 
-def summary_option(p: argparse.ArgumentParser, when: str) -> None:
+def summary(when: str) -> Option:
     """`--summary PATH`: a compare's verdicts as Markdown for a CI job (dcgan compare, and the
     main job's --compare)."""
-    p.add_argument(
+    return option(
         "--summary",
         metavar="PATH",
         type=A.NewFile(".md"),
@@ -62,34 +86,28 @@ def summary_option(p: argparse.ArgumentParser, when: str) -> None:
     )
 
 
-def _fast_options(p: argparse.ArgumentParser) -> None:
-    """The fast path (dcgan.step.FastPath), for train and throughput alike."""
-    p.add_argument(
-        "--amp", default="off", choices=["off", "bf16"], help="bf16 autocast (CUDA only)"
-    )
-    p.add_argument(
-        "--channels-last", action="store_true", help="channels_last memory format (for CUDA)"
-    )
-    p.add_argument("--compile", action="store_true", help="torch.compile the nets (CUDA only)")
-    p.add_argument("--fused-adam", action="store_true", help="torch's fused Adam kernels")
-    p.add_argument(
+# the fast path (dcgan.step.FastPath), for train and throughput alike
+FAST = (
+    option("--amp", default="off", choices=["off", "bf16"], help="bf16 autocast (CUDA only)"),
+    option("--channels-last", action="store_true", help="channels_last memory format (for CUDA)"),
+    option("--compile", action="store_true", help="torch.compile the nets (CUDA only)"),
+    option("--fused-adam", action="store_true", help="torch's fused Adam kernels"),
+    option(
         "--cuda-graphs",
         action="store_true",
         help="capture the whole step once as a CUDA graph and replay it (CUDA, one process)",
-    )
+    ),
+)
 
 
-def _figure_options(p: argparse.ArgumentParser, bn_stats: bool = True) -> None:
-    p.add_argument("--ckpt", required=True, type=CKPT_PATH, help=CKPT)
-    p.add_argument("--out", required=True, type=A.Folder(), help="output folder")
-    p.add_argument("--seed", type=A.SEED, default=0)
-    p.add_argument(
-        "--scale", type=A.count(16), default=3, help="pixel upscaling of the written images"
-    )
-    p.add_argument("--force", action="store_true", help="write into a folder that is not empty")
-    if bn_stats:
-        p.add_argument(
-            "--bn-stats",
-            choices=["running", "batch"],
-            help="BN statistics for sampling (default: the checkpoint's)",
-        )
+def figure(bn_stats: bool = True) -> tuple[Option, ...]:
+    """A figure command's checkpoint, output folder, seed and scale."""
+    return (
+        CKPT_REQUIRED,
+        option("--out", required=True, type=A.Folder(), help="output folder"),
+        SEED,
+        option(
+            "--scale", type=A.count(16), default=3, help="pixel upscaling of the written images"
+        ),
+        option("--force", action="store_true", help="write into a folder that is not empty"),
+    ) + ((SAMPLING_BN,) if bn_stats else ())

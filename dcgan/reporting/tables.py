@@ -128,36 +128,22 @@ def baseline_table(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+# the fidelity row's fields the generative table shows, in order (after the model, before a note)
+GENERATIVE_FIELDS = ("checkpoint", "metric", "value", "std", "n_fake", "n_real", "reference")
+
+
 def generative_table(rows: list[dict]) -> pd.DataFrame:
     """One line per checkpoint and metric; rows that could not be computed say why."""
     rows = results.newest(rows, lambda r: (r.get("checkpoint"), r.get("metric")))
     out = [
         {
             "model": _model({**r, "weights": r.get("weights", "")}),
-            "checkpoint": r.get("checkpoint"),
-            "metric": r.get("metric"),
-            "value": _num(r.get("value")),
-            "std": _num(r.get("std")),
-            "n_fake": r.get("n_fake"),
-            "n_real": r.get("n_real"),
-            "reference": r.get("reference"),
+            **{k: _num(r.get(k)) if k in ("value", "std") else r.get(k) for k in GENERATIVE_FIELDS},
             "note": r.get("note") or "",
         }
         for r in rows
     ]
-    return pd.DataFrame(out).reindex(
-        columns=[
-            "model",
-            "checkpoint",
-            "metric",
-            "value",
-            "std",
-            "n_fake",
-            "n_real",
-            "reference",
-            "note",
-        ]
-    )
+    return pd.DataFrame(out).reindex(columns=["model", *GENERATIVE_FIELDS, "note"])
 
 
 def throughput_table(rows: list[dict]) -> pd.DataFrame:
