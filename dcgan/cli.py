@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from . import cache, lock
+from . import cache, listings, lock
 from .errors import UserError
 
 
@@ -117,45 +117,6 @@ def cmd_data(args) -> dict:
         print(datacheck.table(rows))
     missing = sum(not r["found"] for r in rows)
     return {"datasets": rows, "missing": missing, "exit_code": 1 if missing else 0}
-
-
-def cmd_variants(args) -> dict:
-    from . import variants
-
-    rows = {
-        name: {**variants.get(name).summary(), "group": variants.group(name)}
-        for name in variants.names()
-    }
-    if not args.json:
-        for name, r in rows.items():
-            size = f"{r['image_size']:>3d}px  nz={r['nz']:<3d} features={r['feature_dim']:<6d}"
-            print(f"{name:16s} {r['group']:8s} {size} {r['description']}")
-    return {"variants": rows}
-
-
-def cmd_extractors(args) -> dict:
-    from . import extractors
-
-    rows = extractors.listing()
-    if not args.json:
-        for e in rows:
-            print(f"{e['name']}: {e['description']}")
-            for setting in e["settings"]:
-                print(f"    --set {setting}")
-        print("module.path:callable: a user encoder, a torch.nn.Module (or a callable returning")
-        print("    one) mapping images in [-1, 1] (NCHW) to features; no settings")
-    return {"extractors": rows}
-
-
-def cmd_datasets(args) -> dict:
-    from . import data
-
-    rows = {name: data.spec(name).summary() for name in data.names()}
-    if not args.json:
-        for name, r in rows.items():
-            print(f"{name:11s} splits={','.join(r['splits']):18s} {r['description']}")
-        print(f"\nRoots come from --data-root or ${data.DATA_ROOT_ENV}.")
-    return {"datasets": rows}
 
 
 def _figure(function: str, options: str, with_data: bool = False):
@@ -372,9 +333,9 @@ COMMANDS = {
     "compare": cmd_compare,
     "import-released": cmd_import_released,
     "data": cmd_data,
-    "variants": cmd_variants,
-    "datasets": cmd_datasets,
-    "extractors": cmd_extractors,
+    "variants": lambda args: listings.variants(args.json),
+    "datasets": lambda args: listings.datasets(args.json),
+    "extractors": lambda args: listings.extractors(args.json),
 }
 
 
