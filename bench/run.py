@@ -1,7 +1,7 @@
 """The main job (`tox -e bench`): run a suite's cells (cached: a finished cell is never
 recomputed, an interrupted suite resumes), then write its report.
 
-    python bench/run.py                       # quick: offline, 2-core CPU, 18 min cold cache
+    python bench/run.py                       # quick: offline, 2-core CPU, 14-17 min cold cache
     python bench/run.py --suite paper         # Table 1 and 2 at full scale (a GPU, ImageNet, SVHN)
     python bench/run.py --suite paper --scale smoke   # every paper cell, toy sizes, stand-in data
     python bench/run.py --suite ablations --only variant=dcgan32-nobn,kind=throughput

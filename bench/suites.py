@@ -42,7 +42,7 @@ PIXELS = ("pixels", ())
 
 
 def quick(candidate: tuple[str, tuple] | None = None, scale: str = "full") -> Suite:
-    """Offline, on a 2-core CPU, in 14 to 16 minutes with an empty cache (the K-means cell's 5.5
+    """Offline, on a 2-core CPU, in 14 to 17 minutes with an empty cache (the K-means cell's 5.5
     to 6 minutes are cached for later runs): the real CIFAR-10 when it is under
     $DCGAN_DATA_ROOT, else the built-in digits. The trained D against its random-init control
     on the same test draws, the probe curve over the run, KID where the weights are,
