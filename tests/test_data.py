@@ -275,8 +275,14 @@ def test_the_train_tar_is_extracted_safely_and_read_as_the_tree(tmp_path, shared
 
 def test_imagenet_tree_missing(tmp_path):
     (tmp_path / "train").mkdir()
-    with pytest.raises(UserError, match=r"no ImageNet class folders under .*<wnid>/\*.JPEG"):
+    with pytest.raises(UserError, match=r"no ImageNet class folders under .*<wnid>/\*.JPEG") as e:
         data.load("imagenet", "train", tmp_path)
+    assert "ILSVRC-2012 train tree" in str(e.value) and "ILSVRC2012_img_train.tar" in str(e.value)
+    # the val split names its own tree and how its flat folder becomes one, never the train tar
+    (tmp_path / "val").mkdir()
+    with pytest.raises(UserError, match="ILSVRC-2012 val tree") as e:
+        data.load("imagenet", "val", tmp_path)
+    assert "flat folder" in str(e.value) and ".tar" not in str(e.value)
 
 
 def test_folder_of_images(tmp_path, shared_data):

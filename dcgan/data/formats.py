@@ -250,10 +250,16 @@ def load_imagenet_tree(
     folder = root / split if (root / split).is_dir() else root
     class_dirs = sorted(d for d in folder.iterdir() if d.is_dir()) if folder.is_dir() else []
     if not class_dirs:
+        # the train split also comes as its tar; the val split as distributed is one flat folder
+        other = (
+            f", or the downloaded {root / TRAIN_TAR}"
+            if split == "train"
+            else "; the validation images as distributed lie in one flat folder: move each into"
+            " its class's <wnid> folder first (the devkit's ground truth names it)"
+        )
         raise UserError(
             f"no ImageNet class folders under {folder}: expected {folder}/<wnid>/*.JPEG (the"
-            " ILSVRC-2012 train tree) "
-            f"or {root / TRAIN_TAR}"
+            f" ILSVRC-2012 {split} tree){other}"
         )
     files, labels = [], []
     for label, d in enumerate(class_dirs):

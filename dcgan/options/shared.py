@@ -22,7 +22,11 @@ CKPT_REQUIRED = option("--ckpt", required=True, type=CKPT_PATH, help=CKPT)
 DATA_ROOT = option("--data-root", type=NAME, help="dataset root (default: $DCGAN_DATA_ROOT)")
 DEVICE_OPTION = option("--device", default="auto", type=NAME, help=DEVICE)
 FORCE = option("--force", action="store_true", help="overwrite --out")
-NO_PROGRESS = option("--no-progress", action="store_true")
+NO_PROGRESS = option(
+    "--no-progress",
+    action="store_true",
+    help="no progress bars and no progress messages on stderr (results still print)",
+)
 SEED = option("--seed", type=A.SEED, default=0)
 SPLIT = option("--split", default="train", type=NAME)
 SAMPLING_BN = option(
