@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bench import parallel, suites
 from dcgan import argtypes as A
-from dcgan.options import summary
+from dcgan.options.shared import summary
 from dcgan.options.spec import Option, option
 
 

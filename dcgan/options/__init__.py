@@ -19,7 +19,6 @@ import argparse
 
 from .. import argtypes as A
 from . import figures, probe, quality, tools, train
-from .shared import summary  # noqa: F401  (bench/run.py declares its --summary with it)
 from .spec import Command, command, option
 
 JSON = option("--json", action="store_true", help="print one JSON object on stdout")

@@ -5,7 +5,7 @@ held in frozen records, so each command's options read as one declaration (a tup
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 
 
@@ -14,7 +14,7 @@ class Option:
     """One option: its flags (or a positional's name) and argparse's keyword arguments."""
 
     flags: tuple[str, ...]
-    settings: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    settings: MappingProxyType
 
     def add_to(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument(*self.flags, **self.settings)

@@ -148,21 +148,17 @@ def _test(base: list[dict], new: list[dict]) -> tuple[float, float, float | None
                 p = float(stats.ttest_rel(b, a).pvalue)
             return a.mean(), b.mean(), _finite(p), f"paired t-test over {len(a)} shared draws"
         if len(a) > 1 and len(b) > 1:
-            return (
-                a.mean(),
-                b.mean(),
-                _finite(float(stats.ttest_ind(b, a, equal_var=False).pvalue)),
-                f"Welch over {len(a)} and {len(b)} draws",
-            )
+            return _welch(a, b, "draws")
     a, b = np.array([_value(r) for r in base]), np.array([_value(r) for r in new])
     if len(a) > 1 and len(b) > 1:
-        return (
-            a.mean(),
-            b.mean(),
-            _finite(float(stats.ttest_ind(b, a, equal_var=False).pvalue)),
-            f"Welch over {len(a)} and {len(b)} runs",
-        )
+        return _welch(a, b, "runs")
     return a.mean(), b.mean(), None, "no spread on both sides: band only"
+
+
+def _welch(a: np.ndarray, b: np.ndarray, what: str) -> tuple[float, float, float, str]:
+    """Welch's test of b against a (independent samples of ``what``: draws or runs)."""
+    p = _finite(float(stats.ttest_ind(b, a, equal_var=False).pvalue))
+    return a.mean(), b.mean(), p, f"Welch over {len(a)} and {len(b)} {what}"
 
 
 def gap(control: dict, trained: dict) -> dict:
